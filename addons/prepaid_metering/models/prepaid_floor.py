@@ -1,0 +1,27 @@
+from odoo import fields, models
+
+
+class PrepaidFloor(models.Model):
+    _name = "prepaid.floor"
+    _description = "Floor"
+    _order = "building_id, level, name"
+    _check_company_auto = True
+
+    name = fields.Char(required=True)
+    level = fields.Integer(help="Storey number used for sorting; basements < 0.")
+    active = fields.Boolean(default=True)
+    building_id = fields.Many2one(
+        "prepaid.building", required=True, ondelete="restrict", index=True,
+        check_company=True,
+    )
+    site_id = fields.Many2one(
+        related="building_id.site_id", store=True, index=True, precompute=True
+    )
+    company_id = fields.Many2one(
+        related="building_id.company_id", store=True, index=True, precompute=True
+    )
+    room_ids = fields.One2many("prepaid.room", "floor_id", string="Rooms")
+
+    def _compute_display_name(self):
+        for floor in self:
+            floor.display_name = f"{floor.building_id.name} / {floor.name}"

@@ -1,0 +1,266 @@
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.modules import module as odoo_module
+
+from ..drivers import modbus
+
+_logger = logging.getLogger(__name__)
+
+PROTOCOLS = [
+    ("modbus_tcp", "Modbus TCP"),
+    ("rtu_over_tcp", "Modbus RTU over TCP"),
+    ("serial_rtu", "Modbus RTU on a serial port"),
+]
+DRIVER_PROTOCOL = {
+    "modbus_tcp": "tcp",
+    "rtu_over_tcp": "rtu_over_tcp",
+    "serial_rtu": "serial",
+}
+
+
+class PrepaidGateway(models.Model):
+    _name = "prepaid.gateway"
+    _description = "Meter Gateway (RS-485 bus)"
+    _inherit = ["mail.thread"]
+    _order = "site_id, name"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    site_id = fields.Many2one(
+        "prepaid.site", required=True, ondelete="restrict", check_company=True
+    )
+    company_id = fields.Many2one(
+        related="site_id.company_id", store=True, index=True, precompute=True
+    )
+    protocol = fields.Selection(
+        PROTOCOLS, required=True, default="modbus_tcp", tracking=True
+    )
+    host = fields.Char(tracking=True)
+    port = fields.Integer(default=502, tracking=True)
+    serial_port = fields.Char(
+        string="Serial Device", help="For example /dev/ttyUSB0", tracking=True
+    )
+    baudrate = fields.Integer(default=9600)
+    timeout_s = fields.Float(
+        string="Timeout (s)",
+        default=1.0,
+        help="How long to wait for one meter's reply before counting it as "
+        "missing.",
+    )
+    retries = fields.Integer(default=0, help="Extra attempts per request.")
+    poll_interval_min = fields.Integer(
+        string="Polling Interval (min)",
+        help="Leave 0 to use the interval of the Settings.",
+    )
+    state = fields.Selection(
+        [("new", "New"), ("online", "Online"), ("offline", "Offline")],
+        default="new",
+        required=True,
+        readonly=True,
+        copy=False,
+    )
+    last_contact = fields.Datetime(readonly=True, copy=False)
+    last_error = fields.Char(readonly=True, copy=False)
+    last_poll_at = fields.Datetime(readonly=True, copy=False)
+    last_poll_duration_s = fields.Float(
+        string="Last Sweep (s)", readonly=True, copy=False, digits=(16, 3)
+    )
+    next_poll_at = fields.Datetime(
+        copy=False, index=True, help="Empty means: poll at the next cron run."
+    )
+    meter_ids = fields.One2many("prepaid.meter", "gateway_id", string="Meters")
+    meter_count = fields.Integer(compute="_compute_meter_count")
+
+    @api.depends("meter_ids")
+    def _compute_meter_count(self):
+        counts = dict(
+            self.env["prepaid.meter"]._read_group(
+                [("gateway_id", "in", self.ids)], ["gateway_id"], ["__count"]
+            )
+        )
+        for gateway in self:
+            gateway.meter_count = counts.get(gateway, 0)
+
+    @api.constrains("protocol", "host", "port", "serial_port", "baudrate")
+    def _check_connection(self):
+        for gateway in self:
+            if gateway.protocol == "serial_rtu":
+                if not gateway.serial_port:
+                    raise ValidationError(
+                        _("Gateway %s: enter the serial device, e.g. /dev/ttyUSB0.")
+                        % gateway.name
+                    )
+                if gateway.baudrate <= 0:
+                    raise ValidationError(
+                        _("Gateway %s: the baud rate must be positive.")
+                        % gateway.name
+                    )
+                continue
+            if not gateway.host:
+                raise ValidationError(
+                    _("Gateway %s: enter the host name or IP address.") % gateway.name
+                )
+            if not 1 <= gateway.port <= 65535:
+                raise ValidationError(
+                    _("Gateway %(name)s: port %(port)s is outside 1-65535.",
+                      name=gateway.name, port=gateway.port)
+                )
+
+    @api.constrains("timeout_s", "retries", "poll_interval_min")
+    def _check_timing(self):
+        for gateway in self:
+            if gateway.timeout_s <= 0 or gateway.timeout_s > 60:
+                raise ValidationError(
+                    _("Gateway %s: the timeout must be between 0 and 60 seconds.")
+                    % gateway.name
+                )
+            if gateway.retries < 0 or gateway.poll_interval_min < 0:
+                raise ValidationError(
+                    _("Gateway %s: retries and polling interval cannot be "
+                      "negative.") % gateway.name
+                )
+
+    # ------------------------------------------------------------------
+    # Driver glue
+    # ------------------------------------------------------------------
+    def _driver_endpoint(self):
+        """The driver's view of this gateway."""
+        self.ensure_one()
+        return modbus.Endpoint(
+            protocol=DRIVER_PROTOCOL[self.protocol],
+            host=self.host or "",
+            port=self.port,
+            serial_port=self.serial_port or "",
+            baudrate=self.baudrate,
+            timeout=self.timeout_s,
+            retries=self.retries,
+            key=self.id,
+        )
+
+    @api.model
+    def _get_poll_interval(self):
+        return int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.poll_interval_min", 5)
+        )
+
+    @api.model
+    def _get_batch_size(self):
+        return int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.poll_batch_gateways", 20)
+        )
+
+    # ------------------------------------------------------------------
+    # Polling
+    # ------------------------------------------------------------------
+    @api.model
+    def _claim_due_gateways(self, limit):
+        """Lock up to ``limit`` due gateways and push their next poll time.
+
+        ``FOR UPDATE SKIP LOCKED`` makes concurrent cron workers take
+        disjoint gateways; once the caller commits, the pushed ``next_poll_at``
+        keeps the others away until the next interval.
+        """
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            SELECT id, poll_interval_min FROM prepaid_gateway
+             WHERE active AND (next_poll_at IS NULL OR next_poll_at <= %s)
+             ORDER BY next_poll_at NULLS FIRST, id
+             LIMIT %s
+               FOR UPDATE SKIP LOCKED
+            """,
+            (now, limit),
+        )
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return self.browse()
+        default = self._get_poll_interval()
+        by_interval = {}
+        for gateway_id, interval in rows:
+            by_interval.setdefault(interval or default, []).append(gateway_id)
+        for interval, ids in by_interval.items():
+            self.env.cr.execute(
+                "UPDATE prepaid_gateway SET next_poll_at = %s WHERE id = ANY(%s)",
+                (now + timedelta(minutes=interval), ids),
+            )
+        self.invalidate_model(["next_poll_at"])
+        return self.browse([row[0] for row in rows])
+
+    @api.model
+    def _cron_poll(self, commit=None):
+        """Poll every due gateway, batch by batch, committing between them."""
+        if commit is None:
+            commit = not odoo_module.current_test
+        done = 0
+        while True:
+            gateways = self._claim_due_gateways(self._get_batch_size())
+            if not gateways:
+                break
+            if commit:
+                self.env.cr.commit()
+            gateways._poll_now()
+            done += len(gateways)
+            if commit:
+                self.env.cr.commit()
+            self.env["ir.cron"]._notify_progress(done=done, remaining=0)
+        return done
+
+    def _poll_now(self):
+        """Sweep these gateways' meters once and store what came back."""
+        meters = self.env["prepaid.meter"].search(
+            [("gateway_id", "in", self.ids), ("profile_ids", "!=", False)],
+            order="gateway_id, device_id",
+        )
+        jobs, meters_by_gateway = [], {}
+        for meter in meters:
+            meters_by_gateway.setdefault(meter.gateway_id, []).append(meter)
+        plans = {}
+        for gateway in self:
+            polls = []
+            for meter in meters_by_gateway.get(gateway, []):
+                profiles = meter.profile_ids
+                if profiles not in plans:
+                    plans[profiles] = profiles._read_plan()
+                polls.append(
+                    modbus.MeterPoll(
+                        key=meter.id, device_id=meter.device_id, blocks=plans[profiles]
+                    )
+                )
+            jobs.append((gateway._driver_endpoint(), polls))
+        started = fields.Datetime.now()
+        results = modbus.run_sweep(jobs)
+        duration = (fields.Datetime.now() - started).total_seconds()
+        self.env["prepaid.reading"]._store_poll_results(
+            [(gateway, res) for gateway, res in zip(self, results, strict=True)],
+            duration=duration,
+        )
+        return results
+
+    def action_poll_now(self):
+        """Button: sweep now and show the outcome."""
+        self.check_access("write")
+        self._poll_now()
+        return True
+
+    def action_test_connection(self):
+        self.ensure_one()
+        self.check_access("read")
+        ok, message = modbus.check_connection(self._driver_endpoint())
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Connection test"),
+                "message": message,
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+            },
+        }

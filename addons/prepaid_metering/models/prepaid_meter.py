@@ -1,0 +1,343 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+METER_TYPES = [
+    ("electric_1p", "Electricity, single-phase"),
+    ("electric_3p", "Electricity, three-phase"),
+    ("water", "Water (valve)"),
+]
+METER_STATES = [
+    ("new", "New"),
+    ("online", "Online"),
+    ("offline", "Offline"),
+    ("fault", "Fault"),
+]
+SWITCH_STATES = [("on", "Supply On"), ("off", "Supply Off"), ("unknown", "Unknown")]
+
+# Reading columns filled from registers of these names (the profile keys).
+READING_FIELDS = {
+    "energy_total": "energy_total_kwh",
+    "energy_sharp": "energy_sharp_kwh",
+    "energy_peak": "energy_peak_kwh",
+    "energy_flat": "energy_flat_kwh",
+    "energy_valley": "energy_valley_kwh",
+    "voltage": "voltage_v",
+    "current": "current_a",
+    "active_power": "power_kw",
+    "power_factor": "power_factor",
+    "volume_total": "volume_m3",
+}
+# The CT ratio multiplies what flows through the current transformer.
+MULTIPLIED = {
+    "energy_total_kwh", "energy_sharp_kwh", "energy_peak_kwh", "energy_flat_kwh",
+    "energy_valley_kwh", "current_a", "power_kw",
+}
+
+
+class PrepaidMeter(models.Model):
+    _name = "prepaid.meter"
+    _description = "Meter"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "gateway_id, device_id"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    serial_number = fields.Char(tracking=True, copy=False)
+    active = fields.Boolean(default=True)
+    meter_type = fields.Selection(
+        METER_TYPES, required=True, default="electric_1p", tracking=True
+    )
+    gateway_id = fields.Many2one(
+        "prepaid.gateway", required=True, ondelete="restrict", index=True,
+        check_company=True, tracking=True,
+    )
+    device_id = fields.Integer(
+        string="Device Address", required=True, default=1, tracking=True,
+        help="Modbus address of the meter on its RS-485 bus (1-247).",
+    )
+    profile_ids = fields.Many2many(
+        "prepaid.register.profile", string="Register Profiles",
+        help="Register maps this meter answers to (e.g. the brand's block plus "
+        "the prepaid extension).",
+    )
+    room_id = fields.Many2one(
+        "prepaid.room", ondelete="set null", index=True, check_company=True,
+        tracking=True,
+    )
+    building_id = fields.Many2one(related="room_id.building_id", store=True)
+    floor_id = fields.Many2one(related="room_id.floor_id", store=True)
+    site_id = fields.Many2one(
+        related="gateway_id.site_id", store=True, index=True, precompute=True
+    )
+    company_id = fields.Many2one(
+        related="gateway_id.company_id", store=True, index=True, precompute=True
+    )
+    multiplier = fields.Float(
+        string="CT Ratio", default=1.0, digits=(16, 4), tracking=True,
+        help="Current-transformer ratio: energy, current and power read from the "
+        "meter are multiplied by it.",
+    )
+    is_master = fields.Boolean(
+        string="Master Meter",
+        help="Measures a common area (corridors, lifts) shared by several rooms.",
+    )
+    state = fields.Selection(
+        METER_STATES, default="new", required=True, readonly=True, copy=False,
+        index=True,
+    )
+    state_reason = fields.Char(readonly=True, copy=False)
+    fail_count = fields.Integer(
+        string="Consecutive Failures", readonly=True, copy=False
+    )
+    switch_state = fields.Selection(
+        SWITCH_STATES, string="Relay / Valve", default="unknown", readonly=True,
+        copy=False,
+    )
+    last_contact = fields.Datetime(readonly=True, copy=False)
+    last_reading_at = fields.Datetime(readonly=True, copy=False)
+    energy_total_kwh = fields.Float(
+        string="Energy (kWh)", readonly=True, copy=False, digits=(16, 2)
+    )
+    energy_sharp_kwh = fields.Float(
+        string="Sharp (kWh)", readonly=True, copy=False, digits=(16, 2)
+    )
+    energy_peak_kwh = fields.Float(
+        string="Peak (kWh)", readonly=True, copy=False, digits=(16, 2)
+    )
+    energy_flat_kwh = fields.Float(
+        string="Flat (kWh)", readonly=True, copy=False, digits=(16, 2)
+    )
+    energy_valley_kwh = fields.Float(
+        string="Valley (kWh)", readonly=True, copy=False, digits=(16, 2)
+    )
+    voltage_v = fields.Float(string="Voltage (V)", readonly=True, copy=False)
+    current_a = fields.Float(
+        string="Current (A)", readonly=True, copy=False, digits=(16, 2)
+    )
+    power_kw = fields.Float(
+        string="Power (kW)", readonly=True, copy=False, digits=(16, 3)
+    )
+    power_factor = fields.Float(readonly=True, copy=False, digits=(16, 3))
+    volume_m3 = fields.Float(
+        string="Volume (m³)", readonly=True, copy=False, digits=(16, 3)
+    )
+    energy_baseline_kwh = fields.Float(
+        readonly=True, copy=False, digits=(16, 2),
+        help="Last accepted energy counter; consumption is counted from it.",
+    )
+    volume_baseline_m3 = fields.Float(readonly=True, copy=False, digits=(16, 3))
+    meter_values = fields.Json(
+        string="Other Values", readonly=True, copy=False,
+        help="Every decoded register of the last reading, by name.",
+    )
+    meter_values_text = fields.Text(
+        string="Register Values", compute="_compute_meter_values_text"
+    )
+    day_start_date = fields.Date(readonly=True, copy=False)
+    day_start_kwh = fields.Float(readonly=True, copy=False, digits=(16, 2))
+    day_start_m3 = fields.Float(readonly=True, copy=False, digits=(16, 3))
+    month_start_date = fields.Date(readonly=True, copy=False)
+    month_start_kwh = fields.Float(readonly=True, copy=False, digits=(16, 2))
+    month_start_m3 = fields.Float(readonly=True, copy=False, digits=(16, 3))
+    today_energy_kwh = fields.Float(
+        string="Today (kWh)", compute="_compute_period_use", digits=(16, 2)
+    )
+    month_energy_kwh = fields.Float(
+        string="This Month (kWh)", compute="_compute_period_use", digits=(16, 2)
+    )
+    today_volume_m3 = fields.Float(
+        string="Today (m³)", compute="_compute_period_use", digits=(16, 3)
+    )
+    month_volume_m3 = fields.Float(
+        string="This Month (m³)", compute="_compute_period_use", digits=(16, 3)
+    )
+    reading_ids = fields.One2many("prepaid.reading", "meter_id", string="Readings")
+    command_ids = fields.One2many(
+        "prepaid.meter.command", "meter_id", string="Commands"
+    )
+    reading_count = fields.Integer(compute="_compute_counts")
+    command_count = fields.Integer(compute="_compute_counts")
+
+    _sql_constraints = [
+        (
+            "device_gateway_uniq",
+            "unique(gateway_id, device_id)",
+            "Two meters cannot share a device address on the same gateway.",
+        ),
+        (
+            "device_id_range",
+            "CHECK(device_id BETWEEN 1 AND 247)",
+            "The device address must be between 1 and 247.",
+        ),
+    ]
+
+    @api.constrains("device_id", "gateway_id")
+    def _check_device_id(self):
+        # The SQL constraints guard the database; this says it in the user's
+        # words before the insert is even tried.
+        for meter in self:
+            if not 1 <= meter.device_id <= 247:
+                raise ValidationError(
+                    _("Meter %(name)s: device address %(id)s is outside 1-247.",
+                      name=meter.name, id=meter.device_id)
+                )
+            twin = self.search(
+                [
+                    ("id", "!=", meter.id),
+                    ("gateway_id", "=", meter.gateway_id.id),
+                    ("device_id", "=", meter.device_id),
+                ],
+                limit=1,
+            )
+            if twin:
+                raise ValidationError(
+                    _("Device address %(id)s is already used by meter %(twin)s on "
+                      "gateway %(gateway)s.",
+                      id=meter.device_id, twin=twin.name,
+                      gateway=meter.gateway_id.name)
+                )
+
+    @api.constrains("multiplier")
+    def _check_multiplier(self):
+        for meter in self:
+            if meter.multiplier <= 0:
+                raise ValidationError(
+                    _("Meter %s: the CT ratio must be positive.") % meter.name
+                )
+
+    @api.depends("meter_values")
+    def _compute_meter_values_text(self):
+        for meter in self:
+            meter.meter_values_text = "\n".join(
+                f"{name} = {value}" for name, value in (meter.meter_values or {}).items()
+            )
+
+    def _compute_counts(self):
+        readings = dict(
+            self.env["prepaid.reading"]._read_group(
+                [("meter_id", "in", self.ids)], ["meter_id"], ["__count"]
+            )
+        )
+        commands = dict(
+            self.env["prepaid.meter.command"]._read_group(
+                [("meter_id", "in", self.ids)], ["meter_id"], ["__count"]
+            )
+        )
+        for meter in self:
+            meter.reading_count = readings.get(meter, 0)
+            meter.command_count = commands.get(meter, 0)
+
+    @api.depends(
+        "energy_total_kwh", "volume_m3", "day_start_date", "month_start_date",
+        "day_start_kwh", "month_start_kwh", "day_start_m3", "month_start_m3",
+    )
+    def _compute_period_use(self):
+        today_by_tz = {}
+        for meter in self:
+            tz = meter.site_id.tz or "UTC"
+            if tz not in today_by_tz:
+                today_by_tz[tz] = self._local_date(fields.Datetime.now(), tz)
+            today = today_by_tz[tz]
+            same_day = meter.day_start_date == today
+            same_month = (
+                meter.month_start_date
+                and meter.month_start_date.replace(day=1) == today.replace(day=1)
+            )
+            meter.today_energy_kwh = (
+                meter.energy_total_kwh - meter.day_start_kwh if same_day else 0.0
+            )
+            meter.today_volume_m3 = (
+                meter.volume_m3 - meter.day_start_m3 if same_day else 0.0
+            )
+            meter.month_energy_kwh = (
+                meter.energy_total_kwh - meter.month_start_kwh if same_month else 0.0
+            )
+            meter.month_volume_m3 = (
+                meter.volume_m3 - meter.month_start_m3 if same_month else 0.0
+            )
+
+    @staticmethod
+    def _local_date(utc_dt, tz):
+        import pytz
+
+        return pytz.utc.localize(utc_dt).astimezone(pytz.timezone(tz)).date()
+
+    # ------------------------------------------------------------------
+    # Commands
+    # ------------------------------------------------------------------
+    def _switch_command_type(self, supply_on):
+        self.ensure_one()
+        profile = self.profile_ids._switch_profile()
+        if not profile:
+            raise UserError(
+                _("Meter %s has no register profile that can switch the supply.")
+                % self.name
+            )
+        if profile.switch_kind == "valve":
+            return "valve_open" if supply_on else "valve_close"
+        return "relay_on" if supply_on else "relay_off"
+
+    def _queue_commands(self, command_type_for, reason=None):
+        if not self:
+            raise UserError(_("Select at least one meter."))
+        self.check_access("read")
+        commands = self.env["prepaid.meter.command"].create(
+            [
+                {
+                    "meter_id": meter.id,
+                    "command_type": command_type_for(meter),
+                    "reason": reason,
+                }
+                for meter in self
+            ]
+        )
+        commands._trigger_processing()
+        return commands
+
+    def action_switch_off(self, reason=None):
+        """Queue a relay-off / valve-close command for each meter."""
+        self._queue_commands(lambda m: m._switch_command_type(False), reason)
+        return self._commands_queued_notification()
+
+    def action_switch_on(self, reason=None):
+        """Queue a relay-on / valve-open command for each meter."""
+        self._queue_commands(lambda m: m._switch_command_type(True), reason)
+        return self._commands_queued_notification()
+
+    def action_read_now(self):
+        """Queue a read of every register of each meter."""
+        self._queue_commands(lambda m: "read_now")
+        return self._commands_queued_notification()
+
+    def _commands_queued_notification(self):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Commands queued"),
+                "message": _(
+                    "%s command(s) queued; they are sent within seconds. Follow them "
+                    "under Commands."
+                ) % len(self),
+                "type": "info",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_view_readings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_metering.prepaid_reading_action"
+        )
+        action["domain"] = [("meter_id", "=", self.id)]
+        action["context"] = {"default_meter_id": self.id}
+        return action
+
+    def action_view_commands(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_metering.prepaid_meter_command_action"
+        )
+        action["domain"] = [("meter_id", "=", self.id)]
+        action["context"] = {"default_meter_id": self.id}
+        return action

@@ -1,0 +1,457 @@
+import json
+import logging
+
+from markupsafe import Markup, escape
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools import counters
+from .prepaid_meter import MULTIPLIED, READING_FIELDS
+
+_logger = logging.getLogger(__name__)
+
+ANOMALIES = [
+    ("none", "Normal"),
+    ("rollover", "Counter Rollover"),
+    ("replacement", "Meter Replaced"),
+    ("lower", "Lower Than Previous"),
+]
+VALUE_COLUMNS = list(READING_FIELDS.values())
+ERROR_KINDS_OFFLINE = {"timeout", "connection"}
+MODBUS_EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+
+
+class PrepaidReading(models.Model):
+    """One reading of one meter: the values and the register words behind them."""
+
+    _name = "prepaid.reading"
+    _description = "Meter Reading"
+    _order = "read_at desc, id desc"
+    _rec_name = "read_at"
+
+    meter_id = fields.Many2one(
+        "prepaid.meter", required=True, ondelete="cascade", index=True
+    )
+    meter_type = fields.Selection(related="meter_id.meter_type")
+    room_id = fields.Many2one("prepaid.room", index=True, readonly=True)
+    company_id = fields.Many2one("res.company", index=True, readonly=True)
+    read_at = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    source = fields.Selection(
+        [("poll", "Poll"), ("manual", "Manual"), ("import", "Import")],
+        required=True,
+        default="manual",
+    )
+    energy_total_kwh = fields.Float(string="Energy (kWh)", digits=(16, 2))
+    energy_sharp_kwh = fields.Float(string="Sharp (kWh)", digits=(16, 2))
+    energy_peak_kwh = fields.Float(string="Peak (kWh)", digits=(16, 2))
+    energy_flat_kwh = fields.Float(string="Flat (kWh)", digits=(16, 2))
+    energy_valley_kwh = fields.Float(string="Valley (kWh)", digits=(16, 2))
+    voltage_v = fields.Float(string="Voltage (V)", digits=(16, 1))
+    current_a = fields.Float(string="Current (A)", digits=(16, 2))
+    power_kw = fields.Float(string="Power (kW)", digits=(16, 3))
+    power_factor = fields.Float(digits=(16, 3))
+    volume_m3 = fields.Float(string="Volume (m³)", digits=(16, 3))
+    delta_kwh = fields.Float(
+        string="Used (kWh)", digits=(16, 2), readonly=True,
+        help="Energy since the previous accepted reading (0 when flagged lower).",
+    )
+    delta_m3 = fields.Float(string="Used (m³)", digits=(16, 3), readonly=True)
+    anomaly = fields.Selection(
+        ANOMALIES, default="none", required=True, readonly=True, index=True
+    )
+    anomaly_note = fields.Char(readonly=True)
+    values_json = fields.Json(string="Decoded Values", readonly=True)
+    raw_words = fields.Json(
+        readonly=True, help="Register words as received, by block start address."
+    )
+
+    evidence_text = fields.Text(
+        string="Evidence", compute="_compute_evidence_text",
+        help="Decoded values and the register words they came from.",
+    )
+
+    @api.depends("values_json", "raw_words")
+    def _compute_evidence_text(self):
+        for reading in self:
+            lines = [f"{k} = {v}" for k, v in (reading.values_json or {}).items()]
+            for start, words in (reading.raw_words or {}).items():
+                lines.append(
+                    f"@0x{int(start):04X}: " + " ".join(f"{w:04X}" for w in words)
+                )
+            reading.evidence_text = "\n".join(lines)
+
+    # ------------------------------------------------------------------
+    # Counter logic shared by polled and manual readings
+    # ------------------------------------------------------------------
+    @api.model
+    def _classify(self, meter, previous_kwh, previous_m3, values, wraps):
+        """Consumption and anomaly of ``values`` against the meter's baseline."""
+        result = {"delta_kwh": 0.0, "delta_m3": 0.0, "anomaly": "none",
+                  "anomaly_note": False}
+        for column, previous, delta_field, unit in (
+            ("energy_total_kwh", previous_kwh, "delta_kwh", "kWh"),
+            ("volume_m3", previous_m3, "delta_m3", "m³"),
+        ):
+            current = values.get(column)
+            if current is None:
+                continue
+            wrap = wraps.get(column)
+            if wrap and column in MULTIPLIED:
+                wrap *= meter.multiplier
+            step = counters.classify(previous, current, wrap=wrap)
+            result[delta_field] = step.delta
+            if step.kind != counters.NORMAL:
+                result["anomaly"] = step.kind
+                result["anomaly_note"] = _(
+                    "%(kind)s: previous %(prev)s %(unit)s, now %(cur)s %(unit)s",
+                    kind=dict(ANOMALIES)[step.kind], prev=previous, cur=current,
+                    unit=unit,
+                )
+        return result
+
+    @api.model
+    def _values_from_decoded(self, meter, decoded):
+        """Reading columns from decoded register values (CT ratio applied)."""
+        values = {}
+        for name, column in READING_FIELDS.items():
+            if name in decoded and decoded[name] is not None:
+                value = decoded[name]
+                if column in MULTIPLIED:
+                    value = round(value * meter.multiplier, 6)
+                values[column] = value
+        return values
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """Manual and imported readings go through the same counter checks."""
+        for vals in vals_list:
+            if vals.get("source") == "poll":
+                raise UserError(_("Polled readings are stored by the polling job."))
+            meter = self.env["prepaid.meter"].browse(vals["meter_id"])
+            read_at = fields.Datetime.to_datetime(
+                vals.get("read_at") or fields.Datetime.now()
+            )
+            previous = self.search(
+                [("meter_id", "=", meter.id), ("read_at", "<=", read_at),
+                 ("anomaly", "!=", "lower")],
+                order="read_at desc, id desc", limit=1,
+            )
+            values = {c: vals[c] for c in VALUE_COLUMNS if vals.get(c) is not None}
+            vals.update(self._classify(
+                meter,
+                previous.energy_total_kwh if previous else None,
+                previous.volume_m3 if previous else None,
+                values,
+                {},
+            ))
+            vals.setdefault("room_id", meter.room_id.id)
+            vals.setdefault("company_id", meter.company_id.id)
+        readings = super().create(vals_list)
+        for reading, vals in zip(readings, vals_list, strict=True):
+            meter = reading.meter_id
+            if meter.last_reading_at and reading.read_at < meter.last_reading_at:
+                continue
+            meter_vals = {c: reading[c] for c in VALUE_COLUMNS if c in vals}
+            meter_vals["last_reading_at"] = reading.read_at
+            if reading.anomaly != "lower":
+                meter_vals.update(
+                    energy_baseline_kwh=reading.energy_total_kwh,
+                    volume_baseline_m3=reading.volume_m3,
+                )
+            # The reading's own access was checked; the meter's last values
+            # follow from it whoever recorded it.
+            meter.sudo().write(meter_vals)
+        return readings
+
+    def write(self, vals):
+        if set(vals) & set(VALUE_COLUMNS + ["meter_id", "read_at"]):
+            raise UserError(
+                _("Readings are evidence and cannot be changed; add a new manual "
+                  "reading instead.")
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Batch storage of a sweep
+    # ------------------------------------------------------------------
+    @api.model
+    def _store_poll_results(self, gateway_results, duration=0.0):
+        """Store one sweep: readings, meter states, gateway and room states.
+
+        A constant number of SQL statements whatever the number of meters:
+        one INSERT of all readings, one UPDATE of all meters, one of the
+        gateways, one of the rooms (plus chatter notes for meters whose state
+        changed).
+        """
+        meter_ids = [res.key for _gw, results in gateway_results for res in results]
+        meters = self.env["prepaid.meter"].browse(meter_ids)
+        meters.fetch([
+            "state", "fail_count", "multiplier", "room_id", "company_id", "site_id",
+            "energy_baseline_kwh", "volume_baseline_m3", "last_reading_at",
+            "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
+            "month_start_kwh", "month_start_m3", "energy_total_kwh", "volume_m3",
+            "profile_ids", "switch_state", *VALUE_COLUMNS,
+        ])
+        threshold = int(
+            self.env["ir.config_parameter"].sudo().get_param(
+                "prepaid_metering.offline_after_failures", 3
+            )
+        )
+        now = fields.Datetime.now()
+        tz_dates = {}
+        wraps_by_profiles, switch_by_profiles = {}, {}
+        reading_rows, meter_rows, gateway_rows, state_notes = [], [], [], {}
+        for gateway, results in gateway_results:
+            answered = False
+            connection_error = None
+            for res in results:
+                meter = meters.browse(res.key)
+                profiles = meter.profile_ids
+                if profiles not in wraps_by_profiles:
+                    wraps_by_profiles[profiles] = profiles._counter_wraps()
+                    switch_by_profiles[profiles] = profiles._switch_reader()
+                row = {
+                    "id": meter.id,
+                    "state": meter.state,
+                    "state_reason": None,
+                    "fail_count": meter.fail_count,
+                    "last_contact": None,
+                    "switch_state": meter.switch_state,
+                }
+                if res.ok:
+                    answered = True
+                    self._prepare_success(
+                        meter, res, row, reading_rows, tz_dates,
+                        wraps_by_profiles[profiles], switch_by_profiles[profiles],
+                    )
+                else:
+                    if res.error_kind == "connection":
+                        connection_error = res.error
+                    else:
+                        answered = answered or res.error_kind == "exception"
+                    self._prepare_failure(meter, res, row, threshold)
+                if row["state"] != meter.state:
+                    state_notes[meter.id] = self._state_note(row)
+                meter_rows.append(row)
+            gateway_rows.append({
+                "id": gateway.id,
+                "state": "online" if answered or not results else "offline",
+                "last_error": None if answered else connection_error,
+                "last_contact": now if answered else gateway.last_contact,
+            })
+        self._insert_readings(reading_rows)
+        self._update_meters(meter_rows)
+        self._update_gateways(gateway_rows, now, duration)
+        self._update_rooms(meters.room_id.ids)
+        self.env["prepaid.meter"].invalidate_model()
+        self.env["prepaid.gateway"].invalidate_model()
+        self.env["prepaid.room"].invalidate_model(["monitor_state"])
+        if state_notes:
+            self.env["prepaid.meter"].browse(list(state_notes))._message_log_batch(
+                state_notes
+            )
+        return len(reading_rows)
+
+    def _prepare_success(self, meter, res, row, reading_rows, tz_dates, wraps,
+                         switch_reader):
+        values = self._values_from_decoded(meter, res.values)
+        step = self._classify(
+            meter,
+            meter.energy_baseline_kwh if meter.last_reading_at else None,
+            meter.volume_baseline_m3 if meter.last_reading_at else None,
+            values,
+            wraps,
+        )
+        tz = meter.site_id.tz or "UTC"
+        local_date = tz_dates.get(tz)
+        if local_date is None:
+            local_date = tz_dates[tz] = meter._local_date(res.at, tz)
+        kwh = values.get("energy_total_kwh", meter.energy_total_kwh)
+        m3 = values.get("volume_m3", meter.volume_m3)
+        day, month = meter.day_start_date, meter.month_start_date
+        row.update(
+            state="online",
+            fail_count=0,
+            last_contact=res.at,
+            last_reading_at=res.at,
+            meter_values=json.dumps(res.values),
+            **{c: values.get(c, meter[c]) for c in VALUE_COLUMNS},
+            # The day starts from the last value seen before it, so a meter
+            # polled every few minutes counts its whole day.
+            day_start_date=local_date,
+            day_start_kwh=meter.energy_total_kwh
+            if day and day != local_date else (meter.day_start_kwh if day else kwh),
+            day_start_m3=meter.volume_m3
+            if day and day != local_date else (meter.day_start_m3 if day else m3),
+            month_start_date=local_date
+            if not month or month.replace(day=1) != local_date.replace(day=1)
+            else month,
+            month_start_kwh=meter.energy_total_kwh
+            if month and month.replace(day=1) != local_date.replace(day=1)
+            else (meter.month_start_kwh if month else kwh),
+            month_start_m3=meter.volume_m3
+            if month and month.replace(day=1) != local_date.replace(day=1)
+            else (meter.month_start_m3 if month else m3),
+            energy_baseline_kwh=meter.energy_baseline_kwh
+            if step["anomaly"] == "lower" else kwh,
+            volume_baseline_m3=meter.volume_baseline_m3
+            if step["anomaly"] == "lower" else m3,
+        )
+        switch = switch_reader(res.values)
+        if switch:
+            row["switch_state"] = switch
+        reading_rows.append({
+            "meter_id": meter.id,
+            "room_id": meter.room_id.id or None,
+            "company_id": meter.company_id.id,
+            "read_at": res.at,
+            **{c: values.get(c) for c in VALUE_COLUMNS},
+            **step,
+            "anomaly_note": step["anomaly_note"] or None,
+            "values_json": json.dumps(res.values),
+            "raw_words": json.dumps({str(k): v for k, v in res.raw.items()}),
+        })
+
+    def _prepare_failure(self, meter, res, row, threshold):
+        reason = res.error or _("no reply")
+        if res.error_kind == "exception" and res.exception_code is not None:
+            reason = _(
+                "Modbus exception 0x%(code)02X (%(text)s)",
+                code=res.exception_code,
+                text=MODBUS_EXCEPTIONS.get(res.exception_code, _("unknown")),
+            )
+        row["state_reason"] = reason
+        if res.error_kind in ERROR_KINDS_OFFLINE:
+            row["fail_count"] = meter.fail_count + 1
+            if row["fail_count"] >= threshold:
+                row["state"] = "offline"
+        else:
+            row["state"] = "fault"
+        for column in (
+            "last_reading_at", "meter_values", "day_start_date", "day_start_kwh",
+            "day_start_m3", "month_start_date", "month_start_kwh", "month_start_m3",
+            "energy_baseline_kwh", "volume_baseline_m3", *VALUE_COLUMNS,
+        ):
+            value = meter[column]
+            if column == "meter_values":
+                value = json.dumps(value) if value else None
+            row[column] = value if value is not False else None
+        row["last_contact"] = meter.last_contact or None
+
+    @api.model
+    def _state_note(self, row):
+        states = dict(self.env["prepaid.meter"]._fields["state"]._description_selection(
+            self.env
+        ))
+        body = escape(_("State: %s") % states[row["state"]])
+        if row.get("state_reason"):
+            body += Markup("<br/>") + escape(row["state_reason"])
+        return body
+
+    def _insert_readings(self, rows):
+        if not rows:
+            return
+        columns = [
+            "meter_id", "room_id", "company_id", "read_at", *VALUE_COLUMNS,
+            "delta_kwh", "delta_m3", "anomaly", "anomaly_note", "values_json",
+            "raw_words",
+        ]
+        types = {
+            "meter_id": "int4", "room_id": "int4", "company_id": "int4",
+            "read_at": "timestamp", "anomaly": "varchar", "anomaly_note": "varchar",
+            "values_json": "jsonb", "raw_words": "jsonb",
+        }
+        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
+        uid = self.env.uid
+        self.env.cr.execute(
+            f"""
+            INSERT INTO prepaid_reading (
+                {", ".join(columns)}, source,
+                create_uid, write_uid, create_date, write_date)
+            SELECT u.*, 'poll', %s, %s, now() at time zone 'UTC',
+                   now() at time zone 'UTC'
+              FROM unnest({unnest}) AS u
+            """,  # noqa: S608 - column names are constants of this module
+            [[row[c] for row in rows] for c in columns] + [uid, uid],
+        )
+
+    def _update_meters(self, rows):
+        if not rows:
+            return
+        types = {
+            "id": "int4", "state": "varchar", "state_reason": "varchar",
+            "fail_count": "int4", "last_contact": "timestamp",
+            "last_reading_at": "timestamp", "switch_state": "varchar",
+            "meter_values": "jsonb", "day_start_date": "date",
+            "month_start_date": "date",
+        }
+        columns = [
+            "id", "state", "state_reason", "fail_count", "last_contact",
+            "last_reading_at", "switch_state", "meter_values", *VALUE_COLUMNS,
+            "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
+            "month_start_kwh", "month_start_m3", "energy_baseline_kwh",
+            "volume_baseline_m3",
+        ]
+        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
+        sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        self.env.cr.execute(
+            f"""
+            UPDATE prepaid_meter m
+               SET {sets}, write_date = now() at time zone 'UTC', write_uid = %s
+              FROM unnest({unnest}) AS u({", ".join(columns)})
+             WHERE m.id = u.id
+            """,  # noqa: S608 - column names are constants of this module
+            [self.env.uid] + [[row.get(c) for row in rows] for c in columns],
+        )
+
+    def _update_gateways(self, rows, now, duration):
+        if not rows:
+            return
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_gateway g
+               SET state = u.state, last_error = u.last_error,
+                   last_contact = u.last_contact, last_poll_at = %s,
+                   last_poll_duration_s = %s
+              FROM unnest(%s::int4[], %s::varchar[], %s::varchar[],
+                          %s::timestamp[]) AS u(id, state, last_error, last_contact)
+             WHERE g.id = u.id
+            """,
+            [
+                now, duration,
+                [r["id"] for r in rows], [r["state"] for r in rows],
+                [r["last_error"] for r in rows],
+                [r["last_contact"] or None for r in rows],
+            ],
+        )
+
+    def _update_rooms(self, room_ids):
+        """Same rule as prepaid.room._monitor_state_from, in one statement."""
+        if not room_ids:
+            return
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_room r
+               SET monitor_state = s.state
+              FROM (SELECT room_id,
+                           CASE WHEN bool_or(state = 'fault') THEN 'fault'
+                                WHEN bool_or(state = 'offline') THEN 'offline'
+                                WHEN bool_or(state = 'online') THEN 'online'
+                                ELSE 'new' END AS state
+                      FROM prepaid_meter
+                     WHERE room_id = ANY(%s) AND active
+                     GROUP BY room_id) s
+             WHERE r.id = s.room_id AND r.monitor_state IS DISTINCT FROM s.state
+            """,
+            [room_ids],
+        )

@@ -1,0 +1,136 @@
+from odoo import api, fields, models
+
+ROOM_TYPES = [
+    ("shop", "Shop"),
+    ("office", "Office"),
+    ("apartment", "Apartment"),
+    ("dorm", "Dormitory"),
+    ("common", "Common Area"),
+]
+
+MONITOR_STATES = [
+    ("no_meter", "No Meter"),
+    ("new", "Not Polled Yet"),
+    ("online", "Online"),
+    ("offline", "Offline"),
+    ("fault", "Fault"),
+]
+
+
+class PrepaidRoom(models.Model):
+    _name = "prepaid.room"
+    _description = "Room / Shop"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "building_id, floor_id, name"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    code = fields.Char()
+    active = fields.Boolean(default=True)
+    floor_id = fields.Many2one(
+        "prepaid.floor", required=True, ondelete="restrict", index=True,
+        check_company=True,
+    )
+    building_id = fields.Many2one(
+        related="floor_id.building_id", store=True, index=True, precompute=True
+    )
+    site_id = fields.Many2one(
+        related="floor_id.site_id", store=True, index=True, precompute=True
+    )
+    company_id = fields.Many2one(
+        related="floor_id.company_id", store=True, index=True, precompute=True
+    )
+    area_m2 = fields.Float(string="Area (m²)", digits=(16, 2))
+    room_type = fields.Selection(ROOM_TYPES, required=True, default="shop")
+    tenant_id = fields.Many2one("res.partner", string="Tenant", tracking=True)
+    meter_ids = fields.One2many("prepaid.meter", "room_id", string="Meters")
+    meter_count = fields.Integer(compute="_compute_meter_count")
+    monitor_state = fields.Selection(
+        MONITOR_STATES,
+        string="Monitoring State",
+        compute="_compute_monitor_state",
+        store=True,
+        index=True,
+        help="Worst state of the room's meters: a fault beats offline, offline "
+        "beats online.",
+    )
+    today_kwh = fields.Float(
+        string="Today (kWh)", compute="_compute_consumption", digits=(16, 2)
+    )
+    month_kwh = fields.Float(
+        string="This Month (kWh)", compute="_compute_consumption", digits=(16, 2)
+    )
+    today_m3 = fields.Float(
+        string="Today (m³)", compute="_compute_consumption", digits=(16, 3)
+    )
+    month_m3 = fields.Float(
+        string="This Month (m³)", compute="_compute_consumption", digits=(16, 3)
+    )
+    color = fields.Integer(compute="_compute_color")
+    switched_off_count = fields.Integer(
+        compute="_compute_consumption",
+        help="Meters of this room whose relay or valve is off.",
+    )
+
+    _sql_constraints = [
+        ("area_positive", "CHECK(area_m2 >= 0)", "A room's area cannot be negative.")
+    ]
+
+    @api.depends("meter_ids")
+    def _compute_meter_count(self):
+        for room in self:
+            room.meter_count = len(room.meter_ids)
+
+    @api.model
+    def _monitor_state_from(self, meter_states):
+        """Room state from its meters' states (worst first)."""
+        for state in ("fault", "offline", "online", "new"):
+            if state in meter_states:
+                return state
+        return "no_meter"
+
+    @api.depends("meter_ids.state", "meter_ids.active")
+    def _compute_monitor_state(self):
+        for room in self:
+            room.monitor_state = self._monitor_state_from(
+                set(room.meter_ids.mapped("state"))
+            )
+
+    @api.depends("monitor_state")
+    def _compute_color(self):
+        # Kanban colour indexes: 10 green, 2 orange, 1 red, 0 none.
+        colors = {"online": 10, "offline": 2, "fault": 1}
+        for room in self:
+            room.color = colors.get(room.monitor_state, 0)
+
+    @api.depends("meter_ids.today_energy_kwh", "meter_ids.today_volume_m3")
+    def _compute_consumption(self):
+        for room in self:
+            meters = room.meter_ids
+            electric = meters.filtered(lambda m: m.meter_type != "water")
+            water = meters - electric
+            room.today_kwh = sum(electric.mapped("today_energy_kwh"))
+            room.month_kwh = sum(electric.mapped("month_energy_kwh"))
+            room.today_m3 = sum(water.mapped("today_volume_m3"))
+            room.month_m3 = sum(water.mapped("month_volume_m3"))
+            room.switched_off_count = len(
+                meters.filtered(lambda m: m.switch_state == "off")
+            )
+
+    def action_view_meters(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_metering.prepaid_meter_action"
+        )
+        action["domain"] = [("room_id", "=", self.id)]
+        action["context"] = {"default_room_id": self.id}
+        return action
+
+    def action_read_now(self):
+        return self.meter_ids.action_read_now()
+
+    def action_switch_off(self):
+        return self.meter_ids.action_switch_off()
+
+    def action_switch_on(self):
+        return self.meter_ids.action_switch_on()

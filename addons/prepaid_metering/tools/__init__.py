@@ -1,0 +1,1 @@
+"""Plain-Python helpers used by the models (no Odoo import)."""
