@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -235,9 +236,9 @@ class PrepaidGateway(models.Model):
                     )
                 )
             jobs.append((gateway._driver_endpoint(), polls))
-        started = fields.Datetime.now()
+        started = time.monotonic()
         results = modbus.run_sweep(jobs)
-        duration = (fields.Datetime.now() - started).total_seconds()
+        duration = time.monotonic() - started
         self.env["prepaid.reading"]._store_poll_results(
             [(gateway, res) for gateway, res in zip(self, results, strict=True)],
             duration=duration,

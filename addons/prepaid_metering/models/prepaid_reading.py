@@ -382,7 +382,7 @@ class PrepaidReading(models.Model):
                    now() at time zone 'UTC'
               FROM unnest({unnest}) AS u
             """,  # noqa: S608 - column names are constants of this module
-            [[row[c] for row in rows] for c in columns] + [uid, uid],
+            [uid, uid] + [[row[c] for row in rows] for c in columns],
         )
 
     def _update_meters(self, rows):

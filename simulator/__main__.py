@@ -1,0 +1,107 @@
+"""Command line: ``python3 -m simulator --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from .demo import demo_spec
+from .fleet import Fleet, ProcessFleet, build_spec
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m simulator",
+        description="Serve simulated prepaid meters behind Modbus TCP gateways.",
+    )
+    parser.add_argument("--demo", action="store_true", help="serve demo_fleet.json")
+    parser.add_argument("--spec", help="fleet spec JSON file (see README.md)")
+    parser.add_argument("--gateways", type=int, default=1)
+    parser.add_argument("--meters-per-gateway", type=int, default=10)
+    parser.add_argument(
+        "--kinds",
+        default="electric_1p",
+        help="comma separated kinds cycled over meters: electric_1p,electric_3p,water",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--base-port", type=int, default=15020, help="0 = ephemeral")
+    parser.add_argument("--framer", default="socket", help="socket, rtu or socket,rtu")
+    parser.add_argument("--speed", type=float, help="simulated s per real s")
+    parser.add_argument("--baud", type=int, help="emulate RS-485 timing, e.g. 9600")
+    parser.add_argument("--start-time", help="simulated start, ISO (default now)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=1, help="worker processes")
+    parser.add_argument("--json", action="store_true", help="print endpoints as JSON")
+    return parser
+
+
+def _spec(args: argparse.Namespace) -> dict:
+    if args.demo:
+        spec = demo_spec(args.start_time)
+    elif args.spec:
+        with open(args.spec) as fh:
+            spec = json.load(fh)
+    else:
+        spec = build_spec(
+            args.gateways,
+            args.meters_per_gateway,
+            kinds=args.kinds.split(","),
+            framer=args.framer.split(","),
+            speed=args.speed or 0.0,
+            host=args.host,
+            base_port=args.base_port,
+            start_time=args.start_time,
+            seed=args.seed,
+        )
+    if args.speed is not None:
+        spec["speed"] = args.speed
+    if args.baud is not None:
+        spec["baud"] = args.baud
+    if args.start_time:
+        spec["start_time"] = args.start_time
+    return spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator until SIGINT/SIGTERM."""
+    args = _parser().parse_args(argv)
+    spec = _spec(args)
+    if args.processes > 1:
+        fleet = ProcessFleet(spec, args.processes)
+    else:
+        fleet = Fleet.from_spec(spec)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    fleet.start()
+    try:
+        endpoints = fleet.endpoints()
+        if args.json:
+            print(json.dumps({"endpoints": endpoints}), flush=True)
+        else:
+            meters = sum(len(e["device_ids"]) for e in endpoints)
+            print(
+                f"simulator: {meters} meters on {len(endpoints)} gateways, "
+                f"speed {spec.get('speed', 0)}, baud {spec.get('baud') or 'unlimited'}",
+                flush=True,
+            )
+            for e in endpoints:
+                ids = e["device_ids"]
+                span = f"{ids[0]}..{ids[-1]}" if ids else "-"
+                print(
+                    f"  {e['name']} {e['host']}:{e['port']} {e['framer']} "
+                    f"device ids {span}",
+                    flush=True,
+                )
+        while not stop.wait(1.0):
+            pass
+    finally:
+        fleet.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Fault catalogue: the faults of meter-protocols.md and how they are named here.
+
+Persistent meter faults stay until :meth:`Meter.clear_faults`; one-shot faults
+change the meter state once (the counter then carries on from the new value).
+
+============== ========= ===================================================
+name           kind      effect seen by a client
+============== ========= ===================================================
+timeout        persistent no reply (``probability`` < 1 drops only some)
+disappear      persistent no reply until cleared or ``seconds`` elapsed
+exception      persistent exception reply with ``code`` (default 0x04)
+illegal_address persistent alias of ``exception`` with code 0x02
+device_failure persistent alias of ``exception`` with code 0x04
+garbage        persistent response replaced by random bytes of the same length
+bad_crc        persistent RTU response with a broken CRC (last byte inverted)
+stuck_relay    persistent relay / valve commands acknowledged but nothing moves
+rollover       one-shot   energy/volume set ``before`` units below the UINT32 wrap
+replacement    one-shot   counter restarts at ``start`` (default 0.5) like a new meter
+step_back      one-shot   counter goes down by ``amount`` (default 1.0)
+stall          gateway    gateway accepts TCP and requests, never answers
+============== ========= ===================================================
+"""
+
+from __future__ import annotations
+
+PERSISTENT_FAULTS = frozenset(
+    {"timeout", "disappear", "exception", "garbage", "bad_crc", "stuck_relay"}
+)
+ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back"})
+GATEWAY_FAULTS = frozenset({"stall"})
+ALIASES = {
+    "illegal_address": ("exception", {"code": 0x02}),
+    "device_failure": ("exception", {"code": 0x04}),
+    "no_reply": ("timeout", {}),
+    "stuck_valve": ("stuck_relay", {}),
+    "crc": ("bad_crc", {}),
+}
+METER_FAULTS = PERSISTENT_FAULTS | ONE_SHOT_FAULTS | frozenset(ALIASES)
+
+
+class ModbusError(Exception):
+    """A request the meter answers with a Modbus exception ``code``."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        """Remember the Modbus exception code and a human reason."""
+        super().__init__(f"exception 0x{code:02X}: {reason}")
+        self.code = code
+
+
+#: Marker returned by :meth:`Meter.reply_fault` when the meter must stay silent.
+NO_REPLY = "no_reply"
+
+
+def normalize(name: str, params: dict) -> tuple[str, dict]:
+    """Resolve aliases and check the fault name; return ``(name, params)``."""
+    if name in ALIASES:
+        base, extra = ALIASES[name]
+        return base, {**extra, **params}
+    if name not in PERSISTENT_FAULTS | ONE_SHOT_FAULTS:
+        raise ValueError(f"unknown meter fault {name!r}; known: {sorted(METER_FAULTS)}")
+    return name, params
