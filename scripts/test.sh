@@ -37,8 +37,11 @@ if [ -n "$bad" ]; then
     status=1
 fi
 [ "$odoo_rc" != 0 ] && { echo "FAIL: Odoo exited with $odoo_rc"; status=1; }
-odoo_tests=$(grep -oE 'odoo\.tests\.stats: [a-z_]+: [0-9]+ tests' "$LOG" | awk '{s += $(NF-1)} END {print s + 0}')
-odoo_failed=$(grep -cE ' (ERROR|CRITICAL) .*(FAIL|ERROR): ' "$LOG" || true)
+# odoo.tests.result: "F failed, E error(s) of N tests when loading database"
+summary=$(grep -oE '[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests' "$LOG" | tail -1)
+odoo_tests=$(echo "$summary" | awk '{print $(NF-1)}')
+odoo_failed=$(echo "$summary" | awk '{print $1 + $3}')
+odoo_tests=${odoo_tests:-0}; odoo_failed=${odoo_failed:-0}
 echo "   Odoo tests ran: $odoo_tests ($odoo_failed failed)"
 if [ "$odoo_tests" = 0 ]; then
     echo "FAIL: no Odoo test ran"

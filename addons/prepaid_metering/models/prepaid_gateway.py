@@ -169,6 +169,7 @@ class PrepaidGateway(models.Model):
         disjoint gateways; once the caller commits, the pushed ``next_poll_at``
         keeps the others away until the next interval.
         """
+        self.env.flush_all()
         now = fields.Datetime.now()
         self.env.cr.execute(
             """

@@ -171,31 +171,45 @@ class PrepaidMeter(models.Model):
         ),
     ]
 
-    @api.constrains("device_id", "gateway_id")
-    def _check_device_id(self):
-        # The SQL constraints guard the database; this says it in the user's
-        # words before the insert is even tried.
-        for meter in self:
-            if not 1 <= meter.device_id <= 247:
-                raise ValidationError(
-                    _("Meter %(name)s: device address %(id)s is outside 1-247.",
-                      name=meter.name, id=meter.device_id)
-                )
-            twin = self.search(
-                [
-                    ("id", "!=", meter.id),
-                    ("gateway_id", "=", meter.gateway_id.id),
-                    ("device_id", "=", meter.device_id),
-                ],
-                limit=1,
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_address_vals(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "device_id" in vals or "gateway_id" in vals:
+            for meter in self:
+                self._check_address_vals(vals, meter)
+        return super().write(vals)
+
+    @api.model
+    def _check_address_vals(self, vals, meter=None):
+        """Refuse a bad or taken bus address before the database does.
+
+        The SQL constraints stay as the last guard; checking first gives the
+        user a sentence instead of a database error.
+        """
+        device_id = vals.get("device_id", meter.device_id if meter else 1)
+        gateway_id = vals.get("gateway_id", meter.gateway_id.id if meter else False)
+        name = vals.get("name") or (meter.name if meter else "")
+        if not isinstance(device_id, int) or not 1 <= device_id <= 247:
+            raise ValidationError(
+                _("Meter %(name)s: device address %(id)s is outside 1-247.",
+                  name=name, id=device_id)
             )
-            if twin:
-                raise ValidationError(
-                    _("Device address %(id)s is already used by meter %(twin)s on "
-                      "gateway %(gateway)s.",
-                      id=meter.device_id, twin=twin.name,
-                      gateway=meter.gateway_id.name)
-                )
+        if not gateway_id:
+            return
+        domain = [("gateway_id", "=", gateway_id), ("device_id", "=", device_id)]
+        if meter:
+            domain.append(("id", "!=", meter.id))
+        twin = self.with_context(active_test=False).search(domain, limit=1)
+        if twin:
+            raise ValidationError(
+                _("Device address %(id)s is already used by meter %(twin)s on "
+                  "gateway %(gateway)s.",
+                  id=device_id, twin=twin.name, gateway=twin.gateway_id.name)
+            )
 
     @api.constrains("multiplier")
     def _check_multiplier(self):

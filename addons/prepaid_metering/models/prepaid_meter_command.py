@@ -172,6 +172,7 @@ class PrepaidMeterCommand(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _claim_queued(self, limit):
+        self.env.flush_all()
         self.env.cr.execute(
             """
             SELECT id FROM prepaid_meter_command
@@ -256,6 +257,7 @@ class PrepaidMeterCommand(models.Model):
             result = modbus.read_now(
                 endpoint, meter.device_id, meter.profile_ids._read_plan()
             )
+            result.key = meter.id
             self.env["prepaid.reading"]._store_poll_results(
                 [(meter.gateway_id, [result])]
             )

@@ -193,6 +193,8 @@ class PrepaidReading(models.Model):
         gateways, one of the rooms (plus chatter notes for meters whose state
         changed).
         """
+        # Raw SQL below: pending ORM writes must reach the database first.
+        self.env.flush_all()
         meter_ids = [res.key for _gw, results in gateway_results for res in results]
         meters = self.env["prepaid.meter"].browse(meter_ids)
         meters.fetch([
@@ -264,6 +266,8 @@ class PrepaidReading(models.Model):
 
     def _prepare_success(self, meter, res, row, reading_rows, tz_dates, wraps,
                          switch_reader):
+        # Datetime fields hold whole seconds; so do readings stored by SQL.
+        read_at = res.at.replace(microsecond=0)
         values = self._values_from_decoded(meter, res.values)
         step = self._classify(
             meter,
@@ -275,15 +279,15 @@ class PrepaidReading(models.Model):
         tz = meter.site_id.tz or "UTC"
         local_date = tz_dates.get(tz)
         if local_date is None:
-            local_date = tz_dates[tz] = meter._local_date(res.at, tz)
+            local_date = tz_dates[tz] = meter._local_date(read_at, tz)
         kwh = values.get("energy_total_kwh", meter.energy_total_kwh)
         m3 = values.get("volume_m3", meter.volume_m3)
         day, month = meter.day_start_date, meter.month_start_date
         row.update(
             state="online",
             fail_count=0,
-            last_contact=res.at,
-            last_reading_at=res.at,
+            last_contact=read_at,
+            last_reading_at=read_at,
             meter_values=json.dumps(res.values),
             **{c: values.get(c, meter[c]) for c in VALUE_COLUMNS},
             # The day starts from the last value seen before it, so a meter
@@ -314,7 +318,7 @@ class PrepaidReading(models.Model):
             "meter_id": meter.id,
             "room_id": meter.room_id.id or None,
             "company_id": meter.company_id.id,
-            "read_at": res.at,
+            "read_at": read_at,
             **{c: values.get(c) for c in VALUE_COLUMNS},
             **step,
             "anomaly_note": step["anomaly_note"] or None,

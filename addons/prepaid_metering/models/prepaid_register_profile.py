@@ -57,8 +57,7 @@ class PrepaidRegisterProfile(models.Model):
         ("code_uniq", "unique(code)", "A register profile code must be unique.")
     ]
 
-    @staticmethod
-    def _parse_words(text):
+    def _parse_words(self, text):
         words = []
         for part in (text or "").replace(" ", "").split(","):
             if not part:
@@ -67,11 +66,12 @@ class PrepaidRegisterProfile(models.Model):
                 value = int(part, 0)
             except ValueError as err:
                 raise ValidationError(
-                    _("'%s' is not a register word (use decimal or 0x hex).") % part
+                    self.env._("'%s' is not a register word (use decimal or 0x hex).",
+                               part)
                 ) from err
             if not 0 <= value <= 0xFFFF:
                 raise ValidationError(
-                    _("Register word %s is outside 0-65535.") % part
+                    self.env._("Register word %s is outside 0-65535.", part)
                 )
             words.append(value)
         return words

@@ -1,4 +1,5 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
 ROOM_TYPES = [
     ("shop", "Shop"),
@@ -72,9 +73,14 @@ class PrepaidRoom(models.Model):
         help="Meters of this room whose relay or valve is off.",
     )
 
-    _sql_constraints = [
-        ("area_positive", "CHECK(area_m2 >= 0)", "A room's area cannot be negative.")
-    ]
+
+    @api.constrains("area_m2")
+    def _check_area(self):
+        for room in self:
+            if room.area_m2 < 0:
+                raise ValidationError(
+                    _("Room %s: the area cannot be negative.") % room.name
+                )
 
     @api.depends("meter_ids")
     def _compute_meter_count(self):

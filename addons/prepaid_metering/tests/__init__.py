@@ -1,0 +1,5 @@
+from . import test_locations_validation
+from . import test_polling
+from . import test_commands
+from . import test_concurrency
+from . import test_security

@@ -1,0 +1,158 @@
+from odoo.exceptions import UserError, ValidationError
+from odoo.tests import tagged
+
+from .common import MeteringCase, electric, water
+from .test_polling import free_port
+
+
+@tagged("post_install", "-at_install")
+class TestCommands(MeteringCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gateway = cls.make_gateway(port=1, name="Bus")
+        cls.m1 = cls.make_meter(cls.gateway, 1)
+        cls.m2 = cls.make_meter(cls.gateway, 2, room=cls.room2)
+        cls.w = cls.make_meter(cls.gateway, 3, kind="water")
+        cls.Command = cls.env["prepaid.meter.command"]
+
+    def setUp(self):
+        super().setUp()
+        self.fleet = self.start_fresh_fleet(
+            [("socket", [electric(1), electric(2), water(3, valve_delay=0.3)])],
+            [self.gateway],
+        )
+
+    def sim(self, device_id):
+        return self.fleet.meter(0, device_id)
+
+    def send(self, meter, command_type, **vals):
+        command = self.Command.create(
+            {"meter_id": meter.id, "command_type": command_type, **vals}
+        )
+        command.action_send_now()
+        return command
+
+    def test_relay_off_and_on_really_switch_the_meter(self):
+        off = self.send(self.m1, "relay_off", reason="unpaid")
+        self.assertEqual(off.state, "done", off.last_error)
+        self.assertTrue(self.sim(1).relay_open)
+        self.assertEqual(self.m1.switch_state, "off")
+        self.assertIn("relay_state", off.result)
+        self.assertTrue(off.done_at)
+        self.assertEqual(off.attempts, 1)
+        self.assertEqual(off.requested_by, self.env.user)
+        on = self.send(self.m1, "relay_on")
+        self.assertEqual(on.state, "done", on.last_error)
+        self.assertFalse(self.sim(1).relay_open)
+        self.assertEqual(self.m1.switch_state, "on")
+        self.assertFalse(self.sim(2).relay_open, "other meters untouched")
+
+    def test_valve_close_and_open_wait_for_the_read_back(self):
+        close = self.send(self.w, "valve_close")
+        self.assertEqual(close.state, "done", close.last_error)
+        self.assertFalse(self.sim(3).valve_open)
+        self.assertEqual(self.w.switch_state, "off")
+        opened = self.send(self.w, "valve_open")
+        self.assertEqual(opened.state, "done", opened.last_error)
+        self.assertTrue(self.sim(3).valve_open)
+
+    def test_stuck_relay_fails_with_the_reason(self):
+        self.sim(2).inject("stuck_relay")
+        self.env["prepaid.register.profile"].browse(
+            self.profile_acrel.id
+        ).settle_timeout_s = 0.5
+        command = self.send(self.m2, "relay_off")
+        self.assertEqual(command.state, "failed")
+        self.assertIn("relay_state", command.last_error)
+        self.assertFalse(self.sim(2).relay_open)
+        self.assertNotEqual(self.m2.switch_state, "off")
+        self.assertIn(command.name, self.m2.message_ids[0].body)
+
+    def test_unreachable_gateway_fails_the_command_with_the_reason(self):
+        dead = self.make_gateway(port=free_port(), name="Dead")
+        meter = self.make_meter(dead, 1)
+        command = self.send(meter, "relay_off")
+        self.assertEqual(command.state, "failed")
+        self.assertIn("cannot connect", command.last_error)
+
+    def test_failed_attempt_is_retried_until_max_attempts(self):
+        self.sim(1).inject("device_failure")
+        command = self.send(self.m1, "relay_off", max_attempts=2)
+        self.assertEqual(command.state, "queued", "one attempt left")
+        self.assertEqual(command.attempts, 1)
+        self.assertTrue(command.last_error)
+        self.assertTrue(command.next_attempt_at)
+        self.sim(1).clear_faults()
+        command.next_attempt_at = False
+        self.assertEqual(self.Command._cron_process(), 1)
+        self.assertEqual(command.state, "done")
+        self.assertEqual(command.attempts, 2)
+        self.assertTrue(self.sim(1).relay_open)
+
+    def test_read_now_stores_a_reading(self):
+        self.sim(1).energy_total = 777.77
+        command = self.send(self.m1, "read_now")
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertAlmostEqual(self.m1.energy_total_kwh, 777.77, places=2)
+        self.assertEqual(len(self.m1.reading_ids), 1)
+
+    def test_write_params_writes_and_reads_back(self):
+        command = self.send(
+            self.m1, "write_params",
+            params={"unit_price": 0.8512, "alarm1_amount": 30},
+        )
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertAlmostEqual(self.sim(1).unit_price, 0.8512, places=4)
+        self.assertAlmostEqual(self.sim(1).alarm1_amount, 30.0, places=2)
+
+    def test_write_params_refuses_unknown_or_read_only_registers(self):
+        for params in ({"balance": 1000}, {"nope": 1}, {}, {"unit_price": "x"}):
+            with self.subTest(params=params), self.assertRaises(ValidationError):
+                with self.env.cr.savepoint():
+                    self.Command.create({
+                        "meter_id": self.m1.id, "command_type": "write_params",
+                        "params": params,
+                    })
+        self.assertFalse(self.Command.search([("meter_id", "=", self.m1.id)]))
+
+    def test_command_must_fit_the_meter(self):
+        with self.assertRaises(ValidationError), self.env.cr.savepoint():
+            self.Command.create({"meter_id": self.w.id, "command_type": "relay_off"})
+        with self.assertRaises(ValidationError), self.env.cr.savepoint():
+            self.Command.create({"meter_id": self.m1.id, "command_type": "valve_open"})
+
+    def test_server_actions_queue_one_command_per_selected_meter(self):
+        meters = self.m1 | self.m2 | self.w
+        action = self.env.ref("prepaid_metering.prepaid_meter_action_server_switch_off")
+        action.with_context(
+            active_model="prepaid.meter", active_ids=meters.ids
+        ).run()
+        commands = self.Command.search([("meter_id", "in", meters.ids)])
+        self.assertEqual(len(commands), 3)
+        self.assertEqual(
+            sorted(commands.mapped("command_type")),
+            ["relay_off", "relay_off", "valve_close"],
+        )
+        self.assertEqual(set(commands.mapped("state")), {"queued"})
+        self.assertEqual(self.Command._cron_process(), 3)
+        self.assertEqual(set(commands.mapped("state")), {"done"})
+        self.assertTrue(self.sim(1).relay_open and self.sim(2).relay_open)
+        self.assertFalse(self.sim(3).valve_open)
+
+    def test_room_actions_reach_all_meters_of_the_room(self):
+        self.room.action_switch_off()
+        commands = self.Command.search([("room_id", "=", self.room.id)])
+        self.assertEqual(commands.meter_id, self.m1 | self.w)
+
+    def test_cancel_and_retry_follow_the_state(self):
+        command = self.Command.create({"meter_id": self.m1.id,
+                                       "command_type": "relay_off"})
+        command.action_cancel()
+        self.assertEqual(command.state, "cancelled")
+        with self.assertRaises(UserError):
+            command.action_send_now()
+        with self.assertRaises(UserError):
+            command.action_retry()
+        self.assertEqual(self.Command._cron_process(), 0)
+        self.assertFalse(self.sim(1).relay_open)

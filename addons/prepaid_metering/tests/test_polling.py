@@ -1,0 +1,236 @@
+import socket
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import MeteringCase, electric, water
+
+
+def free_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("post_install", "-at_install")
+class TestPolling(MeteringCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gw_tcp = cls.make_gateway(port=1, name="TCP bus", framer="socket")
+        cls.gw_rtu = cls.make_gateway(port=1, name="RTU bus", framer="rtu")
+        cls.m1 = cls.make_meter(cls.gw_tcp, 1)
+        cls.m2 = cls.make_meter(cls.gw_tcp, 2, kind="electric_3p", room=cls.room2)
+        cls.m3 = cls.make_meter(cls.gw_tcp, 3, room=cls.room2)
+        cls.m_rtu = cls.make_meter(cls.gw_rtu, 1, room=cls.room2)
+        cls.w = cls.make_meter(cls.gw_rtu, 2, kind="water")
+
+    def setUp(self):
+        super().setUp()
+        self.fleet = self.start_fresh_fleet(
+            [
+                ("socket", [
+                    electric(1, energy_kwh=1234.56, load_kw=1.15),
+                    electric(2, kind="electric_3p", energy_kwh=88.0, load_kw=6.9),
+                    electric(3, energy_kwh=500.0),
+                ]),
+                ("rtu", [electric(1, energy_kwh=42.42), water(2, volume_m3=12.5)]),
+            ],
+            [self.gw_tcp, self.gw_rtu],
+        )
+
+    def sim(self, gateway_index, device_id):
+        return self.fleet.meter(gateway_index, device_id)
+
+    def poll(self):
+        (self.gw_tcp | self.gw_rtu)._poll_now()
+
+    def test_sweep_stores_values_of_all_three_profiles(self):
+        self.poll()
+        sim1 = self.sim(0, 1)
+        self.assertEqual(self.m1.state, "online")
+        self.assertAlmostEqual(self.m1.energy_total_kwh, 1234.56, places=2)
+        bands = sim1.bands
+        self.assertAlmostEqual(self.m1.energy_sharp_kwh, bands["sharp"], places=2)
+        self.assertAlmostEqual(self.m1.energy_valley_kwh, bands["valley"], places=2)
+        self.assertAlmostEqual(
+            self.m1.energy_sharp_kwh + self.m1.energy_peak_kwh
+            + self.m1.energy_flat_kwh + self.m1.energy_valley_kwh,
+            1234.56, places=2,
+        )
+        self.assertEqual(self.m1.voltage_v, 230.0)
+        self.assertAlmostEqual(self.m1.power_kw, round(sim1.power_kw(), 3), places=3)
+        self.assertAlmostEqual(self.m1.current_a, 5.0, delta=0.3)
+        self.assertEqual(self.m1.power_factor, 0.95)
+        self.assertEqual(self.m1.switch_state, "on")
+        self.assertEqual(self.m1.meter_values["balance"], 100.0)
+        self.assertEqual(self.m1.meter_values["unit_price"], 0.8)
+        # RTU over TCP and the three-phase meter decode the same way.
+        self.assertAlmostEqual(self.m_rtu.energy_total_kwh, 42.42, places=2)
+        self.assertAlmostEqual(self.m2.energy_total_kwh, 88.0, places=2)
+        # Water: FLOAT32 in DCBA order, valve status bit0 = open.
+        self.assertAlmostEqual(self.w.volume_m3, 12.5, places=4)
+        self.assertEqual(self.w.switch_state, "on")
+        self.assertEqual(self.gw_tcp.state, "online")
+        self.assertEqual(self.gw_rtu.state, "online")
+        self.assertEqual(self.room.monitor_state, "online")
+        reading = self.m1.reading_ids
+        self.assertEqual(len(reading), 1)
+        self.assertEqual(reading.source, "poll")
+        self.assertEqual(reading.room_id, self.room)
+        # Evidence: the raw words of both blocks, energy as UINT32 ABCD.
+        words = reading.raw_words["0"]
+        self.assertEqual((words[0] << 16 | words[1]) / 100, 1234.56)
+        self.assertIn(str(0x4000), reading.raw_words)
+
+    def test_ct_ratio_multiplies_energy_current_and_power(self):
+        self.m3.multiplier = 40
+        self.poll()
+        self.assertAlmostEqual(self.m3.energy_total_kwh, 500.0 * 40, places=2)
+        sim = self.sim(0, 3)
+        self.assertAlmostEqual(self.m3.power_kw, round(sim.power_kw(), 3) * 40, 2)
+        self.assertEqual(self.m3.voltage_v, 230.0, "voltage is not scaled")
+
+    def test_consumption_is_the_delta_and_feeds_today_and_month(self):
+        self.poll()
+        self.sim(0, 1).consume(2.5)
+        self.sim(1, 2).consume(0.125)
+        self.poll()
+        latest = self.m1.reading_ids.sorted("id")[-1]
+        self.assertAlmostEqual(latest.delta_kwh, 2.5, places=2)
+        self.assertEqual(latest.anomaly, "none")
+        self.assertAlmostEqual(self.m1.today_energy_kwh, 2.5, places=2)
+        self.assertAlmostEqual(self.m1.month_energy_kwh, 2.5, places=2)
+        self.assertAlmostEqual(self.room.today_kwh, 2.5, places=2)
+        self.assertAlmostEqual(self.w.today_volume_m3, 0.125, places=3)
+        self.assertAlmostEqual(self.room.today_m3, 0.125, places=3)
+
+    def test_timeouts_turn_meter_offline_after_threshold_then_online(self):
+        self.poll()
+        self.sim(0, 1).inject("timeout")
+        for attempt in (1, 2):
+            self.poll()
+            self.assertEqual(self.m1.fail_count, attempt)
+            self.assertEqual(self.m1.state, "online", "not offline before 3 misses")
+            self.assertIn("no reply", self.m1.state_reason or "")
+        self.poll()
+        self.assertEqual(self.m1.state, "offline")
+        self.assertEqual(self.room.monitor_state, "offline")
+        # The sweep went on: the next meter on the same bus still answered.
+        self.assertEqual(self.m2.state, "online")
+        self.assertEqual(self.m2.fail_count, 0)
+        self.assertEqual(len(self.m2.reading_ids), 4)
+        self.assertEqual(len(self.m1.reading_ids), 1, "no reading without reply")
+        self.assertIn("Offline", self.m1.message_ids[0].body)
+        self.sim(0, 1).clear_faults()
+        self.poll()
+        self.assertEqual(self.m1.state, "online")
+        self.assertEqual(self.m1.fail_count, 0)
+        self.assertFalse(self.m1.state_reason)
+        self.assertEqual(self.room.monitor_state, "online")
+
+    def test_exception_reply_is_recorded_as_fault_with_its_code(self):
+        self.sim(0, 3).inject("exception", code=0x04)
+        self.poll()
+        self.assertEqual(self.m3.state, "fault")
+        self.assertIn("0x04", self.m3.state_reason)
+        self.assertIn("device failure", self.m3.state_reason)
+        self.assertEqual(self.room2.monitor_state, "fault")
+        self.assertEqual(self.m2.state, "online")
+        self.sim(0, 3).inject("exception", code=0x02)
+        self.poll()
+        self.assertIn("0x02", self.m3.state_reason)
+
+    def test_unreachable_gateway_fails_its_meters_with_the_reason(self):
+        dead = self.make_gateway(port=free_port(), name="Dead bus")
+        meter = self.make_meter(dead, 5)
+        for _attempt in range(3):
+            dead._poll_now()
+        self.assertEqual(meter.state, "offline")
+        self.assertIn("cannot connect", meter.state_reason)
+        self.assertEqual(dead.state, "offline")
+        self.assertIn(str(dead.port), dead.last_error)
+
+    def test_rollover_is_flagged_and_counted_across_the_wrap(self):
+        sim = self.sim(0, 1)
+        sim.inject("rollover", before=1.0)
+        self.poll()
+        self.assertAlmostEqual(self.m1.energy_total_kwh, 42949671.96, places=2)
+        sim.consume(3.0)
+        self.poll()
+        reading = self.m1.reading_ids.sorted("id")[-1]
+        self.assertAlmostEqual(reading.energy_total_kwh, 2.0, places=2)
+        self.assertEqual(reading.anomaly, "rollover")
+        self.assertAlmostEqual(reading.delta_kwh, 3.0, places=2)
+
+    def test_lower_reading_is_flagged_and_not_counted(self):
+        self.poll()
+        sim = self.sim(0, 3)
+        sim.inject("step_back", amount=50.0)
+        self.poll()
+        lower = self.m3.reading_ids.sorted("id")[-1]
+        self.assertEqual(lower.anomaly, "lower")
+        self.assertEqual(lower.delta_kwh, 0.0)
+        self.assertAlmostEqual(self.m3.energy_baseline_kwh, 500.0, places=2)
+        sim.consume(51.0)
+        self.poll()
+        back = self.m3.reading_ids.sorted("id")[-1]
+        self.assertEqual(back.anomaly, "none")
+        self.assertAlmostEqual(back.delta_kwh, 1.0, places=2,
+                               msg="counted from the last accepted value")
+
+    def test_meter_replacement_is_flagged(self):
+        self.poll()
+        self.sim(0, 2).inject("replacement", start=0.5)
+        self.poll()
+        reading = self.m2.reading_ids.sorted("id")[-1]
+        self.assertEqual(reading.anomaly, "replacement")
+        self.assertAlmostEqual(reading.delta_kwh, 0.5, places=2)
+        self.assertIn("Meter Replaced", reading.anomaly_note)
+
+    def test_storage_uses_a_constant_number_of_statements(self):
+        small = self.gw_rtu
+        large = self.gw_tcp
+        (small | large)._poll_now()  # first contact: state notes, warm caches
+        counts = {}
+        for gateway in (small, large, small | large):
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            gateway._poll_now()
+            counts[len(gateway.meter_ids)] = self.env.cr.sql_log_count - before
+        self.assertEqual(len(set(counts.values())), 1, counts)
+
+    def test_cron_polls_due_gateways_once_per_interval(self):
+        (self.gw_tcp | self.gw_rtu).write({"next_poll_at": False})
+        self.env["prepaid.gateway"].search(
+            [("id", "not in", (self.gw_tcp | self.gw_rtu).ids)]
+        ).write({"next_poll_at": fields.Datetime.now() + timedelta(days=1)})
+        done = self.env["prepaid.gateway"]._cron_poll()
+        self.assertEqual(done, 2)
+        self.assertEqual(len(self.m1.reading_ids), 1)
+        self.assertGreater(
+            self.gw_tcp.next_poll_at, fields.Datetime.now() + timedelta(minutes=4)
+        )
+        self.assertEqual(self.env["prepaid.gateway"]._cron_poll(), 0)
+        self.assertEqual(len(self.m1.reading_ids), 1)
+
+    def test_manual_reading_goes_through_counter_checks_and_is_immutable(self):
+        self.poll()
+        manual = self.env["prepaid.reading"].create({
+            "meter_id": self.m1.id, "energy_total_kwh": 1200.0, "source": "manual",
+        })
+        self.assertEqual(manual.anomaly, "lower")
+        later = self.env["prepaid.reading"].create({
+            "meter_id": self.m1.id, "energy_total_kwh": 1240.56, "source": "manual",
+        })
+        self.assertAlmostEqual(later.delta_kwh, 6.0, places=2)
+        self.assertAlmostEqual(self.m1.energy_total_kwh, 1240.56, places=2)
+        with self.assertRaises(UserError):
+            later.energy_total_kwh = 1.0
+        with self.assertRaises(UserError):
+            self.env["prepaid.reading"].create({
+                "meter_id": self.m1.id, "energy_total_kwh": 1.0, "source": "poll",
+            })
