@@ -12,7 +12,7 @@ if psql -At -d "$DB" -c "SELECT 1 FROM ir_module_module LIMIT 1" >/dev/null 2>&1
 else
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
-        -i "$MODULES" --with-demo --stop-after-init --log-level warn || exit 1
+        -i "$MODULES" --stop-after-init --log-level warn || exit 1
 fi
 
 echo "== Starting the demo meter fleet (simulator)"
