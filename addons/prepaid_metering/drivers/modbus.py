@@ -12,9 +12,11 @@ import asyncio
 import contextvars
 import logging
 import os
+import queue
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -354,29 +356,30 @@ async def poll_bus(
     return results
 
 
-async def poll_many(
-    jobs: Sequence[tuple[Endpoint, Sequence[MeterPoll]]],
-) -> list[list[PollResult]]:
-    """Poll all buses in parallel; results are in job order.
+async def _poll_bus_safe(
+    endpoint: Endpoint, polls: Sequence[MeterPoll]
+) -> list[PollResult]:
+    """``poll_bus`` that turns a driver bug into failed results for that bus.
 
     A bug while polling one bus is logged and fails that bus's meters (kind
     "protocol") instead of aborting every other gateway's sweep.
     """
-    outcomes = await asyncio.gather(
-        *(poll_bus(endpoint, polls) for endpoint, polls in jobs),
-        return_exceptions=True,
+    try:
+        return await poll_bus(endpoint, polls)
+    except Exception as exc:  # noqa: BLE001 - isolate one bus from the others
+        _logger.error("polling %s failed", endpoint.label, exc_info=exc)
+        return _failed_all(
+            polls, PROTOCOL, f"driver error on {endpoint.label}: {exc!r}"
+        )
+
+
+async def poll_many(
+    jobs: Sequence[tuple[Endpoint, Sequence[MeterPoll]]],
+) -> list[list[PollResult]]:
+    """Poll all buses in parallel; results are in job order."""
+    return list(
+        await asyncio.gather(*(_poll_bus_safe(e, polls) for e, polls in jobs))
     )
-    results = []
-    for (endpoint, polls), outcome in zip(jobs, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            if not isinstance(outcome, Exception):
-                raise outcome
-            _logger.error("polling %s failed", endpoint.label, exc_info=outcome)
-            outcome = _failed_all(
-                polls, PROTOCOL, f"driver error on {endpoint.label}: {outcome!r}"
-            )
-        results.append(outcome)
-    return results
 
 
 def run_sweep(
@@ -385,6 +388,44 @@ def run_sweep(
     """Synchronous ``poll_many`` with its own event loop, for threads without one
     (Odoo cron workers and request threads)."""
     return asyncio.run(poll_many(jobs))
+
+
+def iter_sweep(
+    jobs: Sequence[tuple[Endpoint, Sequence[MeterPoll]]],
+) -> Iterator[tuple[int, list[PollResult]]]:
+    """Poll all buses in parallel and yield ``(job index, results)`` as each bus
+    finishes.
+
+    The event loop runs in a helper thread so that the caller can store the
+    buses already read while the slow ones are still on the wire.
+    """
+    done: queue.Queue = queue.Queue()
+
+    async def one(index, endpoint, polls):
+        done.put((index, await _poll_bus_safe(endpoint, polls)))
+
+    async def sweep():
+        await asyncio.gather(*(one(i, e, p) for i, (e, p) in enumerate(jobs)))
+
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            asyncio.run(sweep())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failure.append(exc)
+            done.put(None)
+
+    thread = threading.Thread(target=run, name="modbus-sweep", daemon=True)
+    thread.start()
+    try:
+        for _job in range(len(jobs)):
+            item = done.get()
+            if item is None:
+                raise failure[0]
+            yield item
+    finally:
+        thread.join()
 
 
 async def read_registers(

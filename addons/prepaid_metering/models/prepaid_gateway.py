@@ -155,7 +155,15 @@ class PrepaidGateway(models.Model):
         return int(
             self.env["ir.config_parameter"]
             .sudo()
-            .get_param("prepaid_metering.poll_batch_gateways", 20)
+            .get_param("prepaid_metering.poll_batch_gateways", 200)
+        )
+
+    @api.model
+    def _get_store_chunk(self):
+        return int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.store_chunk_meters", 2000)
         )
 
     # ------------------------------------------------------------------
@@ -208,43 +216,56 @@ class PrepaidGateway(models.Model):
                 break
             if commit:
                 self.env.cr.commit()
-            gateways._poll_now()
+            gateways._poll_now(on_stored=self.env.cr.commit if commit else None)
             done += len(gateways)
-            if commit:
-                self.env.cr.commit()
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
 
-    def _poll_now(self):
-        """Sweep these gateways' meters once and store what came back."""
-        meters = self.env["prepaid.meter"].search(
+    def _poll_now(self, on_stored=None):
+        """Sweep these gateways' meters once and store what came back.
+
+        All buses are read in parallel; results are stored in chunks as the
+        buses finish, so storage overlaps the buses still on the wire.
+        ``on_stored`` is called after each stored chunk (the cron commits
+        there).
+        """
+        meters = self.env["prepaid.meter"].search_fetch(
             [("gateway_id", "in", self.ids), ("profile_ids", "!=", False)],
+            ["gateway_id", "device_id", "profile_ids"],
             order="gateway_id, device_id",
         )
-        jobs, meters_by_gateway = [], {}
+        polls_by_gateway, profiles_by_meter, plans = {}, {}, {}
         for meter in meters:
-            meters_by_gateway.setdefault(meter.gateway_id, []).append(meter)
-        plans = {}
-        for gateway in self:
-            polls = []
-            for meter in meters_by_gateway.get(gateway, []):
-                profiles = meter.profile_ids
-                if profiles not in plans:
-                    plans[profiles] = profiles._read_plan()
-                polls.append(
-                    modbus.MeterPoll(
-                        key=meter.id, device_id=meter.device_id, blocks=plans[profiles]
-                    )
+            profiles = meter.profile_ids
+            if profiles not in plans:
+                plans[profiles] = profiles._read_plan()
+            profiles_by_meter[meter.id] = profiles
+            polls_by_gateway.setdefault(meter.gateway_id.id, []).append(
+                modbus.MeterPoll(
+                    key=meter.id, device_id=meter.device_id, blocks=plans[profiles]
                 )
-            jobs.append((gateway._driver_endpoint(), polls))
+            )
+        gateways = list(self)
+        jobs = [(gw._driver_endpoint(), polls_by_gateway.get(gw.id, [])) for gw in gateways]
+        chunk_size = self._get_store_chunk()
         started = time.monotonic()
-        results = modbus.run_sweep(jobs)
-        duration = time.monotonic() - started
-        self.env["prepaid.reading"]._store_poll_results(
-            [(gateway, res) for gateway, res in zip(self, results, strict=True)],
-            duration=duration,
-        )
-        return results
+        chunk, pending, durations = [], 0, {}
+        Reading = self.env["prepaid.reading"]
+        for index, results in modbus.iter_sweep(jobs):
+            gateway = gateways[index]
+            durations[gateway.id] = time.monotonic() - started
+            chunk.append((gateway, results))
+            pending += len(results)
+            if pending >= chunk_size:
+                Reading._store_poll_results(chunk, durations, profiles_by_meter)
+                if on_stored:
+                    on_stored()
+                chunk, pending = [], 0
+        if chunk:
+            Reading._store_poll_results(chunk, durations, profiles_by_meter)
+            if on_stored:
+                on_stored()
+        return len(meters)
 
     def action_poll_now(self):
         """Button: sweep now and show the outcome."""

@@ -18,6 +18,26 @@ ANOMALIES = [
     ("lower", "Lower Than Previous"),
 ]
 VALUE_COLUMNS = list(READING_FIELDS.values())
+# Meter columns a sweep reads before storing, and writes back.
+STATE_COLUMNS = [
+    "state", "fail_count", "multiplier", "room_id", "company_id", "switch_state",
+    "energy_baseline_kwh", "volume_baseline_m3", "last_reading_at",
+    "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
+    "month_start_kwh", "month_start_m3", *VALUE_COLUMNS,
+]
+READ_COLUMNS = [
+    "id", "state", "state_reason", "fail_count", "last_contact", "last_reading_at",
+    "switch_state", "meter_values", *VALUE_COLUMNS, "day_start_date",
+    "day_start_kwh", "day_start_m3", "month_start_date", "month_start_kwh",
+    "month_start_m3", "energy_baseline_kwh", "volume_baseline_m3",
+]
+FAILED_COLUMNS = ["id", "state", "state_reason", "fail_count"]
+COLUMN_TYPES = {
+    "id": "int4", "state": "varchar", "state_reason": "varchar", "fail_count": "int4",
+    "last_contact": "timestamp", "last_reading_at": "timestamp",
+    "switch_state": "varchar", "meter_values": "jsonb", "day_start_date": "date",
+    "month_start_date": "date",
+}
 ERROR_KINDS_OFFLINE = {"timeout", "connection"}
 MODBUS_EXCEPTIONS = {
     1: "illegal function",
@@ -94,7 +114,7 @@ class PrepaidReading(models.Model):
     # Counter logic shared by polled and manual readings
     # ------------------------------------------------------------------
     @api.model
-    def _classify(self, meter, previous_kwh, previous_m3, values, wraps):
+    def _classify(self, multiplier, previous_kwh, previous_m3, values, wraps):
         """Consumption and anomaly of ``values`` against the meter's baseline."""
         result = {"delta_kwh": 0.0, "delta_m3": 0.0, "anomaly": "none",
                   "anomaly_note": False}
@@ -107,12 +127,12 @@ class PrepaidReading(models.Model):
                 continue
             wrap = wraps.get(column)
             if wrap and column in MULTIPLIED:
-                wrap *= meter.multiplier
+                wrap *= multiplier
             step = counters.classify(previous, current, wrap=wrap)
             result[delta_field] = step.delta
             if step.kind != counters.NORMAL:
                 result["anomaly"] = step.kind
-                result["anomaly_note"] = _(
+                result["anomaly_note"] = self.env._(
                     "%(kind)s: previous %(prev)s %(unit)s, now %(cur)s %(unit)s",
                     kind=dict(ANOMALIES)[step.kind], prev=previous, cur=current,
                     unit=unit,
@@ -120,14 +140,14 @@ class PrepaidReading(models.Model):
         return result
 
     @api.model
-    def _values_from_decoded(self, meter, decoded):
+    def _values_from_decoded(self, multiplier, decoded):
         """Reading columns from decoded register values (CT ratio applied)."""
         values = {}
         for name, column in READING_FIELDS.items():
-            if name in decoded and decoded[name] is not None:
-                value = decoded[name]
-                if column in MULTIPLIED:
-                    value = round(value * meter.multiplier, 6)
+            value = decoded.get(name)
+            if value is not None:
+                if column in MULTIPLIED and multiplier != 1:
+                    value = round(value * multiplier, 6)
                 values[column] = value
         return values
 
@@ -148,7 +168,7 @@ class PrepaidReading(models.Model):
             )
             values = {c: vals[c] for c in VALUE_COLUMNS if vals.get(c) is not None}
             vals.update(self._classify(
-                meter,
+                meter.multiplier,
                 previous.energy_total_kwh if previous else None,
                 previous.volume_m3 if previous else None,
                 values,
@@ -185,179 +205,194 @@ class PrepaidReading(models.Model):
     # Batch storage of a sweep
     # ------------------------------------------------------------------
     @api.model
-    def _store_poll_results(self, gateway_results, duration=0.0):
+    def _store_poll_results(self, gateway_results, durations=None,
+                            profiles_by_meter=None):
         """Store one sweep: readings, meter states, gateway and room states.
 
-        A constant number of SQL statements whatever the number of meters:
-        one INSERT of all readings, one UPDATE of all meters, one of the
-        gateways, one of the rooms (plus chatter notes for meters whose state
-        changed).
+        A constant number of SQL statements whatever the number of meters: one
+        SELECT of the meters' last state, one INSERT of all readings, one UPDATE
+        of the meters read and one of those that failed, one of the gateways,
+        one of the rooms (plus chatter notes for meters that changed state).
+
+        :param gateway_results: list of (gateway record, [PollResult])
+        :param durations: optional {gateway id: seconds the sweep took}
+        :param profiles_by_meter: optional {meter id: profiles}, known by the
+            caller that planned the reads
         """
         # Raw SQL below: pending ORM writes must reach the database first.
         self.env.flush_all()
         meter_ids = [res.key for _gw, results in gateway_results for res in results]
-        meters = self.env["prepaid.meter"].browse(meter_ids)
-        meters.fetch([
-            "state", "fail_count", "multiplier", "room_id", "company_id", "site_id",
-            "energy_baseline_kwh", "volume_baseline_m3", "last_reading_at",
-            "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
-            "month_start_kwh", "month_start_m3", "energy_total_kwh", "volume_m3",
-            "profile_ids", "switch_state", *VALUE_COLUMNS,
-        ])
+        states = self._load_meter_states(meter_ids)
+        if profiles_by_meter is None:
+            profiles_by_meter = {
+                m.id: m.profile_ids
+                for m in self.env["prepaid.meter"].browse(meter_ids)
+            }
         threshold = int(
             self.env["ir.config_parameter"].sudo().get_param(
                 "prepaid_metering.offline_after_failures", 3
             )
         )
         now = fields.Datetime.now()
-        tz_dates = {}
-        wraps_by_profiles, switch_by_profiles = {}, {}
-        reading_rows, meter_rows, gateway_rows, state_notes = [], [], [], {}
+        context = {"tz_dates": {}, "profiles": {}}
+        readings, read_rows, failed_rows, gateway_rows, notes = [], [], [], [], {}
         for gateway, results in gateway_results:
             answered = False
             connection_error = None
             for res in results:
-                meter = meters.browse(res.key)
-                profiles = meter.profile_ids
-                if profiles not in wraps_by_profiles:
-                    wraps_by_profiles[profiles] = profiles._counter_wraps()
-                    switch_by_profiles[profiles] = profiles._switch_reader()
-                row = {
-                    "id": meter.id,
-                    "state": meter.state,
-                    "state_reason": None,
-                    "fail_count": meter.fail_count,
-                    "last_contact": None,
-                    "switch_state": meter.switch_state,
-                }
+                meter = states[res.key]
                 if res.ok:
                     answered = True
-                    self._prepare_success(
-                        meter, res, row, reading_rows, tz_dates,
-                        wraps_by_profiles[profiles], switch_by_profiles[profiles],
+                    row = self._prepare_success(
+                        meter, res, readings, context, profiles_by_meter[res.key]
                     )
+                    read_rows.append(row)
                 else:
                     if res.error_kind == "connection":
                         connection_error = res.error
                     else:
                         answered = answered or res.error_kind == "exception"
-                    self._prepare_failure(meter, res, row, threshold)
-                if row["state"] != meter.state:
-                    state_notes[meter.id] = self._state_note(row)
-                meter_rows.append(row)
+                    row = self._prepare_failure(meter, res, threshold)
+                    failed_rows.append(row)
+                if row["state"] != meter["state"] and meter["state"] != "new":
+                    notes[meter["id"]] = self._state_note(row)
             gateway_rows.append({
                 "id": gateway.id,
                 "state": "online" if answered or not results else "offline",
                 "last_error": None if answered else connection_error,
-                "last_contact": now if answered else gateway.last_contact,
+                "last_contact": now if answered else gateway.last_contact or None,
+                "duration": (durations or {}).get(gateway.id, 0.0),
             })
-        self._insert_readings(reading_rows)
-        self._update_meters(meter_rows)
-        self._update_gateways(gateway_rows, now, duration)
-        self._update_rooms(meters.room_id.ids)
+        self._insert_readings(readings)
+        self._update_meters(read_rows, READ_COLUMNS)
+        self._update_meters(failed_rows, FAILED_COLUMNS)
+        self._update_gateways(gateway_rows, now)
+        self._update_rooms(
+            sorted({m["room_id"] for m in states.values() if m["room_id"]})
+        )
         self.env["prepaid.meter"].invalidate_model()
         self.env["prepaid.gateway"].invalidate_model()
         self.env["prepaid.room"].invalidate_model(["monitor_state"])
-        if state_notes:
-            self.env["prepaid.meter"].browse(list(state_notes))._message_log_batch(
-                state_notes
-            )
-        return len(reading_rows)
+        if notes:
+            self.env["prepaid.meter"].browse(list(notes))._message_log_batch(notes)
+        return len(readings)
 
-    def _prepare_success(self, meter, res, row, reading_rows, tz_dates, wraps,
-                         switch_reader):
+    def _load_meter_states(self, meter_ids):
+        """The meters' last values as plain dicts (no ORM records: a sweep
+        touches thousands of meters)."""
+        self.env.cr.execute(
+            f"""
+            SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
+                   COALESCE(s.tz, 'UTC') AS tz
+              FROM prepaid_meter m
+              LEFT JOIN prepaid_site s ON s.id = m.site_id
+             WHERE m.id = ANY(%s)
+            """,  # noqa: S608 - column names are constants of this module
+            [meter_ids],
+        )
+        return {row["id"]: row for row in self.env.cr.dictfetchall()}
+
+    def _prepare_success(self, meter, res, readings, context, profiles):
+        """Meter row and reading of one meter that answered."""
         # Datetime fields hold whole seconds; so do readings stored by SQL.
         read_at = res.at.replace(microsecond=0)
-        values = self._values_from_decoded(meter, res.values)
+        cached = context["profiles"].get(profiles)
+        if cached is None:
+            cached = context["profiles"][profiles] = (
+                profiles._counter_wraps(), profiles._switch_reader()
+            )
+        wraps, switch_reader = cached
+        values = self._values_from_decoded(meter["multiplier"], res.values)
+        known = meter["last_reading_at"] is not None
         step = self._classify(
-            meter,
-            meter.energy_baseline_kwh if meter.last_reading_at else None,
-            meter.volume_baseline_m3 if meter.last_reading_at else None,
+            meter["multiplier"],
+            meter["energy_baseline_kwh"] if known else None,
+            meter["volume_baseline_m3"] if known else None,
             values,
             wraps,
         )
-        tz = meter.site_id.tz or "UTC"
-        local_date = tz_dates.get(tz)
+        tz = meter["tz"]
+        local_date = context["tz_dates"].get(tz)
         if local_date is None:
-            local_date = tz_dates[tz] = meter._local_date(read_at, tz)
-        kwh = values.get("energy_total_kwh", meter.energy_total_kwh)
-        m3 = values.get("volume_m3", meter.volume_m3)
-        day, month = meter.day_start_date, meter.month_start_date
+            local_date = context["tz_dates"][tz] = self.env[
+                "prepaid.meter"
+            ]._local_date(read_at, tz)
+        row = {c: values.get(c, meter[c]) for c in VALUE_COLUMNS}
+        kwh = row["energy_total_kwh"] or 0.0
+        m3 = row["volume_m3"] or 0.0
+        # A day (month) starts from the last value seen before it, so a meter
+        # polled every few minutes counts all of it.
+        day, month = meter["day_start_date"], meter["month_start_date"]
+        if day != local_date:
+            day_kwh = meter["energy_total_kwh"] if day else kwh
+            day_m3 = meter["volume_m3"] if day else m3
+        else:
+            day_kwh, day_m3 = meter["day_start_kwh"], meter["day_start_m3"]
+        if not month or month.replace(day=1) != local_date.replace(day=1):
+            month = local_date
+            month_kwh = meter["energy_total_kwh"] if meter["month_start_date"] else kwh
+            month_m3 = meter["volume_m3"] if meter["month_start_date"] else m3
+        else:
+            month_kwh, month_m3 = meter["month_start_kwh"], meter["month_start_m3"]
+        lower = step["anomaly"] == "lower"
+        values_json = json.dumps(res.values)
+        switch = switch_reader(res.values)
         row.update(
+            id=meter["id"],
             state="online",
+            state_reason=None,
             fail_count=0,
             last_contact=read_at,
             last_reading_at=read_at,
-            meter_values=json.dumps(res.values),
-            **{c: values.get(c, meter[c]) for c in VALUE_COLUMNS},
-            # The day starts from the last value seen before it, so a meter
-            # polled every few minutes counts its whole day.
+            switch_state=switch or meter["switch_state"],
+            meter_values=values_json,
             day_start_date=local_date,
-            day_start_kwh=meter.energy_total_kwh
-            if day and day != local_date else (meter.day_start_kwh if day else kwh),
-            day_start_m3=meter.volume_m3
-            if day and day != local_date else (meter.day_start_m3 if day else m3),
-            month_start_date=local_date
-            if not month or month.replace(day=1) != local_date.replace(day=1)
-            else month,
-            month_start_kwh=meter.energy_total_kwh
-            if month and month.replace(day=1) != local_date.replace(day=1)
-            else (meter.month_start_kwh if month else kwh),
-            month_start_m3=meter.volume_m3
-            if month and month.replace(day=1) != local_date.replace(day=1)
-            else (meter.month_start_m3 if month else m3),
-            energy_baseline_kwh=meter.energy_baseline_kwh
-            if step["anomaly"] == "lower" else kwh,
-            volume_baseline_m3=meter.volume_baseline_m3
-            if step["anomaly"] == "lower" else m3,
+            day_start_kwh=day_kwh,
+            day_start_m3=day_m3,
+            month_start_date=month,
+            month_start_kwh=month_kwh,
+            month_start_m3=month_m3,
+            energy_baseline_kwh=meter["energy_baseline_kwh"] if lower else kwh,
+            volume_baseline_m3=meter["volume_baseline_m3"] if lower else m3,
         )
-        switch = switch_reader(res.values)
-        if switch:
-            row["switch_state"] = switch
-        reading_rows.append({
-            "meter_id": meter.id,
-            "room_id": meter.room_id.id or None,
-            "company_id": meter.company_id.id,
+        readings.append({
+            "meter_id": meter["id"],
+            "room_id": meter["room_id"],
+            "company_id": meter["company_id"],
             "read_at": read_at,
             **{c: values.get(c) for c in VALUE_COLUMNS},
             **step,
             "anomaly_note": step["anomaly_note"] or None,
-            "values_json": json.dumps(res.values),
-            "raw_words": json.dumps({str(k): v for k, v in res.raw.items()}),
+            "values_json": values_json,
+            "raw_words": json.dumps(res.raw),
         })
+        return row
 
-    def _prepare_failure(self, meter, res, row, threshold):
-        reason = res.error or _("no reply")
+    def _prepare_failure(self, meter, res, threshold):
+        """Meter row of one meter that did not answer (or answered an error)."""
+        reason = res.error or self.env._("no reply")
         if res.error_kind == "exception" and res.exception_code is not None:
-            reason = _(
+            reason = self.env._(
                 "Modbus exception 0x%(code)02X (%(text)s)",
                 code=res.exception_code,
-                text=MODBUS_EXCEPTIONS.get(res.exception_code, _("unknown")),
+                text=MODBUS_EXCEPTIONS.get(res.exception_code, self.env._("unknown")),
             )
-        row["state_reason"] = reason
+        row = {"id": meter["id"], "state": meter["state"], "state_reason": reason,
+               "fail_count": meter["fail_count"] or 0}
         if res.error_kind in ERROR_KINDS_OFFLINE:
-            row["fail_count"] = meter.fail_count + 1
+            row["fail_count"] += 1
             if row["fail_count"] >= threshold:
                 row["state"] = "offline"
         else:
             row["state"] = "fault"
-        for column in (
-            "last_reading_at", "meter_values", "day_start_date", "day_start_kwh",
-            "day_start_m3", "month_start_date", "month_start_kwh", "month_start_m3",
-            "energy_baseline_kwh", "volume_baseline_m3", *VALUE_COLUMNS,
-        ):
-            value = meter[column]
-            if column == "meter_values":
-                value = json.dumps(value) if value else None
-            row[column] = value if value is not False else None
-        row["last_contact"] = meter.last_contact or None
+        return row
 
     @api.model
     def _state_note(self, row):
         states = dict(self.env["prepaid.meter"]._fields["state"]._description_selection(
             self.env
         ))
-        body = escape(_("State: %s") % states[row["state"]])
+        body = escape(self.env._("State: %s", states[row["state"]]))
         if row.get("state_reason"):
             body += Markup("<br/>") + escape(row["state_reason"])
         return body
@@ -389,24 +424,10 @@ class PrepaidReading(models.Model):
             [uid, uid] + [[row[c] for row in rows] for c in columns],
         )
 
-    def _update_meters(self, rows):
+    def _update_meters(self, rows, columns):
         if not rows:
             return
-        types = {
-            "id": "int4", "state": "varchar", "state_reason": "varchar",
-            "fail_count": "int4", "last_contact": "timestamp",
-            "last_reading_at": "timestamp", "switch_state": "varchar",
-            "meter_values": "jsonb", "day_start_date": "date",
-            "month_start_date": "date",
-        }
-        columns = [
-            "id", "state", "state_reason", "fail_count", "last_contact",
-            "last_reading_at", "switch_state", "meter_values", *VALUE_COLUMNS,
-            "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
-            "month_start_kwh", "month_start_m3", "energy_baseline_kwh",
-            "volume_baseline_m3",
-        ]
-        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
+        unnest = ", ".join(f"%s::{COLUMN_TYPES.get(c, 'float8')}[]" for c in columns)
         sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
         self.env.cr.execute(
             f"""
@@ -415,10 +436,10 @@ class PrepaidReading(models.Model):
               FROM unnest({unnest}) AS u({", ".join(columns)})
              WHERE m.id = u.id
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid] + [[row.get(c) for row in rows] for c in columns],
+            [self.env.uid] + [[row[c] for row in rows] for c in columns],
         )
 
-    def _update_gateways(self, rows, now, duration):
+    def _update_gateways(self, rows, now):
         if not rows:
             return
         self.env.cr.execute(
@@ -426,16 +447,17 @@ class PrepaidReading(models.Model):
             UPDATE prepaid_gateway g
                SET state = u.state, last_error = u.last_error,
                    last_contact = u.last_contact, last_poll_at = %s,
-                   last_poll_duration_s = %s
+                   last_poll_duration_s = u.duration
               FROM unnest(%s::int4[], %s::varchar[], %s::varchar[],
-                          %s::timestamp[]) AS u(id, state, last_error, last_contact)
+                          %s::timestamp[], %s::float8[])
+                   AS u(id, state, last_error, last_contact, duration)
              WHERE g.id = u.id
             """,
             [
-                now, duration,
+                now,
                 [r["id"] for r in rows], [r["state"] for r in rows],
-                [r["last_error"] for r in rows],
-                [r["last_contact"] or None for r in rows],
+                [r["last_error"] for r in rows], [r["last_contact"] for r in rows],
+                [r["duration"] for r in rows],
             ],
         )
 

@@ -17,10 +17,11 @@ class ResConfigSettings(models.TransientModel):
         help="Consecutive missed replies before a meter is shown offline.",
     )
     prepaid_poll_batch_gateways = fields.Integer(
-        string="Gateways per Batch",
-        default=20,
+        string="Gateways per Sweep",
+        default=200,
         config_parameter="prepaid_metering.poll_batch_gateways",
-        help="Gateways swept in parallel and stored in one batch.",
+        help="Gateways claimed together and read in parallel (one connection "
+        "each); their readings are stored in chunks as the buses finish.",
     )
     prepaid_command_max_attempts = fields.Integer(
         string="Command Attempts",
