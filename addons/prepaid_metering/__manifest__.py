@@ -29,5 +29,4 @@
     ],
     "demo": ["demo/prepaid_metering_demo.xml"],
     "application": True,
-    "installable": True,
 }

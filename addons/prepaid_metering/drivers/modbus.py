@@ -377,9 +377,7 @@ async def poll_many(
     jobs: Sequence[tuple[Endpoint, Sequence[MeterPoll]]],
 ) -> list[list[PollResult]]:
     """Poll all buses in parallel; results are in job order."""
-    return list(
-        await asyncio.gather(*(_poll_bus_safe(e, polls) for e, polls in jobs))
-    )
+    return list(await asyncio.gather(*(_poll_bus_safe(e, polls) for e, polls in jobs)))
 
 
 def run_sweep(

@@ -11,7 +11,10 @@ class PrepaidBuilding(models.Model):
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     site_id = fields.Many2one(
-        "prepaid.site", required=True, ondelete="restrict", index=True,
+        "prepaid.site",
+        required=True,
+        ondelete="restrict",
+        index=True,
         check_company=True,
     )
     company_id = fields.Many2one(

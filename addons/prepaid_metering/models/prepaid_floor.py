@@ -11,7 +11,10 @@ class PrepaidFloor(models.Model):
     level = fields.Integer(help="Storey number used for sorting; basements < 0.")
     active = fields.Boolean(default=True)
     building_id = fields.Many2one(
-        "prepaid.building", required=True, ondelete="restrict", index=True,
+        "prepaid.building",
+        required=True,
+        ondelete="restrict",
+        index=True,
         check_company=True,
     )
     site_id = fields.Many2one(

@@ -2,7 +2,7 @@ import logging
 import time
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.modules import module as odoo_module
 
@@ -49,8 +49,7 @@ class PrepaidGateway(models.Model):
     timeout_s = fields.Float(
         string="Timeout (s)",
         default=1.0,
-        help="How long to wait for one meter's reply before counting it as "
-        "missing.",
+        help="How long to wait for one meter's reply before counting it as missing.",
     )
     retries = fields.Integer(default=0, help="Extra attempts per request.")
     poll_interval_min = fields.Integer(
@@ -92,23 +91,31 @@ class PrepaidGateway(models.Model):
             if gateway.protocol == "serial_rtu":
                 if not gateway.serial_port:
                     raise ValidationError(
-                        _("Gateway %s: enter the serial device, e.g. /dev/ttyUSB0.")
-                        % gateway.name
+                        self.env._(
+                            "Gateway %s: enter the serial device, e.g. /dev/ttyUSB0.",
+                            gateway.name,
+                        )
                     )
                 if gateway.baudrate <= 0:
                     raise ValidationError(
-                        _("Gateway %s: the baud rate must be positive.")
-                        % gateway.name
+                        self.env._(
+                            "Gateway %s: the baud rate must be positive.", gateway.name
+                        )
                     )
                 continue
             if not gateway.host:
                 raise ValidationError(
-                    _("Gateway %s: enter the host name or IP address.") % gateway.name
+                    self.env._(
+                        "Gateway %s: enter the host name or IP address.", gateway.name
+                    )
                 )
             if not 1 <= gateway.port <= 65535:
                 raise ValidationError(
-                    _("Gateway %(name)s: port %(port)s is outside 1-65535.",
-                      name=gateway.name, port=gateway.port)
+                    self.env._(
+                        "Gateway %(name)s: port %(port)s is outside 1-65535.",
+                        name=gateway.name,
+                        port=gateway.port,
+                    )
                 )
 
     @api.constrains("timeout_s", "retries", "poll_interval_min")
@@ -116,13 +123,17 @@ class PrepaidGateway(models.Model):
         for gateway in self:
             if gateway.timeout_s <= 0 or gateway.timeout_s > 60:
                 raise ValidationError(
-                    _("Gateway %s: the timeout must be between 0 and 60 seconds.")
-                    % gateway.name
+                    self.env._(
+                        "Gateway %s: the timeout must be between 0 and 60 seconds.",
+                        gateway.name,
+                    )
                 )
             if gateway.retries < 0 or gateway.poll_interval_min < 0:
                 raise ValidationError(
-                    _("Gateway %s: retries and polling interval cannot be "
-                      "negative.") % gateway.name
+                    self.env._(
+                        "Gateway %s: retries and polling interval cannot be negative.",
+                        gateway.name,
+                    )
                 )
 
     # ------------------------------------------------------------------
@@ -215,7 +226,9 @@ class PrepaidGateway(models.Model):
             if not gateways:
                 break
             if commit:
-                self.env.cr.commit()
+                # Deliberate: publish the claimed batch (next_poll_at) to other
+                # cron workers and release its row locks before the slow sweep.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             gateways._poll_now(on_stored=self.env.cr.commit if commit else None)
             done += len(gateways)
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
@@ -246,7 +259,9 @@ class PrepaidGateway(models.Model):
                 )
             )
         gateways = list(self)
-        jobs = [(gw._driver_endpoint(), polls_by_gateway.get(gw.id, [])) for gw in gateways]
+        jobs = [
+            (gw._driver_endpoint(), polls_by_gateway.get(gw.id, [])) for gw in gateways
+        ]
         chunk_size = self._get_store_chunk()
         started = time.monotonic()
         chunk, pending, durations = [], 0, {}
@@ -281,7 +296,7 @@ class PrepaidGateway(models.Model):
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": _("Connection test"),
+                "title": self.env._("Connection test"),
                 "message": message,
                 "type": "success" if ok else "danger",
                 "sticky": not ok,

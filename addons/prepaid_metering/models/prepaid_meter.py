@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 METER_TYPES = [
@@ -29,8 +29,13 @@ READING_FIELDS = {
 }
 # The CT ratio multiplies what flows through the current transformer.
 MULTIPLIED = {
-    "energy_total_kwh", "energy_sharp_kwh", "energy_peak_kwh", "energy_flat_kwh",
-    "energy_valley_kwh", "current_a", "power_kw",
+    "energy_total_kwh",
+    "energy_sharp_kwh",
+    "energy_peak_kwh",
+    "energy_flat_kwh",
+    "energy_valley_kwh",
+    "current_a",
+    "power_kw",
 }
 
 
@@ -48,20 +53,31 @@ class PrepaidMeter(models.Model):
         METER_TYPES, required=True, default="electric_1p", tracking=True
     )
     gateway_id = fields.Many2one(
-        "prepaid.gateway", required=True, ondelete="restrict", index=True,
-        check_company=True, tracking=True,
+        "prepaid.gateway",
+        required=True,
+        ondelete="restrict",
+        index=True,
+        check_company=True,
+        tracking=True,
     )
     device_id = fields.Integer(
-        string="Device Address", required=True, default=1, tracking=True,
+        string="Device Address",
+        required=True,
+        default=1,
+        tracking=True,
         help="Modbus address of the meter on its RS-485 bus (1-247).",
     )
     profile_ids = fields.Many2many(
-        "prepaid.register.profile", string="Register Profiles",
+        "prepaid.register.profile",
+        string="Register Profiles",
         help="Register maps this meter answers to (e.g. the brand's block plus "
         "the prepaid extension).",
     )
     room_id = fields.Many2one(
-        "prepaid.room", ondelete="set null", index=True, check_company=True,
+        "prepaid.room",
+        ondelete="set null",
+        index=True,
+        check_company=True,
         tracking=True,
     )
     building_id = fields.Many2one(related="room_id.building_id", store=True)
@@ -73,7 +89,10 @@ class PrepaidMeter(models.Model):
         related="gateway_id.company_id", store=True, index=True, precompute=True
     )
     multiplier = fields.Float(
-        string="CT Ratio", default=1.0, digits=(16, 4), tracking=True,
+        string="CT Ratio",
+        default=1.0,
+        digits=(16, 4),
+        tracking=True,
         help="Current-transformer ratio: energy, current and power read from the "
         "meter are multiplied by it.",
     )
@@ -82,7 +101,11 @@ class PrepaidMeter(models.Model):
         help="Measures a common area (corridors, lifts) shared by several rooms.",
     )
     state = fields.Selection(
-        METER_STATES, default="new", required=True, readonly=True, copy=False,
+        METER_STATES,
+        default="new",
+        required=True,
+        readonly=True,
+        copy=False,
         index=True,
     )
     state_reason = fields.Char(readonly=True, copy=False)
@@ -90,7 +113,10 @@ class PrepaidMeter(models.Model):
         string="Consecutive Failures", readonly=True, copy=False
     )
     switch_state = fields.Selection(
-        SWITCH_STATES, string="Relay / Valve", default="unknown", readonly=True,
+        SWITCH_STATES,
+        string="Relay / Valve",
+        default="unknown",
+        readonly=True,
         copy=False,
     )
     last_contact = fields.Datetime(readonly=True, copy=False)
@@ -122,12 +148,16 @@ class PrepaidMeter(models.Model):
         string="Volume (m³)", readonly=True, copy=False, digits=(16, 3)
     )
     energy_baseline_kwh = fields.Float(
-        readonly=True, copy=False, digits=(16, 2),
+        readonly=True,
+        copy=False,
+        digits=(16, 2),
         help="Last accepted energy counter; consumption is counted from it.",
     )
     volume_baseline_m3 = fields.Float(readonly=True, copy=False, digits=(16, 3))
     meter_values = fields.Json(
-        string="Other Values", readonly=True, copy=False,
+        string="Other Values",
+        readonly=True,
+        copy=False,
         help="Every decoded register of the last reading, by name.",
     )
     meter_values_text = fields.Text(
@@ -195,8 +225,11 @@ class PrepaidMeter(models.Model):
         name = vals.get("name") or (meter.name if meter else "")
         if not isinstance(device_id, int) or not 1 <= device_id <= 247:
             raise ValidationError(
-                _("Meter %(name)s: device address %(id)s is outside 1-247.",
-                  name=name, id=device_id)
+                self.env._(
+                    "Meter %(name)s: device address %(id)s is outside 1-247.",
+                    name=name,
+                    id=device_id,
+                )
             )
         if not gateway_id:
             return
@@ -206,9 +239,13 @@ class PrepaidMeter(models.Model):
         twin = self.with_context(active_test=False).search(domain, limit=1)
         if twin:
             raise ValidationError(
-                _("Device address %(id)s is already used by meter %(twin)s on "
-                  "gateway %(gateway)s.",
-                  id=device_id, twin=twin.name, gateway=twin.gateway_id.name)
+                self.env._(
+                    "Device address %(id)s is already used by meter %(twin)s on "
+                    "gateway %(gateway)s.",
+                    id=device_id,
+                    twin=twin.name,
+                    gateway=twin.gateway_id.name,
+                )
             )
 
     @api.constrains("multiplier")
@@ -216,14 +253,15 @@ class PrepaidMeter(models.Model):
         for meter in self:
             if meter.multiplier <= 0:
                 raise ValidationError(
-                    _("Meter %s: the CT ratio must be positive.") % meter.name
+                    self.env._("Meter %s: the CT ratio must be positive.", meter.name)
                 )
 
     @api.depends("meter_values")
     def _compute_meter_values_text(self):
         for meter in self:
             meter.meter_values_text = "\n".join(
-                f"{name} = {value}" for name, value in (meter.meter_values or {}).items()
+                f"{name} = {value}"
+                for name, value in (meter.meter_values or {}).items()
             )
 
     def _compute_counts(self):
@@ -242,8 +280,14 @@ class PrepaidMeter(models.Model):
             meter.command_count = commands.get(meter, 0)
 
     @api.depends(
-        "energy_total_kwh", "volume_m3", "day_start_date", "month_start_date",
-        "day_start_kwh", "month_start_kwh", "day_start_m3", "month_start_m3",
+        "energy_total_kwh",
+        "volume_m3",
+        "day_start_date",
+        "month_start_date",
+        "day_start_kwh",
+        "month_start_kwh",
+        "day_start_m3",
+        "month_start_m3",
     )
     def _compute_period_use(self):
         today_by_tz = {}
@@ -253,10 +297,9 @@ class PrepaidMeter(models.Model):
                 today_by_tz[tz] = self._local_date(fields.Datetime.now(), tz)
             today = today_by_tz[tz]
             same_day = meter.day_start_date == today
-            same_month = (
-                meter.month_start_date
-                and meter.month_start_date.replace(day=1) == today.replace(day=1)
-            )
+            same_month = meter.month_start_date and meter.month_start_date.replace(
+                day=1
+            ) == today.replace(day=1)
             meter.today_energy_kwh = (
                 meter.energy_total_kwh - meter.day_start_kwh if same_day else 0.0
             )
@@ -284,8 +327,10 @@ class PrepaidMeter(models.Model):
         profile = self.profile_ids._switch_profile()
         if not profile:
             raise UserError(
-                _("Meter %s has no register profile that can switch the supply.")
-                % self.name
+                self.env._(
+                    "Meter %s has no register profile that can switch the supply.",
+                    self.name,
+                )
             )
         if profile.switch_kind == "valve":
             return "valve_open" if supply_on else "valve_close"
@@ -293,7 +338,7 @@ class PrepaidMeter(models.Model):
 
     def _queue_commands(self, command_type_for, reason=None):
         if not self:
-            raise UserError(_("Select at least one meter."))
+            raise UserError(self.env._("Select at least one meter."))
         self.check_access("read")
         commands = self.env["prepaid.meter.command"].create(
             [
@@ -328,11 +373,12 @@ class PrepaidMeter(models.Model):
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": _("Commands queued"),
-                "message": _(
+                "title": self.env._("Commands queued"),
+                "message": self.env._(
                     "%s command(s) queued; they are sent within seconds. Follow them "
-                    "under Commands."
-                ) % len(self),
+                    "under Commands.",
+                    len(self),
+                ),
                 "type": "info",
                 "next": {"type": "ir.actions.act_window_close"},
             },

@@ -1,7 +1,7 @@
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
@@ -42,10 +42,13 @@ class PrepaidMeterCommand(models.Model):
     _check_company_auto = True
 
     name = fields.Char(
-        required=True, readonly=True, copy=False, default=lambda self: _("New")
+        required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
     )
     meter_id = fields.Many2one(
-        "prepaid.meter", required=True, ondelete="cascade", index=True,
+        "prepaid.meter",
+        required=True,
+        ondelete="cascade",
+        index=True,
         check_company=True,
     )
     gateway_id = fields.Many2one(related="meter_id.gateway_id", store=True)
@@ -55,20 +58,23 @@ class PrepaidMeterCommand(models.Model):
     )
     command_type = fields.Selection(COMMAND_TYPES, required=True)
     params = fields.Json(
-        help="For Write Parameters: register name -> value, e.g. "
-        '{"unit_price": 0.85}.'
+        help='For Write Parameters: register name -> value, e.g. {"unit_price": 0.85}.'
     )
     reason = fields.Char(help="Why the command was given (shown in the log).")
     state = fields.Selection(
-        STATES, default="queued", required=True, readonly=True, index=True,
+        STATES,
+        default="queued",
+        required=True,
+        readonly=True,
+        index=True,
         copy=False,
     )
     attempts = fields.Integer(readonly=True, copy=False)
     max_attempts = fields.Integer(
         default=lambda self: int(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "prepaid_metering.command_max_attempts", 3
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.command_max_attempts", 3)
         )
     )
     next_attempt_at = fields.Datetime(readonly=True, copy=False)
@@ -83,26 +89,33 @@ class PrepaidMeterCommand(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         seq = self.env["ir.sequence"]
+        new = self.env._("New")
         for vals in vals_list:
-            if vals.get("name", _("New")) == _("New"):
-                vals["name"] = seq.next_by_code("prepaid.meter.command") or _("New")
+            if vals.get("name", new) == new:
+                vals["name"] = seq.next_by_code("prepaid.meter.command") or new
         return super().create(vals_list)
 
     @api.constrains("command_type", "meter_id", "params", "max_attempts")
     def _check_command(self):
         for command in self:
             if command.max_attempts < 1:
-                raise ValidationError(_("A command needs at least one attempt."))
+                raise ValidationError(
+                    self.env._("A command needs at least one attempt.")
+                )
             meter = command.meter_id
             if command.command_type in SWITCH_COMMANDS:
                 kind = SWITCH_COMMANDS[command.command_type][0]
                 profile = meter.profile_ids._switch_profile()
                 if profile.switch_kind != kind:
                     raise ValidationError(
-                        _("Meter %(meter)s has no %(kind)s to switch: choose a "
-                          "command that fits its register profile.",
-                          meter=meter.name,
-                          kind=_("relay") if kind == "relay" else _("valve"))
+                        self.env._(
+                            "Meter %(meter)s has no %(kind)s to switch: choose a "
+                            "command that fits its register profile.",
+                            meter=meter.name,
+                            kind=self.env._("relay")
+                            if kind == "relay"
+                            else self.env._("valve"),
+                        )
                     )
             elif command.command_type == "write_params":
                 command._writable_registers()
@@ -113,22 +126,31 @@ class PrepaidMeterCommand(models.Model):
         params = self.params or {}
         if not isinstance(params, dict) or not params:
             raise ValidationError(
-                _("Write Parameters needs at least one register name and value.")
+                self.env._(
+                    "Write Parameters needs at least one register name and value."
+                )
             )
         pairs = []
         for name, value in params.items():
             register = self.meter_id.profile_ids._find_register(name)
             if not register or "w" not in register.access:
                 raise ValidationError(
-                    _("Meter %(meter)s has no writable register named %(name)s.",
-                      meter=self.meter_id.name, name=name)
+                    self.env._(
+                        "Meter %(meter)s has no writable register named %(name)s.",
+                        meter=self.meter_id.name,
+                        name=name,
+                    )
                 )
             try:
                 register.encode_scaled(float(value))
             except (TypeError, ValueError) as err:
                 raise ValidationError(
-                    _("Value %(value)s does not fit register %(name)s: %(err)s",
-                      value=value, name=name, err=err)
+                    self.env._(
+                        "Value %(value)s does not fit register %(name)s: %(err)s",
+                        value=value,
+                        name=name,
+                        err=err,
+                    )
                 ) from err
             pairs.append((register, float(value)))
         return pairs
@@ -148,21 +170,23 @@ class PrepaidMeterCommand(models.Model):
         self.check_access("write")
         todo = self.filtered(lambda c: c.state == "queued")
         if not todo:
-            raise UserError(_("Only queued commands can be sent."))
+            raise UserError(self.env._("Only queued commands can be sent."))
         todo._execute()
         return True
 
     def action_cancel(self):
         self.check_access("write")
         if self.filtered(lambda c: c.state not in ("queued", "failed")):
-            raise UserError(_("Only queued or failed commands can be cancelled."))
+            raise UserError(
+                self.env._("Only queued or failed commands can be cancelled.")
+            )
         self.write({"state": "cancelled"})
         return True
 
     def action_retry(self):
         self.check_access("write")
         if self.filtered(lambda c: c.state != "failed"):
-            raise UserError(_("Only failed commands can be retried."))
+            raise UserError(self.env._("Only failed commands can be retried."))
         self.write({"state": "queued", "attempts": 0, "next_attempt_at": False})
         self._trigger_processing()
         return True
@@ -194,11 +218,15 @@ class PrepaidMeterCommand(models.Model):
         commands = self._claim_queued(limit)
         commands.write({"state": "sending"})
         if commit:
-            self.env.cr.commit()
+            # Deliberate: make the claim visible and release the row locks
+            # before talking to slow meters.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         for done, command in enumerate(commands, start=1):
             command._execute()
             if commit:
-                self.env.cr.commit()
+                # Deliberate: keep each command's outcome even if a later one
+                # fails or the cron is killed.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             self.env["ir.cron"]._notify_progress(
                 done=done, remaining=len(commands) - done
             )
@@ -216,25 +244,30 @@ class PrepaidMeterCommand(models.Model):
     def _record_outcome(self, ok, message):
         self.ensure_one()
         if ok:
-            self.write({
-                "state": "done",
-                "done_at": fields.Datetime.now(),
-                "result": message,
-                "last_error": False,
-            })
+            self.write(
+                {
+                    "state": "done",
+                    "done_at": fields.Datetime.now(),
+                    "result": message,
+                    "last_error": False,
+                }
+            )
             self._apply_to_meter()
             return
         if self.attempts < self.max_attempts:
-            self.write({
-                "state": "queued",
-                "last_error": message,
-                "next_attempt_at": fields.Datetime.now() + RETRY_DELAY,
-            })
+            self.write(
+                {
+                    "state": "queued",
+                    "last_error": message,
+                    "next_attempt_at": fields.Datetime.now() + RETRY_DELAY,
+                }
+            )
         else:
             self.write({"state": "failed", "last_error": message})
             self.meter_id.message_post(
-                body=_("Command %(name)s failed: %(error)s",
-                       name=self.name, error=message)
+                body=self.env._(
+                    "Command %(name)s failed: %(error)s", name=self.name, error=message
+                )
             )
 
     def _apply_to_meter(self):
@@ -242,10 +275,12 @@ class PrepaidMeterCommand(models.Model):
             supply_on = SWITCH_COMMANDS[self.command_type][1]
             self.meter_id.sudo().write({"switch_state": "on" if supply_on else "off"})
             self.meter_id.message_post(
-                body=_("%(command)s done (%(name)s)%(reason)s",
-                       command=dict(COMMAND_TYPES)[self.command_type],
-                       name=self.name,
-                       reason=f": {self.reason}" if self.reason else "")
+                body=self.env._(
+                    "%(command)s done (%(name)s)%(reason)s",
+                    command=dict(COMMAND_TYPES)[self.command_type],
+                    name=self.name,
+                    reason=f": {self.reason}" if self.reason else "",
+                )
             )
 
     def _send(self):
@@ -262,7 +297,9 @@ class PrepaidMeterCommand(models.Model):
                 [(meter.gateway_id, [result])]
             )
             return result.ok, (
-                _("Read %s values") % len(result.values) if result.ok else result.error
+                self.env._("Read %s values", len(result.values))
+                if result.ok
+                else result.error
             )
         if self.command_type == "write_params":
             return self._send_params(endpoint)
@@ -295,35 +332,46 @@ class PrepaidMeterCommand(models.Model):
         if not result.ok:
             return False, result.error
         if verify is None:
-            return True, _("Written; this profile has no state register to verify.")
-        return True, _("Verified: %(register)s = %(value)s",
-                       register=verify.name,
-                       value=(result.readback or {}).get(verify.name))
+            return True, self.env._(
+                "Written; this profile has no state register to verify."
+            )
+        return True, self.env._(
+            "Verified: %(register)s = %(value)s",
+            register=verify.name,
+            value=(result.readback or {}).get(verify.name),
+        )
 
     def _send_params(self, endpoint):
         meter = self.meter_id
         pairs = self._writable_registers()
         for register, value in pairs:
             result = modbus.execute_write(
-                endpoint, meter.device_id, address=register.address,
-                words=register.encode_scaled(value), function=16,
+                endpoint,
+                meter.device_id,
+                address=register.address,
+                words=register.encode_scaled(value),
+                function=16,
             )
             if not result.ok:
-                return False, _("%(name)s: %(error)s",
-                                name=register.name, error=result.error)
+                return False, self.env._(
+                    "%(name)s: %(error)s", name=register.name, error=result.error
+                )
         readable = [r for r, _v in pairs if "r" in r.access]
         if not readable:
-            return True, _("Written (write-only registers, not read back).")
+            return True, self.env._("Written (write-only registers, not read back).")
         check = modbus.read_now(endpoint, meter.device_id, codec.plan_reads(readable))
         if not check.ok:
-            return False, _("Written but not read back: %s") % check.error
+            return False, self.env._("Written but not read back: %s", check.error)
         for register, value in pairs:
             got = check.values.get(register.name)
             if got is not None and abs(got - value) > abs(register.scale) / 2:
-                return False, _(
+                return False, self.env._(
                     "%(name)s reads %(got)s after writing %(value)s",
-                    name=register.name, got=got, value=value,
+                    name=register.name,
+                    got=got,
+                    value=value,
                 )
-        return True, _("Written and read back: %s") % ", ".join(
-            f"{r.name}={check.values.get(r.name)}" for r, _v in pairs
+        return True, self.env._(
+            "Written and read back: %s",
+            ", ".join(f"{r.name}={check.values.get(r.name)}" for r, _v in pairs),
         )

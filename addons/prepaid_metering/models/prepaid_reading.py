@@ -3,7 +3,7 @@ import logging
 
 from markupsafe import Markup, escape
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..tools import counters
@@ -20,22 +20,53 @@ ANOMALIES = [
 VALUE_COLUMNS = list(READING_FIELDS.values())
 # Meter columns a sweep reads before storing, and writes back.
 STATE_COLUMNS = [
-    "state", "fail_count", "multiplier", "room_id", "company_id", "switch_state",
-    "energy_baseline_kwh", "volume_baseline_m3", "last_reading_at",
-    "day_start_date", "day_start_kwh", "day_start_m3", "month_start_date",
-    "month_start_kwh", "month_start_m3", *VALUE_COLUMNS,
+    "state",
+    "fail_count",
+    "multiplier",
+    "room_id",
+    "company_id",
+    "switch_state",
+    "energy_baseline_kwh",
+    "volume_baseline_m3",
+    "last_reading_at",
+    "day_start_date",
+    "day_start_kwh",
+    "day_start_m3",
+    "month_start_date",
+    "month_start_kwh",
+    "month_start_m3",
+    *VALUE_COLUMNS,
 ]
 READ_COLUMNS = [
-    "id", "state", "state_reason", "fail_count", "last_contact", "last_reading_at",
-    "switch_state", "meter_values", *VALUE_COLUMNS, "day_start_date",
-    "day_start_kwh", "day_start_m3", "month_start_date", "month_start_kwh",
-    "month_start_m3", "energy_baseline_kwh", "volume_baseline_m3",
+    "id",
+    "state",
+    "state_reason",
+    "fail_count",
+    "last_contact",
+    "last_reading_at",
+    "switch_state",
+    "meter_values",
+    *VALUE_COLUMNS,
+    "day_start_date",
+    "day_start_kwh",
+    "day_start_m3",
+    "month_start_date",
+    "month_start_kwh",
+    "month_start_m3",
+    "energy_baseline_kwh",
+    "volume_baseline_m3",
 ]
 FAILED_COLUMNS = ["id", "state", "state_reason", "fail_count"]
 COLUMN_TYPES = {
-    "id": "int4", "state": "varchar", "state_reason": "varchar", "fail_count": "int4",
-    "last_contact": "timestamp", "last_reading_at": "timestamp",
-    "switch_state": "varchar", "meter_values": "jsonb", "day_start_date": "date",
+    "id": "int4",
+    "state": "varchar",
+    "state_reason": "varchar",
+    "fail_count": "int4",
+    "last_contact": "timestamp",
+    "last_reading_at": "timestamp",
+    "switch_state": "varchar",
+    "meter_values": "jsonb",
+    "day_start_date": "date",
     "month_start_date": "date",
 }
 ERROR_KINDS_OFFLINE = {"timeout", "connection"}
@@ -82,7 +113,9 @@ class PrepaidReading(models.Model):
     power_factor = fields.Float(digits=(16, 3))
     volume_m3 = fields.Float(string="Volume (m³)", digits=(16, 3))
     delta_kwh = fields.Float(
-        string="Used (kWh)", digits=(16, 2), readonly=True,
+        string="Used (kWh)",
+        digits=(16, 2),
+        readonly=True,
         help="Energy since the previous accepted reading (0 when flagged lower).",
     )
     delta_m3 = fields.Float(string="Used (m³)", digits=(16, 3), readonly=True)
@@ -96,7 +129,8 @@ class PrepaidReading(models.Model):
     )
 
     evidence_text = fields.Text(
-        string="Evidence", compute="_compute_evidence_text",
+        string="Evidence",
+        compute="_compute_evidence_text",
         help="Decoded values and the register words they came from.",
     )
 
@@ -116,8 +150,12 @@ class PrepaidReading(models.Model):
     @api.model
     def _classify(self, multiplier, previous_kwh, previous_m3, values, wraps):
         """Consumption and anomaly of ``values`` against the meter's baseline."""
-        result = {"delta_kwh": 0.0, "delta_m3": 0.0, "anomaly": "none",
-                  "anomaly_note": False}
+        result = {
+            "delta_kwh": 0.0,
+            "delta_m3": 0.0,
+            "anomaly": "none",
+            "anomaly_note": False,
+        }
         for column, previous, delta_field, unit in (
             ("energy_total_kwh", previous_kwh, "delta_kwh", "kWh"),
             ("volume_m3", previous_m3, "delta_m3", "m³"),
@@ -134,7 +172,9 @@ class PrepaidReading(models.Model):
                 result["anomaly"] = step.kind
                 result["anomaly_note"] = self.env._(
                     "%(kind)s: previous %(prev)s %(unit)s, now %(cur)s %(unit)s",
-                    kind=dict(ANOMALIES)[step.kind], prev=previous, cur=current,
+                    kind=dict(ANOMALIES)[step.kind],
+                    prev=previous,
+                    cur=current,
                     unit=unit,
                 )
         return result
@@ -156,24 +196,32 @@ class PrepaidReading(models.Model):
         """Manual and imported readings go through the same counter checks."""
         for vals in vals_list:
             if vals.get("source") == "poll":
-                raise UserError(_("Polled readings are stored by the polling job."))
+                raise UserError(
+                    self.env._("Polled readings are stored by the polling job.")
+                )
             meter = self.env["prepaid.meter"].browse(vals["meter_id"])
             read_at = fields.Datetime.to_datetime(
                 vals.get("read_at") or fields.Datetime.now()
             )
             previous = self.search(
-                [("meter_id", "=", meter.id), ("read_at", "<=", read_at),
-                 ("anomaly", "!=", "lower")],
-                order="read_at desc, id desc", limit=1,
+                [
+                    ("meter_id", "=", meter.id),
+                    ("read_at", "<=", read_at),
+                    ("anomaly", "!=", "lower"),
+                ],
+                order="read_at desc, id desc",
+                limit=1,
             )
             values = {c: vals[c] for c in VALUE_COLUMNS if vals.get(c) is not None}
-            vals.update(self._classify(
-                meter.multiplier,
-                previous.energy_total_kwh if previous else None,
-                previous.volume_m3 if previous else None,
-                values,
-                {},
-            ))
+            vals.update(
+                self._classify(
+                    meter.multiplier,
+                    previous.energy_total_kwh if previous else None,
+                    previous.volume_m3 if previous else None,
+                    values,
+                    {},
+                )
+            )
             vals.setdefault("room_id", meter.room_id.id)
             vals.setdefault("company_id", meter.company_id.id)
         readings = super().create(vals_list)
@@ -196,8 +244,10 @@ class PrepaidReading(models.Model):
     def write(self, vals):
         if set(vals) & set(VALUE_COLUMNS + ["meter_id", "read_at"]):
             raise UserError(
-                _("Readings are evidence and cannot be changed; add a new manual "
-                  "reading instead.")
+                self.env._(
+                    "Readings are evidence and cannot be changed; add a new manual "
+                    "reading instead."
+                )
             )
         return super().write(vals)
 
@@ -205,8 +255,9 @@ class PrepaidReading(models.Model):
     # Batch storage of a sweep
     # ------------------------------------------------------------------
     @api.model
-    def _store_poll_results(self, gateway_results, durations=None,
-                            profiles_by_meter=None):
+    def _store_poll_results(
+        self, gateway_results, durations=None, profiles_by_meter=None
+    ):
         """Store one sweep: readings, meter states, gateway and room states.
 
         A constant number of SQL statements whatever the number of meters: one
@@ -225,13 +276,12 @@ class PrepaidReading(models.Model):
         states = self._load_meter_states(meter_ids)
         if profiles_by_meter is None:
             profiles_by_meter = {
-                m.id: m.profile_ids
-                for m in self.env["prepaid.meter"].browse(meter_ids)
+                m.id: m.profile_ids for m in self.env["prepaid.meter"].browse(meter_ids)
             }
         threshold = int(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "prepaid_metering.offline_after_failures", 3
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.offline_after_failures", 3)
         )
         now = fields.Datetime.now()
         context = {"tz_dates": {}, "profiles": {}}
@@ -256,13 +306,15 @@ class PrepaidReading(models.Model):
                     failed_rows.append(row)
                 if row["state"] != meter["state"] and meter["state"] != "new":
                     notes[meter["id"]] = self._state_note(row)
-            gateway_rows.append({
-                "id": gateway.id,
-                "state": "online" if answered or not results else "offline",
-                "last_error": None if answered else connection_error,
-                "last_contact": now if answered else gateway.last_contact or None,
-                "duration": (durations or {}).get(gateway.id, 0.0),
-            })
+            gateway_rows.append(
+                {
+                    "id": gateway.id,
+                    "state": "online" if answered or not results else "offline",
+                    "last_error": None if answered else connection_error,
+                    "last_contact": now if answered else gateway.last_contact or None,
+                    "duration": (durations or {}).get(gateway.id, 0.0),
+                }
+            )
         self._insert_readings(readings)
         self._update_meters(read_rows, READ_COLUMNS)
         self._update_meters(failed_rows, FAILED_COLUMNS)
@@ -276,6 +328,26 @@ class PrepaidReading(models.Model):
         if notes:
             self.env["prepaid.meter"].browse(list(notes))._message_log_batch(notes)
         return len(readings)
+
+    def _load_profiles(self, meter_ids):
+        """{meter id: its register profiles}, in one query."""
+        self.env.cr.execute(
+            """SELECT prepaid_meter_id, array_agg(prepaid_register_profile_id
+                                                  ORDER BY prepaid_register_profile_id)
+                 FROM prepaid_meter_prepaid_register_profile_rel
+                WHERE prepaid_meter_id = ANY(%s)
+                GROUP BY prepaid_meter_id""",
+            [meter_ids],
+        )
+        Profile = self.env["prepaid.register.profile"]
+        by_ids = {}
+        result = dict.fromkeys(meter_ids, Profile)
+        for meter_id, profile_ids in self.env.cr.fetchall():
+            key = tuple(profile_ids)
+            if key not in by_ids:
+                by_ids[key] = Profile.browse(key)
+            result[meter_id] = by_ids[key]
+        return result
 
     def _load_meter_states(self, meter_ids):
         """The meters' last values as plain dicts (no ORM records: a sweep
@@ -299,7 +371,8 @@ class PrepaidReading(models.Model):
         cached = context["profiles"].get(profiles)
         if cached is None:
             cached = context["profiles"][profiles] = (
-                profiles._counter_wraps(), profiles._switch_reader()
+                profiles._counter_wraps(),
+                profiles._switch_reader(),
             )
         wraps, switch_reader = cached
         values = self._values_from_decoded(meter["multiplier"], res.values)
@@ -355,17 +428,19 @@ class PrepaidReading(models.Model):
             energy_baseline_kwh=meter["energy_baseline_kwh"] if lower else kwh,
             volume_baseline_m3=meter["volume_baseline_m3"] if lower else m3,
         )
-        readings.append({
-            "meter_id": meter["id"],
-            "room_id": meter["room_id"],
-            "company_id": meter["company_id"],
-            "read_at": read_at,
-            **{c: values.get(c) for c in VALUE_COLUMNS},
-            **step,
-            "anomaly_note": step["anomaly_note"] or None,
-            "values_json": values_json,
-            "raw_words": json.dumps(res.raw),
-        })
+        readings.append(
+            {
+                "meter_id": meter["id"],
+                "room_id": meter["room_id"],
+                "company_id": meter["company_id"],
+                "read_at": read_at,
+                **{c: values.get(c) for c in VALUE_COLUMNS},
+                **step,
+                "anomaly_note": step["anomaly_note"] or None,
+                "values_json": values_json,
+                "raw_words": json.dumps(res.raw),
+            }
+        )
         return row
 
     def _prepare_failure(self, meter, res, threshold):
@@ -377,8 +452,12 @@ class PrepaidReading(models.Model):
                 code=res.exception_code,
                 text=MODBUS_EXCEPTIONS.get(res.exception_code, self.env._("unknown")),
             )
-        row = {"id": meter["id"], "state": meter["state"], "state_reason": reason,
-               "fail_count": meter["fail_count"] or 0}
+        row = {
+            "id": meter["id"],
+            "state": meter["state"],
+            "state_reason": reason,
+            "fail_count": meter["fail_count"] or 0,
+        }
         if res.error_kind in ERROR_KINDS_OFFLINE:
             row["fail_count"] += 1
             if row["fail_count"] >= threshold:
@@ -389,9 +468,9 @@ class PrepaidReading(models.Model):
 
     @api.model
     def _state_note(self, row):
-        states = dict(self.env["prepaid.meter"]._fields["state"]._description_selection(
-            self.env
-        ))
+        states = dict(
+            self.env["prepaid.meter"]._fields["state"]._description_selection(self.env)
+        )
         body = escape(self.env._("State: %s", states[row["state"]]))
         if row.get("state_reason"):
             body += Markup("<br/>") + escape(row["state_reason"])
@@ -401,14 +480,27 @@ class PrepaidReading(models.Model):
         if not rows:
             return
         columns = [
-            "meter_id", "room_id", "company_id", "read_at", *VALUE_COLUMNS,
-            "delta_kwh", "delta_m3", "anomaly", "anomaly_note", "values_json",
+            "meter_id",
+            "room_id",
+            "company_id",
+            "read_at",
+            *VALUE_COLUMNS,
+            "delta_kwh",
+            "delta_m3",
+            "anomaly",
+            "anomaly_note",
+            "values_json",
             "raw_words",
         ]
         types = {
-            "meter_id": "int4", "room_id": "int4", "company_id": "int4",
-            "read_at": "timestamp", "anomaly": "varchar", "anomaly_note": "varchar",
-            "values_json": "jsonb", "raw_words": "jsonb",
+            "meter_id": "int4",
+            "room_id": "int4",
+            "company_id": "int4",
+            "read_at": "timestamp",
+            "anomaly": "varchar",
+            "anomaly_note": "varchar",
+            "values_json": "jsonb",
+            "raw_words": "jsonb",
         }
         unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
         uid = self.env.uid
@@ -455,8 +547,10 @@ class PrepaidReading(models.Model):
             """,
             [
                 now,
-                [r["id"] for r in rows], [r["state"] for r in rows],
-                [r["last_error"] for r in rows], [r["last_contact"] for r in rows],
+                [r["id"] for r in rows],
+                [r["state"] for r in rows],
+                [r["last_error"] for r in rows],
+                [r["last_contact"] for r in rows],
                 [r["duration"] for r in rows],
             ],
         )

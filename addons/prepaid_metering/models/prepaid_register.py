@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..drivers import codec
@@ -80,20 +80,28 @@ class PrepaidRegister(models.Model):
         for line in self:
             if not 0 <= line.address <= 0xFFFF - line.word_count + 1:
                 raise ValidationError(
-                    _("Register %(name)s: address %(address)s is outside 0-65535.",
-                      name=line.name, address=line.address)
+                    self.env._(
+                        "Register %(name)s: address %(address)s is outside 0-65535.",
+                        name=line.name,
+                        address=line.address,
+                    )
                 )
             if not line.scale:
                 raise ValidationError(
-                    _("Register %s: the scale cannot be zero.") % line.name
+                    self.env._("Register %s: the scale cannot be zero.", line.name)
                 )
         for profile in self.profile_id:
             overlaps = codec.check_overlaps(profile._driver_registers())
             if overlaps:
                 first, second = overlaps[0]
                 raise ValidationError(
-                    _("Profile %(profile)s: register %(a)s (0x%(a_addr)04X) overlaps "
-                      "register %(b)s (0x%(b_addr)04X).",
-                      profile=profile.name, a=first.name, a_addr=first.address,
-                      b=second.name, b_addr=second.address)
+                    self.env._(
+                        "Profile %(profile)s: register %(a)s (0x%(a_addr)04X) overlaps "
+                        "register %(b)s (0x%(b_addr)04X).",
+                        profile=profile.name,
+                        a=first.name,
+                        a_addr=first.address,
+                        b=second.name,
+                        b_addr=second.address,
+                    )
                 )

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..drivers import codec
@@ -66,8 +66,9 @@ class PrepaidRegisterProfile(models.Model):
                 value = int(part, 0)
             except ValueError as err:
                 raise ValidationError(
-                    self.env._("'%s' is not a register word (use decimal or 0x hex).",
-                               part)
+                    self.env._(
+                        "'%s' is not a register word (use decimal or 0x hex).", part
+                    )
                 ) from err
             if not 0 <= value <= 0xFFFF:
                 raise ValidationError(
@@ -77,8 +78,11 @@ class PrepaidRegisterProfile(models.Model):
         return words
 
     @api.constrains(
-        "switch_kind", "switch_address", "switch_function",
-        "switch_off_words", "switch_on_words",
+        "switch_kind",
+        "switch_address",
+        "switch_function",
+        "switch_off_words",
+        "switch_on_words",
     )
     def _check_switch(self):
         for profile in self:
@@ -86,15 +90,20 @@ class PrepaidRegisterProfile(models.Model):
                 continue
             if not 0 <= profile.switch_address <= 0xFFFF:
                 raise ValidationError(
-                    _("Profile %s: the switch address is outside 0-65535.")
-                    % profile.name
+                    self.env._(
+                        "Profile %s: the switch address is outside 0-65535.",
+                        profile.name,
+                    )
                 )
             for text in (profile.switch_off_words, profile.switch_on_words):
                 words = self._parse_words(text)
                 if not words or (profile.switch_function == "6" and len(words) != 1):
                     raise ValidationError(
-                        _("Profile %s: give the words to cut and to restore the "
-                          "supply (exactly one word for FC06).") % profile.name
+                        self.env._(
+                            "Profile %s: give the words to cut and to restore the "
+                            "supply (exactly one word for FC06).",
+                            profile.name,
+                        )
                     )
 
     def _driver_registers(self):

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 ROOM_TYPES = [
@@ -29,7 +29,10 @@ class PrepaidRoom(models.Model):
     code = fields.Char()
     active = fields.Boolean(default=True)
     floor_id = fields.Many2one(
-        "prepaid.floor", required=True, ondelete="restrict", index=True,
+        "prepaid.floor",
+        required=True,
+        ondelete="restrict",
+        index=True,
         check_company=True,
     )
     building_id = fields.Many2one(
@@ -43,7 +46,7 @@ class PrepaidRoom(models.Model):
     )
     area_m2 = fields.Float(string="Area (m²)", digits=(16, 2))
     room_type = fields.Selection(ROOM_TYPES, required=True, default="shop")
-    tenant_id = fields.Many2one("res.partner", string="Tenant", tracking=True)
+    tenant_id = fields.Many2one("res.partner", tracking=True)
     meter_ids = fields.One2many("prepaid.meter", "room_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
     monitor_state = fields.Selection(
@@ -73,13 +76,12 @@ class PrepaidRoom(models.Model):
         help="Meters of this room whose relay or valve is off.",
     )
 
-
     @api.constrains("area_m2")
     def _check_area(self):
         for room in self:
             if room.area_m2 < 0:
                 raise ValidationError(
-                    _("Room %s: the area cannot be negative.") % room.name
+                    self.env._("Room %s: the area cannot be negative.", room.name)
                 )
 
     @api.depends("meter_ids")

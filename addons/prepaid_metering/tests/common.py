@@ -32,13 +32,26 @@ def fleet_spec(gateways, speed=0.0):
 
 
 def electric(device_id, kind="electric_1p", energy_kwh=1000.0, **extra):
-    return {"device_id": device_id, "kind": kind, "energy_kwh": energy_kwh,
-            "load_kw": 1.0, "balance": 100.0, "unit_price": 0.8, **extra}
+    return {
+        "device_id": device_id,
+        "kind": kind,
+        "energy_kwh": energy_kwh,
+        "load_kw": 1.0,
+        "balance": 100.0,
+        "unit_price": 0.8,
+        **extra,
+    }
 
 
 def water(device_id, volume_m3=12.5, **extra):
-    return {"device_id": device_id, "kind": "water", "volume_m3": volume_m3,
-            "flow_m3h": 0.1, "valve_delay": 0.2, **extra}
+    return {
+        "device_id": device_id,
+        "kind": "water",
+        "volume_m3": volume_m3,
+        "flow_m3h": 0.1,
+        "valve_delay": 0.2,
+        **extra,
+    }
 
 
 class MeteringCase(TransactionCase):
@@ -92,30 +105,35 @@ class MeteringCase(TransactionCase):
         return fleet
 
     @classmethod
-    def make_gateway(cls, fleet_gateway=None, port=None, name="GW", framer=None,
-                     **vals):
+    def make_gateway(
+        cls, fleet_gateway=None, port=None, name="GW", framer=None, **vals
+    ):
         framer = framer or (fleet_gateway.framer if fleet_gateway else "socket")
-        return cls.env["prepaid.gateway"].create({
-            "name": name,
-            "site_id": cls.site.id,
-            "protocol": PROTOCOL_BY_FRAMER[framer],
-            "host": "127.0.0.1",
-            "port": port if port is not None else fleet_gateway.port,
-            "timeout_s": 0.3,
-            **vals,
-        })
+        return cls.env["prepaid.gateway"].create(
+            {
+                "name": name,
+                "site_id": cls.site.id,
+                "protocol": PROTOCOL_BY_FRAMER[framer],
+                "host": "127.0.0.1",
+                "port": port if port is not None else fleet_gateway.port,
+                "timeout_s": 0.3,
+                **vals,
+            }
+        )
 
     @classmethod
     def make_meter(cls, gateway, device_id, kind="electric_1p", room=None, **vals):
         profiles = (
             cls.profile_water if kind == "water" else cls.profile_acrel + cls.profile_px
         )
-        return cls.env["prepaid.meter"].create({
-            "name": f"M{gateway.id}-{device_id}",
-            "meter_type": kind,
-            "gateway_id": gateway.id,
-            "device_id": device_id,
-            "room_id": (room or cls.room).id,
-            "profile_ids": [Command.set(profiles.ids)],
-            **vals,
-        })
+        return cls.env["prepaid.meter"].create(
+            {
+                "name": f"M{gateway.id}-{device_id}",
+                "meter_type": kind,
+                "gateway_id": gateway.id,
+                "device_id": device_id,
+                "room_id": (room or cls.room).id,
+                "profile_ids": [Command.set(profiles.ids)],
+                **vals,
+            }
+        )

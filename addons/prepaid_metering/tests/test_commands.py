@@ -99,7 +99,8 @@ class TestCommands(MeteringCase):
 
     def test_write_params_writes_and_reads_back(self):
         command = self.send(
-            self.m1, "write_params",
+            self.m1,
+            "write_params",
             params={"unit_price": 0.8512, "alarm1_amount": 30},
         )
         self.assertEqual(command.state, "done", command.last_error)
@@ -110,10 +111,13 @@ class TestCommands(MeteringCase):
         for params in ({"balance": 1000}, {"nope": 1}, {}, {"unit_price": "x"}):
             with self.subTest(params=params), self.assertRaises(ValidationError):
                 with self.env.cr.savepoint():
-                    self.Command.create({
-                        "meter_id": self.m1.id, "command_type": "write_params",
-                        "params": params,
-                    })
+                    self.Command.create(
+                        {
+                            "meter_id": self.m1.id,
+                            "command_type": "write_params",
+                            "params": params,
+                        }
+                    )
         self.assertFalse(self.Command.search([("meter_id", "=", self.m1.id)]))
 
     def test_command_must_fit_the_meter(self):
@@ -125,9 +129,7 @@ class TestCommands(MeteringCase):
     def test_server_actions_queue_one_command_per_selected_meter(self):
         meters = self.m1 | self.m2 | self.w
         action = self.env.ref("prepaid_metering.prepaid_meter_action_server_switch_off")
-        action.with_context(
-            active_model="prepaid.meter", active_ids=meters.ids
-        ).run()
+        action.with_context(active_model="prepaid.meter", active_ids=meters.ids).run()
         commands = self.Command.search([("meter_id", "in", meters.ids)])
         self.assertEqual(len(commands), 3)
         self.assertEqual(
@@ -146,8 +148,9 @@ class TestCommands(MeteringCase):
         self.assertEqual(commands.meter_id, self.m1 | self.w)
 
     def test_cancel_and_retry_follow_the_state(self):
-        command = self.Command.create({"meter_id": self.m1.id,
-                                       "command_type": "relay_off"})
+        command = self.Command.create(
+            {"meter_id": self.m1.id, "command_type": "relay_off"}
+        )
         command.action_cancel()
         self.assertEqual(command.state, "cancelled")
         with self.assertRaises(UserError):

@@ -17,10 +17,12 @@ class TestConcurrentSweeps(MeteringCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.fleet = cls.start_fleet([
-            ("socket", [electric(d) for d in range(1, cls.METERS + 1)])
-            for _g in range(cls.GATEWAYS)
-        ])
+        cls.fleet = cls.start_fleet(
+            [
+                ("socket", [electric(d) for d in range(1, cls.METERS + 1)])
+                for _g in range(cls.GATEWAYS)
+            ]
+        )
 
     def setUp(self):
         super().setUp()
@@ -36,20 +38,34 @@ class TestConcurrentSweeps(MeteringCase):
             self.batch_param = icp.get_param("prepaid_metering.poll_batch_gateways")
             icp.set_param("prepaid_metering.poll_batch_gateways", 1)
             site = env["prepaid.site"].create({"name": "Concurrency site"})
-            profiles = (
-                env.ref("prepaid_metering.profile_acrel_ddsy1352")
-                | env.ref("prepaid_metering.profile_px_prepaid_v1")
+            profiles = env.ref("prepaid_metering.profile_acrel_ddsy1352") | env.ref(
+                "prepaid_metering.profile_px_prepaid_v1"
             )
-            gateways = env["prepaid.gateway"].create([
-                {"name": f"C{i}", "site_id": site.id, "protocol": "modbus_tcp",
-                 "host": "127.0.0.1", "port": gw.port, "timeout_s": 1.0}
-                for i, gw in enumerate(self.fleet.gateways)
-            ])
-            env["prepaid.meter"].create([
-                {"name": f"C{g.id}-{d}", "gateway_id": g.id, "device_id": d,
-                 "profile_ids": [Command.set(profiles.ids)]}
-                for g in gateways for d in range(1, self.METERS + 1)
-            ])
+            gateways = env["prepaid.gateway"].create(
+                [
+                    {
+                        "name": f"C{i}",
+                        "site_id": site.id,
+                        "protocol": "modbus_tcp",
+                        "host": "127.0.0.1",
+                        "port": gw.port,
+                        "timeout_s": 1.0,
+                    }
+                    for i, gw in enumerate(self.fleet.gateways)
+                ]
+            )
+            env["prepaid.meter"].create(
+                [
+                    {
+                        "name": f"C{g.id}-{d}",
+                        "gateway_id": g.id,
+                        "device_id": d,
+                        "profile_ids": [Command.set(profiles.ids)],
+                    }
+                    for g in gateways
+                    for d in range(1, self.METERS + 1)
+                ]
+            )
             self.site_id, self.gateway_ids = site.id, gateways.ids
         self.addCleanup(self._remove_committed_data)
 
@@ -99,12 +115,15 @@ class TestConcurrentSweeps(MeteringCase):
             )
             per_gateway = dict(cr.fetchall())
         self.assertEqual(
-            per_gateway, {g: self.METERS for g in self.gateway_ids},
+            per_gateway,
+            {g: self.METERS for g in self.gateway_ids},
             "one reading per meter: no bus was swept twice",
         )
         # Two reads per meter (acrel block and px block), once.
         self.assertEqual(
-            [gw.requests - before for gw, before in
-             zip(self.fleet.gateways, requests_before, strict=True)],
+            [
+                gw.requests - before
+                for gw, before in zip(self.fleet.gateways, requests_before, strict=True)
+            ],
             [2 * self.METERS] * self.GATEWAYS,
         )

@@ -59,61 +59,97 @@ class TestValidation(MeteringCase):
             with self.subTest(port=port), self.assertRaises(ValidationError):
                 with self.env.cr.savepoint():
                     self.make_gateway(port=port, name=f"bad {port}")
-        self.assertFalse(
-            self.env["prepaid.gateway"].search([("name", "like", "bad ")])
-        )
+        self.assertFalse(self.env["prepaid.gateway"].search([("name", "like", "bad ")]))
 
     def test_gateway_needs_host_or_serial_device(self):
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
-            self.env["prepaid.gateway"].create({
-                "name": "No host", "site_id": self.site.id,
-                "protocol": "modbus_tcp", "port": 502,
-            })
+            self.env["prepaid.gateway"].create(
+                {
+                    "name": "No host",
+                    "site_id": self.site.id,
+                    "protocol": "modbus_tcp",
+                    "port": 502,
+                }
+            )
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
-            self.env["prepaid.gateway"].create({
-                "name": "No tty", "site_id": self.site.id,
+            self.env["prepaid.gateway"].create(
+                {
+                    "name": "No tty",
+                    "site_id": self.site.id,
+                    "protocol": "serial_rtu",
+                }
+            )
+        serial = self.env["prepaid.gateway"].create(
+            {
+                "name": "USB bus",
+                "site_id": self.site.id,
                 "protocol": "serial_rtu",
-            })
-        serial = self.env["prepaid.gateway"].create({
-            "name": "USB bus", "site_id": self.site.id, "protocol": "serial_rtu",
-            "serial_port": "/dev/ttyUSB0", "baudrate": 9600,
-        })
+                "serial_port": "/dev/ttyUSB0",
+                "baudrate": 9600,
+            }
+        )
         self.assertEqual(serial._driver_endpoint().protocol, "serial")
 
     def test_overlapping_profile_line_is_refused(self):
         profile = self.env["prepaid.register.profile"].create(
             {"name": "Brand X", "code": "brand_x"}
         )
-        self.env["prepaid.register"].create({
-            "profile_id": profile.id, "name": "energy_total", "address": 0x10,
-            "dtype": "uint32", "scale": 0.01,
-        })
+        self.env["prepaid.register"].create(
+            {
+                "profile_id": profile.id,
+                "name": "energy_total",
+                "address": 0x10,
+                "dtype": "uint32",
+                "scale": 0.01,
+            }
+        )
         with self.assertRaises(ValidationError) as err, self.env.cr.savepoint():
-            self.env["prepaid.register"].create({
-                "profile_id": profile.id, "name": "voltage", "address": 0x11,
-                "dtype": "uint16", "scale": 0.1,
-            })
+            self.env["prepaid.register"].create(
+                {
+                    "profile_id": profile.id,
+                    "name": "voltage",
+                    "address": 0x11,
+                    "dtype": "uint16",
+                    "scale": 0.1,
+                }
+            )
         self.assertIn("overlaps", str(err.exception))
         self.assertEqual(len(profile.line_ids), 1)
-        self.env["prepaid.register"].create({
-            "profile_id": profile.id, "name": "voltage", "address": 0x12,
-            "dtype": "uint16", "scale": 0.1,
-        })
+        self.env["prepaid.register"].create(
+            {
+                "profile_id": profile.id,
+                "name": "voltage",
+                "address": 0x12,
+                "dtype": "uint16",
+                "scale": 0.1,
+            }
+        )
         self.assertEqual(len(profile.line_ids), 2)
 
     def test_switch_words_must_parse(self):
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
-            self.env["prepaid.register.profile"].create({
-                "name": "Bad relay", "code": "bad_relay", "switch_kind": "relay",
-                "switch_address": 0x57, "switch_off_words": "1,banana",
-                "switch_on_words": "1,0",
-            })
+            self.env["prepaid.register.profile"].create(
+                {
+                    "name": "Bad relay",
+                    "code": "bad_relay",
+                    "switch_kind": "relay",
+                    "switch_address": 0x57,
+                    "switch_off_words": "1,banana",
+                    "switch_on_words": "1,0",
+                }
+            )
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
-            self.env["prepaid.register.profile"].create({
-                "name": "Bad valve", "code": "bad_valve", "switch_kind": "valve",
-                "switch_function": "6", "switch_address": 0x1C,
-                "switch_off_words": "2,2", "switch_on_words": "1",
-            })
+            self.env["prepaid.register.profile"].create(
+                {
+                    "name": "Bad valve",
+                    "code": "bad_valve",
+                    "switch_kind": "valve",
+                    "switch_function": "6",
+                    "switch_address": 0x1C,
+                    "switch_off_words": "2,2",
+                    "switch_on_words": "1",
+                }
+            )
 
     def test_shipped_profiles_match_the_protocol_document(self):
         acrel = self.profile_acrel
@@ -123,8 +159,9 @@ class TestValidation(MeteringCase):
             (self.profile_px._read_plan()[0].start), 0x4000, "px block at 0x4000"
         )
         volume = self.profile_water._find_register("volume_total")
-        self.assertEqual((volume.address, volume.dtype, volume.byte_order),
-                         (1, "float32", "DCBA"))
+        self.assertEqual(
+            (volume.address, volume.dtype, volume.byte_order), (1, "float32", "DCBA")
+        )
         self.assertEqual(acrel.switch_address, 0x57)
         self.assertEqual(acrel._parse_words(acrel.switch_off_words), [1, 1])
         self.assertEqual(acrel._parse_words(acrel.switch_on_words), [1, 0])

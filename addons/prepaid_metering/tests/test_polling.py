@@ -32,11 +32,14 @@ class TestPolling(MeteringCase):
         super().setUp()
         self.fleet = self.start_fresh_fleet(
             [
-                ("socket", [
-                    electric(1, energy_kwh=1234.56, load_kw=1.15),
-                    electric(2, kind="electric_3p", energy_kwh=88.0, load_kw=6.9),
-                    electric(3, energy_kwh=500.0),
-                ]),
+                (
+                    "socket",
+                    [
+                        electric(1, energy_kwh=1234.56, load_kw=1.15),
+                        electric(2, kind="electric_3p", energy_kwh=88.0, load_kw=6.9),
+                        electric(3, energy_kwh=500.0),
+                    ],
+                ),
                 ("rtu", [electric(1, energy_kwh=42.42), water(2, volume_m3=12.5)]),
             ],
             [self.gw_tcp, self.gw_rtu],
@@ -57,9 +60,12 @@ class TestPolling(MeteringCase):
         self.assertAlmostEqual(self.m1.energy_sharp_kwh, bands["sharp"], places=2)
         self.assertAlmostEqual(self.m1.energy_valley_kwh, bands["valley"], places=2)
         self.assertAlmostEqual(
-            self.m1.energy_sharp_kwh + self.m1.energy_peak_kwh
-            + self.m1.energy_flat_kwh + self.m1.energy_valley_kwh,
-            1234.56, places=2,
+            self.m1.energy_sharp_kwh
+            + self.m1.energy_peak_kwh
+            + self.m1.energy_flat_kwh
+            + self.m1.energy_valley_kwh,
+            1234.56,
+            places=2,
         )
         self.assertEqual(self.m1.voltage_v, 230.0)
         self.assertAlmostEqual(self.m1.power_kw, round(sim1.power_kw(), 3), places=3)
@@ -179,8 +185,9 @@ class TestPolling(MeteringCase):
         self.poll()
         back = self.m3.reading_ids.sorted("id")[-1]
         self.assertEqual(back.anomaly, "none")
-        self.assertAlmostEqual(back.delta_kwh, 1.0, places=2,
-                               msg="counted from the last accepted value")
+        self.assertAlmostEqual(
+            back.delta_kwh, 1.0, places=2, msg="counted from the last accepted value"
+        )
 
     def test_meter_replacement_is_flagged(self):
         self.poll()
@@ -219,18 +226,30 @@ class TestPolling(MeteringCase):
 
     def test_manual_reading_goes_through_counter_checks_and_is_immutable(self):
         self.poll()
-        manual = self.env["prepaid.reading"].create({
-            "meter_id": self.m1.id, "energy_total_kwh": 1200.0, "source": "manual",
-        })
+        manual = self.env["prepaid.reading"].create(
+            {
+                "meter_id": self.m1.id,
+                "energy_total_kwh": 1200.0,
+                "source": "manual",
+            }
+        )
         self.assertEqual(manual.anomaly, "lower")
-        later = self.env["prepaid.reading"].create({
-            "meter_id": self.m1.id, "energy_total_kwh": 1240.56, "source": "manual",
-        })
+        later = self.env["prepaid.reading"].create(
+            {
+                "meter_id": self.m1.id,
+                "energy_total_kwh": 1240.56,
+                "source": "manual",
+            }
+        )
         self.assertAlmostEqual(later.delta_kwh, 6.0, places=2)
         self.assertAlmostEqual(self.m1.energy_total_kwh, 1240.56, places=2)
         with self.assertRaises(UserError):
             later.energy_total_kwh = 1.0
         with self.assertRaises(UserError):
-            self.env["prepaid.reading"].create({
-                "meter_id": self.m1.id, "energy_total_kwh": 1.0, "source": "poll",
-            })
+            self.env["prepaid.reading"].create(
+                {
+                    "meter_id": self.m1.id,
+                    "energy_total_kwh": 1.0,
+                    "source": "poll",
+                }
+            )

@@ -12,10 +12,13 @@ class TestSecurity(MeteringCase):
         cls.gateway = cls.make_gateway(port=15997, name="Sec bus")
         cls.meter = cls.make_meter(cls.gateway, 1)
         cls.operator = new_test_user(
-            cls.env, login="op", groups="base.group_user,prepaid_metering.group_metering_user"
+            cls.env,
+            login="op",
+            groups="base.group_user,prepaid_metering.group_metering_user",
         )
         cls.manager = new_test_user(
-            cls.env, login="mgr",
+            cls.env,
+            login="mgr",
             groups="base.group_user,prepaid_metering.group_metering_manager",
         )
         cls.employee = new_test_user(cls.env, login="emp", groups="base.group_user")
@@ -23,13 +26,20 @@ class TestSecurity(MeteringCase):
         cls.site_b = cls.env["prepaid.site"].create(
             {"name": "B Plaza", "company_id": cls.company_b.id}
         )
-        cls.gateway_b = cls.env["prepaid.gateway"].create({
-            "name": "B bus", "site_id": cls.site_b.id, "host": "127.0.0.1",
-            "port": 15996,
-        })
+        cls.gateway_b = cls.env["prepaid.gateway"].create(
+            {
+                "name": "B bus",
+                "site_id": cls.site_b.id,
+                "host": "127.0.0.1",
+                "port": 15996,
+            }
+        )
         cls.user_b = new_test_user(
-            cls.env, login="userb", groups="base.group_user,prepaid_metering.group_metering_manager",
-            company_id=cls.company_b.id, company_ids=[cls.company_b.id],
+            cls.env,
+            login="userb",
+            groups="base.group_user,prepaid_metering.group_metering_manager",
+            company_id=cls.company_b.id,
+            company_ids=[cls.company_b.id],
         )
 
     def test_operator_reads_and_commands_but_cannot_configure(self):
@@ -66,20 +76,22 @@ class TestSecurity(MeteringCase):
 
     def test_companies_do_not_see_each_others_meters(self):
         Meter = self.env["prepaid.meter"]
-        self.assertNotIn(
-            self.meter, Meter.with_user(self.user_b).search([])
-        )
+        self.assertNotIn(self.meter, Meter.with_user(self.user_b).search([]))
         with self.assertRaises(AccessError):
             self.meter.with_user(self.user_b).read(["name"])
         self.assertFalse(
-            self.env["prepaid.site"].with_user(self.operator).search(
-                [("id", "=", self.site_b.id)]
-            )
+            self.env["prepaid.site"]
+            .with_user(self.operator)
+            .search([("id", "=", self.site_b.id)])
         )
 
     def test_meter_cannot_mix_companies(self):
         with self.assertRaises(UserError):
-            self.env["prepaid.meter"].create({
-                "name": "Mixed", "gateway_id": self.gateway_b.id, "device_id": 3,
-                "room_id": self.room.id,
-            })
+            self.env["prepaid.meter"].create(
+                {
+                    "name": "Mixed",
+                    "gateway_id": self.gateway_b.id,
+                    "device_id": 3,
+                    "room_id": self.room.id,
+                }
+            )
