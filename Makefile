@@ -17,8 +17,7 @@ test:
 lint:
 	ruff check addons tests simulator bench
 	ruff format --check addons tests simulator bench
-	pylint --load-plugins=pylint_odoo --disable=all --enable=odoolint \
-		--valid-odoo-versions=18.0 addons/*/
+	pylint --rcfile=.pylintrc-mandatory addons/*/
 
 bench-poll:
 	PYTHONPATH=$(CURDIR) python3 bench/poll.py

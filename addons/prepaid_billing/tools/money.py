@@ -63,9 +63,12 @@ def rounder(rounding=CENT):
     conversion, which keeps it cheap on hot paths (pricing a reading).
     """
     step = _check_step(rounding)
-    sign, digits, _exponent = step.normalize().as_tuple()
-    if digits == (1,):
-        return lambda amount: amount.quantize(step, ROUND_HALF_UP)
+    exact_step = step.normalize()
+    _sign, digits, exponent = exact_step.as_tuple()
+    # quantize() is the cheap path but only rounds to 10**-n (n >= 0); steps
+    # like 0.05 or 10 are rounded as a count of steps instead.
+    if digits == (1,) and exponent <= 0:
+        return lambda amount: amount.quantize(exact_step, ROUND_HALF_UP)
     return lambda amount: (amount / step).quantize(ONE, ROUND_HALF_UP) * step
 
 

@@ -274,12 +274,14 @@ class PrepaidMeterCommand(models.Model):
         if self.command_type in SWITCH_COMMANDS:
             supply_on = SWITCH_COMMANDS[self.command_type][1]
             self.meter_id.sudo().write({"switch_state": "on" if supply_on else "off"})
+            # Built outside _(): babel cannot extract a call holding an f-string.
+            reason = f": {self.reason}" if self.reason else ""
             self.meter_id.message_post(
                 body=self.env._(
                     "%(command)s done (%(name)s)%(reason)s",
                     command=dict(COMMAND_TYPES)[self.command_type],
                     name=self.name,
-                    reason=f": {self.reason}" if self.reason else "",
+                    reason=reason,
                 )
             )
 
@@ -371,7 +373,6 @@ class PrepaidMeterCommand(models.Model):
                     got=got,
                     value=value,
                 )
-        return True, self.env._(
-            "Written and read back: %s",
-            ", ".join(f"{r.name}={check.values.get(r.name)}" for r, _v in pairs),
-        )
+        # Built outside _(): babel cannot extract a call holding an f-string.
+        written = ", ".join(f"{r.name}={check.values.get(r.name)}" for r, _v in pairs)
+        return True, self.env._("Written and read back: %s", written)

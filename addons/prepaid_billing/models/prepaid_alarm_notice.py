@@ -1,0 +1,103 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.modules import module as odoo_module
+
+EVENTS = [
+    ("alarm1", "Alarm level 1"),
+    ("alarm2", "Alarm level 2"),
+    ("alarm3", "Alarm level 3"),
+    ("cutoff", "Supply cut off"),
+    ("restore", "Supply restored"),
+]
+
+
+class PrepaidAlarmNotice(models.Model):
+    """One warning to a tenant, repeated a set number of times."""
+
+    _name = "prepaid.alarm.notice"
+    _description = "Balance Alarm Notice"
+    _order = "id desc"
+
+    account_id = fields.Many2one(
+        "prepaid.account", required=True, ondelete="cascade", index=True
+    )
+    partner_id = fields.Many2one(related="account_id.partner_id")
+    company_id = fields.Many2one(related="account_id.company_id", store=True)
+    event = fields.Selection(EVENTS, required=True)
+    state = fields.Selection(
+        [("pending", "Pending"), ("done", "Done"), ("reset", "Reset by recharge")],
+        default="pending", required=True, index=True,
+    )
+    times = fields.Integer(default=1, help="How many times to send it.")
+    sent_count = fields.Integer(readonly=True)
+    interval_hours = fields.Float(default=24.0)
+    next_at = fields.Datetime(default=fields.Datetime.now, index=True)
+    balance = fields.Monetary(help="Balance when the notice was raised.")
+    currency_id = fields.Many2one(related="account_id.currency_id")
+    log = fields.Text(readonly=True)
+
+    @api.model
+    def _raise_for(self, account, event):
+        """Open a notice for ``event`` unless the same one is still running."""
+        if self.search_count([("account_id", "=", account.id), ("event", "=", event),
+                              ("state", "=", "pending")]):
+            return self.browse()
+        company = account.company_id
+        times, interval = (1, 0.0)
+        if event.startswith("alarm"):
+            times = company.prepaid_alarm_times or 1
+            interval = company.prepaid_alarm_interval_hours
+        notice = self.create({
+            "account_id": account.id,
+            "event": event,
+            "times": times,
+            "interval_hours": interval,
+            "balance": account.balance,
+        })
+        cron = self.env.ref(
+            "prepaid_billing.ir_cron_send_notices", raise_if_not_found=False
+        )
+        if cron:
+            cron.sudo()._trigger()
+        return notice
+
+    @api.model
+    def _reset_for(self, account, level):
+        """A recharge lifted the balance: alarms above ``level`` stop."""
+        self.search([
+            ("account_id", "=", account.id), ("state", "=", "pending"),
+            ("event", "in", [f"alarm{n}" for n in range(level + 1, 4)]),
+        ]).write({"state": "reset"})
+
+    @api.model
+    def _cron_send(self, commit=None):
+        if commit is None:
+            commit = not odoo_module.current_test
+        due = self.search(
+            [("state", "=", "pending"), ("next_at", "<=", fields.Datetime.now())],
+            limit=500,
+        )
+        for notice in due:
+            notice._send()
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return len(due)
+
+    def _send(self):
+        self.ensure_one()
+        channels = self.env["prepaid.notification.channel"].search(
+            [("company_id", "in", [self.company_id.id, False])]
+        ).filtered(lambda c: self.event in c._events())
+        report = []
+        for channel in channels:
+            ok, message = channel._dispatch(self)
+            report.append(f"{channel.name}: {'ok' if ok else 'failed'} {message or ''}")
+        count = self.sent_count + 1
+        self.write({
+            "sent_count": count,
+            "state": "done" if count >= self.times else "pending",
+            "next_at": fields.Datetime.now() + timedelta(hours=self.interval_hours),
+            "log": "\n".join(filter(None, [self.log, *report])),
+        })
+        return report

@@ -1,0 +1,558 @@
+import bisect
+import json
+import logging
+from datetime import timedelta
+
+import pytz
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.modules import module as odoo_module
+
+from ..tools import money
+from ..tools import protection as protection_core
+from ..tools import tariff as core
+
+_logger = logging.getLogger(__name__)
+
+BANDS = ("sharp", "peak", "flat", "valley")
+BILL_COLUMNS = {
+    "id": "int4", "billed_reading_id": "int4", "bill_band_kwh": "jsonb",
+    "bill_period_start": "date", "bill_period_qty": "float8",
+    "bill_carry": "float8", "meter_balance_mirror": "float8",
+}
+
+
+class PrepaidBillingEngine(models.AbstractModel):
+    """Turns readings into wallet lines, then alarms, cut-off and restore.
+
+    Set-based: a batch of meters is priced in Python (the pricing core) and
+    written with a constant number of statements, whatever its size.
+    """
+
+    _name = "prepaid.billing.engine"
+    _description = "Prepaid Billing Engine"
+
+    # ------------------------------------------------------------------
+    # Deduction
+    # ------------------------------------------------------------------
+    @api.model
+    def _claim_meters(self, limit, meter_ids=None):
+        """Lock meters with readings still to bill (other workers skip them)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT m.id FROM prepaid_meter m
+              JOIN prepaid_account a ON a.id = m.billing_account_id
+             WHERE a.state = 'open' AND a.mode = 'prepaid' AND m.active
+               AND (%s::int4[] IS NULL OR m.id = ANY(%s::int4[]))
+               AND EXISTS (SELECT 1 FROM prepaid_reading r
+                            WHERE r.meter_id = m.id
+                              AND r.id > COALESCE(m.billed_reading_id, 0))
+             ORDER BY m.id
+             LIMIT %s
+               FOR UPDATE OF m SKIP LOCKED
+            """,
+            [meter_ids, meter_ids, limit],
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _cron_bill(self, commit=None):
+        """Bill every unbilled reading, batch by batch."""
+        if commit is None:
+            commit = not odoo_module.current_test
+        batch = int(
+            self.env["ir.config_parameter"].sudo().get_param(
+                "prepaid_billing.bill_batch_meters", 1000
+            )
+        )
+        done = 0
+        while True:
+            meter_ids = self._claim_meters(batch)
+            if not meter_ids:
+                break
+            done += self._bill_claimed(meter_ids)
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            self.env["ir.cron"]._notify_progress(done=done, remaining=0)
+        return done
+
+    @api.model
+    def _bill(self, meter_ids):
+        """Bill the given meters now (skips meters another worker holds)."""
+        claimed = self._claim_meters(len(meter_ids) or 1, meter_ids=meter_ids)
+        return self._bill_claimed(claimed) if claimed else 0
+
+    @api.model
+    def _bill_claimed(self, meter_ids):
+        """Price the unbilled readings of locked meters; returns lines posted."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT m.id, m.billing_account_id, m.billing_mode, m.meter_type,
+                   m.billed_reading_id, m.bill_band_kwh, m.bill_period_start,
+                   m.bill_period_qty, m.bill_carry, m.meter_balance_mirror,
+                   COALESCE(m.tariff_id, CASE WHEN m.meter_type = 'water'
+                            THEN a.water_tariff_id ELSE a.tariff_id END),
+                   COALESCE(s.tz, 'UTC'), a.currency_id
+              FROM prepaid_meter m
+              JOIN prepaid_account a ON a.id = m.billing_account_id
+              LEFT JOIN prepaid_site s ON s.id = m.site_id
+             WHERE m.id = ANY(%s)
+            """,
+            [meter_ids],
+        )
+        keys = ("id", "account_id", "mode", "meter_type", "watermark", "bands",
+                "period_start", "period_qty", "carry", "mirror", "tariff_id", "tz",
+                "currency_id")
+        meters = {row[0]: dict(zip(keys, row, strict=True)) for row in cr.fetchall()}
+        cr.execute(
+            """
+            SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3, r.anomaly,
+                   r.energy_sharp_kwh, r.energy_peak_kwh, r.energy_flat_kwh,
+                   r.energy_valley_kwh, (r.values_json->>'balance')::float8
+              FROM prepaid_reading r
+              JOIN prepaid_meter m ON m.id = r.meter_id
+             WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
+             ORDER BY r.meter_id, r.id
+            """,
+            [meter_ids],
+        )
+        readings = cr.fetchall()
+        pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
+        lines = []
+        for reading in readings:
+            meter = meters[reading[1]]
+            vals = (
+                self._price_reading(meter, reading, pricing)
+                if meter["mode"] == "server"
+                else self._mirror_reading(meter, reading)
+            )
+            meter["watermark"] = reading[0]
+            if vals:
+                lines.append(vals)
+        posted = self.env["prepaid.ledger.line"]._post(lines)
+        self._store_meter_billing(list(meters.values()))
+        accounts = self.env["prepaid.account"].browse(
+            sorted({m["account_id"] for m in meters.values()})
+        )
+        self._after_balance_change(accounts)
+        return len(posted)
+
+    @api.model
+    def _pricing_context(self, tariff_ids):
+        """Compiled pricers of the tariffs' versions, by tariff, sorted by date."""
+        versions = self.env["prepaid.tariff.version"].search(
+            [("tariff_id", "in", list({t for t in tariff_ids if t}))],
+            order="tariff_id, date_from",
+        )
+        by_tariff = {}
+        for version in versions:
+            entry = by_tariff.setdefault(
+                version.tariff_id.id, {"dates": [], "pricers": [], "utility": None}
+            )
+            entry["dates"].append(version.date_from)
+            entry["pricers"].append(version._pricer())
+            entry["utility"] = version.tariff_id.utility
+        return by_tariff
+
+    def _price_reading(self, meter, reading, pricing):
+        (reading_id, _meter_id, read_at, delta_kwh, delta_m3, anomaly,
+         *band_values, _balance) = reading
+        water = meter["meter_type"] == "water"
+        quantity = delta_m3 if water else delta_kwh
+        previous_bands = meter["bands"]
+        if not water:
+            meter["bands"] = dict(zip(BANDS, band_values, strict=True))
+        if anomaly == "lower" or not quantity or quantity <= 0:
+            return None
+        entry = pricing.get(meter["tariff_id"])
+        local = pytz.utc.localize(read_at).astimezone(
+            pytz.timezone(meter["tz"])
+        ).replace(tzinfo=None)
+        index = bisect.bisect_right(entry["dates"], local.date()) - 1 if entry else -1
+        if index < 0:
+            _logger.info(
+                "meter %s: no tariff in force on %s, reading %s left unbilled",
+                meter["id"], local.date(), reading_id,
+            )
+            meter["watermark_stop"] = True
+            return None
+        pricer = entry["pricers"][index]
+        version = pricer.version
+        band_quantities = None
+        if (
+            version.kind == "tou" and not water and anomaly == "none"
+            and previous_bands and None not in band_values
+        ):
+            deltas = {
+                band: round(value - (previous_bands.get(band) or 0.0), 4)
+                for band, value in zip(BANDS, band_values, strict=True)
+            }
+            if all(d >= 0 for d in deltas.values()) and any(deltas.values()):
+                band_quantities = {
+                    b: money.to_decimal(d) for b, d in deltas.items() if d
+                }
+        used_before = money.ZERO
+        if version.kind == "tiered":
+            start = core.period_start(local.date(), version.tier_period)
+            if meter["period_start"] != start:
+                meter["period_start"], meter["period_qty"] = start, 0.0
+            used_before = money.to_decimal(meter["period_qty"] or 0.0)
+        charge = pricer.price(
+            money.to_decimal(quantity) if band_quantities is None else None,
+            when=local,
+            band_quantities=band_quantities,
+            period_used_before=used_before,
+            carry=money.to_decimal(meter["carry"] or 0.0),
+        )
+        meter["carry"] = float(charge.carry)
+        if version.kind == "tiered":
+            meter["period_qty"] = float(used_before + charge.quantity)
+        if not charge.amount:
+            return None
+        unit = "m³" if water else "kWh"
+        return {
+            "account_id": meter["account_id"],
+            "line_type": "consumption",
+            "amount": -float(charge.amount),
+            "date": read_at,
+            "name": f"{charge.quantity} {unit}",
+            "meter_id": meter["id"],
+            "reading_id": reading_id,
+            "quantity": float(charge.quantity),
+            "unit": unit,
+            "tariff_version_id": version.key,
+            "pricing_detail": json.dumps({
+                "exact": str(charge.exact),
+                "lines": [[ln.label, str(ln.quantity), str(ln.unit_price),
+                           str(ln.amount)] for ln in charge.lines],
+            }),
+        }
+
+    def _mirror_reading(self, meter, reading):
+        """Meter-side mode: the wallet follows the balance the meter keeps."""
+        reading_id, _meter_id, read_at, delta_kwh, *_rest, balance = reading
+        if balance is None:
+            return None
+        previous, meter["mirror"] = meter["mirror"], balance
+        used = round((previous or 0.0) - balance, 2)
+        if previous is None or used <= 0:
+            return None
+        return {
+            "account_id": meter["account_id"],
+            "line_type": "consumption",
+            "amount": -used,
+            "date": read_at,
+            "name": self.env._("Deducted by the meter"),
+            "meter_id": meter["id"],
+            "reading_id": reading_id,
+            "quantity": delta_kwh or 0.0,
+            "unit": "kWh",
+            "payment_method": "meter",
+            "pricing_detail": json.dumps({
+                "meter_balance_before": previous, "meter_balance_after": balance,
+            }),
+        }
+
+    def _store_meter_billing(self, meters):
+        rows = [m for m in meters if not m.get("watermark_stop")]
+        if not rows:
+            return
+        for row in rows:
+            row["bands_json"] = json.dumps(row["bands"]) if row["bands"] else None
+        columns = {
+            "id": "id", "billed_reading_id": "watermark", "bill_band_kwh": "bands_json",
+            "bill_period_start": "period_start", "bill_period_qty": "period_qty",
+            "bill_carry": "carry", "meter_balance_mirror": "mirror",
+        }
+        unnest = ", ".join(f"%s::{BILL_COLUMNS[c]}[]" for c in columns)
+        sets = ", ".join(f"{c} = u.{c}" for c in list(columns)[1:])
+        self.env.cr.execute(
+            f"""
+            UPDATE prepaid_meter m SET {sets}
+              FROM unnest({unnest}) AS u({", ".join(columns)})
+             WHERE m.id = u.id
+            """,  # noqa: S608 - column names are constants of this module
+            [[row[key] for row in rows] for key in columns.values()],
+        )
+        self.env["prepaid.meter"].invalidate_model(list(BILL_COLUMNS)[1:])
+
+    # ------------------------------------------------------------------
+    # Alarms, cut-off and restore
+    # ------------------------------------------------------------------
+    @api.model
+    def _after_balance_change(self, accounts):
+        """Alarm levels, cut-off and restore after the balances moved."""
+        accounts = accounts.filtered(
+            lambda a: a.state == "open" and a.mode == "prepaid"
+        )
+        if not accounts:
+            return
+        accounts.invalidate_recordset(["balance"])
+        Notice = self.env["prepaid.alarm.notice"]
+        now = fields.Datetime.now()
+        for account in accounts:
+            currency = account.currency_id
+            level = account._level_for(account.balance)
+            if level > account.alarm_level:
+                Notice._raise_for(account, f"alarm{level}")
+            if level < account.alarm_level:
+                Notice._reset_for(account, level)
+            if level != account.alarm_level:
+                account.alarm_level = level
+            exhausted = currency.compare_amounts(
+                account.balance, -account.credit_limit
+            ) <= 0
+            if exhausted and account.supply_state == "on":
+                self._cut_or_defer(account, now)
+            elif (
+                account.supply_state in ("cut_off", "cut_pending")
+                and currency.compare_amounts(account.balance, 0) > 0
+            ):
+                self._restore(account)
+
+    def _cut_or_defer(self, account, now, reason=None):
+        protected, why = self._protection(account, now)
+        if protected:
+            if account.supply_state != "cut_pending":
+                account.supply_state = "cut_pending"
+                account.message_post(
+                    body=self.env._("Balance exhausted; cut-off deferred: %s", why)
+                )
+            return False
+        meters = account.meter_ids.filtered(
+            lambda m: m.billing_mode == "server"
+            and m.profile_ids._switch_profile()
+        )
+        if meters:
+            meters._queue_commands(
+                lambda m: m._switch_command_type(False),
+                reason or self.env._("Prepaid balance exhausted (%s)", account.name),
+            )
+        account.supply_state = "cut_off"
+        self.env["prepaid.alarm.notice"]._raise_for(account, "cutoff")
+        account.message_post(
+            body=reason or self.env._("Balance exhausted: supply cut off.")
+        )
+        return True
+
+    def _restore(self, account, reason=None, force=False):
+        meters = account.meter_ids.filtered(
+            lambda m: m.billing_mode == "server"
+            and m.profile_ids._switch_profile()
+        )
+        was_cut = force or account.supply_state == "cut_off"
+        account.supply_state = "on"
+        if meters and was_cut:
+            meters._queue_commands(
+                lambda m: m._switch_command_type(True),
+                reason or self.env._("Recharged (%s)", account.name),
+            )
+            self.env["prepaid.alarm.notice"]._raise_for(account, "restore")
+        account.message_post(body=reason or self.env._("Supply restored."))
+
+    def _protection(self, account, now):
+        """(protected?, why) for an automatic cut-off of ``account`` at ``now``."""
+        if account.protected:
+            return True, self.env._("the account is protected")
+        if account.keep_on_until and account.keep_on_until > now:
+            return True, self.env._(
+                "supply kept on until %s by a manual override", account.keep_on_until
+            )
+        rules = self.env["prepaid.protection.period"]._rules(account.company_id)
+        tz = account.meter_ids[:1].site_id.tz or "UTC"
+        local = pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(
+            tzinfo=None
+        )
+        if protection_core.is_protected(rules, local):
+            return True, self.env._("protection period (%s local time)",
+                                    local.strftime("%Y-%m-%d %H:%M"))
+        return False, ""
+
+    @api.model
+    def _cron_deferred_cutoffs(self):
+        """Carry out cut-offs deferred by protection periods once they end."""
+        now = fields.Datetime.now()
+        accounts = self.env["prepaid.account"].search(
+            [("supply_state", "=", "cut_pending"), ("state", "=", "open")]
+        )
+        done = 0
+        for account in accounts:
+            currency = account.currency_id
+            if currency.compare_amounts(account.balance, -account.credit_limit) > 0:
+                account.supply_state = "on"
+                continue
+            if self._cut_or_defer(account, now):
+                done += 1
+        return done
+
+    @api.model
+    def _next_unprotected(self, account, now):
+        rules = self.env["prepaid.protection.period"]._rules(account.company_id)
+        return protection_core.next_unprotected(rules, now) or now + timedelta(
+            hours=1
+        )
+
+    # ------------------------------------------------------------------
+    # Revenue recognition and reconciliation
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_recognize(self):
+        """Daily: recognise the consumption billed before today as revenue."""
+        for company in self.env["res.company"].search([]):
+            if company.prepaid_liability_account_id and company.prepaid_journal_id:
+                self._recognize(company)
+
+    @api.model
+    def _recognize(self, company, up_to=None):
+        """One journal entry for ``company``: Dr prepayment liability, Cr
+        revenue (and taxes, price included) for the consumption and charges
+        not yet recognised. Returns the move (or an empty recordset)."""
+        up_to = up_to or fields.Datetime.now()
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT l.id, -l.amount, l.account_id, t.product_id
+              FROM prepaid_ledger_line l
+              LEFT JOIN prepaid_tariff_version v ON v.id = l.tariff_version_id
+              LEFT JOIN prepaid_tariff t ON t.id = v.tariff_id
+             WHERE l.company_id = %s AND l.line_type IN ('consumption', 'charge')
+               AND l.recognition_move_id IS NULL AND l.date <= %s
+               FOR UPDATE OF l SKIP LOCKED
+            """,
+            [company.id, up_to],
+        )
+        rows = cr.fetchall()
+        if not rows:
+            return self.env["account.move"]
+        accounts = self.env["prepaid.account"].browse({r[2] for r in rows})
+        partner_of = {a.id: a.partner_id for a in accounts}
+        FiscalPosition = self.env["account.fiscal.position"].with_company(company)
+        positions = {}
+        groups = {}
+        for _line_id, amount, account_id, product_id in rows:
+            partner = partner_of[account_id]
+            if partner not in positions:
+                positions[partner] = FiscalPosition._get_fiscal_position(partner)
+            key = (product_id, positions[partner])
+            groups[key] = groups.get(key, 0.0) + float(amount)
+        currency = company.currency_id
+        liability = company._prepaid_liability_account()
+        move_lines, total = [], 0.0
+        for (product_id, position), amount in groups.items():
+            amount = currency.round(amount)
+            if currency.is_zero(amount):
+                continue
+            total += amount
+            move_lines.extend(
+                self._revenue_lines(company, product_id, position, amount)
+            )
+        move_lines.insert(0, fields.Command.create({
+            "account_id": liability.id,
+            "debit": currency.round(total) if total > 0 else 0.0,
+            "credit": -currency.round(total) if total < 0 else 0.0,
+            "name": self.env._("Prepaid consumption recognised"),
+        }))
+        move = self.env["account.move"].sudo().create({
+            "move_type": "entry",
+            "journal_id": company.prepaid_journal_id.id,
+            "company_id": company.id,
+            "date": fields.Date.context_today(self, up_to),
+            "ref": self.env._("Prepaid consumption up to %s", up_to),
+            "line_ids": move_lines,
+        })
+        move.action_post()
+        cr.execute(
+            "UPDATE prepaid_ledger_line SET recognition_move_id = %s "
+            "WHERE id = ANY(%s)",
+            [move.id, [r[0] for r in rows]],
+        )
+        self.env["prepaid.ledger.line"].invalidate_model(["recognition_move_id"])
+        return move
+
+    def _revenue_lines(self, company, product_id, position, amount):
+        product = self.env["product.product"].browse(product_id).with_company(company)
+        income = (
+            product and product._get_product_accounts()["income"]
+        ) or company.prepaid_revenue_account_id
+        if not income:
+            raise UserError(
+                self.env._(
+                    "Set a utility revenue account in Settings or an income account "
+                    "on the tariff's product."
+                )
+            )
+        if position:
+            income = position.map_account(income)
+        taxes = product.taxes_id.filtered(lambda t: t.company_id == company)
+        if position:
+            taxes = position.map_tax(taxes)
+        currency = company.currency_id
+        label = product.display_name if product else self.env._("Utility revenue")
+        if not taxes:
+            return [fields.Command.create({
+                "account_id": income.id, "credit": amount if amount > 0 else 0.0,
+                "debit": -amount if amount < 0 else 0.0, "name": label,
+            })]
+        result = taxes.with_context(force_price_include=True).compute_all(
+            amount, currency=currency, product=product
+        )
+        base = result["total_excluded"]
+        lines = [fields.Command.create({
+            "account_id": income.id, "credit": base, "debit": 0.0, "name": label,
+            "tax_ids": [fields.Command.set(taxes.ids)],
+        })]
+        for tax in result["taxes"]:
+            lines.append(fields.Command.create({
+                "account_id": tax["account_id"] or income.id,
+                "credit": tax["amount"], "debit": 0.0, "name": tax["name"],
+                "tax_repartition_line_id": tax["tax_repartition_line_id"],
+                "tax_base_amount": base,
+            }))
+        return lines
+
+    @api.model
+    def _reconciliation(self, company):
+        """Wallets against the liability account, to the cent.
+
+        The liability holds what tenants paid in minus refunds and minus the
+        consumption already recognised; the wallets hold the same minus all
+        consumption. So: liability == wallets + consumption not yet
+        recognised.
+        """
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            "SELECT COALESCE(SUM(balance), 0) FROM prepaid_account "
+            "WHERE company_id = %s AND state != 'draft'",
+            [company.id],
+        )
+        wallets = float(cr.fetchone()[0])
+        cr.execute(
+            """SELECT COALESCE(SUM(-amount), 0) FROM prepaid_ledger_line
+                WHERE company_id = %s AND line_type IN ('consumption', 'charge')
+                  AND recognition_move_id IS NULL""",
+            [company.id],
+        )
+        unrecognised = float(cr.fetchone()[0])
+        liability = 0.0
+        if company.prepaid_liability_account_id:
+            cr.execute(
+                """SELECT COALESCE(SUM(credit - debit), 0) FROM account_move_line
+                    WHERE company_id = %s AND account_id = %s
+                      AND parent_state = 'posted'""",
+                [company.id, company.prepaid_liability_account_id.id],
+            )
+            liability = float(cr.fetchone()[0])
+        currency = company.currency_id
+        difference = currency.round(liability - wallets - unrecognised)
+        return {
+            "wallets": currency.round(wallets),
+            "unrecognised": currency.round(unrecognised),
+            "liability": currency.round(liability),
+            "difference": difference,
+            "balanced": currency.is_zero(difference),
+        }

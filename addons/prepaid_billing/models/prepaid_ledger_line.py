@@ -1,0 +1,235 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import float_round
+
+LINE_TYPES = [
+    ("opening", "Opening Balance"),
+    ("recharge", "Recharge"),
+    ("refund", "Refund"),
+    ("consumption", "Consumption"),
+    ("charge", "Charge"),
+    ("adjustment", "Adjustment"),
+    ("reversal", "Reversal"),
+]
+# Columns written by _post (one INSERT for a whole batch).
+POST_COLUMNS = {
+    "account_id": "int4", "company_id": "int4", "currency_id": "int4",
+    "date": "timestamp", "line_type": "varchar", "name": "varchar",
+    "amount": "numeric", "balance_after": "numeric", "meter_id": "int4",
+    "reading_id": "int4", "quantity": "float8", "unit": "varchar",
+    "tariff_version_id": "int4", "pricing_detail": "jsonb",
+    "idempotency_key": "varchar", "move_id": "int4", "reversed_line_id": "int4",
+    "payment_method": "varchar", "user_id": "int4",
+}
+# Written after posting by the accounting side; nothing else ever changes.
+MUTABLE_FIELDS = {"recognition_move_id"}
+
+
+class PrepaidLedgerLine(models.Model):
+    """One movement of a prepaid wallet. Posted lines never change: a mistake
+    is corrected by a reversal line."""
+
+    _name = "prepaid.ledger.line"
+    _description = "Wallet Ledger Line"
+    _order = "date desc, id desc"
+
+    account_id = fields.Many2one(
+        "prepaid.account", required=True, ondelete="restrict", index=True,
+        readonly=True,
+    )
+    partner_id = fields.Many2one(related="account_id.partner_id", store=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    date = fields.Datetime(required=True, readonly=True, index=True)
+    line_type = fields.Selection(LINE_TYPES, required=True, readonly=True, index=True)
+    name = fields.Char(string="Description", readonly=True)
+    amount = fields.Monetary(
+        readonly=True, help="Positive adds money to the wallet, negative takes it."
+    )
+    balance_after = fields.Monetary(readonly=True)
+    meter_id = fields.Many2one("prepaid.meter", readonly=True, index=True)
+    reading_id = fields.Many2one("prepaid.reading", readonly=True, index=True)
+    quantity = fields.Float(readonly=True, digits=(16, 3))
+    unit = fields.Char(readonly=True)
+    tariff_version_id = fields.Many2one(
+        "prepaid.tariff.version", readonly=True, index=True
+    )
+    pricing_detail = fields.Json(readonly=True)
+    pricing_text = fields.Text(
+        string="Pricing", compute="_compute_pricing_text",
+        help="How the amount was computed: quantity x unit price per band or tier.",
+    )
+    idempotency_key = fields.Char(readonly=True, index=True, copy=False)
+    move_id = fields.Many2one("account.move", string="Journal Entry", readonly=True)
+    recognition_move_id = fields.Many2one(
+        "account.move", string="Revenue Entry", readonly=True, index=True
+    )
+    reversed_line_id = fields.Many2one(
+        "prepaid.ledger.line", string="Reverses", readonly=True
+    )
+    payment_method = fields.Selection(
+        [("cash", "Cash"), ("bank", "Bank"), ("wechat", "WeChat Pay"),
+         ("meter", "On the meter"), ("opening", "Opening")],
+        readonly=True,
+    )
+    user_id = fields.Many2one("res.users", readonly=True)
+
+    _sql_constraints = [
+        (
+            "idempotency_key_uniq",
+            "unique(idempotency_key)",
+            "This operation was already posted.",
+        )
+    ]
+
+    def init(self):
+        # A reading is billed exactly once, whatever worker gets there first.
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS prepaid_ledger_line_reading_uniq
+                ON prepaid_ledger_line (reading_id)
+             WHERE line_type = 'consumption' AND reading_id IS NOT NULL
+            """
+        )
+
+    @api.depends("pricing_detail")
+    def _compute_pricing_text(self):
+        for line in self:
+            rows = (line.pricing_detail or {}).get("lines", [])
+            line.pricing_text = "\n".join(
+                f"{label}: {qty} x {price} = {amount}"
+                for label, qty, price, amount in rows
+            )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        raise UserError(
+            self.env._(
+                "Wallet lines are posted by recharges, refunds, billing and "
+                "adjustments; they cannot be created by hand."
+            )
+        )
+
+    def write(self, vals):
+        if set(vals) - MUTABLE_FIELDS:
+            raise UserError(
+                self.env._(
+                    "Posted wallet lines cannot be changed; post a reversal instead."
+                )
+            )
+        return super().write(vals)
+
+    def unlink(self):
+        raise UserError(
+            self.env._("Posted wallet lines cannot be deleted; post a reversal.")
+        )
+
+    # ------------------------------------------------------------------
+    # Posting
+    # ------------------------------------------------------------------
+    @api.model
+    def _post(self, vals_list):
+        """Post wallet lines and move the balances, as one batch.
+
+        Each vals dict needs ``account_id``, ``line_type`` and ``amount``. The
+        accounts are locked (``FOR UPDATE``, in id order so two workers cannot
+        deadlock); lines whose ``idempotency_key`` (or consumption reading) is
+        already posted are skipped, so posting the same thing twice is
+        harmless. Returns the new lines.
+        """
+        if not vals_list:
+            return self.browse()
+        self.env.flush_all()
+        cr = self.env.cr
+        account_ids = sorted({vals["account_id"] for vals in vals_list})
+        cr.execute(
+            """SELECT a.id, a.balance, a.company_id, c.currency_id, a.state
+                 FROM prepaid_account a JOIN res_company c ON c.id = a.company_id
+                WHERE a.id = ANY(%s) ORDER BY a.id FOR UPDATE OF a""",
+            [account_ids],
+        )
+        accounts = {row[0]: list(row[1:]) for row in cr.fetchall()}
+        keys = [v["idempotency_key"] for v in vals_list if v.get("idempotency_key")]
+        readings = [
+            v["reading_id"] for v in vals_list
+            if v["line_type"] == "consumption" and v.get("reading_id")
+        ]
+        cr.execute(
+            """SELECT idempotency_key, reading_id FROM prepaid_ledger_line
+                WHERE idempotency_key = ANY(%s)
+                   OR (line_type = 'consumption' AND reading_id = ANY(%s))""",
+            [keys, readings],
+        )
+        done_keys, done_readings = set(), set()
+        for key, reading_id in cr.fetchall():
+            done_keys.add(key)
+            done_readings.add(reading_id)
+        now = fields.Datetime.now()
+        rows = []
+        for vals in vals_list:
+            if vals.get("idempotency_key") in done_keys or (
+                vals["line_type"] == "consumption"
+                and vals.get("reading_id") in done_readings
+            ):
+                continue
+            account = accounts[vals["account_id"]]
+            balance, company_id, currency_id = account[0], account[1], account[2]
+            currency = self.env["res.currency"].browse(currency_id)
+            amount = currency.round(vals["amount"])
+            balance = float_round(
+                float(balance or 0.0) + amount, precision_rounding=currency.rounding
+            )
+            account[0] = balance
+            rows.append({
+                **dict.fromkeys(POST_COLUMNS),
+                "company_id": company_id,
+                "currency_id": currency_id,
+                "date": now,
+                "user_id": self.env.uid,
+                **vals,
+                "amount": amount,
+                "balance_after": balance,
+            })
+            if vals.get("idempotency_key"):
+                done_keys.add(vals["idempotency_key"])
+            if vals["line_type"] == "consumption" and vals.get("reading_id"):
+                done_readings.add(vals["reading_id"])
+        if not rows:
+            return self.browse()
+        columns = list(POST_COLUMNS)
+        unnest = ", ".join(f"%s::{POST_COLUMNS[c]}[]" for c in columns)
+        cr.execute(
+            f"""
+            INSERT INTO prepaid_ledger_line ({", ".join(columns)},
+                create_uid, write_uid, create_date, write_date)
+            SELECT u.*, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM unnest({unnest}) AS u
+            RETURNING id
+            """,  # noqa: S608 - column names are constants of this module
+            [self.env.uid, self.env.uid]
+            + [[row[c] for row in rows] for c in columns],
+        )
+        line_ids = [row[0] for row in cr.fetchall()]
+        cr.execute(
+            """UPDATE prepaid_account a SET balance = u.balance,
+                      write_date = now() at time zone 'UTC'
+                 FROM unnest(%s::int4[], %s::numeric[]) AS u(id, balance)
+                WHERE a.id = u.id""",
+            [list(accounts), [acc[0] for acc in accounts.values()]],
+        )
+        self.env["prepaid.account"].invalidate_model(["balance"])
+        return self.browse(line_ids)
+
+    def _prepare_reversal(self, reason):
+        """Vals of the line that cancels this one."""
+        self.ensure_one()
+        return {
+            "account_id": self.account_id.id,
+            "line_type": "reversal",
+            "amount": -self.amount,
+            "name": self.env._("Reversal of %(line)s: %(reason)s",
+                               line=self.name or self.id, reason=reason),
+            "meter_id": self.meter_id.id or None,
+            "reversed_line_id": self.id,
+            "idempotency_key": f"reversal:{self.id}",
+        }

@@ -1,0 +1,62 @@
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+
+class PrepaidAccountCloseWizard(models.TransientModel):
+    """Final reading, final deduction, refund of what is left, meters released."""
+
+    _name = "prepaid.account.close.wizard"
+    _description = "Close a Prepaid Account"
+
+    account_id = fields.Many2one("prepaid.account", required=True)
+    currency_id = fields.Many2one(related="account_id.currency_id")
+    balance = fields.Monetary(related="account_id.balance")
+    read_meters = fields.Boolean(
+        string="Take Final Readings", default=True,
+        help="Read every meter now so the last consumption is billed.",
+    )
+    journal_id = fields.Many2one(
+        "account.journal", string="Refund Journal",
+        domain="[('type', 'in', ('cash', 'bank'))]",
+    )
+
+    def action_close(self):
+        self.ensure_one()
+        account = self.account_id
+        account.check_access("write")
+        if account.state != "open":
+            raise UserError(self.env._("Only open accounts can be closed."))
+        meters = account.meter_ids
+        if self.read_meters:
+            for meter in meters:
+                command = self.env["prepaid.meter.command"].create({
+                    "meter_id": meter.id, "command_type": "read_now",
+                    "max_attempts": 1,
+                    "reason": self.env._("Final reading of %s", account.name),
+                })
+                command.action_send_now()
+                if command.state != "done":
+                    raise UserError(
+                        self.env._(
+                            "Final reading of %(meter)s failed: %(error)s. Close "
+                            "without final readings or fix the meter.",
+                            meter=meter.name, error=command.last_error,
+                        )
+                    )
+        self.env["prepaid.billing.engine"]._bill(meters.ids)
+        account.invalidate_recordset(["balance"])
+        if account.currency_id.compare_amounts(account.balance, 0) > 0:
+            if not self.journal_id:
+                raise UserError(
+                    self.env._("Choose the journal that pays back %s.",
+                               account.balance)
+                )
+            account._refund(
+                account.balance, self.journal_id, f"close:{account.id}",
+                "bank" if self.journal_id.type == "bank" else "cash",
+                label=self.env._("Refund on closing"),
+            )
+        meters.sudo().write({"billing_account_id": False})
+        account.write({"state": "closed", "closed_at": fields.Datetime.now()})
+        account.message_post(body=self.env._("Account closed; meters released."))
+        return {"type": "ir.actions.act_window_close"}

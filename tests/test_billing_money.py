@@ -1,0 +1,156 @@
+"""Money helpers of prepaid_billing: Decimal conversion, rounding, splitting."""
+
+import importlib.util
+import random
+import sys
+from decimal import Decimal as D
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+_TOOLS = Path(__file__).resolve().parent.parent / "addons" / "prepaid_billing" / "tools"
+
+
+def _load(name):
+    """Import ``tools.<name>`` of prepaid_billing under a name of its own.
+
+    ``tools`` is also the name of prepaid_metering's package, which conftest
+    puts on sys.path, and prepaid_billing has no package ``__init__`` usable
+    without Odoo; loading the directory by path avoids both.
+    """
+    package = "prepaid_billing_tools"
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, _TOOLS / "__init__.py", submodule_search_locations=[str(_TOOLS)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{package}.{name}")
+
+
+money = _load("money")
+
+
+def test_floats_convert_through_their_text_not_their_binary_value():
+    assert money.to_decimal(0.1) == D("0.1")
+    assert money.to_decimal(" 1.20 ") == D("1.20")
+    assert money.to_decimal(3) == D(3)
+
+
+@pytest.mark.parametrize("bad", ["abc", "", float("nan"), float("inf"), "NaN"])
+def test_non_numbers_are_rejected(bad):
+    with pytest.raises(ValueError):
+        money.to_decimal(bad)
+
+
+@pytest.mark.parametrize("bad", [True, None, [1]])
+def test_non_number_types_are_rejected(bad):
+    with pytest.raises(TypeError):
+        money.to_decimal(bad)
+
+
+@pytest.mark.parametrize(
+    "amount, expected",
+    [
+        # float 2.675 is 2.67499999... in binary; via its text it is a true tie.
+        (2.675, D("2.68")),
+        ("0.125", D("0.13")),
+        ("0.124999", D("0.12")),
+        # Ties go away from zero for credits too.
+        ("-0.005", D("-0.01")),
+        ("7", D("7.00")),
+    ],
+)
+def test_round_money_rounds_half_up_to_the_cent(amount, expected):
+    result = money.round_money(amount)
+    assert result == expected
+    assert str(result) == str(expected)
+
+
+@pytest.mark.parametrize(
+    "amount, step, expected",
+    [
+        # 1.025 / 0.05 = 20.5 -> 21 steps -> 1.05
+        ("1.025", "0.05", D("1.05")),
+        # 1.024 / 0.05 = 20.48 -> 20 steps -> 1.00
+        ("1.024", "0.05", D("1.00")),
+        ("1.075", "0.05", D("1.10")),
+        ("2.5", "1", D("3")),
+        ("1234.5", "10", D("1230")),
+        ("1235", "10", D("1240")),
+    ],
+)
+def test_round_money_accepts_cash_rounding_steps(amount, step, expected):
+    assert money.round_money(amount, D(step)) == expected
+
+
+def test_round_money_rejects_a_step_that_is_not_positive():
+    with pytest.raises(ValueError):
+        money.round_money("1", D(0))
+
+
+def test_split_evenly_gives_the_leftover_cent_to_the_lowest_index_on_ties():
+    # 100.00 / 3 = 33.333...: all remainders equal, index 0 gets the cent.
+    assert money.split_evenly(D("100.00"), [1, 1, 1]) == [
+        D("33.34"),
+        D("33.33"),
+        D("33.33"),
+    ]
+
+
+def test_split_evenly_follows_weights_and_gives_zero_weight_nothing():
+    # 10.00 × 1/3 = 3.333 -> 3.33; 10.00 × 2/3 = 6.666 -> 6.66 + leftover 0.01
+    assert money.split_evenly(D("10.00"), [0, 1, 2]) == [D("0"), D("3.33"), D("6.67")]
+
+
+def test_split_evenly_splits_credits_like_charges():
+    assert money.split_evenly(D("-1.00"), [1, 1, 1]) == [
+        D("-0.34"),
+        D("-0.33"),
+        D("-0.33"),
+    ]
+
+
+def test_split_evenly_with_cash_rounding_hands_out_whole_steps():
+    # 1.00 = 20 steps of 0.05; 20 / 3 = 6.67 steps -> 7, 7, 6
+    parts = money.split_evenly(D("1.00"), [1, 1, 1], D("0.05"))
+    assert parts == [D("0.35"), D("0.35"), D("0.30")]
+
+
+@pytest.mark.parametrize(
+    "total, weights",
+    [
+        ("10.005", [1, 1]),  # not a multiple of the cent
+        ("10.00", [1, -1, 2]),  # negative weight
+        ("10.00", [0, 0]),  # nothing to split by
+        ("10.00", []),
+    ],
+)
+def test_split_evenly_rejects_impossible_splits(total, weights):
+    with pytest.raises(ValueError):
+        money.split_evenly(D(total), weights)
+
+
+def test_split_evenly_always_sums_exactly_and_stays_within_a_step():
+    rng = random.Random(20240518)
+    for _case in range(500):
+        step = rng.choice([D("0.01"), D("0.05"), D("1")])
+        total = step * rng.randint(-100_000, 1_000_000)
+        count = rng.randint(1, 30)
+        weights = [
+            rng.choice([0, rng.randint(1, 500), D(rng.randint(1, 99_999)) / 1000])
+            for _weight in range(count)
+        ]
+        if not any(weights):
+            weights[0] = 1
+        parts = money.split_evenly(total, weights, step)
+        assert sum(parts) == total
+        weight_sum = sum(Fraction(w) for w in weights)
+        for part, weight in zip(parts, weights, strict=True):
+            assert part % step == 0
+            exact = Fraction(total) * Fraction(weight) / weight_sum
+            assert abs(Fraction(part) - exact) < Fraction(step)
+            if not weight:
+                assert part == 0
