@@ -95,7 +95,7 @@ class PrepaidBillingEngine(models.AbstractModel):
                    m.bill_period_qty, m.bill_carry, m.meter_balance_mirror,
                    COALESCE(m.tariff_id, CASE WHEN m.meter_type = 'water'
                             THEN a.water_tariff_id ELSE a.tariff_id END),
-                   COALESCE(s.tz, 'UTC'), a.currency_id
+                   COALESCE(s.tz, 'UTC')
               FROM prepaid_meter m
               JOIN prepaid_account a ON a.id = m.billing_account_id
               LEFT JOIN prepaid_site s ON s.id = m.site_id
@@ -104,8 +104,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             [meter_ids],
         )
         keys = ("id", "account_id", "mode", "meter_type", "watermark", "bands",
-                "period_start", "period_qty", "carry", "mirror", "tariff_id", "tz",
-                "currency_id")
+                "period_start", "period_qty", "carry", "mirror", "tariff_id", "tz")
         meters = {row[0]: dict(zip(keys, row, strict=True)) for row in cr.fetchall()}
         cr.execute(
             """
@@ -326,11 +325,13 @@ class PrepaidBillingEngine(models.AbstractModel):
             lambda m: m.billing_mode == "server"
             and m.profile_ids._switch_profile()
         )
-        if meters:
-            meters._queue_commands(
-                lambda m: m._switch_command_type(False),
-                reason or self.env._("Prepaid balance exhausted (%s)", account.name),
-            )
+        if not meters:
+            # Meter-side meters open their own relay; nothing to switch here.
+            return False
+        meters._queue_commands(
+            lambda m: m._switch_command_type(False),
+            reason or self.env._("Prepaid balance exhausted (%s)", account.name),
+        )
         account.supply_state = "cut_off"
         self.env["prepaid.alarm.notice"]._raise_for(account, "cutoff")
         account.message_post(
@@ -471,6 +472,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             [move.id, [r[0] for r in rows]],
         )
         self.env["prepaid.ledger.line"].invalidate_model(["recognition_move_id"])
+        self.env["prepaid.account"].invalidate_model(["ledger_line_ids"])
         return move
 
     def _revenue_lines(self, company, product_id, position, amount):

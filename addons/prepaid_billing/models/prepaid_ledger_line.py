@@ -217,7 +217,7 @@ class PrepaidLedgerLine(models.Model):
                 WHERE a.id = u.id""",
             [list(accounts), [acc[0] for acc in accounts.values()]],
         )
-        self.env["prepaid.account"].invalidate_model(["balance"])
+        self.env["prepaid.account"].invalidate_model(["balance", "ledger_line_ids"])
         return self.browse(line_ids)
 
     def _prepare_reversal(self, reason):

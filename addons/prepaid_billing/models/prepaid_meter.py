@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import fields, models
 from odoo.exceptions import UserError
 
 
@@ -101,7 +101,3 @@ class PrepaidMeter(models.Model):
                 })
         commands._trigger_processing()
         return commands
-
-    @api.model
-    def _supply_command_types(self):
-        return {"relay": ("relay_off", "relay_on"), "valve": ("valve_close", "valve_open")}

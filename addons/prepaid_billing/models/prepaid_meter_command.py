@@ -73,7 +73,17 @@ class PrepaidMeterCommand(models.Model):
             self.params = params
         amount_reg = profiles._find_register("recharge_amount")
         count_reg = profiles._find_register("recharge_count")
+        if before.values["purchase_count"] >= count and not params.get("attempted"):
+            return False, self.env._(
+                "Purchase count %(count)s is already used on the meter (it shows "
+                "%(now)s): a replayed recharge is refused.",
+                count=count, now=int(before.values["purchase_count"]),
+            )
         if before.values["purchase_count"] < count:
+            # Remembered before writing: a retry after a lost reply then
+            # checks the counter instead of writing again.
+            params["attempted"] = True
+            self.params = params
             start, words = codec.encode_record(
                 [(amount_reg, float(params["amount"])), (count_reg, count)]
             )

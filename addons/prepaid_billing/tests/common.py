@@ -9,7 +9,22 @@ TOU_DAY = [
 
 
 class BillingCase(MeteringCase):
-    """Accounting set-up, tariffs and helpers shared by the billing tests."""
+    """Accounting set-up, tariffs and helpers shared by the billing tests.
+
+    Everything happens in a company of its own, so that wallets and the
+    liability account compare to the cent whatever else the database holds.
+    """
+
+    @classmethod
+    def _setup_company(cls):
+        company = cls.env["res.company"].create({
+            "name": "Prepaid Test Co",
+            "currency_id": cls.env.company.currency_id.id,
+        })
+        cls.env.user.company_ids |= company
+        cls.env = cls.env(context=dict(cls.env.context,
+                                       allowed_company_ids=[company.id]))
+        return company
 
     @classmethod
     def setUpClass(cls):

@@ -35,7 +35,7 @@ class TestTariffs(BillingCase):
                      Command.create({"band": "peak", "hour_from": 11, "hour_to": 24}),
                  ]})]},
             {"kind": "tiered", "tier_ids": [
-                Command.create({"upto": 200, "price": 0.5}),
+                Command.create({"upto": 100, "price": 0.5}),
                 Command.create({"upto": 100, "price": 0.6}),
                 Command.create({"upto": 0, "price": 0.7})]},
             {"kind": "flat", "price": -0.1},

@@ -61,7 +61,7 @@ class MeteringCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
-        cls.company = cls.env.company
+        cls.company = cls._setup_company()
         cls.site = cls.env["prepaid.site"].create(
             {"name": "Test Plaza", "tz": "Asia/Shanghai"}
         )
@@ -84,6 +84,11 @@ class MeteringCase(TransactionCase):
         icp = cls.env["ir.config_parameter"].sudo()
         icp.set_param("prepaid_metering.offline_after_failures", 3)
         icp.set_param("prepaid_metering.command_max_attempts", 1)
+
+    @classmethod
+    def _setup_company(cls):
+        """The company the test works in (subclasses may use their own)."""
+        return cls.env.company
 
     @classmethod
     def start_fleet(cls, gateways, speed=0.0):

@@ -1,0 +1,206 @@
+import json
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from odoo.addons.prepaid_metering.tests.common import electric
+
+from ..tools import webhook
+from .common import BillingCase
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        return
+
+
+@tagged("post_install", "-at_install")
+class TestAlarmsAndCutoff(BillingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.meter = cls.make_meter(cls.gateway, 1)
+        cls.account = cls.make_account(cls.meter, opening=60.0)
+        cls.Notice = cls.env["prepaid.alarm.notice"]
+
+    def setUp(self):
+        super().setUp()
+        self.fleet = self.start_fresh_fleet(
+            [("socket", [electric(1, energy_kwh=1000.0)])], [self.gateway]
+        )
+
+    def use(self, kwh_from, kwh_to, at):
+        self.reading(self.meter, kwh_from, at)
+        self.reading(self.meter, kwh_to, at.replace("00:00", "30:00"))
+        self.bill()
+
+    def notices(self, event=None):
+        domain = [("account_id", "=", self.account.id)]
+        if event:
+            domain.append(("event", "=", event))
+        return self.Notice.search(domain)
+
+    def test_three_levels_fire_once_each_and_repeat_the_set_number_of_times(self):
+        # 06:00 local (22:00 UTC the day before) is outside the night here
+        self.use(1000.0, 1020.0, "2026-03-02 02:00:00")  # 60 - 16 = 44: level 1
+        self.assertEqual(self.account.alarm_level, 1)
+        self.assertEqual(self.account.balance_state, "alarm1")
+        self.use(1020.0, 1021.0, "2026-03-02 03:00:00")  # 43.2: still level 1
+        self.assertEqual(len(self.notices("alarm1")), 1)
+        self.use(1021.0, 1050.0, "2026-03-02 04:00:00")  # 20.0: level 2
+        self.use(1050.0, 1070.0, "2026-03-02 05:00:00")  # 4.0: level 3
+        self.assertEqual(self.notices().mapped("event"),
+                         ["alarm3", "alarm2", "alarm1"])
+        notices = self.notices()
+        self.Notice._cron_send()
+        self.assertEqual(notices.mapped("sent_count"), [1, 1, 1])
+        self.Notice._cron_send()
+        self.assertEqual(notices.mapped("sent_count"), [1, 1, 1],
+                         "the next repeat is 12 hours later")
+        with freeze_time(fields.Datetime.now() + timedelta(hours=13)):
+            self.Notice._cron_send()
+        self.assertEqual(notices.mapped("sent_count"), [2, 2, 2])
+        with freeze_time(fields.Datetime.now() + timedelta(hours=26)):
+            self.Notice._cron_send()
+        self.assertEqual(notices.mapped("sent_count"), [2, 2, 2], "two times each")
+        self.assertEqual(set(notices.mapped("state")), {"done"})
+        mails = self.env["mail.mail"].search(
+            [("model", "=", "prepaid.alarm.notice"), ("res_id", "in", notices.ids)]
+        )
+        self.assertEqual(len(mails), 6)
+        self.assertIn(self.tenant, mails.recipient_ids)
+        sms = self.env["sms.sms"].search([("partner_id", "=", self.tenant.id)])
+        self.assertEqual(len(sms), 6)
+        self.assertEqual(set(sms.mapped("number")), {"+8613800000001"})
+        self.assertIn(self.account.name, sms[0].body)
+
+    def test_recharge_resets_the_alarms(self):
+        self.use(1000.0, 1050.0, "2026-03-02 02:00:00")  # 20.0: level 2
+        self.assertEqual(self.account.alarm_level, 2)
+        self.account._recharge(100.0, self.cash, "reset", "cash")
+        self.assertEqual(self.account.alarm_level, 0)
+        self.assertEqual(self.account.balance_state, "normal")
+        self.assertEqual(set(self.notices().mapped("state")), {"reset"})
+        self.use(1050.0, 1130.0, "2026-03-02 03:00:00")  # 56: level 0 -> 1 at 50
+        self.assertEqual(self.account.alarm_level, 0)
+        self.use(1130.0, 1140.0, "2026-03-02 04:00:00")  # 48: level 1 again
+        self.assertEqual(len(self.notices("alarm1").filtered(
+            lambda n: n.state == "pending")), 1)
+
+    # Modbus traffic runs outside freeze_time: asyncio needs a moving clock.
+    def test_exhausted_balance_cuts_the_relay_and_recharge_restores_it(self):
+        sim = self.fleet.meter(0, 1)
+        with freeze_time("2026-03-02 04:00:00"):  # 12:00 local
+            self.use(1000.0, 1080.0, "2026-03-02 03:00:00")  # 60 - 64 = -4
+        self.assertEqual(self.account.supply_state, "cut_off")
+        self.assertEqual(self.account.balance_state, "cut_off")
+        command = self.meter.command_ids
+        self.assertEqual(command.command_type, "relay_off")
+        self.assertEqual(self.env["prepaid.meter.command"]._cron_process(), 1)
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertTrue(sim.relay_open, "the simulator's relay really opened")
+        self.assertTrue(self.notices("cutoff"))
+        self.account._recharge(50.0, self.cash, "restore", "cash")
+        self.assertEqual(self.account.supply_state, "on")
+        restore = self.meter.command_ids.filtered(lambda c: c.command_type == "relay_on")
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertEqual(restore.state, "done", restore.last_error)
+        self.assertFalse(sim.relay_open)
+        self.assertTrue(self.notices("restore"))
+
+    def test_recharge_below_zero_does_not_restore(self):
+        with freeze_time("2026-03-02 04:00:00"):
+            self.use(1000.0, 1100.0, "2026-03-02 03:00:00")  # -20
+            self.account._recharge(10.0, self.cash, "partial", "cash")  # -10
+        self.assertEqual(self.account.supply_state, "cut_off")
+
+    def test_protection_period_defers_the_cutoff_until_it_ends(self):
+        self.env["prepaid.protection.period"].create(
+            {"name": "Night", "kind": "night", "hour_from": 22, "hour_to": 7}
+        )
+        sim = self.fleet.meter(0, 1)
+        engine = self.env["prepaid.billing.engine"]
+        with freeze_time("2026-03-02 15:30:00"):  # 23:30 local: night
+            self.use(1000.0, 1080.0, "2026-03-02 15:00:00")
+            self.assertEqual(self.account.supply_state, "cut_pending")
+            self.assertFalse(self.meter.command_ids)
+            self.assertEqual(engine._cron_deferred_cutoffs(), 0, "still night")
+        with freeze_time("2026-03-02 23:05:00"):  # 07:05 local
+            self.assertEqual(engine._cron_deferred_cutoffs(), 1)
+        self.assertEqual(self.account.supply_state, "cut_off")
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertTrue(sim.relay_open)
+
+    @freeze_time("2026-03-02 04:00:00")  # no Modbus traffic in this test
+    def test_protected_account_and_manual_keep_on_are_never_cut(self):
+        self.account.protected = True
+        self.use(1000.0, 1080.0, "2026-03-02 03:00:00")
+        self.assertEqual(self.account.supply_state, "cut_pending")
+        self.account.protected = False
+        wizard = self.env["prepaid.supply.override.wizard"].create({
+            "account_id": self.account.id, "action": "keep_on",
+            "keep_on_until": datetime(2026, 3, 3), "reason": "tenant in hospital",
+        })
+        wizard.action_apply()
+        self.assertEqual(self.account.supply_state, "on")
+        self.assertIn("tenant in hospital", self.account.message_ids[0].body)
+        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs()
+        self.assertNotEqual(self.account.supply_state, "cut_off")
+
+    def test_manual_cut_and_restore_switch_the_meter_and_are_logged(self):
+        sim = self.fleet.meter(0, 1)
+        Wizard = self.env["prepaid.supply.override.wizard"]
+        Wizard.create({"account_id": self.account.id, "action": "cut",
+                       "reason": "tampering"}).action_apply()
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertTrue(sim.relay_open)
+        self.assertEqual(self.account.supply_state, "cut_off")
+        Wizard.create({"account_id": self.account.id, "action": "restore",
+                       "reason": "checked"}).action_apply()
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertFalse(sim.relay_open)
+        self.assertIn("checked", self.account.message_ids[0].body)
+
+    def test_webhook_channel_posts_a_signed_json_body(self):
+        server = HTTPServer(("127.0.0.1", 0), _Receiver)
+        _Receiver.received = []
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        channel = self.env["prepaid.notification.channel"].create({
+            "name": "Voice call service", "channel_type": "webhook",
+            "webhook_url": f"http://127.0.0.1:{server.server_port}/hook",
+            "webhook_secret": "s3cret",
+        })
+        self.use(1000.0, 1020.0, "2026-03-02 02:00:00")
+        notice = self.notices("alarm1")
+        report = notice._send()
+        self.assertTrue(any(r.startswith("Voice call service: ok") for r in report))
+        headers, body = _Receiver.received[0]
+        payload = json.loads(body)
+        self.assertEqual(payload["event"], "alarm1")
+        self.assertEqual(payload["balance"], 44.0)
+        self.assertTrue(webhook.verify(
+            b"s3cret", body, headers["X-Prepaid-Signature"],
+            int(datetime.now().timestamp()),
+        ))
+        self.assertFalse(webhook.verify(
+            b"wrong", body, headers["X-Prepaid-Signature"],
+            int(datetime.now().timestamp()),
+        ))
+        channel.webhook_url = f"http://127.0.0.1:{server.server_port + 1}/none"
+        self.assertFalse(channel._dispatch(notice)[0], "a dead endpoint is reported")

@@ -1,0 +1,235 @@
+import threading
+
+from odoo import SUPERUSER_ID, Command, api
+from odoo.tests import tagged
+
+from .common import BillingCase
+
+
+@tagged("post_install", "-at_install")
+class TestDeduction(BillingCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.meter = cls.make_meter(cls.gateway, 1)
+        cls.account = cls.make_account(cls.meter, opening=100.0)
+
+    def test_each_reading_becomes_one_consumption_line(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        self.reading(self.meter, 1012.5, "2026-03-02 03:00:00")
+        second = self.reading(self.meter, 1013.0, "2026-03-02 04:00:00")
+        self.assertEqual(self.bill(), 2)
+        lines = self.consumption(self.account)
+        # 12.5 kWh x 0.80 = 10.00 ; 0.5 kWh x 0.80 = 0.40
+        self.assertEqual(lines.mapped("amount"), [-10.0, -0.4])
+        self.assertEqual(lines[-1].reading_id, second)
+        self.assertEqual(lines[-1].tariff_version_id, self.flat.version_ids)
+        self.assertEqual(self.account.balance, 89.6)
+        self.assertEqual(self.meter.billed_reading_id, second)
+        self.assertEqual(lines[0].pricing_text, "single price: 12.5 x 0.8 = 10.00")
+
+    def test_billing_twice_charges_once(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        self.reading(self.meter, 1010.0, "2026-03-02 03:00:00")
+        self.bill()
+        self.assertEqual(self.bill(), 0)
+        # even with the watermark lost, the database refuses a second charge
+        self.meter.sudo().billed_reading_id = False
+        self.env["prepaid.billing.engine"]._bill(self.meter.ids)
+        self.assertEqual(len(self.consumption(self.account)), 1)
+        self.assertEqual(self.account.balance, 92.0)
+
+    def test_lower_reading_is_not_billed_and_rollover_is(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        lower = self.reading(self.meter, 990.0, "2026-03-02 03:00:00")
+        self.assertEqual(lower.anomaly, "lower")
+        self.reading(self.meter, 1002.0, "2026-03-02 04:00:00")
+        self.bill()
+        lines = self.consumption(self.account)
+        self.assertEqual(lines.reading_id.mapped("energy_total_kwh"), [1002.0])
+        self.assertEqual(lines.amount, -1.6, "2 kWh from the last accepted value")
+
+    def test_meter_replacement_bills_the_new_counter(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        replaced = self.reading(self.meter, 3.0, "2026-03-02 03:00:00")
+        self.assertEqual(replaced.anomaly, "replacement")
+        self.bill()
+        self.assertEqual(self.consumption(self.account).amount, -2.4)
+
+    def test_time_of_use_prices_the_band_registers(self):
+        tou = self.make_tariff("TOU", kind="tou", price_sharp=1.3, price_peak=1.1,
+                               price_flat=0.7, price_valley=0.35)
+        meter = self.make_meter(self.gateway, 2)
+        account = self.make_account(meter, tariff=tou, opening=50.0)
+        self.reading(meter, 100.0, "2026-03-02 02:00:00",
+                     sharp=10, peak=20, flat=30, valley=40)
+        self.reading(meter, 110.0, "2026-03-02 03:00:00",
+                     sharp=11, peak=22, flat=33, valley=44)
+        self.bill()
+        # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00
+        self.assertEqual(self.consumption(account).amount, -7.0)
+
+    def test_time_of_use_without_registers_uses_the_local_reading_time(self):
+        tou = self.make_tariff("TOU2", kind="tou", price_sharp=1.3, price_peak=1.1,
+                               price_flat=0.7, price_valley=0.35)
+        meter = self.make_meter(self.gateway, 3)
+        account = self.make_account(meter, tariff=tou, opening=50.0)
+        self.reading(meter, 100.0, "2026-03-01 23:30:00")
+        # 00:00 UTC = 08:00 in Asia/Shanghai: exactly the start of the peak
+        self.reading(meter, 110.0, "2026-03-02 00:00:00")
+        self.bill()
+        self.assertEqual(self.consumption(account).amount, -11.0)
+
+    def test_tiers_climb_within_the_month_and_reset_at_its_start(self):
+        tiered = self.make_tariff("Tiered", kind="tiered", tier_period="month",
+                                  tier_ids=[
+                                      Command.create({"upto": 100, "price": 0.5}),
+                                      Command.create({"upto": 0, "price": 1.0})])
+        meter = self.make_meter(self.gateway, 4)
+        account = self.make_account(meter, tariff=tiered, opening=500.0)
+        self.reading(meter, 0.0, "2026-01-10 02:00:00")
+        self.reading(meter, 90.0, "2026-01-20 02:00:00")
+        self.reading(meter, 120.0, "2026-01-30 02:00:00")
+        # Feb 1st 00:30 local = Jan 31st 16:30 UTC: a new month
+        self.reading(meter, 130.0, "2026-01-31 16:30:00")
+        self.bill()
+        amounts = self.consumption(account).mapped("amount")
+        # 90 x 0.5 = 45 ; 10 x 0.5 + 20 x 1.0 = 25 ; new month: 10 x 0.5 = 5
+        self.assertEqual(amounts, [-45.0, -25.0, -5.0])
+
+    def test_water_meter_uses_the_water_tariff(self):
+        water_tariff = self.make_tariff("Water", utility="water", kind="flat",
+                                        price=3.5)
+        meter = self.make_meter(self.gateway, 5, kind="water")
+        account = self.make_account(meter, water_tariff=water_tariff, opening=50.0)
+        self.reading(meter, 10.0, "2026-03-02 02:00:00")
+        self.reading(meter, 12.25, "2026-03-02 03:00:00")
+        self.bill()
+        line = self.consumption(account)
+        self.assertEqual((line.amount, line.unit), (-7.88, "m³"))
+
+    def test_sub_cent_readings_do_not_drift(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 00:00:00")
+        for minute in range(1, 61):
+            self.reading(self.meter, 1000.0 + minute * 0.01,
+                         f"2026-03-02 01:{minute - 1:02d}:00")
+        self.bill()
+        # 0.6 kWh x 0.80 = 0.48, although each reading is worth 0.008
+        self.assertEqual(
+            round(sum(self.consumption(self.account).mapped("amount")), 2), -0.48
+        )
+
+    def test_postpaid_and_draft_accounts_are_not_deducted(self):
+        meter = self.make_meter(self.gateway, 6)
+        draft = self.make_account(meter, open_it=False)
+        self.reading(meter, 1.0, "2026-03-02 02:00:00")
+        self.reading(meter, 5.0, "2026-03-02 03:00:00")
+        self.bill()
+        self.assertFalse(draft.ledger_line_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentBilling(BillingCase):
+    """Two billing workers on real transactions charge each reading once."""
+
+    def setUp(self):
+        super().setUp()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            partner = env["res.partner"].create({"name": "Concurrent tenant"})
+            tariff = env["prepaid.tariff"].create({
+                "name": "Concurrent flat",
+                "version_ids": [Command.create({"date_from": "2020-01-01",
+                                                "kind": "flat", "price": 1.0})],
+            })
+            site = env["prepaid.site"].create({"name": "Concurrent site"})
+            gateway = env["prepaid.gateway"].create({
+                "name": "Concurrent bus", "site_id": site.id, "host": "127.0.0.1",
+                "port": 1, "next_poll_at": "2999-01-01 00:00:00",
+            })
+            meters = env["prepaid.meter"].create([
+                {"name": f"CB{d}", "gateway_id": gateway.id, "device_id": d}
+                for d in range(1, 9)
+            ])
+            accounts = env["prepaid.account"].create([
+                {"partner_id": partner.id, "tariff_id": tariff.id,
+                 "meter_link_ids": [Command.set(m.ids)]} for m in meters
+            ])
+            accounts._open()
+            for meter in meters:
+                for hour in range(6):
+                    env["prepaid.reading"].create({
+                        "meter_id": meter.id, "source": "import",
+                        "energy_total_kwh": 100.0 + hour,
+                        "read_at": f"2026-03-02 0{hour}:00:00",
+                    })
+            self.ids = {
+                "partner": partner.id, "tariff": tariff.id, "site": site.id,
+                "gateway": gateway.id, "meters": meters.ids, "accounts": accounts.ids,
+            }
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        ids = self.ids
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM prepaid_ledger_line WHERE account_id = ANY(%s)",
+                       [ids["accounts"]])
+            cr.execute("UPDATE prepaid_meter SET billing_account_id = NULL, "
+                       "billed_reading_id = NULL WHERE id = ANY(%s)", [ids["meters"]])
+            cr.execute("DELETE FROM prepaid_alarm_notice WHERE account_id = ANY(%s)",
+                       [ids["accounts"]])
+            cr.execute("DELETE FROM prepaid_account WHERE id = ANY(%s)",
+                       [ids["accounts"]])
+            cr.execute("DELETE FROM prepaid_reading WHERE meter_id = ANY(%s)",
+                       [ids["meters"]])
+            cr.execute("DELETE FROM prepaid_meter WHERE id = ANY(%s)", [ids["meters"]])
+            cr.execute("DELETE FROM prepaid_gateway WHERE id = %s", [ids["gateway"]])
+            cr.execute("DELETE FROM prepaid_site WHERE id = %s", [ids["site"]])
+            cr.execute("DELETE FROM prepaid_tariff WHERE id = %s", [ids["tariff"]])
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [ids["partner"]])
+
+    def test_two_workers_bill_every_reading_exactly_once(self):
+        with self.registry.cursor() as cr:
+            cr.execute("INSERT INTO ir_config_parameter (key, value) VALUES "
+                       "('prepaid_billing.bill_batch_meters', '1') "
+                       "ON CONFLICT (key) DO UPDATE SET value = '1'")
+        self.addCleanup(self._reset_batch)
+        start = threading.Barrier(2)
+        errors = []
+
+        def worker():
+            try:
+                with self.registry.cursor() as cr:
+                    cr.transaction = api.Transaction(self.registry)
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    start.wait(timeout=10)
+                    env["prepaid.billing.engine"]._cron_bill(commit=True)
+            except Exception as err:  # noqa: BLE001 - reported by the test
+                errors.append(err)
+
+        threads = [threading.Thread(target=worker) for _i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertFalse(errors)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT count(*), count(DISTINCT reading_id), COALESCE(SUM(amount), 0)
+                     FROM prepaid_ledger_line
+                    WHERE account_id = ANY(%s) AND line_type = 'consumption'""",
+                [self.ids["accounts"]],
+            )
+            count, distinct, total = cr.fetchone()
+            cr.execute("SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
+                       [self.ids["accounts"]])
+            balances = float(cr.fetchone()[0])
+        # 8 meters x 5 deltas of 1 kWh at 1.00
+        self.assertEqual((count, distinct), (40, 40))
+        self.assertEqual(float(total), -40.0)
+        self.assertEqual(balances, -40.0)
+
+    def _reset_batch(self):
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM ir_config_parameter "
+                       "WHERE key = 'prepaid_billing.bill_batch_meters'")
