@@ -233,3 +233,81 @@ class TestConcurrentBilling(BillingCase):
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM ir_config_parameter "
                        "WHERE key = 'prepaid_billing.bill_batch_meters'")
+
+
+@tagged("post_install", "-at_install")
+class TestRolloverAndRecognition(BillingCase):
+    def test_polled_rollover_is_billed_across_the_wrap(self):
+        from odoo.addons.prepaid_metering.tests.common import electric
+
+        meter = self.make_meter(self.gateway, 1)
+        account = self.make_account(meter, opening=100.0)
+        fleet = self.start_fresh_fleet([("socket", [electric(1)])], [self.gateway])
+        sim = fleet.meter(0, 1)
+        sim.inject("rollover", before=1.0)
+        self.gateway._poll_now()
+        sim.consume(3.0)
+        self.gateway._poll_now()
+        self.bill()
+        line = self.consumption(account)
+        self.assertEqual(line.reading_id.anomaly, "rollover")
+        self.assertEqual((line.quantity, line.amount), (3.0, -2.4))
+
+    def test_yearly_tiers_reset_on_the_first_of_january(self):
+        tiered = self.make_tariff("Yearly", kind="tiered", tier_period="year",
+                                  tier_ids=[
+                                      Command.create({"upto": 1000, "price": 0.5}),
+                                      Command.create({"upto": 0, "price": 0.9})])
+        meter = self.make_meter(self.gateway, 2)
+        account = self.make_account(meter, tariff=tiered, opening=2000.0)
+        self.reading(meter, 0.0, "2026-06-01 02:00:00")
+        self.reading(meter, 990.0, "2026-11-01 02:00:00")
+        self.reading(meter, 1010.0, "2026-12-31 02:00:00")
+        # 1 Jan 00:30 in Shanghai = 31 Dec 16:30 UTC: the year starts again
+        self.reading(meter, 1030.0, "2026-12-31 16:30:00")
+        self.bill()
+        # 990 x 0.5 ; 10 x 0.5 + 10 x 0.9 ; new year: 20 x 0.5
+        self.assertEqual(self.consumption(account).mapped("amount"),
+                         [-495.0, -14.0, -10.0])
+
+    def test_recognition_moves_consumption_to_revenue_and_taxes(self):
+        tax_account = self.env["account.account"].create({
+            "name": "Output VAT", "code": "TPV221", "account_type": "liability_current",
+        })
+        china = self.env.ref("base.cn")
+        self.company.write({"country_id": china.id,
+                            "account_fiscal_country_id": china.id})
+        group = self.env["account.tax.group"].create({"name": "VAT"})
+        tax = self.env["account.tax"].create({
+            "name": "VAT 13% incl.", "amount": 13.0, "type_tax_use": "sale",
+            "price_include_override": "tax_included", "tax_group_id": group.id,
+            "country_id": china.id,
+        })
+        tax.invoice_repartition_line_ids.filtered(
+            lambda r: r.repartition_type == "tax"
+        ).account_id = tax_account
+        product = self.env["product.product"].create({
+            "name": "Electricity", "type": "service",
+            "taxes_id": [Command.set(tax.ids)],
+            "property_account_income_id": self.revenue.id,
+        })
+        self.flat.product_id = product
+        meter = self.make_meter(self.gateway, 3)
+        account = self.make_account(meter, opening=200.0)
+        self.reading(meter, 0.0, "2026-03-02 02:00:00")
+        self.reading(meter, 141.25, "2026-03-02 03:00:00")  # x 0.80 = 113.00
+        self.bill()
+        before = self.assert_reconciled()
+        self.assertEqual(before["unrecognised"], 113.0)
+        move = self.env["prepaid.billing.engine"]._recognize(self.company)
+        self.assertEqual(move.state, "posted")
+        lines = {line.account_id: (line.debit, line.credit) for line in move.line_ids}
+        self.assertEqual(lines[self.liability], (113.0, 0.0))
+        self.assertEqual(lines[self.revenue], (0.0, 100.0))
+        self.assertEqual(lines[tax_account], (0.0, 13.0))
+        after = self.assert_reconciled()
+        self.assertEqual(after["unrecognised"], 0.0)
+        self.assertEqual(after["liability"], after["wallets"])
+        self.assertEqual(self.consumption(account).recognition_move_id, move)
+        self.assertFalse(self.env["prepaid.billing.engine"]._recognize(self.company),
+                         "nothing left to recognise")
