@@ -34,6 +34,7 @@ cat <<MSG
   URL:       http://localhost:$PORT   (database $DB)
   Logins:    admin / admin         (administrator, all rights)
              operator / operator   (metering operator)
+             accountant / accountant (billing: accounts, recharges)
   Simulator: Modbus TCP 127.0.0.1:15020, RTU over TCP 127.0.0.1:15021
   Ctrl-C stops Odoo and the simulator.
 

@@ -10,36 +10,12 @@ Summer (June, July, August):
     flat 22–01, valley 01–07, flat 07–10, peak 10–12, sharp 12–15, peak 15–22.
 """
 
-import importlib.util
-import sys
 from datetime import date, datetime
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
+from prepaid_billing_tools import tariff
 
-_TOOLS = Path(__file__).resolve().parent.parent / "addons" / "prepaid_billing" / "tools"
-
-
-def _load(name):
-    """Import ``tools.<name>`` of prepaid_billing under a name of its own.
-
-    ``tools`` is also the name of prepaid_metering's package, which conftest
-    puts on sys.path, and prepaid_billing has no package ``__init__`` usable
-    without Odoo; loading the directory by path avoids both.
-    """
-    package = "prepaid_billing_tools"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, _TOOLS / "__init__.py", submodule_search_locations=[str(_TOOLS)]
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
-
-
-tariff = _load("tariff")
 P = tariff.Period
 
 NORMAL = tariff.Season(

@@ -1,33 +1,7 @@
 """Webhook signatures: HMAC-SHA256 over timestamp and raw body."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-_TOOLS = Path(__file__).resolve().parent.parent / "addons" / "prepaid_billing" / "tools"
-
-
-def _load(name):
-    """Import ``tools.<name>`` of prepaid_billing under a name of its own.
-
-    ``tools`` is also the name of prepaid_metering's package, which conftest
-    puts on sys.path, and prepaid_billing has no package ``__init__`` usable
-    without Odoo; loading the directory by path avoids both.
-    """
-    package = "prepaid_billing_tools"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, _TOOLS / "__init__.py", submodule_search_locations=[str(_TOOLS)]
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
-
-
-webhook = _load("webhook")
+from prepaid_billing_tools import webhook
 
 SECRET = b"whsec_test"
 BODY = b'{"event":"balance.low"}'
