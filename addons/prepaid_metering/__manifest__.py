@@ -24,6 +24,7 @@
         "views/prepaid_location_views.xml",
         "views/prepaid_room_views.xml",
         "views/res_config_settings_views.xml",
+        "wizards/prepaid_meter_params_wizard_views.xml",
         "views/prepaid_metering_menus.xml",
         "data/ir_actions_server_data.xml",
     ],

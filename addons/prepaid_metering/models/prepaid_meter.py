@@ -336,7 +336,8 @@ class PrepaidMeter(models.Model):
             return "valve_open" if supply_on else "valve_close"
         return "relay_on" if supply_on else "relay_off"
 
-    def _queue_commands(self, command_type_for, reason=None):
+    def _queue_commands(self, command_type_for, reason=None, params=None):
+        """Create one command per meter and wake the command job up."""
         if not self:
             raise UserError(self.env._("Select at least one meter."))
         self.check_access("read")
@@ -346,6 +347,7 @@ class PrepaidMeter(models.Model):
                     "meter_id": meter.id,
                     "command_type": command_type_for(meter),
                     "reason": reason,
+                    "params": params,
                 }
                 for meter in self
             ]

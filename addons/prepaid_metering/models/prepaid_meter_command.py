@@ -60,6 +60,7 @@ class PrepaidMeterCommand(models.Model):
     params = fields.Json(
         help='For Write Parameters: register name -> value, e.g. {"unit_price": 0.85}.'
     )
+    params_text = fields.Char(string="Parameters", compute="_compute_params_text")
     reason = fields.Char(help="Why the command was given (shown in the log).")
     state = fields.Selection(
         STATES,
@@ -85,6 +86,13 @@ class PrepaidMeterCommand(models.Model):
     )
     requested_at = fields.Datetime(default=fields.Datetime.now, readonly=True)
     done_at = fields.Datetime(readonly=True, copy=False)
+
+    @api.depends("params")
+    def _compute_params_text(self):
+        for command in self:
+            command.params_text = ", ".join(
+                f"{key} = {value}" for key, value in (command.params or {}).items()
+            )
 
     @api.model_create_multi
     def create(self, vals_list):

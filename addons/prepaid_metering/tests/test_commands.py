@@ -159,3 +159,30 @@ class TestCommands(MeteringCase):
             command.action_retry()
         self.assertEqual(self.Command._cron_process(), 0)
         self.assertFalse(self.sim(1).relay_open)
+
+    def test_parameters_wizard_queues_one_command_per_meter(self):
+        wizard = (
+            self.env["prepaid.meter.params.wizard"]
+            .with_context(active_ids=(self.m1 | self.m2).ids)
+            .create(
+                {
+                    "line_ids": [(0, 0, {"register": "unit_price", "value": 0.95})],
+                    "reason": "new price list",
+                }
+            )
+        )
+        self.assertIn("unit_price", wizard.available_registers)
+        wizard.action_apply()
+        commands = self.Command.search([("meter_id", "in", (self.m1 | self.m2).ids)])
+        self.assertEqual(commands.mapped("params_text"), ["unit_price = 0.95"] * 2)
+        self.assertEqual(self.Command._cron_process(), 2)
+        self.assertEqual(set(commands.mapped("state")), {"done"})
+        self.assertAlmostEqual(self.sim(1).unit_price, 0.95, places=4)
+        self.assertAlmostEqual(self.sim(2).unit_price, 0.95, places=4)
+        bad = (
+            self.env["prepaid.meter.params.wizard"]
+            .with_context(active_ids=self.m1.ids)
+            .create({"line_ids": [(0, 0, {"register": "balance", "value": 9})]})
+        )
+        with self.assertRaises(ValidationError):
+            bad.action_apply()

@@ -1,0 +1,1 @@
+from . import prepaid_meter_params_wizard
