@@ -1,11 +1,12 @@
 # Prepaid water & electricity metering for Odoo 18 — developer entry points.
-.PHONY: run test lint bench-poll simulator help
+.PHONY: run test lint bench-poll bench-billing simulator help
 
 help:
 	@echo "make run         demo database + simulator + Odoo on http://localhost:8069"
 	@echo "make test        fresh database, all add-ons, Odoo tests + pytest"
 	@echo "make lint        ruff + pylint-odoo"
 	@echo "make bench-poll  polling benchmark (10,000 simulated meters)"
+	@echo "make bench-billing  billing benchmark (1,000,000 readings)"
 	@echo "make simulator   the demo meter fleet alone"
 
 run:
@@ -21,6 +22,9 @@ lint:
 
 bench-poll:
 	PYTHONPATH=$(CURDIR) python3 bench/poll.py
+
+bench-billing:
+	PYTHONPATH=$(CURDIR) python3 bench/billing.py
 
 simulator:
 	PYTHONPATH=$(CURDIR) python3 -m simulator --demo

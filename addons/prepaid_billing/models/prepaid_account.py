@@ -29,43 +29,62 @@ class PrepaidAccount(models.Model):
         required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
     )
     partner_id = fields.Many2one(
-        "res.partner", string="Tenant", required=True, tracking=True, index=True,
+        "res.partner",
+        string="Tenant",
+        required=True,
+        tracking=True,
+        index=True,
         check_company=True,
     )
     company_id = fields.Many2one(
-        "res.company", required=True, default=lambda self: self.env.company,
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
         index=True,
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
     state = fields.Selection(
         [("draft", "Draft"), ("open", "Open"), ("closed", "Closed")],
-        default="draft", required=True, readonly=True, tracking=True, index=True,
+        default="draft",
+        required=True,
+        readonly=True,
+        tracking=True,
+        index=True,
     )
     mode = fields.Selection(
         [("prepaid", "Prepaid"), ("postpaid", "Postpaid")],
-        default="prepaid", required=True, tracking=True,
+        default="prepaid",
+        required=True,
+        tracking=True,
     )
     tariff_id = fields.Many2one(
-        "prepaid.tariff", string="Electricity Tariff", tracking=True,
+        "prepaid.tariff",
+        string="Electricity Tariff",
+        tracking=True,
         domain="[('utility', '=', 'electricity'), ('company_id', '=', company_id)]",
         check_company=True,
     )
     water_tariff_id = fields.Many2one(
-        "prepaid.tariff", string="Water Tariff", tracking=True,
+        "prepaid.tariff",
+        tracking=True,
         domain="[('utility', '=', 'water'), ('company_id', '=', company_id)]",
         check_company=True,
     )
     meter_ids = fields.One2many("prepaid.meter", "billing_account_id", string="Meters")
     meter_link_ids = fields.Many2many(
-        "prepaid.meter", string="Meters of the Account",
-        compute="_compute_meter_link_ids", inverse="_inverse_meter_link_ids",
+        "prepaid.meter",
+        string="Meters of the Account",
+        compute="_compute_meter_link_ids",
+        inverse="_inverse_meter_link_ids",
         domain="[('company_id', '=', company_id), '|', "
         "('billing_account_id', '=', False), ('billing_account_id', '=', id)]",
         help="Pick the meters this account pays for.",
     )
     meter_count = fields.Integer(compute="_compute_meter_count")
     balance = fields.Monetary(
-        readonly=True, copy=False, default=0.0,
+        readonly=True,
+        copy=False,
+        default=0.0,
         help="Sum of the posted wallet lines; moved only by posting.",
     )
     ledger_line_ids = fields.One2many(
@@ -90,15 +109,23 @@ class PrepaidAccount(models.Model):
         BALANCE_STATES, compute="_compute_balance_state", store=True, index=True
     )
     supply_state = fields.Selection(
-        SUPPLY_STATES, default="on", required=True, readonly=True, copy=False,
+        SUPPLY_STATES,
+        default="on",
+        required=True,
+        readonly=True,
+        copy=False,
         tracking=True,
     )
     protected = fields.Boolean(
         help="Never cut this account's supply automatically (hospital, elderly "
-        "tenant...).", tracking=True,
+        "tenant...).",
+        tracking=True,
     )
     keep_on_until = fields.Datetime(
-        string="Keep Supply On Until", readonly=True, copy=False, tracking=True,
+        string="Keep Supply On Until",
+        readonly=True,
+        copy=False,
+        tracking=True,
         help="Set by a manual override: no automatic cut-off before this time.",
     )
     opened_at = fields.Datetime(readonly=True, copy=False)
@@ -109,23 +136,20 @@ class PrepaidAccount(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             if vals.get("name", self.env._("New")) == self.env._("New"):
-                vals["name"] = (
-                    self.env["ir.sequence"].next_by_code("prepaid.account")
-                    or self.env._("New")
-                )
+                vals["name"] = self.env["ir.sequence"].next_by_code(
+                    "prepaid.account"
+                ) or self.env._("New")
         return super().create(vals_list)
 
     def write(self, vals):
         if "balance" in vals:
-            raise UserError(
-                self.env._("The balance moves only through wallet lines.")
-            )
+            raise UserError(self.env._("The balance moves only through wallet lines."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_not_draft(self):
         if self.filtered(lambda a: a.state != "draft" or a.ledger_line_ids):
             raise UserError(self.env._("Only draft accounts can be deleted."))
-        return super().unlink()
 
     @api.depends("meter_ids")
     def _compute_meter_link_ids(self):
@@ -137,9 +161,7 @@ class PrepaidAccount(models.Model):
             removed = account.meter_ids - account.meter_link_ids
             added = account.meter_link_ids - account.meter_ids
             if removed and account.state == "open":
-                raise UserError(
-                    self.env._("Close the account to release its meters.")
-                )
+                raise UserError(self.env._("Close the account to release its meters."))
             removed.write({"billing_account_id": False})
             added.write({"billing_account_id": account.id})
             if account.state == "open":
@@ -162,8 +184,13 @@ class PrepaidAccount(models.Model):
             else:
                 account.balance_state = "normal"
 
-    @api.constrains("alarm_override", "alarm1_amount", "alarm2_amount",
-                    "alarm3_amount", "credit_limit")
+    @api.constrains(
+        "alarm_override",
+        "alarm1_amount",
+        "alarm2_amount",
+        "alarm3_amount",
+        "credit_limit",
+    )
     def _check_alarms(self):
         for account in self:
             if account.credit_limit < 0:
@@ -172,7 +199,8 @@ class PrepaidAccount(models.Model):
                 )
             if account.alarm_override:
                 self._check_alarm_amounts(
-                    account.alarm1_amount, account.alarm2_amount,
+                    account.alarm1_amount,
+                    account.alarm2_amount,
                     account.alarm3_amount,
                 )
 
@@ -182,7 +210,10 @@ class PrepaidAccount(models.Model):
             raise ValidationError(
                 self.env._(
                     "Alarm amounts must decrease from level 1 to level 3 and not be "
-                    "negative (got %(a)s, %(b)s, %(c)s).", a=first, b=second, c=third,
+                    "negative (got %(a)s, %(b)s, %(c)s).",
+                    a=first,
+                    b=second,
+                    c=third,
                 )
             )
 
@@ -227,15 +258,14 @@ class PrepaidAccount(models.Model):
             raise UserError(self.env._("Only draft accounts can be opened."))
         for account in self:
             if not account.meter_ids:
-                raise UserError(
-                    self.env._("Account %s has no meter.", account.name)
-                )
+                raise UserError(self.env._("Account %s has no meter.", account.name))
             for meter in account.meter_ids:
                 if meter.billing_mode == "server" and not account._tariff_for(meter):
                     raise UserError(
                         self.env._(
                             "Account %(account)s: meter %(meter)s has no tariff.",
-                            account=account.name, meter=meter.name,
+                            account=account.name,
+                            meter=meter.name,
                         )
                     )
         journal = self.env["account.journal"].browse(
@@ -253,7 +283,9 @@ class PrepaidAccount(models.Model):
             account.meter_ids._start_billing()
             if not account.currency_id.is_zero(account.opening_balance):
                 account._post_money(
-                    "opening", account.opening_balance, journal=journal,
+                    "opening",
+                    account.opening_balance,
+                    journal=journal,
                     key=f"opening:{account.id}",
                     label=self.env._("Opening balance"),
                 )
@@ -263,8 +295,9 @@ class PrepaidAccount(models.Model):
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return True
 
-    def _post_money(self, line_type, amount, journal, key, label, payment_method=None,
-                    meter=None):
+    def _post_money(
+        self, line_type, amount, journal, key, label, payment_method=None, meter=None
+    ):
         """Post a money movement in the wallet and, when a journal is given,
         in accounting (Dr cash/bank, Cr prepayment liability, or the reverse
         for a refund). Idempotent on ``key``."""
@@ -277,17 +310,21 @@ class PrepaidAccount(models.Model):
         move = self.env["account.move"]
         if journal:
             move = self._create_money_move(amount, journal, label)
-        return self.env["prepaid.ledger.line"]._post([{
-            "account_id": self.id,
-            "line_type": line_type,
-            "amount": amount,
-            "name": label,
-            "idempotency_key": key,
-            "move_id": move.id or None,
-            "meter_id": meter.id if meter else None,
-            "payment_method": payment_method
-            or ("opening" if line_type == "opening" else None),
-        }])
+        return self.env["prepaid.ledger.line"]._post(
+            [
+                {
+                    "account_id": self.id,
+                    "line_type": line_type,
+                    "amount": amount,
+                    "name": label,
+                    "idempotency_key": key,
+                    "move_id": move.id or None,
+                    "meter_id": meter.id if meter else None,
+                    "payment_method": payment_method
+                    or ("opening" if line_type == "opening" else None),
+                }
+            ]
+        )
 
     def _create_money_move(self, amount, journal, label):
         company = self.company_id
@@ -299,23 +336,39 @@ class PrepaidAccount(models.Model):
             )
         debit, credit = (cash, liability) if amount > 0 else (liability, cash)
         value = abs(amount)
-        move = self.env["account.move"].sudo().create({
-            "move_type": "entry",
-            "journal_id": journal.id,
-            "company_id": company.id,
-            "date": fields.Date.context_today(self),
-            "ref": f"{self.name} - {label}",
-            "line_ids": [
-                fields.Command.create({
-                    "account_id": debit.id, "debit": value, "credit": 0.0,
-                    "partner_id": self.partner_id.id, "name": label,
-                }),
-                fields.Command.create({
-                    "account_id": credit.id, "debit": 0.0, "credit": value,
-                    "partner_id": self.partner_id.id, "name": label,
-                }),
-            ],
-        })
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": company.id,
+                    "date": fields.Date.context_today(self),
+                    "ref": f"{self.name} - {label}",
+                    "line_ids": [
+                        fields.Command.create(
+                            {
+                                "account_id": debit.id,
+                                "debit": value,
+                                "credit": 0.0,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                        fields.Command.create(
+                            {
+                                "account_id": credit.id,
+                                "debit": 0.0,
+                                "credit": value,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                    ],
+                }
+            )
+        )
         move.action_post()
         return move
 
@@ -325,8 +378,7 @@ class PrepaidAccount(models.Model):
         currency = self.currency_id
         if self.state != "open":
             raise UserError(
-                self.env._("Account %s is not open: it cannot be recharged.",
-                           self.name)
+                self.env._("Account %s is not open: it cannot be recharged.", self.name)
             )
         if currency.compare_amounts(amount, 0) <= 0:
             raise UserError(self.env._("A recharge must be a positive amount."))
@@ -334,13 +386,19 @@ class PrepaidAccount(models.Model):
             raise UserError(
                 self.env._(
                     "Journal %(journal)s is in %(cur)s; prepaid accounts are kept in "
-                    "%(company_cur)s.", journal=journal.name,
-                    cur=journal.currency_id.name, company_cur=currency.name,
+                    "%(company_cur)s.",
+                    journal=journal.name,
+                    cur=journal.currency_id.name,
+                    company_cur=currency.name,
                 )
             )
         lines = self._post_money(
-            "recharge", amount, journal, key,
-            label or self.env._("Recharge"), payment_method=payment_method,
+            "recharge",
+            amount,
+            journal,
+            key,
+            label or self.env._("Recharge"),
+            payment_method=payment_method,
         )
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return lines
@@ -362,12 +420,17 @@ class PrepaidAccount(models.Model):
             raise UserError(
                 self.env._(
                     "Refund %(amount)s is more than the balance %(balance)s.",
-                    amount=amount, balance=balance,
+                    amount=amount,
+                    balance=balance,
                 )
             )
         lines = self._post_money(
-            "refund", -amount, journal, key,
-            label or self.env._("Refund"), payment_method=payment_method,
+            "refund",
+            -amount,
+            journal,
+            key,
+            label or self.env._("Refund"),
+            payment_method=payment_method,
         )
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return lines
@@ -382,10 +445,13 @@ class PrepaidAccount(models.Model):
         engine._bill([meter.id])
         journal = self.env["account.journal"].browse(params.get("journal_id"))
         self._post_money(
-            "recharge", params["amount"], journal or None,
+            "recharge",
+            params["amount"],
+            journal or None,
             f"meter_recharge:{command.id}",
             self.env._("Recharge on meter %s", meter.name),
-            payment_method=params.get("payment_method") or "cash", meter=meter,
+            payment_method=params.get("payment_method") or "cash",
+            meter=meter,
         )
         if params.get("balance_after") is not None:
             meter.sudo().meter_balance_mirror = params["balance_after"]
@@ -441,22 +507,29 @@ class PrepaidAccount(models.Model):
             [("type", "=", "cash"), ("company_id", "=", self.env.company.id)], limit=1
         )
         rooms = self.env["prepaid.room"].search(
-            [("site_id", "=", site.id), ("tenant_id", "!=", False),
-             ("meter_ids", "!=", False)], order="name",
+            [
+                ("site_id", "=", site.id),
+                ("tenant_id", "!=", False),
+                ("meter_ids", "!=", False),
+            ],
+            order="name",
         )
         accounts = self.browse()
         for index, room in enumerate(rooms):
             shop = room.room_type == "shop"
-            accounts |= self.create({
-                "partner_id": room.tenant_id.id,
-                "tariff_id": ref(
-                    "prepaid_billing.demo_tariff_tou" if shop
-                    else "prepaid_billing.demo_tariff_flat"
-                ).id,
-                "water_tariff_id": ref("prepaid_billing.demo_tariff_water").id,
-                "opening_balance": 200.0 if index % 7 else 25.0,
-                "meter_link_ids": [fields.Command.set(room.meter_ids.ids)],
-            })
+            accounts |= self.create(
+                {
+                    "partner_id": room.tenant_id.id,
+                    "tariff_id": ref(
+                        "prepaid_billing.demo_tariff_tou"
+                        if shop
+                        else "prepaid_billing.demo_tariff_flat"
+                    ).id,
+                    "water_tariff_id": ref("prepaid_billing.demo_tariff_water").id,
+                    "opening_balance": 200.0 if index % 7 else 25.0,
+                    "meter_link_ids": [fields.Command.set(room.meter_ids.ids)],
+                }
+            )
         first = ref("prepaid_metering.demo_meter_1_1", raise_if_not_found=False)
         if first:
             first.billing_mode = "meter"

@@ -27,7 +27,9 @@ class PrepaidAlarmNotice(models.Model):
     event = fields.Selection(EVENTS, required=True)
     state = fields.Selection(
         [("pending", "Pending"), ("done", "Done"), ("reset", "Reset by recharge")],
-        default="pending", required=True, index=True,
+        default="pending",
+        required=True,
+        index=True,
     )
     times = fields.Integer(default=1, help="How many times to send it.")
     sent_count = fields.Integer(readonly=True)
@@ -40,21 +42,28 @@ class PrepaidAlarmNotice(models.Model):
     @api.model
     def _raise_for(self, account, event):
         """Open a notice for ``event`` unless the same one is still running."""
-        if self.search_count([("account_id", "=", account.id), ("event", "=", event),
-                              ("state", "=", "pending")]):
+        if self.search_count(
+            [
+                ("account_id", "=", account.id),
+                ("event", "=", event),
+                ("state", "=", "pending"),
+            ]
+        ):
             return self.browse()
         company = account.company_id
         times, interval = (1, 0.0)
         if event.startswith("alarm"):
             times = company.prepaid_alarm_times or 1
             interval = company.prepaid_alarm_interval_hours
-        notice = self.create({
-            "account_id": account.id,
-            "event": event,
-            "times": times,
-            "interval_hours": interval,
-            "balance": account.balance,
-        })
+        notice = self.create(
+            {
+                "account_id": account.id,
+                "event": event,
+                "times": times,
+                "interval_hours": interval,
+                "balance": account.balance,
+            }
+        )
         cron = self.env.ref(
             "prepaid_billing.ir_cron_send_notices", raise_if_not_found=False
         )
@@ -65,10 +74,13 @@ class PrepaidAlarmNotice(models.Model):
     @api.model
     def _reset_for(self, account, level):
         """A recharge lifted the balance: alarms above ``level`` stop."""
-        self.search([
-            ("account_id", "=", account.id), ("state", "=", "pending"),
-            ("event", "in", [f"alarm{n}" for n in range(level + 1, 4)]),
-        ]).write({"state": "reset"})
+        self.search(
+            [
+                ("account_id", "=", account.id),
+                ("state", "=", "pending"),
+                ("event", "in", [f"alarm{n}" for n in range(level + 1, 4)]),
+            ]
+        ).write({"state": "reset"})
 
     @api.model
     def _cron_send(self, commit=None):
@@ -81,23 +93,29 @@ class PrepaidAlarmNotice(models.Model):
         for notice in due:
             notice._send()
             if commit:
+                # A notice already sent (e-mail, SMS, webhook) must stay marked
+                # as sent even if a later one fails: commit each one.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return len(due)
 
     def _send(self):
         self.ensure_one()
-        channels = self.env["prepaid.notification.channel"].search(
-            [("company_id", "in", [self.company_id.id, False])]
-        ).filtered(lambda c: self.event in c._events())
+        channels = (
+            self.env["prepaid.notification.channel"]
+            .search([("company_id", "in", [self.company_id.id, False])])
+            .filtered(lambda c: self.event in c._events())
+        )
         report = []
         for channel in channels:
             ok, message = channel._dispatch(self)
             report.append(f"{channel.name}: {'ok' if ok else 'failed'} {message or ''}")
         count = self.sent_count + 1
-        self.write({
-            "sent_count": count,
-            "state": "done" if count >= self.times else "pending",
-            "next_at": fields.Datetime.now() + timedelta(hours=self.interval_hours),
-            "log": "\n".join(filter(None, [self.log, *report])),
-        })
+        self.write(
+            {
+                "sent_count": count,
+                "state": "done" if count >= self.times else "pending",
+                "next_at": fields.Datetime.now() + timedelta(hours=self.interval_hours),
+                "log": "\n".join(filter(None, [self.log, *report])),
+            }
+        )
         return report

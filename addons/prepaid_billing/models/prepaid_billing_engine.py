@@ -17,9 +17,13 @@ _logger = logging.getLogger(__name__)
 
 BANDS = ("sharp", "peak", "flat", "valley")
 BILL_COLUMNS = {
-    "id": "int4", "billed_reading_id": "int4", "bill_band_kwh": "jsonb",
-    "bill_period_start": "date", "bill_period_qty": "float8",
-    "bill_carry": "float8", "meter_balance_mirror": "float8",
+    "id": "int4",
+    "billed_reading_id": "int4",
+    "bill_band_kwh": "jsonb",
+    "bill_period_start": "date",
+    "bill_period_qty": "float8",
+    "bill_carry": "float8",
+    "meter_balance_mirror": "float8",
 }
 
 
@@ -63,9 +67,9 @@ class PrepaidBillingEngine(models.AbstractModel):
         if commit is None:
             commit = not odoo_module.current_test
         batch = int(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "prepaid_billing.bill_batch_meters", 1000
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_billing.bill_batch_meters", 1000)
         )
         done = 0
         while True:
@@ -74,6 +78,8 @@ class PrepaidBillingEngine(models.AbstractModel):
                 break
             done += self._bill_claimed(meter_ids)
             if commit:
+                # Each batch is committed so that the meter locks are released
+                # and a crash or timeout does not roll back the batches billed.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
@@ -103,8 +109,20 @@ class PrepaidBillingEngine(models.AbstractModel):
             """,
             [meter_ids],
         )
-        keys = ("id", "account_id", "mode", "meter_type", "watermark", "bands",
-                "period_start", "period_qty", "carry", "mirror", "tariff_id", "tz")
+        keys = (
+            "id",
+            "account_id",
+            "mode",
+            "meter_type",
+            "watermark",
+            "bands",
+            "period_start",
+            "period_qty",
+            "carry",
+            "mirror",
+            "tariff_id",
+            "tz",
+        )
         meters = {row[0]: dict(zip(keys, row, strict=True)) for row in cr.fetchall()}
         cr.execute(
             """
@@ -157,8 +175,16 @@ class PrepaidBillingEngine(models.AbstractModel):
         return by_tariff
 
     def _price_reading(self, meter, reading, pricing):
-        (reading_id, _meter_id, read_at, delta_kwh, delta_m3, anomaly,
-         *band_values, _balance) = reading
+        (
+            reading_id,
+            _meter_id,
+            read_at,
+            delta_kwh,
+            delta_m3,
+            anomaly,
+            *band_values,
+            _balance,
+        ) = reading
         water = meter["meter_type"] == "water"
         quantity = delta_m3 if water else delta_kwh
         previous_bands = meter["bands"]
@@ -167,14 +193,18 @@ class PrepaidBillingEngine(models.AbstractModel):
         if anomaly == "lower" or not quantity or quantity <= 0:
             return None
         entry = pricing.get(meter["tariff_id"])
-        local = pytz.utc.localize(read_at).astimezone(
-            pytz.timezone(meter["tz"])
-        ).replace(tzinfo=None)
+        local = (
+            pytz.utc.localize(read_at)
+            .astimezone(pytz.timezone(meter["tz"]))
+            .replace(tzinfo=None)
+        )
         index = bisect.bisect_right(entry["dates"], local.date()) - 1 if entry else -1
         if index < 0:
             _logger.info(
                 "meter %s: no tariff in force on %s, reading %s left unbilled",
-                meter["id"], local.date(), reading_id,
+                meter["id"],
+                local.date(),
+                reading_id,
             )
             meter["watermark_stop"] = True
             return None
@@ -182,8 +212,11 @@ class PrepaidBillingEngine(models.AbstractModel):
         version = pricer.version
         band_quantities = None
         if (
-            version.kind == "tou" and not water and anomaly == "none"
-            and previous_bands and None not in band_values
+            version.kind == "tou"
+            and not water
+            and anomaly == "none"
+            and previous_bands
+            and None not in band_values
         ):
             deltas = {
                 band: round(value - (previous_bands.get(band) or 0.0), 4)
@@ -223,11 +256,15 @@ class PrepaidBillingEngine(models.AbstractModel):
             "quantity": float(charge.quantity),
             "unit": unit,
             "tariff_version_id": version.key,
-            "pricing_detail": json.dumps({
-                "exact": str(charge.exact),
-                "lines": [[ln.label, str(ln.quantity), str(ln.unit_price),
-                           str(ln.amount)] for ln in charge.lines],
-            }),
+            "pricing_detail": json.dumps(
+                {
+                    "exact": str(charge.exact),
+                    "lines": [
+                        [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)]
+                        for ln in charge.lines
+                    ],
+                }
+            ),
         }
 
     def _mirror_reading(self, meter, reading):
@@ -250,9 +287,12 @@ class PrepaidBillingEngine(models.AbstractModel):
             "quantity": delta_kwh or 0.0,
             "unit": "kWh",
             "payment_method": "meter",
-            "pricing_detail": json.dumps({
-                "meter_balance_before": previous, "meter_balance_after": balance,
-            }),
+            "pricing_detail": json.dumps(
+                {
+                    "meter_balance_before": previous,
+                    "meter_balance_after": balance,
+                }
+            ),
         }
 
     def _store_meter_billing(self, meters):
@@ -262,9 +302,13 @@ class PrepaidBillingEngine(models.AbstractModel):
         for row in rows:
             row["bands_json"] = json.dumps(row["bands"]) if row["bands"] else None
         columns = {
-            "id": "id", "billed_reading_id": "watermark", "bill_band_kwh": "bands_json",
-            "bill_period_start": "period_start", "bill_period_qty": "period_qty",
-            "bill_carry": "carry", "meter_balance_mirror": "mirror",
+            "id": "id",
+            "billed_reading_id": "watermark",
+            "bill_band_kwh": "bands_json",
+            "bill_period_start": "period_start",
+            "bill_period_qty": "period_qty",
+            "bill_carry": "carry",
+            "meter_balance_mirror": "mirror",
         }
         unnest = ", ".join(f"%s::{BILL_COLUMNS[c]}[]" for c in columns)
         sets = ", ".join(f"{c} = u.{c}" for c in list(columns)[1:])
@@ -301,9 +345,9 @@ class PrepaidBillingEngine(models.AbstractModel):
                 Notice._reset_for(account, level)
             if level != account.alarm_level:
                 account.alarm_level = level
-            exhausted = currency.compare_amounts(
-                account.balance, -account.credit_limit
-            ) <= 0
+            exhausted = (
+                currency.compare_amounts(account.balance, -account.credit_limit) <= 0
+            )
             if exhausted and account.supply_state == "on":
                 self._cut_or_defer(account, now)
             elif (
@@ -322,8 +366,7 @@ class PrepaidBillingEngine(models.AbstractModel):
                 )
             return False
         meters = account.meter_ids.filtered(
-            lambda m: m.billing_mode == "server"
-            and m.profile_ids._switch_profile()
+            lambda m: m.billing_mode == "server" and m.profile_ids._switch_profile()
         )
         if not meters:
             # Meter-side meters open their own relay; nothing to switch here.
@@ -341,8 +384,7 @@ class PrepaidBillingEngine(models.AbstractModel):
 
     def _restore(self, account, reason=None, force=False):
         meters = account.meter_ids.filtered(
-            lambda m: m.billing_mode == "server"
-            and m.profile_ids._switch_profile()
+            lambda m: m.billing_mode == "server" and m.profile_ids._switch_profile()
         )
         was_cut = force or account.supply_state == "cut_off"
         account.supply_state = "on"
@@ -364,12 +406,13 @@ class PrepaidBillingEngine(models.AbstractModel):
             )
         rules = self.env["prepaid.protection.period"]._rules(account.company_id)
         tz = account.meter_ids[:1].site_id.tz or "UTC"
-        local = pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(
-            tzinfo=None
+        local = (
+            pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(tzinfo=None)
         )
         if protection_core.is_protected(rules, local):
-            return True, self.env._("protection period (%s local time)",
-                                    local.strftime("%Y-%m-%d %H:%M"))
+            return True, self.env._(
+                "protection period (%s local time)", local.strftime("%Y-%m-%d %H:%M")
+            )
         return False, ""
 
     @api.model
@@ -392,9 +435,7 @@ class PrepaidBillingEngine(models.AbstractModel):
     @api.model
     def _next_unprotected(self, account, now):
         rules = self.env["prepaid.protection.period"]._rules(account.company_id)
-        return protection_core.next_unprotected(rules, now) or now + timedelta(
-            hours=1
-        )
+        return protection_core.next_unprotected(rules, now) or now + timedelta(hours=1)
 
     # ------------------------------------------------------------------
     # Revenue recognition and reconciliation
@@ -402,9 +443,14 @@ class PrepaidBillingEngine(models.AbstractModel):
     @api.model
     def _cron_recognize(self):
         """Daily: recognise the consumption billed before today as revenue."""
-        for company in self.env["res.company"].search([]):
-            if company.prepaid_liability_account_id and company.prepaid_journal_id:
-                self._recognize(company)
+        companies = self.env["res.company"].search(
+            [
+                ("prepaid_liability_account_id", "!=", False),
+                ("prepaid_journal_id", "!=", False),
+            ]
+        )
+        for company in companies:
+            self._recognize(company)
 
     @api.model
     def _recognize(self, company, up_to=None):
@@ -451,20 +497,31 @@ class PrepaidBillingEngine(models.AbstractModel):
             move_lines.extend(
                 self._revenue_lines(company, product_id, position, amount)
             )
-        move_lines.insert(0, fields.Command.create({
-            "account_id": liability.id,
-            "debit": currency.round(total) if total > 0 else 0.0,
-            "credit": -currency.round(total) if total < 0 else 0.0,
-            "name": self.env._("Prepaid consumption recognised"),
-        }))
-        move = self.env["account.move"].sudo().create({
-            "move_type": "entry",
-            "journal_id": company.prepaid_journal_id.id,
-            "company_id": company.id,
-            "date": fields.Date.context_today(self, up_to),
-            "ref": self.env._("Prepaid consumption up to %s", up_to),
-            "line_ids": move_lines,
-        })
+        move_lines.insert(
+            0,
+            fields.Command.create(
+                {
+                    "account_id": liability.id,
+                    "debit": currency.round(total) if total > 0 else 0.0,
+                    "credit": -currency.round(total) if total < 0 else 0.0,
+                    "name": self.env._("Prepaid consumption recognised"),
+                }
+            ),
+        )
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": company.prepaid_journal_id.id,
+                    "company_id": company.id,
+                    "date": fields.Date.context_today(self, up_to),
+                    "ref": self.env._("Prepaid consumption up to %s", up_to),
+                    "line_ids": move_lines,
+                }
+            )
+        )
         move.action_post()
         cr.execute(
             "UPDATE prepaid_ledger_line SET recognition_move_id = %s "
@@ -495,25 +552,44 @@ class PrepaidBillingEngine(models.AbstractModel):
         currency = company.currency_id
         label = product.display_name if product else self.env._("Utility revenue")
         if not taxes:
-            return [fields.Command.create({
-                "account_id": income.id, "credit": amount if amount > 0 else 0.0,
-                "debit": -amount if amount < 0 else 0.0, "name": label,
-            })]
+            return [
+                fields.Command.create(
+                    {
+                        "account_id": income.id,
+                        "credit": amount if amount > 0 else 0.0,
+                        "debit": -amount if amount < 0 else 0.0,
+                        "name": label,
+                    }
+                )
+            ]
         result = taxes.with_context(force_price_include=True).compute_all(
             amount, currency=currency, product=product
         )
         base = result["total_excluded"]
-        lines = [fields.Command.create({
-            "account_id": income.id, "credit": base, "debit": 0.0, "name": label,
-            "tax_ids": [fields.Command.set(taxes.ids)],
-        })]
+        lines = [
+            fields.Command.create(
+                {
+                    "account_id": income.id,
+                    "credit": base,
+                    "debit": 0.0,
+                    "name": label,
+                    "tax_ids": [fields.Command.set(taxes.ids)],
+                }
+            )
+        ]
         for tax in result["taxes"]:
-            lines.append(fields.Command.create({
-                "account_id": tax["account_id"] or income.id,
-                "credit": tax["amount"], "debit": 0.0, "name": tax["name"],
-                "tax_repartition_line_id": tax["tax_repartition_line_id"],
-                "tax_base_amount": base,
-            }))
+            lines.append(
+                fields.Command.create(
+                    {
+                        "account_id": tax["account_id"] or income.id,
+                        "credit": tax["amount"],
+                        "debit": 0.0,
+                        "name": tax["name"],
+                        "tax_repartition_line_id": tax["tax_repartition_line_id"],
+                        "tax_base_amount": base,
+                    }
+                )
+            )
         return lines
 
     @api.model

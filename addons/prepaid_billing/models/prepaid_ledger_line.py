@@ -13,13 +13,25 @@ LINE_TYPES = [
 ]
 # Columns written by _post (one INSERT for a whole batch).
 POST_COLUMNS = {
-    "account_id": "int4", "company_id": "int4", "currency_id": "int4",
-    "date": "timestamp", "line_type": "varchar", "name": "varchar",
-    "amount": "numeric", "balance_after": "numeric", "meter_id": "int4",
-    "reading_id": "int4", "quantity": "float8", "unit": "varchar",
-    "tariff_version_id": "int4", "pricing_detail": "jsonb",
-    "idempotency_key": "varchar", "move_id": "int4", "reversed_line_id": "int4",
-    "payment_method": "varchar", "user_id": "int4",
+    "account_id": "int4",
+    "company_id": "int4",
+    "currency_id": "int4",
+    "date": "timestamp",
+    "line_type": "varchar",
+    "name": "varchar",
+    "amount": "numeric",
+    "balance_after": "numeric",
+    "meter_id": "int4",
+    "reading_id": "int4",
+    "quantity": "float8",
+    "unit": "varchar",
+    "tariff_version_id": "int4",
+    "pricing_detail": "jsonb",
+    "idempotency_key": "varchar",
+    "move_id": "int4",
+    "reversed_line_id": "int4",
+    "payment_method": "varchar",
+    "user_id": "int4",
 }
 # Written after posting by the accounting side; nothing else ever changes.
 MUTABLE_FIELDS = {"recognition_move_id"}
@@ -34,7 +46,10 @@ class PrepaidLedgerLine(models.Model):
     _order = "date desc, id desc"
 
     account_id = fields.Many2one(
-        "prepaid.account", required=True, ondelete="restrict", index=True,
+        "prepaid.account",
+        required=True,
+        ondelete="restrict",
+        index=True,
         readonly=True,
     )
     partner_id = fields.Many2one(related="account_id.partner_id", store=True)
@@ -56,7 +71,8 @@ class PrepaidLedgerLine(models.Model):
     )
     pricing_detail = fields.Json(readonly=True)
     pricing_text = fields.Text(
-        string="Pricing", compute="_compute_pricing_text",
+        string="Pricing",
+        compute="_compute_pricing_text",
         help="How the amount was computed: quantity x unit price per band or tier.",
     )
     idempotency_key = fields.Char(readonly=True, index=True, copy=False)
@@ -68,8 +84,13 @@ class PrepaidLedgerLine(models.Model):
         "prepaid.ledger.line", string="Reverses", readonly=True
     )
     payment_method = fields.Selection(
-        [("cash", "Cash"), ("bank", "Bank"), ("wechat", "WeChat Pay"),
-         ("meter", "On the meter"), ("opening", "Opening")],
+        [
+            ("cash", "Cash"),
+            ("bank", "Bank"),
+            ("wechat", "WeChat Pay"),
+            ("meter", "On the meter"),
+            ("opening", "Opening"),
+        ],
         readonly=True,
     )
     user_id = fields.Many2one("res.users", readonly=True)
@@ -101,8 +122,11 @@ class PrepaidLedgerLine(models.Model):
                 for label, qty, price, amount in rows
             )
 
+    # Wallet lines are inserted only by _post (SQL, one INSERT per batch, under
+    # the account locks): the ORM create is refused on purpose and never calls
+    # super().
     @api.model_create_multi
-    def create(self, vals_list):
+    def create(self, vals_list):  # pylint: disable=method-required-super
         raise UserError(
             self.env._(
                 "Wallet lines are posted by recharges, refunds, billing and "
@@ -119,7 +143,10 @@ class PrepaidLedgerLine(models.Model):
             )
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_posted(self):
+        # Posted lines are the audit trail of the wallet: corrected by a
+        # reversal line, never deleted.
         raise UserError(
             self.env._("Posted wallet lines cannot be deleted; post a reversal.")
         )
@@ -151,7 +178,8 @@ class PrepaidLedgerLine(models.Model):
         accounts = {row[0]: list(row[1:]) for row in cr.fetchall()}
         keys = [v["idempotency_key"] for v in vals_list if v.get("idempotency_key")]
         readings = [
-            v["reading_id"] for v in vals_list
+            v["reading_id"]
+            for v in vals_list
             if v["line_type"] == "consumption" and v.get("reading_id")
         ]
         cr.execute(
@@ -180,16 +208,18 @@ class PrepaidLedgerLine(models.Model):
                 float(balance or 0.0) + amount, precision_rounding=currency.rounding
             )
             account[0] = balance
-            rows.append({
-                **dict.fromkeys(POST_COLUMNS),
-                "company_id": company_id,
-                "currency_id": currency_id,
-                "date": now,
-                "user_id": self.env.uid,
-                **vals,
-                "amount": amount,
-                "balance_after": balance,
-            })
+            rows.append(
+                {
+                    **dict.fromkeys(POST_COLUMNS),
+                    "company_id": company_id,
+                    "currency_id": currency_id,
+                    "date": now,
+                    "user_id": self.env.uid,
+                    **vals,
+                    "amount": amount,
+                    "balance_after": balance,
+                }
+            )
             if vals.get("idempotency_key"):
                 done_keys.add(vals["idempotency_key"])
             if vals["line_type"] == "consumption" and vals.get("reading_id"):
@@ -206,8 +236,7 @@ class PrepaidLedgerLine(models.Model):
               FROM unnest({unnest}) AS u
             RETURNING id
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid]
-            + [[row[c] for row in rows] for c in columns],
+            [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
         )
         line_ids = [row[0] for row in cr.fetchall()]
         cr.execute(
@@ -227,8 +256,11 @@ class PrepaidLedgerLine(models.Model):
             "account_id": self.account_id.id,
             "line_type": "reversal",
             "amount": -self.amount,
-            "name": self.env._("Reversal of %(line)s: %(reason)s",
-                               line=self.name or self.id, reason=reason),
+            "name": self.env._(
+                "Reversal of %(line)s: %(reason)s",
+                line=self.name or self.id,
+                reason=reason,
+            ),
             "meter_id": self.meter_id.id or None,
             "reversed_line_id": self.id,
             "idempotency_key": f"reversal:{self.id}",

@@ -6,38 +6,58 @@ class PrepaidMeter(models.Model):
     _inherit = "prepaid.meter"
 
     billing_account_id = fields.Many2one(
-        "prepaid.account", string="Prepaid Account", index=True, tracking=True,
-        check_company=True, copy=False,
+        "prepaid.account",
+        string="Prepaid Account",
+        index=True,
+        tracking=True,
+        check_company=True,
+        copy=False,
     )
     tenant_id = fields.Many2one(related="billing_account_id.partner_id")
     tariff_id = fields.Many2one(
-        "prepaid.tariff", tracking=True, check_company=True,
+        "prepaid.tariff",
+        tracking=True,
+        check_company=True,
         help="Overrides the account's tariff for this meter.",
     )
     billing_mode = fields.Selection(
-        [("server", "Server-side (deduct from readings)"),
-         ("meter", "Meter-side (the meter keeps the balance)")],
-        default="server", required=True, tracking=True,
+        [
+            ("server", "Server-side (deduct from readings)"),
+            ("meter", "Meter-side (the meter keeps the balance)"),
+        ],
+        default="server",
+        required=True,
+        tracking=True,
     )
     billed_reading_id = fields.Many2one(
-        "prepaid.reading", readonly=True, copy=False,
+        "prepaid.reading",
+        readonly=True,
+        copy=False,
         help="Last reading priced; later readings are still to bill.",
     )
     bill_band_kwh = fields.Json(
-        readonly=True, copy=False,
+        readonly=True,
+        copy=False,
         help="Time-of-use registers at the last billed reading.",
     )
     bill_period_start = fields.Date(readonly=True, copy=False)
     bill_period_qty = fields.Float(
-        string="Period Consumption", readonly=True, copy=False, digits=(16, 3),
+        string="Period Consumption",
+        readonly=True,
+        copy=False,
+        digits=(16, 3),
         help="Consumption billed since the start of the tier period.",
     )
     bill_carry = fields.Float(
-        readonly=True, copy=False, digits=(16, 6),
+        readonly=True,
+        copy=False,
+        digits=(16, 6),
         help="Sub-cent remainder carried to the next reading.",
     )
     meter_balance_mirror = fields.Float(
-        readonly=True, copy=False, digits=(16, 2),
+        readonly=True,
+        copy=False,
+        digits=(16, 2),
         help="Meter-side mode: the meter's balance at the last billed reading.",
     )
     balance = fields.Monetary(related="billing_account_id.balance")
@@ -55,7 +75,8 @@ class PrepaidMeter(models.Model):
                     raise UserError(
                         self.env._(
                             "Meter %s belongs to an open account; close the account "
-                            "to release it.", meter.name,
+                            "to release it.",
+                            meter.name,
                         )
                     )
         return super().write(vals)
@@ -64,17 +85,22 @@ class PrepaidMeter(models.Model):
         """Billing of these meters starts from their latest reading."""
         for meter in self:
             last = meter.reading_ids[:1]
-            meter.sudo().write({
-                "billed_reading_id": last.id or False,
-                "bill_band_kwh": last and {
-                    band: last[f"energy_{band}_kwh"]
-                    for band in ("sharp", "peak", "flat", "valley")
-                },
-                "bill_period_start": False,
-                "bill_period_qty": 0.0,
-                "bill_carry": 0.0,
-                "meter_balance_mirror": (meter.meter_values or {}).get("balance", 0.0),
-            })
+            meter.sudo().write(
+                {
+                    "billed_reading_id": last.id or False,
+                    "bill_band_kwh": last
+                    and {
+                        band: last[f"energy_{band}_kwh"]
+                        for band in ("sharp", "peak", "flat", "valley")
+                    },
+                    "bill_period_start": False,
+                    "bill_period_qty": 0.0,
+                    "bill_carry": 0.0,
+                    "meter_balance_mirror": (meter.meter_values or {}).get(
+                        "balance", 0.0
+                    ),
+                }
+            )
 
     def _push_prepaid_parameters(self):
         """Write the tariff price and alarm amounts into meter-side meters."""
@@ -93,11 +119,13 @@ class PrepaidMeter(models.Model):
             if meter.profile_ids._find_register("overdraft_limit"):
                 params["overdraft_limit"] = account.credit_limit
             if params:
-                commands |= commands.create({
-                    "meter_id": meter.id,
-                    "command_type": "write_params",
-                    "params": params,
-                    "reason": self.env._("Account %s opened", account.name),
-                })
+                commands |= commands.create(
+                    {
+                        "meter_id": meter.id,
+                        "command_type": "write_params",
+                        "params": params,
+                        "reason": self.env._("Account %s opened", account.name),
+                    }
+                )
         commands._trigger_processing()
         return commands

@@ -35,7 +35,8 @@ class PrepaidMeterCommand(models.Model):
                         self.env._(
                             "Meter %(meter)s has no %(register)s register: it "
                             "cannot be recharged on the meter.",
-                            meter=command.meter_id.name, register=name,
+                            meter=command.meter_id.name,
+                            register=name,
                         )
                     )
 
@@ -47,7 +48,8 @@ class PrepaidMeterCommand(models.Model):
     def _read_counter(self, endpoint, profiles):
         registers = [profiles._find_register(n) for n in ("purchase_count", "balance")]
         result = modbus.read_now(
-            endpoint, self.meter_id.device_id,
+            endpoint,
+            self.meter_id.device_id,
             codec.plan_reads([r for r in registers if r]),
         )
         return result
@@ -77,7 +79,8 @@ class PrepaidMeterCommand(models.Model):
             return False, self.env._(
                 "Purchase count %(count)s is already used on the meter (it shows "
                 "%(now)s): a replayed recharge is refused.",
-                count=count, now=int(before.values["purchase_count"]),
+                count=count,
+                now=int(before.values["purchase_count"]),
             )
         if before.values["purchase_count"] < count:
             # Remembered before writing: a retry after a lost reply then
@@ -91,18 +94,23 @@ class PrepaidMeterCommand(models.Model):
                 endpoint, meter.device_id, address=start, words=words, function=16
             )
             if not written.ok:
-                _logger.info("meter recharge %s: %s; reading the counter back",
-                             self.name, written.error)
+                _logger.info(
+                    "meter recharge %s: %s; reading the counter back",
+                    self.name,
+                    written.error,
+                )
         after = self._read_counter(endpoint, profiles)
         if not after.ok:
             return False, self.env._(
                 "Recharge record sent but the counter could not be read back (%s); "
-                "retry reads it again and never writes twice.", after.error,
+                "retry reads it again and never writes twice.",
+                after.error,
             )
         if int(after.values["purchase_count"]) != count:
             return False, self.env._(
                 "The meter refused the recharge: its purchase count is %(now)s, "
-                "expected %(count)s.", now=int(after.values["purchase_count"]),
+                "expected %(count)s.",
+                now=int(after.values["purchase_count"]),
                 count=count,
             )
         params["balance_after"] = after.values.get("balance")
@@ -111,5 +119,6 @@ class PrepaidMeterCommand(models.Model):
         account._credit_meter_recharge(self, params)
         return True, self.env._(
             "Accepted: purchase count %(count)s, meter balance %(balance)s",
-            count=count, balance=params["balance_after"],
+            count=count,
+            balance=params["balance_after"],
         )

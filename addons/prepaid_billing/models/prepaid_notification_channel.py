@@ -26,9 +26,13 @@ class PrepaidNotificationChannel(models.Model):
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
     channel_type = fields.Selection(
-        [("email", "Email"), ("sms", "SMS"), ("webhook", "Webhook (app push, "
-                                                         "voice call)")],
-        required=True, default="email",
+        [
+            ("email", "Email"),
+            ("sms", "SMS"),
+            ("webhook", "Webhook (app push, voice call)"),
+        ],
+        required=True,
+        default="email",
     )
     on_alarm1 = fields.Boolean(string="Alarm 1", default=True)
     on_alarm2 = fields.Boolean(string="Alarm 2", default=True)
@@ -48,8 +52,9 @@ class PrepaidNotificationChannel(models.Model):
     )
     webhook_timeout_s = fields.Float(default=5.0)
 
-    @api.constrains("channel_type", "webhook_url", "mail_template_id",
-                    "sms_template_id")
+    @api.constrains(
+        "channel_type", "webhook_url", "mail_template_id", "sms_template_id"
+    )
     def _check_config(self):
         for channel in self:
             if channel.channel_type == "webhook" and not (
@@ -61,8 +66,11 @@ class PrepaidNotificationChannel(models.Model):
 
     def _events(self):
         self.ensure_one()
-        return {e for e in ("alarm1", "alarm2", "alarm3", "cutoff", "restore")
-                if self[f"on_{e}"]}
+        return {
+            e
+            for e in ("alarm1", "alarm2", "alarm3", "cutoff", "restore")
+            if self[f"on_{e}"]
+        }
 
     def _dispatch(self, notice):
         """Send ``notice``; returns (ok, message). Never raises."""
@@ -70,8 +78,9 @@ class PrepaidNotificationChannel(models.Model):
         try:
             return getattr(self, f"_send_{self.channel_type}")(notice)
         except Exception as err:  # noqa: BLE001 - a channel must not stop others
-            _logger.info("channel %s failed for notice %s: %s", self.name,
-                         notice.id, err)
+            _logger.info(
+                "channel %s failed for notice %s: %s", self.name, notice.id, err
+            )
             return False, str(err)
 
     def _send_email(self, notice):
@@ -92,9 +101,17 @@ class PrepaidNotificationChannel(models.Model):
             "prepaid_billing.sms_template_alarm_notice"
         )
         body = template._render_field("body", notice.ids)[notice.id]
-        sms = self.env["sms.sms"].sudo().create({
-            "number": number, "body": body, "partner_id": partner.id,
-        })
+        sms = (
+            self.env["sms.sms"]
+            .sudo()
+            .create(
+                {
+                    "number": number,
+                    "body": body,
+                    "partner_id": partner.id,
+                }
+            )
+        )
         return True, f"sms.sms {sms.id}"
 
     def _webhook_payload(self, notice):
@@ -102,8 +119,11 @@ class PrepaidNotificationChannel(models.Model):
         return {
             "event": notice.event,
             "account": account.name,
-            "tenant": {"id": account.partner_id.id, "name": account.partner_id.name,
-                       "mobile": account.partner_id.mobile or None},
+            "tenant": {
+                "id": account.partner_id.id,
+                "name": account.partner_id.name,
+                "mobile": account.partner_id.mobile or None,
+            },
             "balance": account.balance,
             "currency": account.currency_id.name,
             "rooms": account.meter_ids.room_id.mapped("name"),
@@ -114,12 +134,16 @@ class PrepaidNotificationChannel(models.Model):
         body = json.dumps(self._webhook_payload(notice), sort_keys=True).encode()
         event_id = str(uuid.uuid4())
         headers = webhook.headers(
-            (self.sudo().webhook_secret or "").encode(), body, int(time.time()),
+            (self.sudo().webhook_secret or "").encode(),
+            body,
+            int(time.time()),
             event_id,
         )
         headers["Content-Type"] = "application/json"
         response = requests.post(
-            self.webhook_url, data=body, headers=headers,
+            self.webhook_url,
+            data=body,
+            headers=headers,
             timeout=self.webhook_timeout_s,
         )
         if response.status_code >= 300:

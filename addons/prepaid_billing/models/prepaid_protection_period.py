@@ -4,8 +4,13 @@ from odoo.exceptions import ValidationError
 from ..tools import protection as core
 
 WEEKDAYS = [
-    ("0", "Monday"), ("1", "Tuesday"), ("2", "Wednesday"), ("3", "Thursday"),
-    ("4", "Friday"), ("5", "Saturday"), ("6", "Sunday"),
+    ("0", "Monday"),
+    ("1", "Tuesday"),
+    ("2", "Wednesday"),
+    ("3", "Thursday"),
+    ("4", "Friday"),
+    ("5", "Saturday"),
+    ("6", "Sunday"),
 ]
 
 
@@ -22,9 +27,13 @@ class PrepaidProtectionPeriod(models.Model):
         "res.company", required=True, default=lambda self: self.env.company
     )
     kind = fields.Selection(
-        [("night", "Every night"), ("weekday", "Every week on"),
-         ("holiday", "Holiday")],
-        required=True, default="night",
+        [
+            ("night", "Every night"),
+            ("weekday", "Every week on"),
+            ("holiday", "Holiday"),
+        ],
+        required=True,
+        default="night",
     )
     hour_from = fields.Float(string="From", default=22.0)
     hour_to = fields.Float(string="To", default=7.0)
@@ -35,12 +44,14 @@ class PrepaidProtectionPeriod(models.Model):
     def _check_period(self):
         for period in self:
             if period.kind == "night" and not (
-                0 <= period.hour_from < 24 and 0 <= period.hour_to <= 24
+                0 <= period.hour_from < 24
+                and 0 <= period.hour_to <= 24
                 and period.hour_from != period.hour_to
             ):
                 raise ValidationError(
-                    self.env._("%s: night hours go from 0 to 24 and differ.",
-                               period.name)
+                    self.env._(
+                        "%s: night hours go from 0 to 24 and differ.", period.name
+                    )
                 )
             if period.kind == "weekday" and not period.weekday:
                 raise ValidationError(self.env._("%s: choose the day.", period.name))

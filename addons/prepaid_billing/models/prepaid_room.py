@@ -9,7 +9,8 @@ class PrepaidRoom(models.Model):
     _inherit = "prepaid.room"
 
     balance_state = fields.Selection(
-        BALANCE_STATES, compute="_compute_balance_state",
+        BALANCE_STATES,
+        compute="_compute_balance_state",
         help="Worst balance state of the accounts billing this room's meters.",
     )
     account_ids = fields.Many2many(

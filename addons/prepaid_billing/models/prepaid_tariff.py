@@ -55,7 +55,8 @@ class PrepaidTariff(models.Model):
             raise UserError(
                 self.env._(
                     "Tariff %(tariff)s has no version in force on %(day)s.",
-                    tariff=self.name, day=day,
+                    tariff=self.name,
+                    day=day,
                 )
             )
         return valid.sorted("date_from")[-1]
@@ -111,7 +112,8 @@ class PrepaidTariffVersion(models.Model):
         for version in self:
             version.display_name = self.env._(
                 "%(tariff)s from %(date)s",
-                tariff=version.tariff_id.name, date=version.date_from,
+                tariff=version.tariff_id.name,
+                date=version.date_from,
             )
 
     def _compute_used(self):
@@ -132,9 +134,9 @@ class PrepaidTariffVersion(models.Model):
             valid_from=self.date_from,
             kind=self.kind,
             price=to_d(self.price),
-            band_prices={
-                band: to_d(self[f"price_{band}"]) for band, _label in BANDS
-            } if self.kind == "tou" else {},
+            band_prices={band: to_d(self[f"price_{band}"]) for band, _label in BANDS}
+            if self.kind == "tou"
+            else {},
             seasons=tuple(
                 core.Season(
                     season.name,
@@ -145,11 +147,15 @@ class PrepaidTariffVersion(models.Model):
                     ),
                 )
                 for season in self.season_ids
-            ) if self.kind == "tou" else (),
+            )
+            if self.kind == "tou"
+            else (),
             tiers=tuple(
                 core.Tier(to_d(t.upto) if t.upto else None, to_d(t.price))
                 for t in self.tier_ids.sorted(lambda t: (not t.upto, t.upto))
-            ) if self.kind == "tiered" else (),
+            )
+            if self.kind == "tiered"
+            else (),
             tier_period=self.tier_period or "month",
             minimum_monthly=to_d(self.minimum_monthly),
         )
@@ -158,8 +164,14 @@ class PrepaidTariffVersion(models.Model):
         return core.compile_tariff(self._core())
 
     @api.constrains(
-        "kind", "price", "price_sharp", "price_peak", "price_flat", "price_valley",
-        "tier_period", "minimum_monthly",
+        "kind",
+        "price",
+        "price_sharp",
+        "price_peak",
+        "price_flat",
+        "price_valley",
+        "tier_period",
+        "minimum_monthly",
     )
     def _check_prices(self):
         for version in self:
@@ -173,7 +185,9 @@ class PrepaidTariffVersion(models.Model):
             raise ValidationError(
                 self.env._(
                     "Tariff %(tariff)s (from %(date)s): %(error)s",
-                    tariff=self.tariff_id.name, date=self.date_from, error=str(err),
+                    tariff=self.tariff_id.name,
+                    date=self.date_from,
+                    error=str(err),
                 )
             ) from err
 
@@ -221,8 +235,11 @@ class PrepaidTariffSeason(models.Model):
                     months.add(int(part))
             except ValueError as err:
                 raise ValidationError(
-                    self.env._("Season %(season)s: '%(part)s' is not a month.",
-                               season=self.name, part=part)
+                    self.env._(
+                        "Season %(season)s: '%(part)s' is not a month.",
+                        season=self.name,
+                        part=part,
+                    )
                 ) from err
         if not months or not months <= set(range(1, 13)):
             raise ValidationError(
@@ -263,7 +280,8 @@ class PrepaidTariffTier(models.Model):
         "prepaid.tariff.version", required=True, ondelete="cascade", index=True
     )
     upto = fields.Float(
-        string="Up To", digits=(16, 3),
+        string="Up To",
+        digits=(16, 3),
         help="Cumulative consumption of the period where this tier ends; leave 0 "
         "on the last, unlimited tier.",
     )

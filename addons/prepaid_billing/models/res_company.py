@@ -9,30 +9,37 @@ class ResCompany(models.Model):
     prepaid_alarm2_amount = fields.Monetary(string="Alarm 2 at", default=20.0)
     prepaid_alarm3_amount = fields.Monetary(string="Alarm 3 at", default=5.0)
     prepaid_alarm_times = fields.Integer(
-        string="Alarm Repeats", default=3,
+        string="Alarm Repeats",
+        default=3,
         help="How many times each alarm level is sent.",
     )
     prepaid_alarm_interval_hours = fields.Float(
         string="Hours Between Repeats", default=24.0
     )
     prepaid_liability_account_id = fields.Many2one(
-        "account.account", string="Prepayment Liability Account",
+        "account.account",
+        string="Prepayment Liability Account",
         help="Money tenants paid in advance (credited by recharges, debited by "
         "refunds and by recognised consumption).",
     )
     prepaid_revenue_account_id = fields.Many2one(
-        "account.account", string="Utility Revenue Account",
+        "account.account",
+        string="Utility Revenue Account",
         help="Used when a tariff's product has no income account.",
     )
     prepaid_journal_id = fields.Many2one(
-        "account.journal", string="Revenue Recognition Journal",
+        "account.journal",
+        string="Revenue Recognition Journal",
         domain="[('type', '=', 'general')]",
     )
 
     def _prepaid_alarm_amounts(self):
         self.ensure_one()
-        return (self.prepaid_alarm1_amount, self.prepaid_alarm2_amount,
-                self.prepaid_alarm3_amount)
+        return (
+            self.prepaid_alarm1_amount,
+            self.prepaid_alarm2_amount,
+            self.prepaid_alarm3_amount,
+        )
 
     def _prepaid_liability_account(self):
         self.ensure_one()
@@ -40,7 +47,8 @@ class ResCompany(models.Model):
             raise UserError(
                 self.env._(
                     "Set the prepayment liability account of %s in Settings > "
-                    "Prepaid Billing.", self.name,
+                    "Prepaid Billing.",
+                    self.name,
                 )
             )
         return self.prepaid_liability_account_id
@@ -51,25 +59,31 @@ class ResCompany(models.Model):
             Account = self.env["account.account"].with_company(company)
             liability = Account.search(
                 [("code", "=", "219000"), ("company_ids", "in", company.id)], limit=1
-            ) or Account.create({
-                "name": "Tenant prepayments (utilities)",
-                "code": "219000",
-                "account_type": "liability_current",
-                "company_ids": [(6, 0, company.ids)],
-            })
+            ) or Account.create(
+                {
+                    "name": "Tenant prepayments (utilities)",
+                    "code": "219000",
+                    "account_type": "liability_current",
+                    "company_ids": [(6, 0, company.ids)],
+                }
+            )
             revenue = Account.search(
                 [("code", "=", "419000"), ("company_ids", "in", company.id)], limit=1
-            ) or Account.create({
-                "name": "Utility revenue",
-                "code": "419000",
-                "account_type": "income",
-                "company_ids": [(6, 0, company.ids)],
-            })
+            ) or Account.create(
+                {
+                    "name": "Utility revenue",
+                    "code": "419000",
+                    "account_type": "income",
+                    "company_ids": [(6, 0, company.ids)],
+                }
+            )
             journal = self.env["account.journal"].search(
                 [("type", "=", "general"), ("company_id", "=", company.id)], limit=1
             )
-            company.write({
-                "prepaid_liability_account_id": liability.id,
-                "prepaid_revenue_account_id": revenue.id,
-                "prepaid_journal_id": journal.id,
-            })
+            company.write(
+                {
+                    "prepaid_liability_account_id": liability.id,
+                    "prepaid_revenue_account_id": revenue.id,
+                    "prepaid_journal_id": journal.id,
+                }
+            )

@@ -12,11 +12,13 @@ class PrepaidAccountCloseWizard(models.TransientModel):
     currency_id = fields.Many2one(related="account_id.currency_id")
     balance = fields.Monetary(related="account_id.balance")
     read_meters = fields.Boolean(
-        string="Take Final Readings", default=True,
+        string="Take Final Readings",
+        default=True,
         help="Read every meter now so the last consumption is billed.",
     )
     journal_id = fields.Many2one(
-        "account.journal", string="Refund Journal",
+        "account.journal",
+        string="Refund Journal",
         domain="[('type', 'in', ('cash', 'bank'))]",
     )
 
@@ -29,18 +31,22 @@ class PrepaidAccountCloseWizard(models.TransientModel):
         meters = account.meter_ids
         if self.read_meters:
             for meter in meters:
-                command = self.env["prepaid.meter.command"].create({
-                    "meter_id": meter.id, "command_type": "read_now",
-                    "max_attempts": 1,
-                    "reason": self.env._("Final reading of %s", account.name),
-                })
+                command = self.env["prepaid.meter.command"].create(
+                    {
+                        "meter_id": meter.id,
+                        "command_type": "read_now",
+                        "max_attempts": 1,
+                        "reason": self.env._("Final reading of %s", account.name),
+                    }
+                )
                 command.action_send_now()
                 if command.state != "done":
                     raise UserError(
                         self.env._(
                             "Final reading of %(meter)s failed: %(error)s. Close "
                             "without final readings or fix the meter.",
-                            meter=meter.name, error=command.last_error,
+                            meter=meter.name,
+                            error=command.last_error,
                         )
                     )
         self.env["prepaid.billing.engine"]._bill(meters.ids)
@@ -48,11 +54,12 @@ class PrepaidAccountCloseWizard(models.TransientModel):
         if account.currency_id.compare_amounts(account.balance, 0) > 0:
             if not self.journal_id:
                 raise UserError(
-                    self.env._("Choose the journal that pays back %s.",
-                               account.balance)
+                    self.env._("Choose the journal that pays back %s.", account.balance)
                 )
             account._refund(
-                account.balance, self.journal_id, f"close:{account.id}",
+                account.balance,
+                self.journal_id,
+                f"close:{account.id}",
                 "bank" if self.journal_id.type == "bank" else "cash",
                 label=self.env._("Refund on closing"),
             )

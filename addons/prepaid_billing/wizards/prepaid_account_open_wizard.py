@@ -8,26 +8,33 @@ class PrepaidAccountOpenWizard(models.TransientModel):
     _description = "Open Prepaid Accounts"
 
     account_ids = fields.Many2many(
-        "prepaid.account", required=True, domain=[("state", "=", "draft")],
-        default=lambda self: self.env["prepaid.account"].browse(
-            self.env.context.get("active_ids", [])
-        ).filtered(lambda a: a.state == "draft"),
+        "prepaid.account",
+        required=True,
+        domain=[("state", "=", "draft")],
+        default=lambda self: (
+            self.env["prepaid.account"]
+            .browse(self.env.context.get("active_ids", []))
+            .filtered(lambda a: a.state == "draft")
+        ),
     )
     tariff_id = fields.Many2one(
-        "prepaid.tariff", string="Set Electricity Tariff",
+        "prepaid.tariff",
+        string="Set Electricity Tariff",
         domain=[("utility", "=", "electricity")],
     )
     water_tariff_id = fields.Many2one(
         "prepaid.tariff", string="Set Water Tariff", domain=[("utility", "=", "water")]
     )
     journal_id = fields.Many2one(
-        "account.journal", string="Opening Balance Journal",
+        "account.journal",
+        string="Opening Balance Journal",
         domain=[("type", "in", ("cash", "bank", "general"))],
         help="Where the opening balances come from (cash received, or a "
         "transfer account from the previous system).",
     )
     push_parameters = fields.Boolean(
-        string="Push Meter Parameters", default=True,
+        string="Push Meter Parameters",
+        default=True,
         help="Write unit price and alarm amounts into meters that keep the "
         "balance themselves.",
     )
@@ -43,7 +50,7 @@ class PrepaidAccountOpenWizard(models.TransientModel):
             vals["water_tariff_id"] = self.water_tariff_id.id
         if vals:
             accounts.write(vals)
-        accounts.with_context(
-            prepaid_opening_journal_id=self.journal_id.id
-        )._open(push_parameters=self.push_parameters)
+        accounts.with_context(prepaid_opening_journal_id=self.journal_id.id)._open(
+            push_parameters=self.push_parameters
+        )
         return {"type": "ir.actions.act_window_close"}

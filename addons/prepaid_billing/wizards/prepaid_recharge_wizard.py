@@ -14,18 +14,21 @@ class PrepaidRechargeWizard(models.TransientModel):
     balance = fields.Monetary(related="account_id.balance")
     operation = fields.Selection(
         [("recharge", "Recharge"), ("refund", "Refund")],
-        required=True, default="recharge",
+        required=True,
+        default="recharge",
     )
     amount = fields.Monetary(required=True)
     journal_id = fields.Many2one(
-        "account.journal", required=True,
+        "account.journal",
+        required=True,
         domain="[('type', 'in', ('cash', 'bank')), ('company_id', '=', company_id)]",
         default=lambda self: self.env["account.journal"].search(
             [("type", "=", "cash"), ("company_id", "=", self.env.company.id)], limit=1
         ),
     )
     meter_id = fields.Many2one(
-        "prepaid.meter", string="Meter (meter-side)",
+        "prepaid.meter",
+        string="Meter (meter-side)",
         domain="[('billing_account_id', '=', account_id), "
         "('billing_mode', '=', 'meter')]",
         help="For meters that keep the balance themselves: the amount is written "
@@ -33,7 +36,8 @@ class PrepaidRechargeWizard(models.TransientModel):
     )
     note = fields.Char()
     operation_key = fields.Char(
-        default=lambda self: str(uuid.uuid4()), readonly=True,
+        default=lambda self: str(uuid.uuid4()),
+        readonly=True,
         help="Makes a double click post once.",
     )
 
@@ -54,44 +58,56 @@ class PrepaidRechargeWizard(models.TransientModel):
         account.check_access("write")
         label = self.note or None
         if self.operation == "refund":
-            account._refund(self.amount, self.journal_id,
-                            f"wizard:{self.operation_key}", self._payment_method(),
-                            label=label)
+            account._refund(
+                self.amount,
+                self.journal_id,
+                f"wizard:{self.operation_key}",
+                self._payment_method(),
+                label=label,
+            )
             return {"type": "ir.actions.act_window_close"}
         if self.meter_id:
             return self._recharge_on_meter()
-        account._recharge(self.amount, self.journal_id, f"wizard:{self.operation_key}",
-                          self._payment_method(), label=label)
+        account._recharge(
+            self.amount,
+            self.journal_id,
+            f"wizard:{self.operation_key}",
+            self._payment_method(),
+            label=label,
+        )
         return {"type": "ir.actions.act_window_close"}
 
     def _recharge_on_meter(self):
         account = self.account_id
         if account.state != "open":
             raise UserError(
-                self.env._("Account %s is not open: it cannot be recharged.",
-                           account.name)
+                self.env._(
+                    "Account %s is not open: it cannot be recharged.", account.name
+                )
             )
         if account.currency_id.compare_amounts(self.amount, 0) <= 0:
             raise UserError(self.env._("A recharge must be a positive amount."))
-        command = self.env["prepaid.meter.command"].create({
-            "meter_id": self.meter_id.id,
-            "command_type": "meter_recharge",
-            "max_attempts": 1,
-            "reason": self.note or self.env._("Recharge of %s", account.name),
-            "params": {
-                "account_id": account.id,
-                "amount": self.amount,
-                "journal_id": self.journal_id.id,
-                "payment_method": self._payment_method(),
-                "key": self.operation_key,
-            },
-        })
+        command = self.env["prepaid.meter.command"].create(
+            {
+                "meter_id": self.meter_id.id,
+                "command_type": "meter_recharge",
+                "max_attempts": 1,
+                "reason": self.note or self.env._("Recharge of %s", account.name),
+                "params": {
+                    "account_id": account.id,
+                    "amount": self.amount,
+                    "journal_id": self.journal_id.id,
+                    "payment_method": self._payment_method(),
+                    "key": self.operation_key,
+                },
+            }
+        )
         command.action_send_now()
         if command.state != "done":
             raise UserError(
                 self.env._(
-                    "The meter did not accept the recharge: %s. Nothing was "
-                    "credited.", command.last_error,
+                    "The meter did not accept the recharge: %s. Nothing was credited.",
+                    command.last_error,
                 )
             )
         return {"type": "ir.actions.act_window_close"}

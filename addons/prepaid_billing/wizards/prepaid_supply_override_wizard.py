@@ -10,9 +10,13 @@ class PrepaidSupplyOverrideWizard(models.TransientModel):
 
     account_id = fields.Many2one("prepaid.account", required=True)
     action = fields.Selection(
-        [("cut", "Cut supply now"), ("restore", "Restore supply now"),
-         ("keep_on", "Keep supply on until")],
-        required=True, default="restore",
+        [
+            ("cut", "Cut supply now"),
+            ("restore", "Restore supply now"),
+            ("keep_on", "Keep supply on until"),
+        ],
+        required=True,
+        default="restore",
     )
     keep_on_until = fields.Datetime()
     reason = fields.Char(required=True)
@@ -22,8 +26,11 @@ class PrepaidSupplyOverrideWizard(models.TransientModel):
         account = self.account_id
         account.check_access("write")
         engine = self.env["prepaid.billing.engine"]
-        reason = self.env._("Manual override by %(user)s: %(reason)s",
-                            user=self.env.user.name, reason=self.reason)
+        reason = self.env._(
+            "Manual override by %(user)s: %(reason)s",
+            user=self.env.user.name,
+            reason=self.reason,
+        )
         if self.action == "cut":
             meters = account.meter_ids.filtered(
                 lambda m: m.profile_ids._switch_profile()
