@@ -64,8 +64,14 @@ TZ_HOURS = 8  # Asia/Shanghai has no DST
 FLAT_PRICE = 0.8
 TOU_PRICES = {"sharp": 1.2, "peak": 1.0, "flat": 0.7, "valley": 0.4}
 TOU_DAY = [
-    ("valley", 0, 7), ("flat", 7, 8), ("peak", 8, 11), ("flat", 11, 17),
-    ("peak", 17, 19), ("sharp", 19, 21), ("flat", 21, 23), ("valley", 23, 24),
+    ("valley", 0, 7),
+    ("flat", 7, 8),
+    ("peak", 8, 11),
+    ("flat", 11, 17),
+    ("peak", 17, 19),
+    ("sharp", 19, 21),
+    ("flat", 21, 23),
+    ("valley", 23, 24),
 ]
 BANDS = ("sharp", "peak", "flat", "valley")
 ALARMS = (50.0, 20.0, 5.0)
@@ -98,9 +104,7 @@ def module_state(dbname: str) -> str | None:
     cnx = psycopg2.connect(dbname=dbname)
     try:
         with cnx.cursor() as cr:
-            cr.execute(
-                "SELECT state FROM ir_module_module WHERE name = %s", (MODULE,)
-            )
+            cr.execute("SELECT state FROM ir_module_module WHERE name = %s", (MODULE,))
             row = cr.fetchone()
     except psycopg2.Error:
         row = None
@@ -117,8 +121,16 @@ def prepare_database(dbname: str, update: bool) -> bool:
         return False
     flag = "-u" if state == "installed" else "-i"
     cmd = [
-        *odoo_bin(), "-d", dbname, flag, MODULE, "--stop-after-init",
-        "--without-demo=all", "--addons-path", addons_path(), "--log-level=warn",
+        *odoo_bin(),
+        "-d",
+        dbname,
+        flag,
+        MODULE,
+        "--stop-after-init",
+        "--without-demo=all",
+        "--addons-path",
+        addons_path(),
+        "--log-level=warn",
         *odoo_db_args(),
     ]
     print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
@@ -163,40 +175,63 @@ def _timed(setup: dict, key: str, started: float) -> float:
 
 
 def create_company(env, stamp: str):
-    company = env["res.company"].create({
-        "name": f"Bench Billing {stamp}",
-        "currency_id": env.company.currency_id.id,
-    })
+    company = env["res.company"].create(
+        {
+            "name": f"Bench Billing {stamp}",
+            "currency_id": env.company.currency_id.id,
+        }
+    )
     env.user.company_ids |= company
     env = env(context=dict(env.context, allowed_company_ids=[company.id]))
     Account = env["account.account"]
-    liability = Account.create({
-        "name": "Bench prepayments", "code": "BPP219",
-        "account_type": "liability_current",
-    })
-    revenue = Account.create({
-        "name": "Bench utility revenue", "code": "BPR419", "account_type": "income",
-    })
-    cash_account = Account.create({
-        "name": "Bench cash", "code": "BPC101", "account_type": "asset_cash",
-    })
-    cash = env["account.journal"].create({
-        "name": "Bench cash", "code": "BCSH", "type": "cash",
-        "default_account_id": cash_account.id,
-    })
-    misc = env["account.journal"].create({
-        "name": "Bench prepaid revenue", "code": "BMSC", "type": "general",
-    })
-    env.company.write({
-        "prepaid_liability_account_id": liability.id,
-        "prepaid_revenue_account_id": revenue.id,
-        "prepaid_journal_id": misc.id,
-        "prepaid_alarm1_amount": ALARMS[0],
-        "prepaid_alarm2_amount": ALARMS[1],
-        "prepaid_alarm3_amount": ALARMS[2],
-        "prepaid_alarm_times": 2,
-        "prepaid_alarm_interval_hours": 12.0,
-    })
+    liability = Account.create(
+        {
+            "name": "Bench prepayments",
+            "code": "BPP219",
+            "account_type": "liability_current",
+        }
+    )
+    revenue = Account.create(
+        {
+            "name": "Bench utility revenue",
+            "code": "BPR419",
+            "account_type": "income",
+        }
+    )
+    cash_account = Account.create(
+        {
+            "name": "Bench cash",
+            "code": "BPC101",
+            "account_type": "asset_cash",
+        }
+    )
+    cash = env["account.journal"].create(
+        {
+            "name": "Bench cash",
+            "code": "BCSH",
+            "type": "cash",
+            "default_account_id": cash_account.id,
+        }
+    )
+    misc = env["account.journal"].create(
+        {
+            "name": "Bench prepaid revenue",
+            "code": "BMSC",
+            "type": "general",
+        }
+    )
+    env.company.write(
+        {
+            "prepaid_liability_account_id": liability.id,
+            "prepaid_revenue_account_id": revenue.id,
+            "prepaid_journal_id": misc.id,
+            "prepaid_alarm1_amount": ALARMS[0],
+            "prepaid_alarm2_amount": ALARMS[1],
+            "prepaid_alarm3_amount": ALARMS[2],
+            "prepaid_alarm_times": 2,
+            "prepaid_alarm_interval_hours": 12.0,
+        }
+    )
     return env, cash
 
 
@@ -206,57 +241,78 @@ def create_tariff(env, kind: str):
     version = {"date_from": "2020-01-01", "kind": kind}
     if kind == "tou":
         version.update({f"price_{b}": p for b, p in TOU_PRICES.items()})
-        version["season_ids"] = [Command.create({
-            "name": "All year", "months": "1-12",
-            "period_ids": [
-                Command.create({"band": b, "hour_from": f, "hour_to": t})
-                for b, f, t in TOU_DAY
-            ],
-        })]
+        version["season_ids"] = [
+            Command.create(
+                {
+                    "name": "All year",
+                    "months": "1-12",
+                    "period_ids": [
+                        Command.create({"band": b, "hour_from": f, "hour_to": t})
+                        for b, f, t in TOU_DAY
+                    ],
+                }
+            )
+        ]
     else:
         version["price"] = FLAT_PRICE
-    return env["prepaid.tariff"].create({
-        "name": f"Bench {kind}", "utility": "electricity",
-        "version_ids": [Command.create(version)],
-    })
+    return env["prepaid.tariff"].create(
+        {
+            "name": f"Bench {kind}",
+            "utility": "electricity",
+            "version_ids": [Command.create(version)],
+        }
+    )
 
 
 def create_meters(env, site, name: str, n_gateways: int, per_gateway: int):
     from odoo import Command
 
     profiles = [env.ref(f"prepaid_metering.{xmlid}").id for xmlid in PROFILES]
-    gateways = env["prepaid.gateway"].create([
-        {
-            "name": f"{name}{g + 1:03d}", "site_id": site.id,
-            "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1,
-        }
-        for g in range(n_gateways)
-    ])
-    meters = env["prepaid.meter"].create([
-        {
-            "name": f"{name}{g + 1}-{d}", "meter_type": "electric_1p",
-            "gateway_id": gw.id, "device_id": d,
-            "profile_ids": [Command.set(profiles)],
-        }
-        for g, gw in enumerate(gateways)
-        for d in range(1, per_gateway + 1)
-    ])
+    gateways = env["prepaid.gateway"].create(
+        [
+            {
+                "name": f"{name}{g + 1:03d}",
+                "site_id": site.id,
+                "protocol": "modbus_tcp",
+                "host": "127.0.0.1",
+                "port": 1,
+            }
+            for g in range(n_gateways)
+        ]
+    )
+    meters = env["prepaid.meter"].create(
+        [
+            {
+                "name": f"{name}{g + 1}-{d}",
+                "meter_type": "electric_1p",
+                "gateway_id": gw.id,
+                "device_id": d,
+                "profile_ids": [Command.set(profiles)],
+            }
+            for g, gw in enumerate(gateways)
+            for d in range(1, per_gateway + 1)
+        ]
+    )
     return meters
 
 
 def create_accounts(env, meters, tariff, label: str):
     """One open prepaid account per meter (state written, as ``_open`` does)."""
-    partners = env["res.partner"].create([
-        {"name": f"{label} tenant {i + 1}"} for i in range(len(meters))
-    ])
+    partners = env["res.partner"].create(
+        [{"name": f"{label} tenant {i + 1}"} for i in range(len(meters))]
+    )
     now = datetime.now().replace(microsecond=0)
-    accounts = env["prepaid.account"].create([
-        {
-            "partner_id": partner.id, "tariff_id": tariff.id,
-            "state": "open", "opened_at": now,
-        }
-        for partner in partners
-    ])
+    accounts = env["prepaid.account"].create(
+        [
+            {
+                "partner_id": partner.id,
+                "tariff_id": tariff.id,
+                "state": "open",
+                "opened_at": now,
+            }
+            for partner in partners
+        ]
+    )
     env.flush_all()
     env.cr.execute(
         """UPDATE prepaid_meter m SET billing_account_id = u.account_id,
@@ -276,9 +332,7 @@ def insert_readings(cr, meter_ids: list[int], per_meter: int, seed: float) -> in
     of the local hour) are their running sums. Inserted hour by hour (all
     meters of one sweep, then the next), like the polling job does.
     """
-    case = " ".join(
-        f"WHEN h >= {f} AND h < {t} THEN '{b}'" for b, f, t in TOU_DAY
-    )
+    case = " ".join(f"WHEN h >= {f} AND h < {t} THEN '{b}'" for b, f, t in TOU_DAY)
     cr.execute("SELECT setseed(%s)", [seed])
     cr.execute(
         f"""
@@ -353,26 +407,48 @@ def open_balances(env, cash, accounts, openings: dict[int, float]) -> None:
 
     company = env.company
     total = round(sum(openings.values()), 2)
-    move = env["account.move"].create({
-        "move_type": "entry", "journal_id": cash.id, "company_id": company.id,
-        "date": fields.Date.context_today(env["account.move"]),
-        "ref": "Bench opening balances",
-        "line_ids": [
-            Command.create({"account_id": cash.default_account_id.id,
-                            "debit": total, "credit": 0.0, "name": "Openings"}),
-            Command.create({"account_id": company.prepaid_liability_account_id.id,
-                            "debit": 0.0, "credit": total, "name": "Openings"}),
-        ],
-    })
-    move.action_post()
-    env["prepaid.ledger.line"]._post([
+    move = env["account.move"].create(
         {
-            "account_id": account_id, "line_type": "opening", "amount": amount,
-            "name": "Opening balance", "idempotency_key": f"opening:{account_id}",
-            "move_id": move.id, "payment_method": "opening",
+            "move_type": "entry",
+            "journal_id": cash.id,
+            "company_id": company.id,
+            "date": fields.Date.context_today(env["account.move"]),
+            "ref": "Bench opening balances",
+            "line_ids": [
+                Command.create(
+                    {
+                        "account_id": cash.default_account_id.id,
+                        "debit": total,
+                        "credit": 0.0,
+                        "name": "Openings",
+                    }
+                ),
+                Command.create(
+                    {
+                        "account_id": company.prepaid_liability_account_id.id,
+                        "debit": 0.0,
+                        "credit": total,
+                        "name": "Openings",
+                    }
+                ),
+            ],
         }
-        for account_id, amount in openings.items()
-    ])
+    )
+    move.action_post()
+    env["prepaid.ledger.line"]._post(
+        [
+            {
+                "account_id": account_id,
+                "line_type": "opening",
+                "amount": amount,
+                "name": "Opening balance",
+                "idempotency_key": f"opening:{account_id}",
+                "move_id": move.id,
+                "payment_method": "opening",
+            }
+            for account_id, amount in openings.items()
+        ]
+    )
 
 
 def build_fleet(registry, args) -> Fleet:
@@ -409,8 +485,10 @@ def build_fleet(registry, args) -> Fleet:
         naive_meters.write({"active": False})
         rng = random.Random(7)
         openings = {}
-        for some_meters, some_accounts in ((meters, accounts),
-                                           (naive_meters, naive_accounts)):
+        for some_meters, some_accounts in (
+            (meters, accounts),
+            (naive_meters, naive_accounts),
+        ):
             cost = expected_cost(cr, some_meters.ids, args.tariff)
             for meter, account in zip(some_meters, some_accounts, strict=True):
                 amount = cost[meter.id] + draw_final_balance(rng)
@@ -419,13 +497,19 @@ def build_fleet(registry, args) -> Fleet:
         started = _timed(timings, "opening balances (_post)", started)
         cr.commit()
         fleet = Fleet(
-            company_id=env.company.id, tariff_id=tariff.id,
-            meter_ids=meters.ids, account_ids=accounts.ids,
-            naive_meter_ids=naive_meters.ids, naive_account_ids=naive_accounts.ids,
-            openings=openings, setup=timings,
+            company_id=env.company.id,
+            tariff_id=tariff.id,
+            meter_ids=meters.ids,
+            account_ids=accounts.ids,
+            naive_meter_ids=naive_meters.ids,
+            naive_account_ids=naive_accounts.ids,
+            openings=openings,
+            setup=timings,
         )
-    vacuum(registry.db_name, ["prepaid_reading", "prepaid_meter", "prepaid_account",
-                              "prepaid_ledger_line"])
+    vacuum(
+        registry.db_name,
+        ["prepaid_reading", "prepaid_meter", "prepaid_account", "prepaid_ledger_line"],
+    )
     _timed(timings, "vacuum analyze", started)
     for key, value in timings.items():
         print(f"  setup: {key:<32} {value:6.1f} s", flush=True)
@@ -470,8 +554,9 @@ def reset_billing(registry, fleet: Fleet) -> None:
                 WHERE model = 'prepaid.account' AND res_id = ANY(%s)""",
             [accounts],
         )
-    vacuum(registry.db_name, ["prepaid_ledger_line", "prepaid_account",
-                              "prepaid_meter"])
+    vacuum(
+        registry.db_name, ["prepaid_ledger_line", "prepaid_account", "prepaid_meter"]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -480,16 +565,21 @@ def reset_billing(registry, fleet: Fleet) -> None:
 class Probe:
     """Wraps ``_bill_claimed``, ``_post`` and ``_after_balance_change``."""
 
-    STEPS = ("_bill_claimed", "_post", "_after_balance_change",
-             "_store_meter_billing", "_claim_meters")
+    STEPS = (
+        "_bill_claimed",
+        "_post",
+        "_after_balance_change",
+        "_store_meter_billing",
+        "_claim_meters",
+    )
 
     def __init__(self, registry):
         self.time: dict[str, float] = {}
         self.sql: dict[str, int] = {}
         self.calls: dict[str, list[tuple[int, float]]] = {}
         for name in self.STEPS:
-            model = "prepaid.ledger.line" if name == "_post" else (
-                "prepaid.billing.engine"
+            model = (
+                "prepaid.ledger.line" if name == "_post" else ("prepaid.billing.engine")
             )
             self._wrap(registry[model], name)
         self.reset()
@@ -574,8 +664,13 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
     if posted != lines:
         print(f"  WARNING: _cron_bill returned {posted}, {lines} lines inserted")
     run = BillRun(
-        batch=batch, wall=wall, cpu=cpu, lines=lines, readings=todo - left,
-        steps=dict(probe.time), sql=[n for n, _t in probe.calls["_bill_claimed"]],
+        batch=batch,
+        wall=wall,
+        cpu=cpu,
+        lines=lines,
+        readings=todo - left,
+        steps=dict(probe.time),
+        sql=[n for n, _t in probe.calls["_bill_claimed"]],
     )
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
@@ -588,8 +683,13 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
 # ---------------------------------------------------------------------------
 # (c) statements per batch, and the optional profile, in savepoints
 # ---------------------------------------------------------------------------
-def sql_per_batch(registry, probe: Probe, sizes: list[int], prof_size: int,
-                  prof: cProfile.Profile | None):
+def sql_per_batch(
+    registry,
+    probe: Probe,
+    sizes: list[int],
+    prof_size: int,
+    prof: cProfile.Profile | None,
+):
     rows = []
     with registry.cursor() as cr:
         env = new_env(cr)
@@ -621,11 +721,18 @@ def sql_per_batch(registry, probe: Probe, sizes: list[int], prof_size: int,
                     [meter_ids],
                 )
                 alarmed = cr.fetchone()[0]
-                rows.append((
-                    len(meter_ids), readings, lines, count,
-                    probe.sql["_after_balance_change"], alarmed, elapsed,
-                    probe.time["_after_balance_change"],
-                ))
+                rows.append(
+                    (
+                        len(meter_ids),
+                        readings,
+                        lines,
+                        count,
+                        probe.sql["_after_balance_change"],
+                        alarmed,
+                        elapsed,
+                        probe.time["_after_balance_change"],
+                    )
+                )
             finally:
                 cr.execute("ROLLBACK TO SAVEPOINT bench_sql")
                 env.invalidate_all()
@@ -666,19 +773,30 @@ def naive_bill(env, meter_ids: list[int]) -> int:
         if account.state != "open" or account.mode != "prepaid":
             continue
         tariff = meter.tariff_id or account.tariff_id
-        local = pytz.utc.localize(reading.read_at).astimezone(
-            pytz.timezone(meter.site_id.tz or "UTC")
-        ).replace(tzinfo=None)
+        local = (
+            pytz.utc.localize(reading.read_at)
+            .astimezone(pytz.timezone(meter.site_id.tz or "UTC"))
+            .replace(tzinfo=None)
+        )
         version = tariff._version_at(local)
         amount = round(reading.delta_kwh * naive_price(version, local), 2)
         if reading.anomaly != "lower" and reading.delta_kwh > 0 and amount:
-            Ledger._post([{
-                "account_id": account.id, "line_type": "consumption",
-                "amount": -amount, "date": reading.read_at,
-                "name": f"{reading.delta_kwh} kWh", "meter_id": meter.id,
-                "reading_id": reading.id, "quantity": reading.delta_kwh,
-                "unit": "kWh", "tariff_version_id": version.id,
-            }])
+            Ledger._post(
+                [
+                    {
+                        "account_id": account.id,
+                        "line_type": "consumption",
+                        "amount": -amount,
+                        "date": reading.read_at,
+                        "name": f"{reading.delta_kwh} kWh",
+                        "meter_id": meter.id,
+                        "reading_id": reading.id,
+                        "quantity": reading.delta_kwh,
+                        "unit": "kWh",
+                        "tariff_version_id": version.id,
+                    }
+                ]
+            )
             engine._after_balance_change(account)
             posted += 1
         meter.write({"billed_reading_id": reading.id})
@@ -740,9 +858,7 @@ def check(registry, fleet: Fleet, meter_ids: list[int], account_ids: list[int]):
                 WHERE r.meter_id = ANY(%s)""",
             [meter_ids, meter_ids],
         )
-        out["readings"], out["one_line"], out["dupes"], out["spurious"] = (
-            cr.fetchone()
-        )
+        out["readings"], out["one_line"], out["dupes"], out["spurious"] = cr.fetchone()
         cr.execute(
             """SELECT a.id, a.balance, coalesce(l.total, 0), coalesce(a.alarm_level, 0),
                       a.supply_state, l.last_after
@@ -760,9 +876,7 @@ def check(registry, fleet: Fleet, meter_ids: list[int], account_ids: list[int]):
         out["sum_ledger"] = round(float(sum(r[2] for r in rows)), 2)
         out["balance_mismatch"] = sum(1 for r in rows if round(r[1] - r[2], 2))
         out["after_mismatch"] = sum(1 for r in rows if round(r[1] - r[5], 2))
-        out["level_mismatch"] = sum(
-            1 for r in rows if level_for(float(r[1])) != r[3]
-        )
+        out["level_mismatch"] = sum(1 for r in rows if level_for(float(r[1])) != r[3])
         levels = [0, 0, 0, 0]
         for r in rows:
             levels[r[3]] += 1
@@ -832,8 +946,7 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
     )
     for run in runs:
         steps = run.steps
-        other = (steps["_bill_claimed"] - steps["_post"]
-                 - steps["_after_balance_change"])
+        other = steps["_bill_claimed"] - steps["_post"] - steps["_after_balance_change"]
         print(
             f"    {run.batch:5d}  {run.wall:7.2f}  {run.readings / run.wall:11.0f}"
             f"  {run.lines:8d}  {run.cpu:6.2f}  |  {other:8.2f}  {steps['_post']:5.2f}"
@@ -882,8 +995,11 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
             f"consumption line: {c['one_line']} -> {'OK' if ok else 'FAIL'}"
             f" (dupes {c['dupes']}, lines on delta 0: {c['spurious']})"
         )
-        ok = (c["sum_wallets"] == c["sum_ledger"] and not c["balance_mismatch"]
-              and not c["after_mismatch"])
+        ok = (
+            c["sum_wallets"] == c["sum_ledger"]
+            and not c["balance_mismatch"]
+            and not c["after_mismatch"]
+        )
         print(
             f"    {label:<8} sum wallets {c['sum_wallets']:.2f} == sum ledger "
             f"{c['sum_ledger']:.2f}; accounts off: {c['balance_mismatch']}, last "
@@ -919,12 +1035,14 @@ def parse_args(argv=None):
     parser.add_argument("--naive-readings", type=int, default=100, help="per meter")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument(
-        "--batches", default="1000",
+        "--batches",
+        default="1000",
         help=f"{BATCH_PARAM} values; each after the first re-bills after a reset",
     )
     parser.add_argument("--sizes", default="10,100,1000", help="(c) batches")
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="cProfile one _bill_claimed of the first --batches size (rolled back)",
     )
     parser.add_argument("--profile-top", type=int, default=30)
@@ -955,7 +1073,8 @@ def run(args) -> None:
     checks = check(registry, fleet, fleet.meter_ids, fleet.account_ids)
     naive_checks = (
         check(registry, fleet, fleet.naive_meter_ids, fleet.naive_account_ids)
-        if naive else None
+        if naive
+        else None
     )
     recog = recognize(registry, fleet)
     if prof is not None:

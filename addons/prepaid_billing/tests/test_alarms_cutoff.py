@@ -62,14 +62,14 @@ class TestAlarmsAndCutoff(BillingCase):
         self.assertEqual(len(self.notices("alarm1")), 1)
         self.use(1021.0, 1050.0, "2026-03-02 04:00:00")  # 20.0: level 2
         self.use(1050.0, 1070.0, "2026-03-02 05:00:00")  # 4.0: level 3
-        self.assertEqual(self.notices().mapped("event"),
-                         ["alarm3", "alarm2", "alarm1"])
+        self.assertEqual(self.notices().mapped("event"), ["alarm3", "alarm2", "alarm1"])
         notices = self.notices()
         self.Notice._cron_send()
         self.assertEqual(notices.mapped("sent_count"), [1, 1, 1])
         self.Notice._cron_send()
-        self.assertEqual(notices.mapped("sent_count"), [1, 1, 1],
-                         "the next repeat is 12 hours later")
+        self.assertEqual(
+            notices.mapped("sent_count"), [1, 1, 1], "the next repeat is 12 hours later"
+        )
         with freeze_time(fields.Datetime.now() + timedelta(hours=13)):
             self.Notice._cron_send()
         self.assertEqual(notices.mapped("sent_count"), [2, 2, 2])
@@ -97,8 +97,9 @@ class TestAlarmsAndCutoff(BillingCase):
         self.use(1050.0, 1130.0, "2026-03-02 03:00:00")  # 56: level 0 -> 1 at 50
         self.assertEqual(self.account.alarm_level, 0)
         self.use(1130.0, 1140.0, "2026-03-02 04:00:00")  # 48: level 1 again
-        self.assertEqual(len(self.notices("alarm1").filtered(
-            lambda n: n.state == "pending")), 1)
+        self.assertEqual(
+            len(self.notices("alarm1").filtered(lambda n: n.state == "pending")), 1
+        )
 
     # Modbus traffic runs outside freeze_time: asyncio needs a moving clock.
     def test_exhausted_balance_cuts_the_relay_and_recharge_restores_it(self):
@@ -115,7 +116,9 @@ class TestAlarmsAndCutoff(BillingCase):
         self.assertTrue(self.notices("cutoff"))
         self.account._recharge(50.0, self.cash, "restore", "cash")
         self.assertEqual(self.account.supply_state, "on")
-        restore = self.meter.command_ids.filtered(lambda c: c.command_type == "relay_on")
+        restore = self.meter.command_ids.filtered(
+            lambda c: c.command_type == "relay_on"
+        )
         self.env["prepaid.meter.command"]._cron_process()
         self.assertEqual(restore.state, "done", restore.last_error)
         self.assertFalse(sim.relay_open)
@@ -150,10 +153,14 @@ class TestAlarmsAndCutoff(BillingCase):
         self.use(1000.0, 1080.0, "2026-03-02 03:00:00")
         self.assertEqual(self.account.supply_state, "cut_pending")
         self.account.protected = False
-        wizard = self.env["prepaid.supply.override.wizard"].create({
-            "account_id": self.account.id, "action": "keep_on",
-            "keep_on_until": datetime(2026, 3, 3), "reason": "tenant in hospital",
-        })
+        wizard = self.env["prepaid.supply.override.wizard"].create(
+            {
+                "account_id": self.account.id,
+                "action": "keep_on",
+                "keep_on_until": datetime(2026, 3, 3),
+                "reason": "tenant in hospital",
+            }
+        )
         wizard.action_apply()
         self.assertEqual(self.account.supply_state, "on")
         self.assertIn("tenant in hospital", self.account.message_ids[0].body)
@@ -163,13 +170,15 @@ class TestAlarmsAndCutoff(BillingCase):
     def test_manual_cut_and_restore_switch_the_meter_and_are_logged(self):
         sim = self.fleet.meter(0, 1)
         Wizard = self.env["prepaid.supply.override.wizard"]
-        Wizard.create({"account_id": self.account.id, "action": "cut",
-                       "reason": "tampering"}).action_apply()
+        Wizard.create(
+            {"account_id": self.account.id, "action": "cut", "reason": "tampering"}
+        ).action_apply()
         self.env["prepaid.meter.command"]._cron_process()
         self.assertTrue(sim.relay_open)
         self.assertEqual(self.account.supply_state, "cut_off")
-        Wizard.create({"account_id": self.account.id, "action": "restore",
-                       "reason": "checked"}).action_apply()
+        Wizard.create(
+            {"account_id": self.account.id, "action": "restore", "reason": "checked"}
+        ).action_apply()
         self.env["prepaid.meter.command"]._cron_process()
         self.assertFalse(sim.relay_open)
         self.assertIn("checked", self.account.message_ids[0].body)
@@ -181,11 +190,14 @@ class TestAlarmsAndCutoff(BillingCase):
         thread.start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
-        channel = self.env["prepaid.notification.channel"].create({
-            "name": "Voice call service", "channel_type": "webhook",
-            "webhook_url": f"http://127.0.0.1:{server.server_port}/hook",
-            "webhook_secret": "s3cret",
-        })
+        channel = self.env["prepaid.notification.channel"].create(
+            {
+                "name": "Voice call service",
+                "channel_type": "webhook",
+                "webhook_url": f"http://127.0.0.1:{server.server_port}/hook",
+                "webhook_secret": "s3cret",
+            }
+        )
         self.use(1000.0, 1020.0, "2026-03-02 02:00:00")
         notice = self.notices("alarm1")
         report = notice._send()
@@ -194,13 +206,21 @@ class TestAlarmsAndCutoff(BillingCase):
         payload = json.loads(body)
         self.assertEqual(payload["event"], "alarm1")
         self.assertEqual(payload["balance"], 44.0)
-        self.assertTrue(webhook.verify(
-            b"s3cret", body, headers["X-Prepaid-Signature"],
-            int(datetime.now().timestamp()),
-        ))
-        self.assertFalse(webhook.verify(
-            b"wrong", body, headers["X-Prepaid-Signature"],
-            int(datetime.now().timestamp()),
-        ))
+        self.assertTrue(
+            webhook.verify(
+                b"s3cret",
+                body,
+                headers["X-Prepaid-Signature"],
+                int(datetime.now().timestamp()),
+            )
+        )
+        self.assertFalse(
+            webhook.verify(
+                b"wrong",
+                body,
+                headers["X-Prepaid-Signature"],
+                int(datetime.now().timestamp()),
+            )
+        )
         channel.webhook_url = f"http://127.0.0.1:{server.server_port + 1}/none"
         self.assertFalse(channel._dispatch(notice)[0], "a dead endpoint is reported")

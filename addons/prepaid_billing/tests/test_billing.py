@@ -57,21 +57,35 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.consumption(self.account).amount, -2.4)
 
     def test_time_of_use_prices_the_band_registers(self):
-        tou = self.make_tariff("TOU", kind="tou", price_sharp=1.3, price_peak=1.1,
-                               price_flat=0.7, price_valley=0.35)
+        tou = self.make_tariff(
+            "TOU",
+            kind="tou",
+            price_sharp=1.3,
+            price_peak=1.1,
+            price_flat=0.7,
+            price_valley=0.35,
+        )
         meter = self.make_meter(self.gateway, 2)
         account = self.make_account(meter, tariff=tou, opening=50.0)
-        self.reading(meter, 100.0, "2026-03-02 02:00:00",
-                     sharp=10, peak=20, flat=30, valley=40)
-        self.reading(meter, 110.0, "2026-03-02 03:00:00",
-                     sharp=11, peak=22, flat=33, valley=44)
+        self.reading(
+            meter, 100.0, "2026-03-02 02:00:00", sharp=10, peak=20, flat=30, valley=40
+        )
+        self.reading(
+            meter, 110.0, "2026-03-02 03:00:00", sharp=11, peak=22, flat=33, valley=44
+        )
         self.bill()
         # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00
         self.assertEqual(self.consumption(account).amount, -7.0)
 
     def test_time_of_use_without_registers_uses_the_local_reading_time(self):
-        tou = self.make_tariff("TOU2", kind="tou", price_sharp=1.3, price_peak=1.1,
-                               price_flat=0.7, price_valley=0.35)
+        tou = self.make_tariff(
+            "TOU2",
+            kind="tou",
+            price_sharp=1.3,
+            price_peak=1.1,
+            price_flat=0.7,
+            price_valley=0.35,
+        )
         meter = self.make_meter(self.gateway, 3)
         account = self.make_account(meter, tariff=tou, opening=50.0)
         self.reading(meter, 100.0, "2026-03-01 23:30:00")
@@ -81,10 +95,15 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.consumption(account).amount, -11.0)
 
     def test_tiers_climb_within_the_month_and_reset_at_its_start(self):
-        tiered = self.make_tariff("Tiered", kind="tiered", tier_period="month",
-                                  tier_ids=[
-                                      Command.create({"upto": 100, "price": 0.5}),
-                                      Command.create({"upto": 0, "price": 1.0})])
+        tiered = self.make_tariff(
+            "Tiered",
+            kind="tiered",
+            tier_period="month",
+            tier_ids=[
+                Command.create({"upto": 100, "price": 0.5}),
+                Command.create({"upto": 0, "price": 1.0}),
+            ],
+        )
         meter = self.make_meter(self.gateway, 4)
         account = self.make_account(meter, tariff=tiered, opening=500.0)
         self.reading(meter, 0.0, "2026-01-10 02:00:00")
@@ -98,8 +117,9 @@ class TestDeduction(BillingCase):
         self.assertEqual(amounts, [-45.0, -25.0, -5.0])
 
     def test_water_meter_uses_the_water_tariff(self):
-        water_tariff = self.make_tariff("Water", utility="water", kind="flat",
-                                        price=3.5)
+        water_tariff = self.make_tariff(
+            "Water", utility="water", kind="flat", price=3.5
+        )
         meter = self.make_meter(self.gateway, 5, kind="water")
         account = self.make_account(meter, water_tariff=water_tariff, opening=50.0)
         self.reading(meter, 10.0, "2026-03-02 02:00:00")
@@ -111,8 +131,9 @@ class TestDeduction(BillingCase):
     def test_sub_cent_readings_do_not_drift(self):
         self.reading(self.meter, 1000.0, "2026-03-02 00:00:00")
         for minute in range(1, 61):
-            self.reading(self.meter, 1000.0 + minute * 0.01,
-                         f"2026-03-02 01:{minute - 1:02d}:00")
+            self.reading(
+                self.meter, 1000.0 + minute * 0.01, f"2026-03-02 01:{minute - 1:02d}:00"
+            )
         self.bill()
         # 0.6 kWh x 0.80 = 0.48, although each reading is worth 0.008
         self.assertEqual(
@@ -137,51 +158,85 @@ class TestConcurrentBilling(BillingCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             partner = env["res.partner"].create({"name": "Concurrent tenant"})
-            tariff = env["prepaid.tariff"].create({
-                "name": "Concurrent flat",
-                "version_ids": [Command.create({"date_from": "2020-01-01",
-                                                "kind": "flat", "price": 1.0})],
-            })
+            tariff = env["prepaid.tariff"].create(
+                {
+                    "name": "Concurrent flat",
+                    "version_ids": [
+                        Command.create(
+                            {"date_from": "2020-01-01", "kind": "flat", "price": 1.0}
+                        )
+                    ],
+                }
+            )
             site = env["prepaid.site"].create({"name": "Concurrent site"})
-            gateway = env["prepaid.gateway"].create({
-                "name": "Concurrent bus", "site_id": site.id, "host": "127.0.0.1",
-                "port": 1, "next_poll_at": "2999-01-01 00:00:00",
-            })
-            meters = env["prepaid.meter"].create([
-                {"name": f"CB{d}", "gateway_id": gateway.id, "device_id": d}
-                for d in range(1, 9)
-            ])
-            accounts = env["prepaid.account"].create([
-                {"partner_id": partner.id, "tariff_id": tariff.id,
-                 "meter_link_ids": [Command.set(m.ids)]} for m in meters
-            ])
+            gateway = env["prepaid.gateway"].create(
+                {
+                    "name": "Concurrent bus",
+                    "site_id": site.id,
+                    "host": "127.0.0.1",
+                    "port": 1,
+                    "next_poll_at": "2999-01-01 00:00:00",
+                }
+            )
+            meters = env["prepaid.meter"].create(
+                [
+                    {"name": f"CB{d}", "gateway_id": gateway.id, "device_id": d}
+                    for d in range(1, 9)
+                ]
+            )
+            accounts = env["prepaid.account"].create(
+                [
+                    {
+                        "partner_id": partner.id,
+                        "tariff_id": tariff.id,
+                        "meter_link_ids": [Command.set(m.ids)],
+                    }
+                    for m in meters
+                ]
+            )
             accounts._open()
             for meter in meters:
                 for hour in range(6):
-                    env["prepaid.reading"].create({
-                        "meter_id": meter.id, "source": "import",
-                        "energy_total_kwh": 100.0 + hour,
-                        "read_at": f"2026-03-02 0{hour}:00:00",
-                    })
+                    env["prepaid.reading"].create(
+                        {
+                            "meter_id": meter.id,
+                            "source": "import",
+                            "energy_total_kwh": 100.0 + hour,
+                            "read_at": f"2026-03-02 0{hour}:00:00",
+                        }
+                    )
             self.ids = {
-                "partner": partner.id, "tariff": tariff.id, "site": site.id,
-                "gateway": gateway.id, "meters": meters.ids, "accounts": accounts.ids,
+                "partner": partner.id,
+                "tariff": tariff.id,
+                "site": site.id,
+                "gateway": gateway.id,
+                "meters": meters.ids,
+                "accounts": accounts.ids,
             }
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
         ids = self.ids
         with self.registry.cursor() as cr:
-            cr.execute("DELETE FROM prepaid_ledger_line WHERE account_id = ANY(%s)",
-                       [ids["accounts"]])
-            cr.execute("UPDATE prepaid_meter SET billing_account_id = NULL, "
-                       "billed_reading_id = NULL WHERE id = ANY(%s)", [ids["meters"]])
-            cr.execute("DELETE FROM prepaid_alarm_notice WHERE account_id = ANY(%s)",
-                       [ids["accounts"]])
-            cr.execute("DELETE FROM prepaid_account WHERE id = ANY(%s)",
-                       [ids["accounts"]])
-            cr.execute("DELETE FROM prepaid_reading WHERE meter_id = ANY(%s)",
-                       [ids["meters"]])
+            cr.execute(
+                "DELETE FROM prepaid_ledger_line WHERE account_id = ANY(%s)",
+                [ids["accounts"]],
+            )
+            cr.execute(
+                "UPDATE prepaid_meter SET billing_account_id = NULL, "
+                "billed_reading_id = NULL WHERE id = ANY(%s)",
+                [ids["meters"]],
+            )
+            cr.execute(
+                "DELETE FROM prepaid_alarm_notice WHERE account_id = ANY(%s)",
+                [ids["accounts"]],
+            )
+            cr.execute(
+                "DELETE FROM prepaid_account WHERE id = ANY(%s)", [ids["accounts"]]
+            )
+            cr.execute(
+                "DELETE FROM prepaid_reading WHERE meter_id = ANY(%s)", [ids["meters"]]
+            )
             cr.execute("DELETE FROM prepaid_meter WHERE id = ANY(%s)", [ids["meters"]])
             cr.execute("DELETE FROM prepaid_gateway WHERE id = %s", [ids["gateway"]])
             cr.execute("DELETE FROM prepaid_site WHERE id = %s", [ids["site"]])
@@ -190,9 +245,11 @@ class TestConcurrentBilling(BillingCase):
 
     def test_two_workers_bill_every_reading_exactly_once(self):
         with self.registry.cursor() as cr:
-            cr.execute("INSERT INTO ir_config_parameter (key, value) VALUES "
-                       "('prepaid_billing.bill_batch_meters', '1') "
-                       "ON CONFLICT (key) DO UPDATE SET value = '1'")
+            cr.execute(
+                "INSERT INTO ir_config_parameter (key, value) VALUES "
+                "('prepaid_billing.bill_batch_meters', '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = '1'"
+            )
         self.addCleanup(self._reset_batch)
         start = threading.Barrier(2)
         errors = []
@@ -221,8 +278,10 @@ class TestConcurrentBilling(BillingCase):
                 [self.ids["accounts"]],
             )
             count, distinct, total = cr.fetchone()
-            cr.execute("SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
-                       [self.ids["accounts"]])
+            cr.execute(
+                "SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
+                [self.ids["accounts"]],
+            )
             balances = float(cr.fetchone()[0])
         # 8 meters x 5 deltas of 1 kWh at 1.00
         self.assertEqual((count, distinct), (40, 40))
@@ -231,8 +290,10 @@ class TestConcurrentBilling(BillingCase):
 
     def _reset_batch(self):
         with self.registry.cursor() as cr:
-            cr.execute("DELETE FROM ir_config_parameter "
-                       "WHERE key = 'prepaid_billing.bill_batch_meters'")
+            cr.execute(
+                "DELETE FROM ir_config_parameter "
+                "WHERE key = 'prepaid_billing.bill_batch_meters'"
+            )
 
 
 @tagged("post_install", "-at_install")
@@ -254,10 +315,15 @@ class TestRolloverAndRecognition(BillingCase):
         self.assertEqual((line.quantity, line.amount), (3.0, -2.4))
 
     def test_yearly_tiers_reset_on_the_first_of_january(self):
-        tiered = self.make_tariff("Yearly", kind="tiered", tier_period="year",
-                                  tier_ids=[
-                                      Command.create({"upto": 1000, "price": 0.5}),
-                                      Command.create({"upto": 0, "price": 0.9})])
+        tiered = self.make_tariff(
+            "Yearly",
+            kind="tiered",
+            tier_period="year",
+            tier_ids=[
+                Command.create({"upto": 1000, "price": 0.5}),
+                Command.create({"upto": 0, "price": 0.9}),
+            ],
+        )
         meter = self.make_meter(self.gateway, 2)
         account = self.make_account(meter, tariff=tiered, opening=2000.0)
         self.reading(meter, 0.0, "2026-06-01 02:00:00")
@@ -267,30 +333,44 @@ class TestRolloverAndRecognition(BillingCase):
         self.reading(meter, 1030.0, "2026-12-31 16:30:00")
         self.bill()
         # 990 x 0.5 ; 10 x 0.5 + 10 x 0.9 ; new year: 20 x 0.5
-        self.assertEqual(self.consumption(account).mapped("amount"),
-                         [-495.0, -14.0, -10.0])
+        self.assertEqual(
+            self.consumption(account).mapped("amount"), [-495.0, -14.0, -10.0]
+        )
 
     def test_recognition_moves_consumption_to_revenue_and_taxes(self):
-        tax_account = self.env["account.account"].create({
-            "name": "Output VAT", "code": "TPV221", "account_type": "liability_current",
-        })
+        tax_account = self.env["account.account"].create(
+            {
+                "name": "Output VAT",
+                "code": "TPV221",
+                "account_type": "liability_current",
+            }
+        )
         china = self.env.ref("base.cn")
-        self.company.write({"country_id": china.id,
-                            "account_fiscal_country_id": china.id})
+        self.company.write(
+            {"country_id": china.id, "account_fiscal_country_id": china.id}
+        )
         group = self.env["account.tax.group"].create({"name": "VAT"})
-        tax = self.env["account.tax"].create({
-            "name": "VAT 13% incl.", "amount": 13.0, "type_tax_use": "sale",
-            "price_include_override": "tax_included", "tax_group_id": group.id,
-            "country_id": china.id,
-        })
+        tax = self.env["account.tax"].create(
+            {
+                "name": "VAT 13% incl.",
+                "amount": 13.0,
+                "type_tax_use": "sale",
+                "price_include_override": "tax_included",
+                "tax_group_id": group.id,
+                "country_id": china.id,
+            }
+        )
         tax.invoice_repartition_line_ids.filtered(
             lambda r: r.repartition_type == "tax"
         ).account_id = tax_account
-        product = self.env["product.product"].create({
-            "name": "Electricity", "type": "service",
-            "taxes_id": [Command.set(tax.ids)],
-            "property_account_income_id": self.revenue.id,
-        })
+        product = self.env["product.product"].create(
+            {
+                "name": "Electricity",
+                "type": "service",
+                "taxes_id": [Command.set(tax.ids)],
+                "property_account_income_id": self.revenue.id,
+            }
+        )
         self.flat.product_id = product
         meter = self.make_meter(self.gateway, 3)
         account = self.make_account(meter, opening=200.0)
@@ -309,5 +389,7 @@ class TestRolloverAndRecognition(BillingCase):
         self.assertEqual(after["unrecognised"], 0.0)
         self.assertEqual(after["liability"], after["wallets"])
         self.assertEqual(self.consumption(account).recognition_move_id, move)
-        self.assertFalse(self.env["prepaid.billing.engine"]._recognize(self.company),
-                         "nothing left to recognise")
+        self.assertFalse(
+            self.env["prepaid.billing.engine"]._recognize(self.company),
+            "nothing left to recognise",
+        )

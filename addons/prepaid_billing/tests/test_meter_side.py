@@ -20,17 +20,33 @@ class TestMeterSideRecharge(BillingCase):
     def setUp(self):
         super().setUp()
         self.fleet = self.start_fresh_fleet(
-            [("socket", [electric(1, energy_kwh=500.0, balance=20.0,
-                                  unit_price=1.0, purchase_count=4)])],
+            [
+                (
+                    "socket",
+                    [
+                        electric(
+                            1,
+                            energy_kwh=500.0,
+                            balance=20.0,
+                            unit_price=1.0,
+                            purchase_count=4,
+                        )
+                    ],
+                )
+            ],
             [self.gateway],
         )
         self.sim = self.fleet.meter(0, 1)
 
     def recharge(self, amount):
-        wizard = self.env["prepaid.recharge.wizard"].create({
-            "account_id": self.account.id, "amount": amount,
-            "journal_id": self.cash.id, "meter_id": self.meter.id,
-        })
+        wizard = self.env["prepaid.recharge.wizard"].create(
+            {
+                "account_id": self.account.id,
+                "amount": amount,
+                "journal_id": self.cash.id,
+                "meter_id": self.meter.id,
+            }
+        )
         return wizard.action_confirm()
 
     def test_recharge_is_credited_when_the_meter_accepts_it(self):
@@ -38,7 +54,7 @@ class TestMeterSideRecharge(BillingCase):
         self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
         self.assertEqual(self.sim.purchase_count, 5)
         line = self.account.ledger_line_ids.filtered(
-            lambda l: l.line_type == "recharge"
+            lambda line: line.line_type == "recharge"
         )
         self.assertEqual(line.amount, 30.0)
         self.assertEqual(line.meter_id, self.meter)
@@ -59,12 +75,20 @@ class TestMeterSideRecharge(BillingCase):
         self.assertEqual(self.account.balance, 30.0 - 12.5)
 
     def send_record(self, count, **params):
-        command = self.env["prepaid.meter.command"].create({
-            "meter_id": self.meter.id, "command_type": "meter_recharge",
-            "max_attempts": 1,
-            "params": {"account_id": self.account.id, "amount": 10.0,
-                       "journal_id": self.cash.id, "count": count, **params},
-        })
+        command = self.env["prepaid.meter.command"].create(
+            {
+                "meter_id": self.meter.id,
+                "command_type": "meter_recharge",
+                "max_attempts": 1,
+                "params": {
+                    "account_id": self.account.id,
+                    "amount": 10.0,
+                    "journal_id": self.cash.id,
+                    "count": count,
+                    **params,
+                },
+            }
+        )
         command.action_send_now()
         return command
 

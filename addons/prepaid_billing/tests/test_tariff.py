@@ -14,30 +14,66 @@ class TestTariffs(BillingCase):
         Tariff = self.env["prepaid.tariff"]
         before = Tariff.search_count([])
         with self.assertRaises(ValidationError) as err, self.env.cr.savepoint():
-            self.make_tariff("Gap", kind="tou", price_sharp=1, price_peak=1,
-                             price_flat=1, price_valley=1, season_ids=[
-                                 Command.create({"name": "All", "months": "1-12",
-                                                 "period_ids": [
-                                     Command.create({"band": "valley",
-                                                     "hour_from": 0, "hour_to": 7}),
-                                     Command.create({"band": "peak",
-                                                     "hour_from": 8, "hour_to": 24}),
-                                 ]})])
+            self.make_tariff(
+                "Gap",
+                kind="tou",
+                price_sharp=1,
+                price_peak=1,
+                price_flat=1,
+                price_valley=1,
+                season_ids=[
+                    Command.create(
+                        {
+                            "name": "All",
+                            "months": "1-12",
+                            "period_ids": [
+                                Command.create(
+                                    {"band": "valley", "hour_from": 0, "hour_to": 7}
+                                ),
+                                Command.create(
+                                    {"band": "peak", "hour_from": 8, "hour_to": 24}
+                                ),
+                            ],
+                        }
+                    )
+                ],
+            )
         self.assertIn("07:00", str(err.exception))
         self.assertEqual(Tariff.search_count([]), before)
 
     def test_overlap_tiers_and_negative_prices_are_refused(self):
         bad_versions = [
-            {"kind": "tou", "price_sharp": 1, "price_peak": 1, "price_flat": 1,
-             "price_valley": 1, "season_ids": [Command.create({
-                 "name": "All", "months": "1-12", "period_ids": [
-                     Command.create({"band": "valley", "hour_from": 0, "hour_to": 12}),
-                     Command.create({"band": "peak", "hour_from": 11, "hour_to": 24}),
-                 ]})]},
-            {"kind": "tiered", "tier_ids": [
-                Command.create({"upto": 100, "price": 0.5}),
-                Command.create({"upto": 100, "price": 0.6}),
-                Command.create({"upto": 0, "price": 0.7})]},
+            {
+                "kind": "tou",
+                "price_sharp": 1,
+                "price_peak": 1,
+                "price_flat": 1,
+                "price_valley": 1,
+                "season_ids": [
+                    Command.create(
+                        {
+                            "name": "All",
+                            "months": "1-12",
+                            "period_ids": [
+                                Command.create(
+                                    {"band": "valley", "hour_from": 0, "hour_to": 12}
+                                ),
+                                Command.create(
+                                    {"band": "peak", "hour_from": 11, "hour_to": 24}
+                                ),
+                            ],
+                        }
+                    )
+                ],
+            },
+            {
+                "kind": "tiered",
+                "tier_ids": [
+                    Command.create({"upto": 100, "price": 0.5}),
+                    Command.create({"upto": 100, "price": 0.6}),
+                    Command.create({"upto": 0, "price": 0.7}),
+                ],
+            },
             {"kind": "flat", "price": -0.1},
             {"kind": "flat", "price": 0.5, "minimum_monthly": -3},
         ]
@@ -48,16 +84,37 @@ class TestTariffs(BillingCase):
 
     def test_seasons_must_cover_every_month_once(self):
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
-            self.make_tariff("Summer only", kind="tou", price_sharp=1, price_peak=1,
-                             price_flat=1, price_valley=1, season_ids=[
-                                 Command.create({"name": "Summer", "months": "6-9",
-                                                 "period_ids": [Command.create({
-                                                     "band": "flat", "hour_from": 0,
-                                                     "hour_to": 24})]})])
+            self.make_tariff(
+                "Summer only",
+                kind="tou",
+                price_sharp=1,
+                price_peak=1,
+                price_flat=1,
+                price_valley=1,
+                season_ids=[
+                    Command.create(
+                        {
+                            "name": "Summer",
+                            "months": "6-9",
+                            "period_ids": [
+                                Command.create(
+                                    {"band": "flat", "hour_from": 0, "hour_to": 24}
+                                )
+                            ],
+                        }
+                    )
+                ],
+            )
 
     def test_band_edge_at_eight_belongs_to_peak(self):
-        tariff = self.make_tariff("TOU", kind="tou", price_sharp=1.3,
-                                  price_peak=1.1, price_flat=0.7, price_valley=0.35)
+        tariff = self.make_tariff(
+            "TOU",
+            kind="tou",
+            price_sharp=1.3,
+            price_peak=1.1,
+            price_flat=0.7,
+            price_valley=0.35,
+        )
         pricer = tariff.version_ids._pricer()
         self.assertEqual(pricer.band_at(datetime(2026, 3, 2, 7, 59, 59)), "flat")
         self.assertEqual(pricer.band_at(datetime(2026, 3, 2, 8, 0, 0)), "peak")
@@ -66,10 +123,12 @@ class TestTariffs(BillingCase):
         self.assertEqual(charge.amount, Decimal("2.20"))
 
     def test_version_in_force_follows_the_date(self):
-        tariff = self.make_tariff("Versioned", kind="flat", price=0.5,
-                                  date_from="2026-01-01")
-        tariff.version_ids = [Command.create({"date_from": "2026-07-01",
-                                              "kind": "flat", "price": 0.6})]
+        tariff = self.make_tariff(
+            "Versioned", kind="flat", price=0.5, date_from="2026-01-01"
+        )
+        tariff.version_ids = [
+            Command.create({"date_from": "2026-07-01", "kind": "flat", "price": 0.6})
+        ]
         self.assertEqual(tariff._version_at(datetime(2026, 6, 30, 23)).price, 0.5)
         self.assertEqual(tariff._version_at(datetime(2026, 7, 1, 0)).price, 0.6)
         with self.assertRaises(UserError):

@@ -36,8 +36,8 @@ class TestWallet(BillingCase):
         self.assertEqual(self.account.balance, 100.0)
         self.assertEqual(line.balance_after, 100.0)
         move = line.move_id
-        cash_line = move.line_ids.filtered(lambda l: l.debit)
-        liability_line = move.line_ids.filtered(lambda l: l.credit)
+        cash_line = move.line_ids.filtered(lambda line: line.debit)
+        liability_line = move.line_ids.filtered(lambda line: line.credit)
         self.assertEqual(cash_line.account_id, self.cash.default_account_id)
         self.assertEqual(liability_line.account_id, self.liability)
         self.assertEqual(liability_line.credit, 70.0)
@@ -63,10 +63,14 @@ class TestWallet(BillingCase):
         eur = self.env.ref("base.EUR")
         foreign = usd if self.company.currency_id != usd else eur
         foreign.active = True
-        foreign_journal = self.env["account.journal"].create({
-            "name": "Foreign", "code": "TPFX", "type": "bank",
-            "currency_id": foreign.id,
-        })
+        foreign_journal = self.env["account.journal"].create(
+            {
+                "name": "Foreign",
+                "code": "TPFX",
+                "type": "bank",
+                "currency_id": foreign.id,
+            }
+        )
         with self.assertRaises(UserError):
             self.account._recharge(10.0, foreign_journal, "fx", "bank")
         closed = self.make_account(self.make_meter(self.gateway, 2), open_it=False)
@@ -81,8 +85,12 @@ class TestWallet(BillingCase):
         self.recharge(15.0, key="double-click")
         self.assertEqual(self.account.balance, 45.0)
         self.assertEqual(
-            len(self.account.ledger_line_ids.filtered(
-                lambda l: l.line_type == "recharge")), 1,
+            len(
+                self.account.ledger_line_ids.filtered(
+                    lambda line: line.line_type == "recharge"
+                )
+            ),
+            1,
         )
 
     def test_posted_lines_are_immutable_and_corrected_by_reversal(self):
@@ -92,10 +100,13 @@ class TestWallet(BillingCase):
         with self.assertRaises(UserError):
             line.unlink()
         with self.assertRaises(UserError):
-            self.env["prepaid.ledger.line"].create({
-                "account_id": self.account.id, "line_type": "adjustment",
-                "amount": 1.0,
-            })
+            self.env["prepaid.ledger.line"].create(
+                {
+                    "account_id": self.account.id,
+                    "line_type": "adjustment",
+                    "amount": 1.0,
+                }
+            )
         with self.assertRaises(UserError):
             self.account.write({"balance": 1000.0})
         reversal = self.env["prepaid.ledger.line"]._post(
@@ -103,9 +114,7 @@ class TestWallet(BillingCase):
         )
         self.assertEqual(reversal.amount, -5.0)
         self.assertEqual(self.account.balance, 30.0)
-        again = self.env["prepaid.ledger.line"]._post(
-            [line._prepare_reversal("typo")]
-        )
+        again = self.env["prepaid.ledger.line"]._post([line._prepare_reversal("typo")])
         self.assertFalse(again, "a line is reversed once")
 
     def test_randomized_operations_keep_wallets_equal_to_the_ledger_and_gl(self):
@@ -129,8 +138,11 @@ class TestWallet(BillingCase):
                 meter = account.meter_ids
                 kwh[meter] = round(kwh[meter] + rng.uniform(0, 7.3), 3)
                 hour += 1
-                self.reading(meter, kwh[meter],
-                             f"2026-03-{1 + hour // 24:02d} {hour % 24:02d}:00:00")
+                self.reading(
+                    meter,
+                    kwh[meter],
+                    f"2026-03-{1 + hour // 24:02d} {hour % 24:02d}:00:00",
+                )
                 if rng.random() < 0.3:
                     self.bill()
             if step % 250 == 0:
@@ -156,17 +168,24 @@ class TestWalletLocking(BillingCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             partner = env["res.partner"].create({"name": "Lock tenant"})
-            account = env["prepaid.account"].create({"partner_id": partner.id,
-                                                     "state": "open"})
+            account = env["prepaid.account"].create(
+                {"partner_id": partner.id, "state": "open"}
+            )
             account_id, partner_id = account.id, partner.id
         self.addCleanup(self._drop, account_id, partner_id)
         holder = self.registry.cursor()
         self.addCleanup(holder.close)
         holder_env = api.Environment(holder, SUPERUSER_ID, {})
-        holder_env["prepaid.ledger.line"]._post([{
-            "account_id": account_id, "line_type": "adjustment", "amount": 10.0,
-            "idempotency_key": "lock-1",
-        }])
+        holder_env["prepaid.ledger.line"]._post(
+            [
+                {
+                    "account_id": account_id,
+                    "line_type": "adjustment",
+                    "amount": 10.0,
+                    "idempotency_key": "lock-1",
+                }
+            ]
+        )
         blocked = []
 
         def deduct():
@@ -176,10 +195,16 @@ class TestWalletLocking(BillingCase):
                 cr.execute("SET LOCAL lock_timeout = '500ms'")
                 try:
                     with mute_logger("odoo.sql_db"):
-                        env["prepaid.ledger.line"]._post([{
-                            "account_id": account_id, "line_type": "consumption",
-                            "amount": -3.0, "idempotency_key": "lock-2",
-                        }])
+                        env["prepaid.ledger.line"]._post(
+                            [
+                                {
+                                    "account_id": account_id,
+                                    "line_type": "consumption",
+                                    "amount": -3.0,
+                                    "idempotency_key": "lock-2",
+                                }
+                            ]
+                        )
                 except psycopg2.errors.LockNotAvailable:
                     blocked.append(True)
                     cr.rollback()
@@ -193,13 +218,15 @@ class TestWalletLocking(BillingCase):
         thread.start()
         thread.join(10)
         with self.registry.cursor() as cr:
-            cr.execute("SELECT balance FROM prepaid_account WHERE id = %s",
-                       [account_id])
+            cr.execute(
+                "SELECT balance FROM prepaid_account WHERE id = %s", [account_id]
+            )
             self.assertEqual(float(cr.fetchone()[0]), 7.0)
 
     def _drop(self, account_id, partner_id):
         with self.registry.cursor() as cr:
-            cr.execute("DELETE FROM prepaid_ledger_line WHERE account_id = %s",
-                       [account_id])
+            cr.execute(
+                "DELETE FROM prepaid_ledger_line WHERE account_id = %s", [account_id]
+            )
             cr.execute("DELETE FROM prepaid_account WHERE id = %s", [account_id])
             cr.execute("DELETE FROM res_partner WHERE id = %s", [partner_id])
