@@ -42,45 +42,72 @@ class PrepaidAlarmNotice(models.Model):
     @api.model
     def _raise_for(self, account, event):
         """Open a notice for ``event`` unless the same one is still running."""
-        if self.search_count(
-            [
-                ("account_id", "=", account.id),
-                ("event", "=", event),
-                ("state", "=", "pending"),
-            ]
-        ):
+        return self._raise_batch([(account, event)])
+
+    @api.model
+    def _raise_batch(self, pairs):
+        """Open notices for (account, event) pairs, skipping those running."""
+        if not pairs:
             return self.browse()
-        company = account.company_id
-        times, interval = (1, 0.0)
-        if event.startswith("alarm"):
-            times = company.prepaid_alarm_times or 1
-            interval = company.prepaid_alarm_interval_hours
-        notice = self.create(
-            {
-                "account_id": account.id,
-                "event": event,
-                "times": times,
-                "interval_hours": interval,
-                "balance": account.balance,
-            }
-        )
+        accounts = self.env["prepaid.account"].browse({a.id for a, _e in pairs})
+        running = {
+            (notice.account_id.id, notice.event)
+            for notice in self.search(
+                [
+                    ("account_id", "in", accounts.ids),
+                    ("event", "in", list({event for _a, event in pairs})),
+                    ("state", "=", "pending"),
+                ]
+            )
+        }
+        vals_list = []
+        for account, event in pairs:
+            if (account.id, event) in running:
+                continue
+            running.add((account.id, event))
+            company = account.company_id
+            times, interval = 1, 0.0
+            if event.startswith("alarm"):
+                times = company.prepaid_alarm_times or 1
+                interval = company.prepaid_alarm_interval_hours
+            vals_list.append(
+                {
+                    "account_id": account.id,
+                    "event": event,
+                    "times": times,
+                    "interval_hours": interval,
+                    "balance": account.balance,
+                }
+            )
+        notices = self.create(vals_list)
         cron = self.env.ref(
             "prepaid_billing.ir_cron_send_notices", raise_if_not_found=False
         )
-        if cron:
+        if notices and cron:
             cron.sudo()._trigger()
-        return notice
+        return notices
 
     @api.model
     def _reset_for(self, account, level):
         """A recharge lifted the balance: alarms above ``level`` stop."""
-        self.search(
+        self._reset_batch([(account, level)])
+
+    @api.model
+    def _reset_batch(self, resets):
+        """Stop the alarms above each (account, level) pair's new level."""
+        if not resets:
+            return
+        pending = self.search(
             [
-                ("account_id", "=", account.id),
+                ("account_id", "in", [account.id for account, _l in resets]),
                 ("state", "=", "pending"),
-                ("event", "in", [f"alarm{n}" for n in range(level + 1, 4)]),
+                ("event", "in", ["alarm1", "alarm2", "alarm3"]),
             ]
-        ).write({"state": "reset"})
+        )
+        level_of = {account.id: level for account, level in resets}
+        pending.filtered(lambda n: int(n.event[-1]) > level_of[n.account_id.id]).write(
+            {"state": "reset"}
+        )
 
     @api.model
     def _cron_send(self, commit=None):

@@ -9,6 +9,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.modules import module as odoo_module
 
+from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
+
 from ..tools import money
 from ..tools import protection as protection_core
 from ..tools import tariff as core
@@ -73,6 +75,10 @@ class PrepaidBillingEngine(models.AbstractModel):
         )
         done = 0
         while True:
+            if commit:
+                # The batch (claim and billing) runs in READ COMMITTED: see
+                # start_read_committed; wallets are locked row by row anyway.
+                start_read_committed(self.env.cr)
             meter_ids = self._claim_meters(batch)
             if not meter_ids:
                 break
@@ -193,11 +199,10 @@ class PrepaidBillingEngine(models.AbstractModel):
         if anomaly == "lower" or not quantity or quantity <= 0:
             return None
         entry = pricing.get(meter["tariff_id"])
-        local = (
-            pytz.utc.localize(read_at)
-            .astimezone(pytz.timezone(meter["tz"]))
-            .replace(tzinfo=None)
-        )
+        zone = meter.get("zone")
+        if zone is None:
+            zone = meter["zone"] = pytz.timezone(meter["tz"])
+        local = pytz.utc.localize(read_at).astimezone(zone).replace(tzinfo=None)
         index = bisect.bisect_right(entry["dates"], local.date()) - 1 if entry else -1
         if index < 0:
             _logger.info(
@@ -327,65 +332,108 @@ class PrepaidBillingEngine(models.AbstractModel):
     # ------------------------------------------------------------------
     @api.model
     def _after_balance_change(self, accounts):
-        """Alarm levels, cut-off and restore after the balances moved."""
+        """Alarm levels, cut-off and restore after the balances moved.
+
+        Works on the whole batch at once: a few statements whatever the number
+        of accounts (one write per alarm level, one notice search and create,
+        one command create for all meters to cut).
+        """
         accounts = accounts.filtered(
             lambda a: a.state == "open" and a.mode == "prepaid"
         )
         if not accounts:
             return
         accounts.invalidate_recordset(["balance"])
-        Notice = self.env["prepaid.alarm.notice"]
-        now = fields.Datetime.now()
+        raise_events, resets, by_level, to_cut, to_restore = [], [], {}, [], []
         for account in accounts:
             currency = account.currency_id
             level = account._level_for(account.balance)
             if level > account.alarm_level:
-                Notice._raise_for(account, f"alarm{level}")
-            if level < account.alarm_level:
-                Notice._reset_for(account, level)
+                raise_events.append((account, f"alarm{level}"))
+            elif level < account.alarm_level:
+                resets.append((account, level))
             if level != account.alarm_level:
-                account.alarm_level = level
+                by_level.setdefault(level, []).append(account.id)
             exhausted = (
                 currency.compare_amounts(account.balance, -account.credit_limit) <= 0
             )
             if exhausted and account.supply_state == "on":
-                self._cut_or_defer(account, now)
+                to_cut.append(account)
             elif (
                 account.supply_state in ("cut_off", "cut_pending")
                 and currency.compare_amounts(account.balance, 0) > 0
             ):
-                self._restore(account)
+                to_restore.append(account)
+        Account, Notice = self.env["prepaid.account"], self.env["prepaid.alarm.notice"]
+        for level, ids in by_level.items():
+            Account.browse(ids).write({"alarm_level": level})
+        Notice._reset_batch(resets)
+        Notice._raise_batch(raise_events)
+        if to_cut:
+            self._cut_or_defer_batch(
+                Account.browse([a.id for a in to_cut]), fields.Datetime.now()
+            )
+        for account in to_restore:
+            self._restore(account)
 
     def _cut_or_defer(self, account, now, reason=None):
-        protected, why = self._protection(account, now)
-        if protected:
-            if account.supply_state != "cut_pending":
-                account.supply_state = "cut_pending"
-                account.message_post(
-                    body=self.env._("Balance exhausted; cut-off deferred: %s", why)
+        """Cut one account's supply now, or defer it; True when cut."""
+        return bool(self._cut_or_defer_batch(account, now, reason=reason))
+
+    def _cut_or_defer_batch(self, accounts, now, reason=None):
+        """Queue the cut-off of ``accounts`` (or defer those protected now).
+
+        Returns the accounts actually cut.
+        """
+        deferred, cut, notes = [], [], {}
+        rules_by_company = {}
+        for account in accounts:
+            company = account.company_id
+            if company not in rules_by_company:
+                rules_by_company[company] = self.env[
+                    "prepaid.protection.period"
+                ]._rules(company)
+            protected, why = self._protection(account, now, rules_by_company[company])
+            if protected:
+                if account.supply_state != "cut_pending":
+                    deferred.append(account.id)
+                    notes[account.id] = self.env._(
+                        "Balance exhausted; cut-off deferred: %s", why
+                    )
+                continue
+            if account.meter_ids.filtered(self._switchable):
+                cut.append(account.id)
+                notes[account.id] = reason or self.env._(
+                    "Balance exhausted: supply cut off."
                 )
-            return False
-        meters = account.meter_ids.filtered(
-            lambda m: m.billing_mode == "server" and m.profile_ids._switch_profile()
-        )
-        if not meters:
             # Meter-side meters open their own relay; nothing to switch here.
-            return False
-        meters._queue_commands(
-            lambda m: m._switch_command_type(False),
-            reason or self.env._("Prepaid balance exhausted (%s)", account.name),
-        )
-        account.supply_state = "cut_off"
-        self.env["prepaid.alarm.notice"]._raise_for(account, "cutoff")
-        account.message_post(
-            body=reason or self.env._("Balance exhausted: supply cut off.")
-        )
-        return True
+        Account = self.env["prepaid.account"]
+        cut = Account.browse(cut)
+        if deferred:
+            Account.browse(deferred).write({"supply_state": "cut_pending"})
+        if cut:
+            command_reason = reason or (
+                self.env._("Prepaid balance exhausted (%s)", cut.name)
+                if len(cut) == 1
+                else self.env._("Prepaid balance exhausted")
+            )
+            cut.meter_ids.filtered(self._switchable)._queue_commands(
+                lambda m: m._switch_command_type(False), command_reason
+            )
+            cut.write({"supply_state": "cut_off"})
+            self.env["prepaid.alarm.notice"]._raise_batch(
+                [(account, "cutoff") for account in cut]
+            )
+        if notes:
+            Account.browse(list(notes))._message_log_batch(notes)
+        return cut
+
+    @staticmethod
+    def _switchable(meter):
+        return meter.billing_mode == "server" and meter.profile_ids._switch_profile()
 
     def _restore(self, account, reason=None, force=False):
-        meters = account.meter_ids.filtered(
-            lambda m: m.billing_mode == "server" and m.profile_ids._switch_profile()
-        )
+        meters = account.meter_ids.filtered(self._switchable)
         was_cut = force or account.supply_state == "cut_off"
         account.supply_state = "on"
         if meters and was_cut:
@@ -393,10 +441,10 @@ class PrepaidBillingEngine(models.AbstractModel):
                 lambda m: m._switch_command_type(True),
                 reason or self.env._("Recharged (%s)", account.name),
             )
-            self.env["prepaid.alarm.notice"]._raise_for(account, "restore")
+            self.env["prepaid.alarm.notice"]._raise_batch([(account, "restore")])
         account.message_post(body=reason or self.env._("Supply restored."))
 
-    def _protection(self, account, now):
+    def _protection(self, account, now, rules=None):
         """(protected?, why) for an automatic cut-off of ``account`` at ``now``."""
         if account.protected:
             return True, self.env._("the account is protected")
@@ -404,7 +452,8 @@ class PrepaidBillingEngine(models.AbstractModel):
             return True, self.env._(
                 "supply kept on until %s by a manual override", account.keep_on_until
             )
-        rules = self.env["prepaid.protection.period"]._rules(account.company_id)
+        if rules is None:
+            rules = self.env["prepaid.protection.period"]._rules(account.company_id)
         tz = account.meter_ids[:1].site_id.tz or "UTC"
         local = (
             pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(tzinfo=None)
@@ -422,15 +471,11 @@ class PrepaidBillingEngine(models.AbstractModel):
         accounts = self.env["prepaid.account"].search(
             [("supply_state", "=", "cut_pending"), ("state", "=", "open")]
         )
-        done = 0
-        for account in accounts:
-            currency = account.currency_id
-            if currency.compare_amounts(account.balance, -account.credit_limit) > 0:
-                account.supply_state = "on"
-                continue
-            if self._cut_or_defer(account, now):
-                done += 1
-        return done
+        recovered = accounts.filtered(
+            lambda a: a.currency_id.compare_amounts(a.balance, -a.credit_limit) > 0
+        )
+        recovered.write({"supply_state": "on"})
+        return len(self._cut_or_defer_batch(accounts - recovered, now))
 
     @api.model
     def _next_unprotected(self, account, now):

@@ -14,6 +14,7 @@ LINE_TYPES = [
 # Columns written by _post (one INSERT for a whole batch).
 POST_COLUMNS = {
     "account_id": "int4",
+    "partner_id": "int4",
     "company_id": "int4",
     "currency_id": "int4",
     "date": "timestamp",
@@ -56,14 +57,15 @@ class PrepaidLedgerLine(models.Model):
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
     date = fields.Datetime(required=True, readonly=True, index=True)
-    line_type = fields.Selection(LINE_TYPES, required=True, readonly=True, index=True)
+    line_type = fields.Selection(LINE_TYPES, required=True, readonly=True)
     name = fields.Char(string="Description", readonly=True)
     amount = fields.Monetary(
         readonly=True, help="Positive adds money to the wallet, negative takes it."
     )
     balance_after = fields.Monetary(readonly=True)
     meter_id = fields.Many2one("prepaid.meter", readonly=True, index=True)
-    reading_id = fields.Many2one("prepaid.reading", readonly=True, index=True)
+    # Indexed by the partial unique index of init() (consumption lines).
+    reading_id = fields.Many2one("prepaid.reading", readonly=True)
     quantity = fields.Float(readonly=True, digits=(16, 3))
     unit = fields.Char(readonly=True)
     tariff_version_id = fields.Many2one(
@@ -75,10 +77,11 @@ class PrepaidLedgerLine(models.Model):
         compute="_compute_pricing_text",
         help="How the amount was computed: quantity x unit price per band or tier.",
     )
-    idempotency_key = fields.Char(readonly=True, index=True, copy=False)
+    # Indexed by its unique constraint.
+    idempotency_key = fields.Char(readonly=True, copy=False)
     move_id = fields.Many2one("account.move", string="Journal Entry", readonly=True)
     recognition_move_id = fields.Many2one(
-        "account.move", string="Revenue Entry", readonly=True, index=True
+        "account.move", string="Revenue Entry", readonly=True
     )
     reversed_line_id = fields.Many2one(
         "prepaid.ledger.line", string="Reverses", readonly=True
@@ -110,6 +113,16 @@ class PrepaidLedgerLine(models.Model):
             CREATE UNIQUE INDEX IF NOT EXISTS prepaid_ledger_line_reading_uniq
                 ON prepaid_ledger_line (reading_id)
              WHERE line_type = 'consumption' AND reading_id IS NOT NULL
+            """
+        )
+        # Only the lines still to recognise are looked up; keep that index
+        # small instead of indexing every line's revenue entry.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS prepaid_ledger_line_unrecognised_idx
+                ON prepaid_ledger_line (company_id, date)
+             WHERE recognition_move_id IS NULL
+               AND line_type IN ('consumption', 'charge')
             """
         )
 
@@ -170,7 +183,7 @@ class PrepaidLedgerLine(models.Model):
         cr = self.env.cr
         account_ids = sorted({vals["account_id"] for vals in vals_list})
         cr.execute(
-            """SELECT a.id, a.balance, a.company_id, c.currency_id, a.state
+            """SELECT a.id, a.balance, a.company_id, c.currency_id, a.partner_id
                  FROM prepaid_account a JOIN res_company c ON c.id = a.company_id
                 WHERE a.id = ANY(%s) ORDER BY a.id FOR UPDATE OF a""",
             [account_ids],
@@ -182,16 +195,28 @@ class PrepaidLedgerLine(models.Model):
             for v in vals_list
             if v["line_type"] == "consumption" and v.get("reading_id")
         ]
-        cr.execute(
-            """SELECT idempotency_key, reading_id FROM prepaid_ledger_line
-                WHERE idempotency_key = ANY(%s)
-                   OR (line_type = 'consumption' AND reading_id = ANY(%s))""",
-            [keys, readings],
-        )
+        # Two index lookups: the unique keys and the partial unique reading index.
         done_keys, done_readings = set(), set()
-        for key, reading_id in cr.fetchall():
-            done_keys.add(key)
-            done_readings.add(reading_id)
+        if keys:
+            cr.execute(
+                "SELECT idempotency_key FROM prepaid_ledger_line "
+                "WHERE idempotency_key = ANY(%s)",
+                [keys],
+            )
+            done_keys = {row[0] for row in cr.fetchall()}
+        if readings:
+            cr.execute(
+                "SELECT reading_id FROM prepaid_ledger_line "
+                "WHERE line_type = 'consumption' AND reading_id = ANY(%s)",
+                [readings],
+            )
+            done_readings = {row[0] for row in cr.fetchall()}
+        roundings = {
+            currency.id: currency.rounding
+            for currency in self.env["res.currency"].browse(
+                {account[2] for account in accounts.values()}
+            )
+        }
         now = fields.Datetime.now()
         rows = []
         for vals in vals_list:
@@ -201,11 +226,11 @@ class PrepaidLedgerLine(models.Model):
             ):
                 continue
             account = accounts[vals["account_id"]]
-            balance, company_id, currency_id = account[0], account[1], account[2]
-            currency = self.env["res.currency"].browse(currency_id)
-            amount = currency.round(vals["amount"])
+            balance, company_id, currency_id, partner_id = account
+            rounding = roundings[currency_id]
+            amount = float_round(vals["amount"], precision_rounding=rounding)
             balance = float_round(
-                float(balance or 0.0) + amount, precision_rounding=currency.rounding
+                float(balance or 0.0) + amount, precision_rounding=rounding
             )
             account[0] = balance
             rows.append(
@@ -213,6 +238,7 @@ class PrepaidLedgerLine(models.Model):
                     **dict.fromkeys(POST_COLUMNS),
                     "company_id": company_id,
                     "currency_id": currency_id,
+                    "partner_id": partner_id,
                     "date": now,
                     "user_id": self.env.uid,
                     **vals,

@@ -7,6 +7,7 @@ from odoo.exceptions import ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import modbus
+from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
 
@@ -221,8 +222,11 @@ class PrepaidGateway(models.Model):
         if commit is None:
             commit = not odoo_module.current_test
         done = 0
+        batch = self._get_batch_size()
         while True:
-            gateways = self._claim_due_gateways(self._get_batch_size())
+            if commit:
+                start_read_committed(self.env.cr)
+            gateways = self._claim_due_gateways(batch)
             if not gateways:
                 break
             if commit:

@@ -6,6 +6,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import codec, modbus
+from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
 
@@ -223,6 +224,8 @@ class PrepaidMeterCommand(models.Model):
         """Send queued commands; several workers never send the same one."""
         if commit is None:
             commit = not odoo_module.current_test
+        if commit:
+            start_read_committed(self.env.cr)
         commands = self._claim_queued(limit)
         commands.write({"state": "sending"})
         if commit:
