@@ -387,6 +387,10 @@ class PrepaidBillingEngine(models.AbstractModel):
         """
         deferred, cut, notes = [], [], {}
         rules_by_company = {}
+        # One read for every meter (and its site) of the batch, not one per
+        # account.
+        accounts.meter_ids.fetch(["billing_mode", "profile_ids", "site_id"])
+        accounts.meter_ids.site_id.fetch(["tz"])
         for account in accounts:
             company = account.company_id
             if company not in rules_by_company:
