@@ -34,7 +34,6 @@ import os
 import pstats
 import random
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,12 +47,10 @@ for _path in (REPO_ROOT, BENCH_DIR):
         sys.path.insert(0, str(_path))
 
 from poll import (  # noqa: E402
-    addons_path,
     drop_database,
     new_env,
-    odoo_bin,
-    odoo_db_args,
     open_registry,
+    prepare_database,
 )
 
 MODULE = "prepaid_billing"
@@ -88,58 +85,6 @@ FINAL_BALANCES = [
 # ---------------------------------------------------------------------------
 # Database plumbing (see poll.py)
 # ---------------------------------------------------------------------------
-def module_state(dbname: str) -> str | None:
-    """None when the database does not exist, else the module's state."""
-    import psycopg2
-
-    cnx = psycopg2.connect(dbname="postgres")
-    try:
-        with cnx.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            exists = cr.fetchone() is not None
-    finally:
-        cnx.close()
-    if not exists:
-        return None
-    cnx = psycopg2.connect(dbname=dbname)
-    try:
-        with cnx.cursor() as cr:
-            cr.execute("SELECT state FROM ir_module_module WHERE name = %s", (MODULE,))
-            row = cr.fetchone()
-    except psycopg2.Error:
-        row = None
-    finally:
-        cnx.close()
-    return row[0] if row else "absent"
-
-
-def prepare_database(dbname: str, update: bool) -> bool:
-    """Install the module when needed; return True when the DB was created."""
-    state = module_state(dbname)
-    if state == "installed" and not update:
-        print(f"reusing database {dbname}")
-        return False
-    flag = "-u" if state == "installed" else "-i"
-    cmd = [
-        *odoo_bin(),
-        "-d",
-        dbname,
-        flag,
-        MODULE,
-        "--stop-after-init",
-        "--without-demo=all",
-        "--addons-path",
-        addons_path(),
-        "--log-level=warn",
-        *odoo_db_args(),
-    ]
-    print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    print(f"  database ready in {time.perf_counter() - started:.1f} s")
-    return state is None
-
-
 def vacuum(dbname: str, tables: list[str]) -> None:
     import psycopg2
 
@@ -1084,7 +1029,7 @@ def run(args) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    created = prepare_database(args.db, args.update)
+    created = prepare_database(args.db, args.update, MODULE)
     try:
         run(args)
     finally:

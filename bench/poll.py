@@ -96,7 +96,7 @@ def odoo_db_args() -> list[str]:
     return args
 
 
-def module_state(dbname: str) -> str | None:
+def module_state(dbname: str, module: str = MODULE) -> str | None:
     """None when the database does not exist, else the module's state."""
     import psycopg2
 
@@ -115,7 +115,7 @@ def module_state(dbname: str) -> str | None:
             cr.execute(
                 "SELECT state FROM ir_module_module WHERE name = %s"
                 " AND to_regclass('ir_module_module') IS NOT NULL",
-                (MODULE,),
+                (module,),
             )
             row = cr.fetchone()
     except psycopg2.Error:
@@ -125,9 +125,9 @@ def module_state(dbname: str) -> str | None:
     return row[0] if row else "absent"
 
 
-def prepare_database(dbname: str, update: bool) -> bool:
+def prepare_database(dbname: str, update: bool, module: str = MODULE) -> bool:
     """Install the module when needed; return True when the DB was created."""
-    state = module_state(dbname)
+    state = module_state(dbname, module)
     if state == "installed" and not update:
         print(f"reusing database {dbname}")
         return False
@@ -137,7 +137,7 @@ def prepare_database(dbname: str, update: bool) -> bool:
         "-d",
         dbname,
         flag,
-        MODULE,
+        module,
         "--stop-after-init",
         "--without-demo=all",
         "--addons-path",
