@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 import pytz
+from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -485,6 +486,72 @@ class PrepaidBillingEngine(models.AbstractModel):
     def _next_unprotected(self, account, now):
         rules = self.env["prepaid.protection.period"]._rules(account.company_id)
         return protection_core.next_unprotected(rules, now) or now + timedelta(hours=1)
+
+    # ------------------------------------------------------------------
+    # Minimum monthly charge
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_minimum_charges(self, month_start=None):
+        """Top up last month's consumption to the tariff's monthly minimum.
+
+        For every server-side meter of an open prepaid account whose tariff
+        version (in force at the month's end) has a minimum: one "charge"
+        line for the shortfall, keyed by meter and month so that running the
+        job twice charges once. ``month_start`` is the first day of the month
+        to charge (default: last month).
+        """
+        if month_start is None:
+            month_start = fields.Date.context_today(self).replace(
+                day=1
+            ) - relativedelta(months=1)
+        month_end = month_start + relativedelta(months=1)
+        meters = self.env["prepaid.meter"].search(
+            [
+                ("billing_account_id.state", "=", "open"),
+                ("billing_account_id.mode", "=", "prepaid"),
+                ("billing_mode", "=", "server"),
+            ]
+        )
+        if not meters:
+            return 0
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT meter_id, COALESCE(SUM(-amount), 0) FROM prepaid_ledger_line
+                WHERE meter_id = ANY(%s) AND line_type = 'consumption'
+                  AND date >= %s AND date < %s
+                GROUP BY meter_id""",
+            [meters.ids, month_start, month_end],
+        )
+        used = dict(self.env.cr.fetchall())
+        label = month_start.strftime("%Y-%m")
+        lines = []
+        for meter in meters:
+            account = meter.billing_account_id
+            tariff = account._tariff_for(meter)
+            valid = tariff.version_ids.filtered(lambda v: v.date_from < month_end)
+            version = valid.sorted("date_from")[-1:]
+            if not version or not version.minimum_monthly:
+                continue
+            due = core.minimum_charge_due(
+                version._core(), money.to_decimal(float(used.get(meter.id, 0.0)))
+            )
+            if not due:
+                continue
+            lines.append(
+                {
+                    "account_id": account.id,
+                    "line_type": "charge",
+                    "amount": -float(due),
+                    "date": month_end - relativedelta(seconds=1),
+                    "name": self.env._("Minimum monthly charge %s", label),
+                    "meter_id": meter.id,
+                    "tariff_version_id": version.id,
+                    "idempotency_key": f"minimum:{meter.id}:{label}",
+                }
+            )
+        posted = self.env["prepaid.ledger.line"]._post(lines)
+        self._after_balance_change(posted.account_id)
+        return len(posted)
 
     # ------------------------------------------------------------------
     # Revenue recognition and reconciliation

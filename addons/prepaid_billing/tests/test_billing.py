@@ -1,4 +1,5 @@
 import threading
+from datetime import date
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import tagged
@@ -393,3 +394,32 @@ class TestRolloverAndRecognition(BillingCase):
             self.env["prepaid.billing.engine"]._recognize(self.company),
             "nothing left to recognise",
         )
+
+    def test_minimum_monthly_charge_tops_up_a_quiet_month_once(self):
+        minimum = self.make_tariff(
+            "With minimum", kind="flat", price=0.8, minimum_monthly=30.0
+        )
+        meter = self.make_meter(self.gateway, 4)
+        busy = self.make_meter(self.gateway, 5)
+        account = self.make_account(meter, tariff=minimum, opening=100.0)
+        busy_account = self.make_account(busy, tariff=minimum, opening=100.0)
+        self.reading(meter, 0.0, "2026-02-02 02:00:00")
+        self.reading(meter, 12.5, "2026-02-10 02:00:00")  # 10.00 in February
+        self.reading(busy, 0.0, "2026-02-02 02:00:00")
+        self.reading(busy, 50.0, "2026-02-10 02:00:00")  # 40.00: above the minimum
+        self.bill()
+        engine = self.env["prepaid.billing.engine"]
+        self.assertEqual(engine._cron_minimum_charges(date(2026, 2, 1)), 1)
+        self.assertEqual(engine._cron_minimum_charges(date(2026, 2, 1)), 0)
+        charge = account.ledger_line_ids.filtered(
+            lambda line: line.line_type == "charge"
+        )
+        self.assertEqual(charge.amount, -20.0)
+        self.assertEqual(charge.tariff_version_id, minimum.version_ids)
+        self.assertEqual(account.balance, 70.0)
+        self.assertFalse(
+            busy_account.ledger_line_ids.filtered(
+                lambda line: line.line_type == "charge"
+            )
+        )
+        self.assert_reconciled()
