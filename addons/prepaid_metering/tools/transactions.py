@@ -11,5 +11,6 @@ def start_read_committed(cr):
     was just pushed is simply no longer due), which is what several workers
     claiming work from one table need.
     """
-    cr.commit()  # pylint: disable=invalid-commit - callers are crons that commit
+    # Only called by crons that commit between their batches anyway.
+    cr.commit()  # pylint: disable=invalid-commit
     cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
