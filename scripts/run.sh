@@ -8,7 +8,9 @@ ensure_requirements || exit 2
 DB=${DEMO_DB:-prepaid_demo}
 PORT=${HTTP_PORT:-8069}
 if psql -At -d "$DB" -c "SELECT 1 FROM ir_module_module LIMIT 1" >/dev/null 2>&1; then
-    echo "== Reusing database $DB"
+    echo "== Reusing database $DB (updating $MODULES to this checkout)"
+    $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
+        -u "$MODULES" --stop-after-init --log-level warn || exit 1
 else
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \

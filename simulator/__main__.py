@@ -6,7 +6,7 @@ import argparse
 import json
 import signal
 import sys
-import threading
+import time
 
 from .demo import demo_spec
 from .fleet import Fleet, ProcessFleet, build_spec
@@ -65,6 +65,10 @@ def _spec(args: argparse.Namespace) -> dict:
     return spec
 
 
+def _interrupt(*_args):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until SIGINT/SIGTERM."""
     args = _parser().parse_args(argv)
@@ -73,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         fleet = ProcessFleet(spec, args.processes)
     else:
         fleet = Fleet.from_spec(spec)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The handler only raises: setting an Event from a signal handler while
+    # the main thread waits on that Event deadlocks on the Event's own lock.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     fleet.start()
     try:
         endpoints = fleet.endpoints()
@@ -96,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"device ids {span}",
                     flush=True,
                 )
-        while not stop.wait(1.0):
-            pass
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
     finally:
         fleet.stop()
     return 0
