@@ -47,10 +47,9 @@ for _path in (REPO_ROOT, BENCH_DIR):
         sys.path.insert(0, str(_path))
 
 from poll import (  # noqa: E402
-    drop_database,
     new_env,
     open_registry,
-    prepare_database,
+    run_in_database,
 )
 
 MODULE = "prepaid_billing"
@@ -1028,16 +1027,7 @@ def run(args) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    created = prepare_database(args.db, args.update, MODULE)
-    try:
-        run(args)
-    finally:
-        if created and not args.keep:
-            drop_database(args.db)
-        elif created:
-            print(f"kept database {args.db}")
-    return 0
+    return run_in_database(parse_args(argv), run, MODULE)
 
 
 if __name__ == "__main__":

@@ -762,17 +762,21 @@ def run(args) -> None:
     )
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    created = prepare_database(args.db, args.update)
+def run_in_database(args, body, module: str = MODULE) -> int:
+    """Prepare ``args.db``, run ``body(args)``, drop the DB if created here."""
+    created = prepare_database(args.db, args.update, module)
     try:
-        run(args)
+        body(args)
     finally:
         if created and not args.keep:
             drop_database(args.db)
         elif created:
             print(f"kept database {args.db}")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_in_database(parse_args(argv), run)
 
 
 if __name__ == "__main__":
