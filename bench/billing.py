@@ -473,6 +473,9 @@ def reset_billing(registry, fleet: Fleet) -> None:
             [accounts],
         )
         cr.execute(
+            "DELETE FROM prepaid_reading_charge WHERE meter_id = ANY(%s)", [meters]
+        )
+        cr.execute(
             """UPDATE prepaid_account a
                   SET balance = (SELECT sum(amount) FROM prepaid_ledger_line l
                                   WHERE l.account_id = a.id),
@@ -499,7 +502,13 @@ def reset_billing(registry, fleet: Fleet) -> None:
             [accounts],
         )
     vacuum(
-        registry.db_name, ["prepaid_ledger_line", "prepaid_account", "prepaid_meter"]
+        registry.db_name,
+        [
+            "prepaid_ledger_line",
+            "prepaid_reading_charge",
+            "prepaid_account",
+            "prepaid_meter",
+        ],
     )
 
 
@@ -511,6 +520,7 @@ class Probe:
 
     STEPS = (
         "_bill_claimed",
+        "_post_batch",
         "_post",
         "_after_balance_change",
         "_store_meter_billing",
@@ -592,6 +602,8 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
             todo = unbilled(cr, fleet.meter_ids)
             cr.execute("SELECT count(*) FROM prepaid_ledger_line")
             lines0 = cr.fetchone()[0]
+            cr.execute("SELECT count(*) FROM prepaid_reading_charge")
+            charges0 = cr.fetchone()[0]
             cr.commit()
             probe.reset()
             cpu0, started = time.process_time(), time.perf_counter()
@@ -600,13 +612,15 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
             cpu = time.process_time() - cpu0
             cr.execute("SELECT count(*) FROM prepaid_ledger_line")
             lines = cr.fetchone()[0] - lines0
+            cr.execute("SELECT count(*) FROM prepaid_reading_charge")
+            charges = cr.fetchone()[0] - charges0
             left = unbilled(cr, fleet.meter_ids)
     finally:
         set_batch(registry, old or False)
     if left:
         print(f"  WARNING: {left} readings left unbilled")
-    if posted != lines:
-        print(f"  WARNING: _cron_bill returned {posted}, {lines} lines inserted")
+    if posted != charges:
+        print(f"  WARNING: _cron_bill returned {posted}, {charges} charges inserted")
     run = BillRun(
         batch=batch,
         wall=wall,
@@ -618,7 +632,8 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
     )
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
-        f"{run.readings / wall:9.0f} readings/s  {lines} lines  cpu {cpu:5.2f} s",
+        f"{run.readings / wall:9.0f} readings/s  {charges} charges  {lines} wallet "
+        f"lines  cpu {cpu:5.2f} s",
         flush=True,
     )
     return run
@@ -786,23 +801,51 @@ def level_for(balance: float) -> int:
     return level
 
 
-def check(registry, fleet: Fleet, meter_ids: list[int], account_ids: list[int]):
-    out: dict[str, object] = {}
+def check(
+    registry,
+    fleet: Fleet,
+    meter_ids: list[int],
+    account_ids: list[int],
+    evidence: str = "charges",
+):
+    """Correctness of a run; ``evidence``: "charges" (the product: one charge
+    row per reading) or "lines" (the naive loop: one wallet line per reading)."""
+    out: dict[str, object] = {"evidence": evidence}
+    per_reading = (
+        """SELECT id AS reading_id, count(*) AS lines FROM prepaid_reading_charge
+            WHERE meter_id = ANY(%s) GROUP BY id"""
+        if evidence == "charges"
+        else """SELECT reading_id, count(*) AS lines FROM prepaid_ledger_line
+                 WHERE line_type = 'consumption' AND meter_id = ANY(%s)
+                 GROUP BY reading_id"""
+    )
     with registry.cursor() as cr:
         cr.execute(
-            """SELECT count(*) FILTER (WHERE r.delta_kwh > 0),
+            f"""SELECT count(*) FILTER (WHERE r.delta_kwh > 0),
                       count(*) FILTER (WHERE r.delta_kwh > 0 AND n.lines = 1),
                       count(*) FILTER (WHERE n.lines > 1),
                       count(*) FILTER (WHERE r.delta_kwh <= 0 AND n.lines > 0)
                  FROM prepaid_reading r
-                 LEFT JOIN (SELECT reading_id, count(*) AS lines
-                              FROM prepaid_ledger_line
-                             WHERE line_type = 'consumption' AND meter_id = ANY(%s)
-                             GROUP BY reading_id) n ON n.reading_id = r.id
-                WHERE r.meter_id = ANY(%s)""",
+                 LEFT JOIN ({per_reading}) n ON n.reading_id = r.id
+                WHERE r.meter_id = ANY(%s)""",  # noqa: S608 - constants
             [meter_ids, meter_ids],
         )
         out["readings"], out["one_line"], out["dupes"], out["spurious"] = cr.fetchone()
+        out["charges_vs_lines"] = 0
+        if evidence == "charges":
+            # every wallet line is the sum of its charges, to the cent
+            cr.execute(
+                """SELECT count(*) FROM prepaid_ledger_line l
+                     LEFT JOIN (SELECT ledger_line_id, sum(amount) AS total
+                                  FROM prepaid_reading_charge
+                                 WHERE meter_id = ANY(%s)
+                                 GROUP BY ledger_line_id) c
+                       ON c.ledger_line_id = l.id
+                    WHERE l.line_type = 'consumption' AND l.meter_id = ANY(%s)
+                      AND -l.amount IS DISTINCT FROM c.total""",
+                [meter_ids, meter_ids],
+            )
+            out["charges_vs_lines"] = cr.fetchone()[0]
         cr.execute(
             """SELECT a.id, a.balance, coalesce(l.total, 0), coalesce(a.alarm_level, 0),
                       a.supply_state, l.last_after
@@ -885,18 +928,29 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
         f"prepaid.billing.engine._cron_bill(commit=True)"
     )
     print(
-        "    batch   wall s   readings/s   lines     cpu s  | price+read  _post"
-        "   alarms  claim  | sql/batch"
+        "    batch   wall s   readings/s  w.lines    cpu s  | read+price  _post"
+        "   COPY  meters  alarms  claim  | sql/batch"
     )
     for run in runs:
         steps = run.steps
-        other = steps["_bill_claimed"] - steps["_post"] - steps["_after_balance_change"]
+        other = (
+            steps["_bill_claimed"]
+            - steps["_post_batch"]
+            - steps["_store_meter_billing"]
+            - steps["_after_balance_change"]
+        )
         print(
             f"    {run.batch:5d}  {run.wall:7.2f}  {run.readings / run.wall:11.0f}"
-            f"  {run.lines:8d}  {run.cpu:6.2f}  |  {other:8.2f}  {steps['_post']:5.2f}"
+            f"  {run.lines:7d}  {run.cpu:6.2f}  |  {other:8.2f}  {steps['_post']:5.2f}"
+            f"  {steps['_post_batch'] - steps['_post']:5.2f}"
+            f"  {steps['_store_meter_billing']:6.2f}"
             f"  {steps['_after_balance_change']:6.2f}  {steps['_claim_meters']:5.2f}"
-            f"  | {min(run.sql, default=0)}-{max(run.sql, default=0)}"
+            f"  | {min(run.sql, default=0)}-{max(run.sql, default=0)} + 1 COPY"
         )
+    print(
+        "    (w.lines: wallet lines, one per meter and local day of a batch; each "
+        "reading has its own charge row)"
+    )
     print("    (goal <= 20 s, stretch <= 10 s for 1,000,000 readings)")
     if naive:
         first = runs[0]
@@ -917,7 +971,7 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
     if sql_rows:
         print("\n(c) SQL statements per _bill_claimed (savepoint, rolled back)")
         print(
-            "    meters  readings   lines  statements  of which alarms"
+            "    meters  readings  charged  statements  of which alarms"
             "  (accounts alarmed)  time s  alarms s"
         )
         for size, readings, lines, count, alarm_sql, alarmed, t, ta in sql_rows:
@@ -926,19 +980,26 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
                 f"{alarm_sql:15d}  ({alarmed:16d})  {t:6.3f}  {ta:7.3f}"
             )
         print(
-            "    (goal: constant; _after_balance_change runs per account whose "
-            "level/supply changes)"
+            "    (goal: constant; plus one COPY of the charges, not counted by the "
+            "cursor)"
         )
     print("\n(d) correctness")
     for label, c in (("product", checks), ("naive", naive_checks)):
         if not c:
             continue
         ok = c["one_line"] == c["readings"] and not c["dupes"] and not c["spurious"]
+        what = "charge" if c["evidence"] == "charges" else "consumption line"
         print(
             f"    {label:<8} readings with delta>0: {c['readings']}, with exactly one "
-            f"consumption line: {c['one_line']} -> {'OK' if ok else 'FAIL'}"
-            f" (dupes {c['dupes']}, lines on delta 0: {c['spurious']})"
+            f"{what}: {c['one_line']} -> {'OK' if ok else 'FAIL'}"
+            f" (dupes {c['dupes']}, on delta 0: {c['spurious']})"
         )
+        if c["evidence"] == "charges":
+            ok = not c["charges_vs_lines"]
+            print(
+                f"    {label:<8} wallet lines != sum of their charges: "
+                f"{c['charges_vs_lines']} -> {'OK' if ok else 'FAIL'}"
+            )
         ok = (
             c["sum_wallets"] == c["sum_ledger"]
             and not c["balance_mismatch"]
@@ -1016,7 +1077,7 @@ def run(args) -> None:
     print("\n(d) checks", flush=True)
     checks = check(registry, fleet, fleet.meter_ids, fleet.account_ids)
     naive_checks = (
-        check(registry, fleet, fleet.naive_meter_ids, fleet.naive_account_ids)
+        check(registry, fleet, fleet.naive_meter_ids, fleet.naive_account_ids, "lines")
         if naive
         else None
     )

@@ -1,10 +1,13 @@
 import bisect
+import io
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 import pytz
 from dateutil.relativedelta import relativedelta
+from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -12,9 +15,12 @@ from odoo.modules import module as odoo_module
 
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
+from ..tools import batch as batch_core
 from ..tools import money
 from ..tools import protection as protection_core
 from ..tools import tariff as core
+from ..tools.clock import LocalClock
+from .prepaid_reading_charge import CHARGE_COLUMNS
 
 _logger = logging.getLogger(__name__)
 
@@ -44,8 +50,13 @@ class PrepaidBillingEngine(models.AbstractModel):
     # Deduction
     # ------------------------------------------------------------------
     @api.model
-    def _claim_meters(self, limit, meter_ids=None):
-        """Lock meters with readings still to bill (other workers skip them)."""
+    def _claim_meters(self, limit, meter_ids=None, exclude_ids=None):
+        """Lock meters with readings still to bill (other workers skip them).
+
+        ``exclude_ids``: meters already billed by this run (a meter whose
+        next reading has no tariff in force stays unbilled; it is not claimed
+        again and again).
+        """
         self.env.flush_all()
         self.env.cr.execute(
             """
@@ -53,6 +64,7 @@ class PrepaidBillingEngine(models.AbstractModel):
               JOIN prepaid_account a ON a.id = m.billing_account_id
              WHERE a.state = 'open' AND a.mode = 'prepaid' AND m.active
                AND (%s::int4[] IS NULL OR m.id = ANY(%s::int4[]))
+               AND NOT m.id = ANY(%s::int4[])
                AND EXISTS (SELECT 1 FROM prepaid_reading r
                             WHERE r.meter_id = m.id
                               AND r.id > COALESCE(m.billed_reading_id, 0))
@@ -60,13 +72,13 @@ class PrepaidBillingEngine(models.AbstractModel):
              LIMIT %s
                FOR UPDATE OF m SKIP LOCKED
             """,
-            [meter_ids, meter_ids, limit],
+            [meter_ids, meter_ids, list(exclude_ids or ()), limit],
         )
         return [row[0] for row in self.env.cr.fetchall()]
 
     @api.model
     def _cron_bill(self, commit=None):
-        """Bill every unbilled reading, batch by batch."""
+        """Bill every unbilled reading, batch by batch; returns readings charged."""
         if commit is None:
             commit = not odoo_module.current_test
         batch = int(
@@ -74,15 +86,16 @@ class PrepaidBillingEngine(models.AbstractModel):
             .sudo()
             .get_param("prepaid_billing.bill_batch_meters", 1000)
         )
-        done = 0
+        done, seen = 0, set()
         while True:
             if commit:
                 # The batch (claim and billing) runs in READ COMMITTED: see
                 # start_read_committed; wallets are locked row by row anyway.
                 start_read_committed(self.env.cr)
-            meter_ids = self._claim_meters(batch)
+            meter_ids = self._claim_meters(batch, exclude_ids=seen)
             if not meter_ids:
                 break
+            seen.update(meter_ids)
             done += self._bill_claimed(meter_ids)
             if commit:
                 # Each batch is committed so that the meter locks are released
@@ -99,7 +112,27 @@ class PrepaidBillingEngine(models.AbstractModel):
 
     @api.model
     def _bill_claimed(self, meter_ids):
-        """Price the unbilled readings of locked meters; returns lines posted."""
+        """Charge the unbilled readings of locked meters; returns how many.
+
+        The primary key of the charges is the reading: a reading charged
+        before (a watermark moved back by hand, a restored backup) makes the
+        batch fail as a whole, which is then billed again without the readings
+        already charged.
+        """
+        try:
+            with self.env.cr.savepoint():
+                return self._bill_batch(meter_ids)
+        except UniqueViolation:
+            _logger.info(
+                "meters %s: readings behind the billing watermark were already "
+                "charged; billing the others",
+                meter_ids,
+            )
+            self.env.invalidate_all()
+            return self._bill_batch(meter_ids, skip_charged=True)
+
+    @api.model
+    def _bill_batch(self, meter_ids, skip_charged=False):
         cr = self.env.cr
         cr.execute(
             """
@@ -116,53 +149,71 @@ class PrepaidBillingEngine(models.AbstractModel):
             """,
             [meter_ids],
         )
-        keys = (
-            "id",
-            "account_id",
-            "mode",
-            "meter_type",
-            "watermark",
-            "bands",
-            "period_start",
-            "period_qty",
-            "carry",
-            "mirror",
-            "tariff_id",
-            "tz",
+        clocks = {}
+        meters = {}
+        for row in cr.fetchall():
+            bands = row[5]
+            tz = row[11]
+            if tz not in clocks:
+                clocks[tz] = LocalClock(tz)
+            meters[row[0]] = {
+                "id": row[0],
+                "account_id": row[1],
+                "mode": row[2],
+                "water": row[3] == "water",
+                "watermark": row[4],
+                "bands": tuple(bands.get(b) for b in BANDS) if bands else None,
+                "period_start": row[6],
+                "period_qty": money.to_decimal(row[7] or 0.0),
+                "carry": money.to_decimal(row[8] or 0.0),
+                "mirror": row[9],
+                "tariff_id": row[10],
+                "clock": clocks[tz],
+                "window": None,
+                "stopped": False,
+            }
+        skip = (
+            """AND NOT EXISTS (SELECT 1 FROM prepaid_reading_charge c
+                                WHERE c.id = r.id)
+               AND NOT EXISTS (SELECT 1 FROM prepaid_ledger_line l
+                                WHERE l.reading_id = r.id
+                                  AND l.line_type = 'consumption')"""
+            if skip_charged
+            else ""
         )
-        meters = {row[0]: dict(zip(keys, row, strict=True)) for row in cr.fetchall()}
         cr.execute(
-            """
+            f"""
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3, r.anomaly,
                    r.energy_sharp_kwh, r.energy_peak_kwh, r.energy_flat_kwh,
                    r.energy_valley_kwh, (r.values_json->>'balance')::float8
               FROM prepaid_reading r
               JOIN prepaid_meter m ON m.id = r.meter_id
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
+                   {skip}
              ORDER BY r.meter_id, r.id
-            """,
+            """,  # noqa: S608 - a constant of this method
             [meter_ids],
         )
         readings = cr.fetchall()
         pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
-        lines = []
+        batch = batch_core.ChargeBatch()
         for reading in readings:
             meter = meters[reading[1]]
-            vals = (
-                self._price_reading(meter, reading, pricing)
-                if meter["mode"] == "server"
-                else self._mirror_reading(meter, reading)
-            )
-            meter["watermark"] = reading[0]
-            if vals:
-                lines.append(vals)
-        posted = self.env["prepaid.ledger.line"]._post(lines)
+            if meter["stopped"]:
+                continue
+            if meter["mode"] == "server":
+                self._charge_reading(meter, reading, pricing, batch)
+            else:
+                self._mirror_reading(meter, reading, batch)
+            if not meter["stopped"]:
+                meter["watermark"] = reading[0]
+        self._post_batch(batch, meters)
         self._store_meter_billing(list(meters.values()))
         accounts = self.env["prepaid.account"].browse(
             sorted({m["account_id"] for m in meters.values()})
         )
         self._after_balance_change(accounts)
-        return len(posted)
+        return len(batch)
 
     @api.model
     def _pricing_context(self, tariff_ids):
@@ -181,7 +232,25 @@ class PrepaidBillingEngine(models.AbstractModel):
             entry["utility"] = version.tariff_id.utility
         return by_tariff
 
-    def _price_reading(self, meter, reading, pricing):
+    @staticmethod
+    def _version_window(entry, local):
+        """(from, until, pricer) of the version in force at ``local``, or None."""
+        if not entry:
+            return None
+        dates = entry["dates"]
+        index = bisect.bisect_right(dates, local.date()) - 1
+        if index < 0:
+            return None
+        return (
+            datetime.combine(dates[index], time.min),
+            datetime.combine(dates[index + 1], time.min)
+            if index + 1 < len(dates)
+            else datetime.max,
+            entry["pricers"][index],
+        )
+
+    def _charge_reading(self, meter, reading, pricing, batch):
+        """Price one reading of a server-side meter into ``batch``."""
         (
             reading_id,
             _meter_id,
@@ -189,131 +258,191 @@ class PrepaidBillingEngine(models.AbstractModel):
             delta_kwh,
             delta_m3,
             anomaly,
-            *band_values,
+            sharp,
+            peak,
+            flat,
+            valley,
             _balance,
         ) = reading
-        water = meter["meter_type"] == "water"
+        water = meter["water"]
         quantity = delta_m3 if water else delta_kwh
         previous_bands = meter["bands"]
-        if not water:
-            meter["bands"] = dict(zip(BANDS, band_values, strict=True))
+        band_values = (sharp, peak, flat, valley)
         if anomaly == "lower" or not quantity or quantity <= 0:
-            return None
-        entry = pricing.get(meter["tariff_id"])
-        zone = meter.get("zone")
-        if zone is None:
-            zone = meter["zone"] = pytz.timezone(meter["tz"])
-        local = pytz.utc.localize(read_at).astimezone(zone).replace(tzinfo=None)
-        index = bisect.bisect_right(entry["dates"], local.date()) - 1 if entry else -1
-        if index < 0:
-            _logger.info(
-                "meter %s: no tariff in force on %s, reading %s left unbilled",
-                meter["id"],
-                local.date(),
-                reading_id,
+            if not water:
+                meter["bands"] = band_values
+            return
+        local = meter["clock"].local(read_at)
+        window = meter["window"]
+        if window is None or not window[0] <= local < window[1]:
+            window = meter["window"] = self._version_window(
+                pricing.get(meter["tariff_id"]), local
             )
-            meter["watermark_stop"] = True
-            return None
-        pricer = entry["pricers"][index]
-        version = pricer.version
+            if window is None:
+                _logger.info(
+                    "meter %s: no tariff in force on %s, reading %s left unbilled",
+                    meter["id"],
+                    local.date(),
+                    reading_id,
+                )
+                meter["stopped"] = True
+                return
+        if not water:
+            meter["bands"] = band_values
+        pricer = window[2]
+        kind = pricer.version.kind
         band_quantities = None
         if (
-            version.kind == "tou"
+            kind == "tou"
             and not water
             and anomaly == "none"
             and previous_bands
             and None not in band_values
+            and None not in previous_bands
         ):
-            deltas = {
-                band: round(value - (previous_bands.get(band) or 0.0), 4)
-                for band, value in zip(BANDS, band_values, strict=True)
-            }
-            if all(d >= 0 for d in deltas.values()) and any(deltas.values()):
+            deltas = [
+                round(value - before, 4)
+                for value, before in zip(band_values, previous_bands, strict=True)
+            ]
+            if min(deltas) >= 0 and any(deltas):
                 band_quantities = {
-                    b: money.to_decimal(d) for b, d in deltas.items() if d
+                    band: Decimal(repr(delta))
+                    for band, delta in zip(BANDS, deltas, strict=True)
+                    if delta
                 }
         used_before = money.ZERO
-        if version.kind == "tiered":
-            start = core.period_start(local.date(), version.tier_period)
+        if kind == "tiered":
+            start = core.period_start(local.date(), pricer.version.tier_period)
             if meter["period_start"] != start:
-                meter["period_start"], meter["period_qty"] = start, 0.0
-            used_before = money.to_decimal(meter["period_qty"] or 0.0)
+                meter["period_start"], meter["period_qty"] = start, money.ZERO
+            used_before = meter["period_qty"]
         charge = pricer.price(
-            money.to_decimal(quantity) if band_quantities is None else None,
-            when=local,
-            band_quantities=band_quantities,
-            period_used_before=used_before,
-            carry=money.to_decimal(meter["carry"] or 0.0),
+            Decimal(repr(quantity)) if band_quantities is None else None,
+            local,
+            band_quantities,
+            used_before,
+            money.CENT,
+            meter["carry"],
         )
-        meter["carry"] = float(charge.carry)
-        if version.kind == "tiered":
-            meter["period_qty"] = float(used_before + charge.quantity)
-        if not charge.amount:
-            return None
-        unit = "m³" if water else "kWh"
-        return {
-            "account_id": meter["account_id"],
-            "line_type": "consumption",
-            "amount": -float(charge.amount),
-            "date": read_at,
-            "name": f"{charge.quantity} {unit}",
-            "meter_id": meter["id"],
-            "reading_id": reading_id,
-            "quantity": float(charge.quantity),
-            "unit": unit,
-            "tariff_version_id": version.key,
-            "pricing_detail": json.dumps(
-                {
-                    "exact": str(charge.exact),
-                    "lines": [
-                        [ln.label, str(ln.quantity), str(ln.unit_price), str(ln.amount)]
-                        for ln in charge.lines
-                    ],
-                }
-            ),
-        }
+        meter["carry"] = charge.carry
+        if kind == "tiered":
+            meter["period_qty"] = used_before + charge.quantity
+        batch.add(
+            meter["account_id"],
+            meter["id"],
+            pricer.key,
+            "m³" if water else "kWh",
+            local.date(),
+            reading_id,
+            read_at,
+            charge.quantity,
+            charge.amount,
+            charge.lines,
+        )
 
-    def _mirror_reading(self, meter, reading):
+    def _mirror_reading(self, meter, reading, batch):
         """Meter-side mode: the wallet follows the balance the meter keeps."""
         reading_id, _meter_id, read_at, delta_kwh, *_rest, balance = reading
         if balance is None:
-            return None
+            return
         previous, meter["mirror"] = meter["mirror"], balance
         used = round((previous or 0.0) - balance, 2)
         if previous is None or used <= 0:
-            return None
-        return {
-            "account_id": meter["account_id"],
-            "line_type": "consumption",
-            "amount": -used,
-            "date": read_at,
-            "name": self.env._("Deducted by the meter"),
-            "meter_id": meter["id"],
-            "reading_id": reading_id,
-            "quantity": delta_kwh or 0.0,
-            "unit": "kWh",
-            "payment_method": "meter",
-            "pricing_detail": json.dumps(
-                {
-                    "meter_balance_before": previous,
-                    "meter_balance_after": balance,
-                }
+            return
+        batch.add(
+            meter["account_id"],
+            meter["id"],
+            None,
+            "kWh",
+            meter["clock"].local(read_at).date(),
+            reading_id,
+            read_at,
+            money.to_decimal(delta_kwh or 0.0),
+            money.round_money(used),
+            detail=self.env._(
+                "Meter balance %(before).2f -> %(after).2f",
+                before=previous,
+                after=balance,
             ),
-        }
+        )
+
+    def _post_batch(self, batch, meters):
+        """Post one wallet line per group of ``batch``, then write its charges."""
+        if not batch.groups:
+            return
+        by_meter = self.env._("Deducted by the meter")
+        several = self.env._("%(quantity)s %(unit)s (%(count)s readings)")
+        groups, vals_list = [], []
+        for group in batch.groups:
+            if not group.amount:
+                continue  # less than a cent in all: carried, nothing to post
+            mirror = meters[group.meter_id]["mode"] != "server"
+            quantity = group.quantity.normalize()
+            if mirror:
+                name = by_meter
+            elif group.count > 1:
+                name = several % {
+                    "quantity": quantity,
+                    "unit": group.unit,
+                    "count": group.count,
+                }
+            else:
+                name = f"{quantity} {group.unit}"
+            groups.append(group)
+            vals_list.append(
+                {
+                    "account_id": group.account_id,
+                    "line_type": "consumption",
+                    "amount": -float(group.amount),
+                    "date": group.last_read_at,
+                    "name": name,
+                    "meter_id": group.meter_id,
+                    "reading_id": group.last_reading_id,
+                    "reading_count": group.count,
+                    "quantity": float(group.quantity),
+                    "unit": group.unit,
+                    "tariff_version_id": group.version_key,
+                    "payment_method": "meter" if mirror else None,
+                    "pricing_detail": json.dumps(
+                        {"readings": group.count, "lines": group.summary()}
+                    ),
+                }
+            )
+        cr = self.env.cr
+        posted = self.env["prepaid.ledger.line"]._post(vals_list)
+        if posted:
+            cr.execute(
+                "SELECT reading_id, id FROM prepaid_ledger_line WHERE id = ANY(%s)",
+                [posted.ids],
+            )
+            line_of = dict(cr.fetchall())
+            for group in groups:
+                group.line_id = line_of.get(group.last_reading_id)
+        columns = ", ".join(CHARGE_COLUMNS)
+        cr.copy_expert(
+            f"COPY prepaid_reading_charge ({columns}) FROM STDIN",
+            io.StringIO(batch.copy_text()),
+        )
+        self.env["prepaid.ledger.line"].invalidate_model(["charge_ids"])
 
     def _store_meter_billing(self, meters):
-        rows = [m for m in meters if not m.get("watermark_stop")]
+        rows = meters
         if not rows:
             return
         for row in rows:
-            row["bands_json"] = json.dumps(row["bands"]) if row["bands"] else None
+            bands = row["bands"]
+            row["bands_json"] = (
+                json.dumps(dict(zip(BANDS, bands, strict=True))) if bands else None
+            )
+            row["carry_float"] = float(row["carry"])
+            row["period_float"] = float(row["period_qty"])
         columns = {
             "id": "id",
             "billed_reading_id": "watermark",
             "bill_band_kwh": "bands_json",
             "bill_period_start": "period_start",
-            "bill_period_qty": "period_qty",
-            "bill_carry": "carry",
+            "bill_period_qty": "period_float",
+            "bill_carry": "carry_float",
             "meter_balance_mirror": "mirror",
         }
         unnest = ", ".join(f"%s::{BILL_COLUMNS[c]}[]" for c in columns)

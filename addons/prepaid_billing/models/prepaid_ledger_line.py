@@ -24,6 +24,7 @@ POST_COLUMNS = {
     "balance_after": "numeric",
     "meter_id": "int4",
     "reading_id": "int4",
+    "reading_count": "int4",
     "quantity": "float8",
     "unit": "varchar",
     "tariff_version_id": "int4",
@@ -63,9 +64,23 @@ class PrepaidLedgerLine(models.Model):
         readonly=True, help="Positive adds money to the wallet, negative takes it."
     )
     balance_after = fields.Monetary(readonly=True)
-    meter_id = fields.Many2one("prepaid.meter", readonly=True, index=True)
-    # Indexed by the partial unique index of init() (consumption lines).
-    reading_id = fields.Many2one("prepaid.reading", readonly=True)
+    meter_id = fields.Many2one(
+        "prepaid.meter", readonly=True, index=True, ondelete="restrict"
+    )
+    # Consumption: the last reading of the charges the line sums. Indexed by
+    # the partial unique index of init().
+    reading_id = fields.Many2one(
+        "prepaid.reading", string="Last Reading", readonly=True, ondelete="restrict"
+    )
+    reading_count = fields.Integer(
+        string="Readings", readonly=True, help="Readings charged by this line."
+    )
+    charge_ids = fields.One2many(
+        "prepaid.reading.charge",
+        "ledger_line_id",
+        string="Reading Charges",
+        readonly=True,
+    )
     quantity = fields.Float(readonly=True, digits=(16, 3))
     unit = fields.Char(readonly=True)
     tariff_version_id = fields.Many2one(

@@ -163,6 +163,12 @@ class BillingCase(MeteringCase):
             lambda line: line.line_type == "consumption"
         ).sorted("id")
 
+    def charges(self, meters):
+        """The reading charges of ``meters``, oldest reading first."""
+        return self.env["prepaid.reading.charge"].search(
+            [("meter_id", "in", meters.ids)], order="id"
+        )
+
     def assert_reconciled(self):
         result = self.env["prepaid.billing.engine"]._reconciliation(self.company)
         self.assertTrue(result["balanced"], result)

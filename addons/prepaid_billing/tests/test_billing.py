@@ -2,6 +2,7 @@ import threading
 from datetime import date
 
 from odoo import SUPERUSER_ID, Command, api
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .common import BillingCase
@@ -15,19 +16,46 @@ class TestDeduction(BillingCase):
         cls.meter = cls.make_meter(cls.gateway, 1)
         cls.account = cls.make_account(cls.meter, opening=100.0)
 
-    def test_each_reading_becomes_one_consumption_line(self):
-        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
-        self.reading(self.meter, 1012.5, "2026-03-02 03:00:00")
-        second = self.reading(self.meter, 1013.0, "2026-03-02 04:00:00")
-        self.assertEqual(self.bill(), 2)
-        lines = self.consumption(self.account)
+    def test_each_reading_is_charged_and_a_batch_is_one_wallet_line(self):
+        first = self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        second = self.reading(self.meter, 1012.5, "2026-03-02 03:00:00")
+        third = self.reading(self.meter, 1013.0, "2026-03-02 04:00:00")
+        self.assertEqual(self.bill(), 2, "two readings with consumption")
+        charges = self.charges(self.meter)
         # 12.5 kWh x 0.80 = 10.00 ; 0.5 kWh x 0.80 = 0.40
-        self.assertEqual(lines.mapped("amount"), [-10.0, -0.4])
-        self.assertEqual(lines[-1].reading_id, second)
-        self.assertEqual(lines[-1].tariff_version_id, self.flat.version_ids)
+        self.assertEqual(charges.reading_id, second | third)
+        self.assertEqual(charges.mapped("amount"), [10.0, 0.4])
+        self.assertEqual(charges.mapped("quantity"), [12.5, 0.5])
+        self.assertEqual(charges[0].detail, "single price: 12.5 x 0.8 = 10.00")
+        self.assertNotIn(first.id, charges.ids)
+        line = self.consumption(self.account)
+        self.assertEqual(len(line), 1, "one wallet line per meter and day of a batch")
+        self.assertEqual((line.amount, line.quantity), (-10.4, 13.0))
+        self.assertEqual((line.reading_id, line.reading_count), (third, 2))
+        self.assertEqual(line.charge_ids, charges)
+        self.assertEqual(charges.tariff_version_id, self.flat.version_ids)
+        self.assertEqual(line.pricing_text, "single price: 13.0 x 0.8 = 10.40")
         self.assertEqual(self.account.balance, 89.6)
-        self.assertEqual(self.meter.billed_reading_id, second)
-        self.assertEqual(lines[0].pricing_text, "single price: 12.5 x 0.8 = 10.00")
+        self.assertEqual(self.meter.billed_reading_id, third)
+        # billed as they come, each reading is a wallet line of its own
+        fourth = self.reading(self.meter, 1014.0, "2026-03-02 05:00:00")
+        self.assertEqual(self.bill(), 1)
+        line = self.consumption(self.account)[-1]
+        self.assertEqual((line.amount, line.reading_id), (-0.8, fourth))
+        self.assertEqual(line.name, "1 kWh")
+        self.assertEqual(self.account.balance, 88.8)
+
+    def test_a_backlog_is_split_by_local_day(self):
+        # 15:30 UTC is 23:30 in Shanghai, 16:30 UTC is 00:30 the next day
+        self.reading(self.meter, 1000.0, "2026-03-02 14:30:00")
+        self.reading(self.meter, 1001.0, "2026-03-02 15:30:00")
+        self.reading(self.meter, 1003.0, "2026-03-02 16:30:00")
+        self.reading(self.meter, 1006.0, "2026-03-02 17:30:00")
+        self.assertEqual(self.bill(), 3)
+        lines = self.consumption(self.account)
+        self.assertEqual(lines.mapped("amount"), [-0.8, -4.0])
+        self.assertEqual(lines.mapped("reading_count"), [1, 2])
+        self.assertEqual(round(sum(lines.charge_ids.mapped("amount")), 2), 4.8)
 
     def test_billing_twice_charges_once(self):
         self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
@@ -35,10 +63,28 @@ class TestDeduction(BillingCase):
         self.bill()
         self.assertEqual(self.bill(), 0)
         # even with the watermark lost, the database refuses a second charge
+        # and the batch bills only what was not charged yet
         self.meter.sudo().billed_reading_id = False
-        self.env["prepaid.billing.engine"]._bill(self.meter.ids)
-        self.assertEqual(len(self.consumption(self.account)), 1)
-        self.assertEqual(self.account.balance, 92.0)
+        later = self.reading(self.meter, 1012.0, "2026-03-02 04:00:00")
+        self.assertEqual(self.env["prepaid.billing.engine"]._bill(self.meter.ids), 1)
+        self.assertEqual(self.consumption(self.account).mapped("amount"), [-8.0, -1.6])
+        self.assertEqual(len(self.charges(self.meter)), 2)
+        self.assertEqual(self.account.balance, 90.4)
+        self.assertEqual(self.meter.billed_reading_id, later)
+        self.assert_reconciled()
+
+    def test_charged_readings_cannot_be_deleted(self):
+        self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
+        charged = self.reading(self.meter, 1010.0, "2026-03-02 03:00:00")
+        self.bill()
+        with self.assertRaises(UserError):
+            charged.unlink()
+        charge = self.charges(self.meter)
+        with self.assertRaises(UserError):
+            charge.unlink()
+        with self.assertRaises(UserError):
+            charge.write({"amount": 0.0})
+        self.assertTrue(charged.exists())
 
     def test_lower_reading_is_not_billed_and_rollover_is(self):
         self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
@@ -46,8 +92,10 @@ class TestDeduction(BillingCase):
         self.assertEqual(lower.anomaly, "lower")
         self.reading(self.meter, 1002.0, "2026-03-02 04:00:00")
         self.bill()
+        charges = self.charges(self.meter)
+        self.assertEqual(charges.reading_id.mapped("energy_total_kwh"), [1002.0])
+        self.assertNotIn(lower.id, charges.ids)
         lines = self.consumption(self.account)
-        self.assertEqual(lines.reading_id.mapped("energy_total_kwh"), [1002.0])
         self.assertEqual(lines.amount, -1.6, "2 kWh from the last accepted value")
 
     def test_meter_replacement_bills_the_new_counter(self):
@@ -273,12 +321,19 @@ class TestConcurrentBilling(BillingCase):
         self.assertFalse(errors)
         with self.registry.cursor() as cr:
             cr.execute(
-                """SELECT count(*), count(DISTINCT reading_id), COALESCE(SUM(amount), 0)
-                     FROM prepaid_ledger_line
-                    WHERE account_id = ANY(%s) AND line_type = 'consumption'""",
+                """SELECT count(*), count(DISTINCT c.id), COALESCE(SUM(c.amount), 0)
+                     FROM prepaid_reading_charge c
+                     JOIN prepaid_ledger_line l ON l.id = c.ledger_line_id
+                    WHERE l.account_id = ANY(%s)""",
                 [self.ids["accounts"]],
             )
             count, distinct, total = cr.fetchone()
+            cr.execute(
+                """SELECT COALESCE(SUM(amount), 0) FROM prepaid_ledger_line
+                    WHERE account_id = ANY(%s) AND line_type = 'consumption'""",
+                [self.ids["accounts"]],
+            )
+            lines_total = float(cr.fetchone()[0])
             cr.execute(
                 "SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
                 [self.ids["accounts"]],
@@ -286,7 +341,8 @@ class TestConcurrentBilling(BillingCase):
             balances = float(cr.fetchone()[0])
         # 8 meters x 5 deltas of 1 kWh at 1.00
         self.assertEqual((count, distinct), (40, 40))
-        self.assertEqual(float(total), -40.0)
+        self.assertEqual(float(total), 40.0)
+        self.assertEqual(lines_total, -40.0)
         self.assertEqual(balances, -40.0)
 
     def _reset_batch(self):
@@ -312,7 +368,7 @@ class TestRolloverAndRecognition(BillingCase):
         self.gateway._poll_now()
         self.bill()
         line = self.consumption(account)
-        self.assertEqual(line.reading_id.anomaly, "rollover")
+        self.assertEqual(self.charges(meter).reading_id.anomaly, "rollover")
         self.assertEqual((line.quantity, line.amount), (3.0, -2.4))
 
     def test_yearly_tiers_reset_on_the_first_of_january(self):

@@ -1,0 +1,165 @@
+"""One billing batch: the charge of each reading, grouped into wallet lines.
+
+Every billed reading gets a *charge* (quantity, amount, how it was priced);
+the charges of one meter, account, tariff version and local day that a batch
+bills together are summed into one *group*, which becomes one consumption
+line of the wallet. A meter polled every few minutes and billed as often gets
+one wallet line per reading; a backlog (a meter that was offline, a first
+billing run) gets one line per day instead of thousands, while every reading
+keeps its own charge as evidence.
+
+Plain Python (no Odoo import): the engine feeds readings in meter order and
+writes :attr:`ChargeBatch.groups` as wallet lines and
+:meth:`ChargeBatch.copy_text` into ``prepaid_reading_charge``.
+"""
+
+from decimal import Decimal
+
+ZERO = Decimal(0)
+NULL = "\\N"
+
+
+def copy_escape(text):
+    """``text`` as a field of PostgreSQL's COPY text format."""
+    if text is None:
+        return NULL
+    return (
+        text.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+class Group:
+    """The charges of one future wallet line."""
+
+    __slots__ = (
+        "account_id",
+        "meter_id",
+        "version_key",
+        "unit",
+        "day",
+        "count",
+        "quantity",
+        "amount",
+        "first_reading_id",
+        "last_reading_id",
+        "last_read_at",
+        "lines",
+        "line_id",
+    )
+
+    def __init__(self, account_id, meter_id, version_key, unit, day):
+        self.account_id = account_id
+        self.meter_id = meter_id
+        self.version_key = version_key
+        self.unit = unit
+        self.day = day
+        self.count = 0
+        self.quantity = ZERO
+        self.amount = ZERO
+        self.first_reading_id = None
+        self.last_reading_id = None
+        self.last_read_at = None
+        # (label, unit price) -> [quantity, amount]: the priced lines summed
+        self.lines = {}
+        # id of the wallet line, once posted (None: nothing to post)
+        self.line_id = None
+
+    def summary(self):
+        """The summed pricing lines: ``[[label, quantity, price, amount], ...]``."""
+        return [
+            [label, str(quantity), str(price), str(amount)]
+            for (label, price), (quantity, amount) in self.lines.items()
+        ]
+
+
+class ChargeBatch:
+    """Charges of a batch, grouped by meter, account, tariff version and day."""
+
+    __slots__ = ("groups", "charges", "_current")
+
+    def __init__(self):
+        self.groups = []
+        # (reading_id, group, read_at, quantity, amount, detail), reading order
+        self.charges = []
+        self._current = {}
+
+    def add(
+        self,
+        account_id,
+        meter_id,
+        version_key,
+        unit,
+        day,
+        reading_id,
+        read_at,
+        quantity,
+        amount,
+        lines=(),
+        detail=None,
+    ):
+        """Record the charge of one reading.
+
+        :param day: the local date of the reading (a wallet line never spans
+            two days, so daily and monthly totals stay exact)
+        :param quantity: ``Decimal`` kWh or m³ of the reading
+        :param amount: ``Decimal`` money taken from the wallet (>= 0)
+        :param lines: the pricing lines ``(label, quantity, price, amount)``
+        :param detail: evidence text when there are no pricing lines
+        """
+        group = self._current.get(meter_id)
+        if (
+            group is None
+            or group.day != day
+            or group.version_key != version_key
+            or group.account_id != account_id
+        ):
+            group = Group(account_id, meter_id, version_key, unit, day)
+            group.first_reading_id = reading_id
+            self.groups.append(group)
+            self._current[meter_id] = group
+        group.count += 1
+        group.quantity += quantity
+        group.amount += amount
+        group.last_reading_id = reading_id
+        group.last_read_at = read_at
+        if lines:
+            sums = group.lines
+            texts = []
+            for label, line_quantity, price, line_amount in lines:
+                key = (label, price)
+                total = sums.get(key)
+                if total is None:
+                    sums[key] = [line_quantity, line_amount]
+                else:
+                    total[0] += line_quantity
+                    total[1] += line_amount
+                texts.append(f"{label}: {line_quantity} x {price} = {line_amount}")
+            # Labels and numbers hold no tab, newline or backslash: the COPY
+            # escape of the separator is all that is needed.
+            detail = "\\n".join(texts)
+        else:
+            detail = copy_escape(detail)
+        self.charges.append((reading_id, group, read_at, quantity, amount, detail))
+
+    def __len__(self):
+        return len(self.charges)
+
+    def copy_text(self):
+        """The charges as PostgreSQL COPY text, columns ``id, ledger_line_id,
+        meter_id, read_at, quantity, amount, detail``.
+
+        Charges of a group that posted no wallet line (less than a cent in
+        all, carried to the next reading) have no ledger line.
+        """
+        rows = []
+        append = rows.append
+        for reading_id, group, read_at, quantity, amount, detail in self.charges:
+            line_id = group.line_id
+            append(
+                f"{reading_id}\t{NULL if line_id is None else line_id}\t"
+                f"{group.meter_id}\t{read_at}\t{quantity}\t{amount}\t{detail}\n"
+            )
+        return "".join(rows)

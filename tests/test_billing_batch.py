@@ -1,0 +1,112 @@
+"""Billing batch core: charges grouped into wallet lines, COPY text, clock."""
+
+import io
+import random
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+
+import psycopg2
+import pytest
+import pytz
+from prepaid_billing_tools.batch import ChargeBatch, copy_escape
+from prepaid_billing_tools.clock import LocalClock
+
+LINE = ("single price", D("1.5"), D("0.8"), D("1.20"))
+
+
+def test_charges_of_a_meter_and_day_share_one_group():
+    batch = ChargeBatch()
+    at = datetime(2026, 3, 2, 2)
+    batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("1.5"), D("1.20"), [LINE])
+    batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 101, at, D("1.5"), D("1.20"), [LINE])
+    batch.add(1, 11, 7, "kWh", date(2026, 3, 2), 102, at, D("2"), D("1.60"))
+    batch.add(1, 10, 7, "kWh", date(2026, 3, 3), 103, at, D("1"), D("0.80"))
+    batch.add(1, 10, 8, "kWh", date(2026, 3, 3), 104, at, D("1"), D("0.90"))
+    first, other_meter, next_day, next_version = batch.groups
+    assert (first.count, first.quantity, first.amount) == (2, D("3.0"), D("2.40"))
+    assert (first.first_reading_id, first.last_reading_id) == (100, 101)
+    assert first.summary() == [["single price", "3.0", "0.8", "2.40"]]
+    assert other_meter.meter_id == 11
+    assert next_day.day == date(2026, 3, 3)
+    assert next_version.version_key == 8
+    assert len(batch) == 5
+
+
+def test_copy_text_rows_name_the_wallet_line_or_null():
+    batch = ChargeBatch()
+    at = datetime(2026, 3, 2, 2, 0)
+    batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("1.5"), D("1.20"), [LINE])
+    batch.add(2, 11, 7, "kWh", date(2026, 3, 2), 101, at, D("0.01"), D("0"))
+    batch.groups[0].line_id = 55
+    rows = batch.copy_text().splitlines()
+    assert rows[0].split("\t") == [
+        "100",
+        "55",
+        "10",
+        "2026-03-02 02:00:00",
+        "1.5",
+        "1.20",
+        "single price: 1.5 x 0.8 = 1.20",
+    ]
+    assert rows[1].split("\t")[1] == "\\N"
+    assert rows[1].split("\t")[6] == "\\N", "no detail is NULL"
+
+
+def test_copy_escape_keeps_tabs_and_newlines_inside_the_field():
+    assert copy_escape("a\tb\nc\\d") == "a\\tb\\nc\\\\d"
+    assert copy_escape(None) == "\\N"
+
+
+def test_copy_text_loads_into_postgresql_as_written():
+    batch = ChargeBatch()
+    at = datetime(2026, 3, 2, 2, 0, 30, 250000)
+    two = [("peak", D("1"), D("1.1"), D("1.1")), ("valley", D("2"), D("0.4"), D("0.8"))]
+    batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("3"), D("1.90"), two)
+    batch.add(1, 10, None, "kWh", date(2026, 3, 2), 101, at, D("1"), D("1"), (), "a\tb")
+    batch.groups[0].line_id = 9
+    try:
+        conn = psycopg2.connect(dbname="postgres")
+    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
+        pytest.skip("no PostgreSQL")
+    try:
+        cr = conn.cursor()
+        cr.execute(
+            """CREATE TEMP TABLE c (id int4 PRIMARY KEY, ledger_line_id int4,
+               meter_id int4, read_at timestamp, quantity numeric,
+               amount numeric, detail text)"""
+        )
+        cr.copy_expert("COPY c FROM STDIN", io.StringIO(batch.copy_text()))
+        cr.execute("SELECT id, ledger_line_id, read_at, amount, detail FROM c")
+        got = cr.fetchall()
+    finally:
+        conn.close()
+    assert got[0] == (
+        100,
+        9,
+        at,
+        D("1.90"),
+        "peak: 1 x 1.1 = 1.1\nvalley: 2 x 0.4 = 0.8",
+    )
+    assert got[1][4] == "a\tb"
+
+
+@pytest.mark.parametrize(
+    "tzname", ["Asia/Shanghai", "UTC", "Europe/Paris", "America/New_York", "Etc/GMT-8"]
+)
+def test_local_clock_agrees_with_pytz(tzname):
+    clock = LocalClock(tzname)
+    zone = pytz.timezone(tzname)
+    rng = random.Random(tzname)
+    start = datetime(1985, 1, 1)
+    moments = sorted(
+        start + timedelta(seconds=rng.randrange(0, 45 * 365 * 86400))
+        for _i in range(3000)
+    )
+    # also around this zone's transitions, in both directions of time
+    transitions = getattr(zone, "_utc_transition_times", [])
+    for transition in [t for t in transitions if t.year > 1900][-60:]:
+        moments += [transition - timedelta(seconds=1), transition]
+    rng.shuffle(moments[len(moments) // 2 :])
+    for moment in moments:
+        expected = pytz.utc.localize(moment).astimezone(zone).replace(tzinfo=None)
+        assert clock.local(moment) == expected, moment
