@@ -948,7 +948,7 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
             f"  | {min(run.sql, default=0)}-{max(run.sql, default=0)} + 1 COPY"
         )
     print(
-        "    (w.lines: wallet lines, one per meter and local day of a batch; each "
+        "    (w.lines: wallet lines, one per meter and local month of a batch; each "
         "reading has its own charge row)"
     )
     print("    (goal <= 20 s, stretch <= 10 s for 1,000,000 readings)")

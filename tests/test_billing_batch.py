@@ -14,20 +14,20 @@ from prepaid_billing_tools.clock import LocalClock
 LINE = ("single price", D("1.5"), D("0.8"), D("1.20"))
 
 
-def test_charges_of_a_meter_and_day_share_one_group():
+def test_charges_of_a_meter_and_month_share_one_group():
     batch = ChargeBatch()
     at = datetime(2026, 3, 2, 2)
     batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("1.5"), D("1.20"), [LINE])
     batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 101, at, D("1.5"), D("1.20"), [LINE])
     batch.add(1, 11, 7, "kWh", date(2026, 3, 2), 102, at, D("2"), D("1.60"))
-    batch.add(1, 10, 7, "kWh", date(2026, 3, 3), 103, at, D("1"), D("0.80"))
-    batch.add(1, 10, 8, "kWh", date(2026, 3, 3), 104, at, D("1"), D("0.90"))
-    first, other_meter, next_day, next_version = batch.groups
+    batch.add(1, 10, 7, "kWh", date(2026, 4, 1), 103, at, D("1"), D("0.80"))
+    batch.add(1, 10, 8, "kWh", date(2026, 4, 1), 104, at, D("1"), D("0.90"))
+    first, other_meter, next_month, next_version = batch.groups
     assert (first.count, first.quantity, first.amount) == (2, D("3.0"), D("2.40"))
     assert (first.first_reading_id, first.last_reading_id) == (100, 101)
     assert first.summary() == [["single price", "3.0", "0.8", "2.40"]]
     assert other_meter.meter_id == 11
-    assert next_day.day == date(2026, 3, 3)
+    assert next_month.period == date(2026, 4, 1)
     assert next_version.version_key == 8
     assert len(batch) == 5
 

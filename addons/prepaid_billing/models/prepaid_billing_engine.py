@@ -332,7 +332,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             meter["id"],
             pricer.key,
             "m³" if water else "kWh",
-            local.date(),
+            local.year * 12 + local.month,
             reading_id,
             read_at,
             charge.quantity,
@@ -349,12 +349,13 @@ class PrepaidBillingEngine(models.AbstractModel):
         used = round((previous or 0.0) - balance, 2)
         if previous is None or used <= 0:
             return
+        local = meter["clock"].local(read_at)
         batch.add(
             meter["account_id"],
             meter["id"],
             None,
             "kWh",
-            meter["clock"].local(read_at).date(),
+            local.year * 12 + local.month,
             reading_id,
             read_at,
             money.to_decimal(delta_kwh or 0.0),

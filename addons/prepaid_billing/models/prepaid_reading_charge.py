@@ -19,7 +19,7 @@ class PrepaidReadingCharge(models.Model):
     One row per billed reading, and its id *is* the reading's id: the primary
     key is what makes "each reading is billed at most once" a database rule,
     whatever worker or retry gets there. A consumption wallet line sums the
-    charges of one meter, tariff version and local day of a billing batch.
+    charges of one meter, tariff version and local month of a billing batch.
 
     The table is append-only and written only by the billing engine, with
     ``COPY`` (see ``prepaid.billing.engine._write_charges``): it is the

@@ -28,8 +28,10 @@ class TestDeduction(BillingCase):
         self.assertEqual(charges.mapped("quantity"), [12.5, 0.5])
         self.assertEqual(charges[0].detail, "single price: 12.5 x 0.8 = 10.00")
         self.assertNotIn(first.id, charges.ids)
+        self.assertFalse(first.charge_id, "no consumption, no charge")
+        self.assertEqual((second.charge_amount, second.charge_id), (10.0, charges[0]))
         line = self.consumption(self.account)
-        self.assertEqual(len(line), 1, "one wallet line per meter and day of a batch")
+        self.assertEqual(len(line), 1, "one wallet line per meter and month of a batch")
         self.assertEqual((line.amount, line.quantity), (-10.4, 13.0))
         self.assertEqual((line.reading_id, line.reading_count), (third, 2))
         self.assertEqual(line.charge_ids, charges)
@@ -45,17 +47,20 @@ class TestDeduction(BillingCase):
         self.assertEqual(line.name, "1 kWh")
         self.assertEqual(self.account.balance, 88.8)
 
-    def test_a_backlog_is_split_by_local_day(self):
-        # 15:30 UTC is 23:30 in Shanghai, 16:30 UTC is 00:30 the next day
-        self.reading(self.meter, 1000.0, "2026-03-02 14:30:00")
-        self.reading(self.meter, 1001.0, "2026-03-02 15:30:00")
-        self.reading(self.meter, 1003.0, "2026-03-02 16:30:00")
-        self.reading(self.meter, 1006.0, "2026-03-02 17:30:00")
-        self.assertEqual(self.bill(), 3)
+    def test_a_backlog_is_one_wallet_line_per_local_month(self):
+        # 15:30 UTC on March 31st is 23:30 in Shanghai, 16:30 UTC is 00:30 on
+        # April 1st
+        self.reading(self.meter, 999.0, "2026-03-29 14:30:00")
+        self.reading(self.meter, 1000.0, "2026-03-31 14:30:00")
+        self.reading(self.meter, 1001.0, "2026-03-31 15:30:00")
+        self.reading(self.meter, 1003.0, "2026-03-31 16:30:00")
+        self.reading(self.meter, 1006.0, "2026-04-02 17:30:00")
+        self.assertEqual(self.bill(), 4)
         lines = self.consumption(self.account)
-        self.assertEqual(lines.mapped("amount"), [-0.8, -4.0])
-        self.assertEqual(lines.mapped("reading_count"), [1, 2])
-        self.assertEqual(round(sum(lines.charge_ids.mapped("amount")), 2), 4.8)
+        self.assertEqual(lines.mapped("amount"), [-1.6, -4.0])
+        self.assertEqual(lines.mapped("reading_count"), [2, 2])
+        self.assertEqual(lines[0].name, "2 kWh (2 readings)")
+        self.assertEqual(round(sum(lines.charge_ids.mapped("amount")), 2), 5.6)
 
     def test_billing_twice_charges_once(self):
         self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")

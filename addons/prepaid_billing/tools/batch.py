@@ -1,12 +1,12 @@
 """One billing batch: the charge of each reading, grouped into wallet lines.
 
 Every billed reading gets a *charge* (quantity, amount, how it was priced);
-the charges of one meter, account, tariff version and local day that a batch
-bills together are summed into one *group*, which becomes one consumption
-line of the wallet. A meter polled every few minutes and billed as often gets
-one wallet line per reading; a backlog (a meter that was offline, a first
-billing run) gets one line per day instead of thousands, while every reading
-keeps its own charge as evidence.
+the charges of one meter, account, tariff version and local month that a
+batch bills together are summed into one *group*, which becomes one
+consumption line of the wallet. A meter polled every few minutes and billed as
+often gets one wallet line per reading; a backlog (a meter that was offline, a
+first billing run) gets one line per month instead of thousands, while every
+reading keeps its own charge as evidence.
 
 Plain Python (no Odoo import): the engine feeds readings in meter order and
 writes :attr:`ChargeBatch.groups` as wallet lines and
@@ -39,7 +39,7 @@ class Group:
         "meter_id",
         "version_key",
         "unit",
-        "day",
+        "period",
         "count",
         "quantity",
         "amount",
@@ -50,12 +50,12 @@ class Group:
         "line_id",
     )
 
-    def __init__(self, account_id, meter_id, version_key, unit, day):
+    def __init__(self, account_id, meter_id, version_key, unit, period):
         self.account_id = account_id
         self.meter_id = meter_id
         self.version_key = version_key
         self.unit = unit
-        self.day = day
+        self.period = period
         self.count = 0
         self.quantity = ZERO
         self.amount = ZERO
@@ -76,7 +76,7 @@ class Group:
 
 
 class ChargeBatch:
-    """Charges of a batch, grouped by meter, account, tariff version and day."""
+    """Charges of a batch, grouped by meter, account, tariff version and month."""
 
     __slots__ = ("groups", "charges", "_current")
 
@@ -92,7 +92,7 @@ class ChargeBatch:
         meter_id,
         version_key,
         unit,
-        day,
+        period,
         reading_id,
         read_at,
         quantity,
@@ -102,8 +102,9 @@ class ChargeBatch:
     ):
         """Record the charge of one reading.
 
-        :param day: the local date of the reading (a wallet line never spans
-            two days, so daily and monthly totals stay exact)
+        :param period: the local month of the reading, as any value that
+            changes with it (a wallet line never spans two months, so monthly
+            totals and minimum charges stay exact)
         :param quantity: ``Decimal`` kWh or m³ of the reading
         :param amount: ``Decimal`` money taken from the wallet (>= 0)
         :param lines: the pricing lines ``(label, quantity, price, amount)``
@@ -112,11 +113,11 @@ class ChargeBatch:
         group = self._current.get(meter_id)
         if (
             group is None
-            or group.day != day
+            or group.period != period
             or group.version_key != version_key
             or group.account_id != account_id
         ):
-            group = Group(account_id, meter_id, version_key, unit, day)
+            group = Group(account_id, meter_id, version_key, unit, period)
             group.first_reading_id = reading_id
             self.groups.append(group)
             self._current[meter_id] = group

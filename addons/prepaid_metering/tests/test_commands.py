@@ -137,6 +137,15 @@ class TestCommands(MeteringCase):
             ["relay_off", "relay_off", "valve_close"],
         )
         self.assertEqual(set(commands.mapped("state")), {"queued"})
+        # numbered from the sequence in one go, consecutive and unique
+        year = commands[0].create_date.year
+        numbers = sorted(
+            int(name.rsplit("/", 1)[1]) for name in commands.mapped("name")
+        )
+        self.assertTrue(
+            all(name.startswith(f"CMD/{year}/") for name in commands.mapped("name"))
+        )
+        self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 3)))
         self.assertEqual(self.Command._cron_process(), 3)
         self.assertEqual(set(commands.mapped("state")), {"done"})
         self.assertTrue(self.sim(1).relay_open and self.sim(2).relay_open)
