@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import psycopg2
 import pytest
 import pytz
-from prepaid_billing_tools.batch import ChargeBatch, copy_escape
+from prepaid_billing_tools.batch import COPY_COLUMNS, ChargeBatch, copy_escape
 from prepaid_billing_tools.clock import LocalClock
 
 LINE = ("single price", D("1.5"), D("0.8"), D("1.20"))
@@ -43,13 +43,50 @@ def test_copy_text_rows_name_the_wallet_line_or_null():
         "100",
         "55",
         "10",
-        "2026-03-02 02:00:00",
         "1.5",
         "1.20",
         "single price: 1.5 x 0.8 = 1.20",
     ]
     assert rows[1].split("\t")[1] == "\\N"
-    assert rows[1].split("\t")[6] == "\\N", "no detail is NULL"
+    assert rows[1].split("\t")[5] == "\\N", "no detail is NULL"
+
+
+def test_single_price_charges_sum_like_the_general_path():
+    fast, general = ChargeBatch(), ChargeBatch()
+    at = datetime(2026, 3, 2, 2)
+    for reading_id, (quantity, price) in enumerate(
+        [(D("1.5"), D("0.8")), (D("2.25"), D("0.8")), (D("1"), D("1.1"))], 100
+    ):
+        label = "single price" if price == D("0.8") else "peak"
+        exact = quantity * price
+        amount = exact.quantize(D("0.01"))
+        fast.add_single(
+            1, 10, 7, "kWh", 1, reading_id, at, quantity, amount, label, price, exact
+        )
+        general.add(
+            1,
+            10,
+            7,
+            "kWh",
+            1,
+            reading_id,
+            at,
+            quantity,
+            amount,
+            [(label, quantity, price, exact)],
+        )
+    (group,), (expected,) = fast.groups, general.groups
+    assert (
+        group.summary()
+        == expected.summary()
+        == [
+            ["single price", "3.75", "0.8", "3.000"],
+            ["peak", "1", "1.1", "1.1"],
+        ]
+    )
+    assert (group.amount, group.quantity) == (expected.amount, expected.quantity)
+    details = [charge[4] for charge in fast.charges]
+    assert details == ["\\N", "\\N", "peak: 1 x 1.1 = 1.1"]
 
 
 def test_copy_escape_keeps_tabs_and_newlines_inside_the_field():
@@ -72,18 +109,20 @@ def test_copy_text_loads_into_postgresql_as_written():
         cr = conn.cursor()
         cr.execute(
             """CREATE TEMP TABLE c (id int4 PRIMARY KEY, ledger_line_id int4,
-               meter_id int4, read_at timestamp, quantity numeric,
-               amount numeric, detail text)"""
+               meter_id int4, quantity numeric, amount numeric, detail text)"""
         )
-        cr.copy_expert("COPY c FROM STDIN", io.StringIO(batch.copy_text()))
-        cr.execute("SELECT id, ledger_line_id, read_at, amount, detail FROM c")
+        cr.copy_expert(
+            f"COPY c ({', '.join(COPY_COLUMNS)}) FROM STDIN",
+            io.StringIO(batch.copy_text()),
+        )
+        cr.execute("SELECT id, ledger_line_id, quantity, amount, detail FROM c")
         got = cr.fetchall()
     finally:
         conn.close()
     assert got[0] == (
         100,
         9,
-        at,
+        D("3"),
         D("1.90"),
         "peak: 1 x 1.1 = 1.1\nvalley: 2 x 0.4 = 0.8",
     )

@@ -482,3 +482,30 @@ def test_compiled_pricer_gives_the_same_charge():
     assert tariff.compile_tariff(pricer) is pricer
     when = datetime(2024, 5, 8, 8)
     assert pricer.price(D(2), when) == tariff.price_delta(TOU, quantity=D(2), when=when)
+
+
+@pytest.mark.parametrize("version_name", ["flat", "tou"])
+def test_the_single_price_fast_path_gives_the_same_numbers(version_name):
+    import random
+
+    version = {
+        "flat": tariff.TariffVersion("flat", date(2024, 1, 1), "flat", price="0.83"),
+        "tou": TOU,
+    }[version_name]
+    pricer = tariff.compile_tariff(version)
+    rng = random.Random(version_name)
+    carry_general = carry_fast = D(0)
+    for _i in range(2000):
+        quantity = D(rng.randrange(0, 300_000)) / 10_000
+        when = datetime(2024, rng.randrange(1, 13), 15, rng.randrange(24), 30)
+        charge = pricer.price(quantity, when=when, carry=carry_general)
+        label, price = pricer.unit_price(when)
+        amount, exact, carry_fast = pricer.price_at(quantity, price, carry_fast)
+        assert (amount, exact, carry_fast) == (
+            charge.amount,
+            charge.exact,
+            charge.carry,
+        )
+        assert [(label, quantity, price, exact)] == [tuple(charge.lines[0])]
+        carry_general = charge.carry
+    assert tariff.compile_tariff(TIERED_MONTH).unit_price(when) is None

@@ -20,7 +20,6 @@ from ..tools import money
 from ..tools import protection as protection_core
 from ..tools import tariff as core
 from ..tools.clock import LocalClock
-from .prepaid_reading_charge import CHARGE_COLUMNS
 
 _logger = logging.getLogger(__name__)
 
@@ -50,12 +49,13 @@ class PrepaidBillingEngine(models.AbstractModel):
     # Deduction
     # ------------------------------------------------------------------
     @api.model
-    def _claim_meters(self, limit, meter_ids=None, exclude_ids=None):
+    def _claim_meters(self, limit, meter_ids=None, after_id=0):
         """Lock meters with readings still to bill (other workers skip them).
 
-        ``exclude_ids``: meters already billed by this run (a meter whose
-        next reading has no tariff in force stays unbilled; it is not claimed
-        again and again).
+        Meters are claimed in id order from ``after_id`` on: a run goes
+        through the meters once (a meter whose next reading has no tariff in
+        force stays unbilled and is not claimed again and again; readings
+        arriving meanwhile for meters already passed wait for the next run).
         """
         self.env.flush_all()
         self.env.cr.execute(
@@ -64,7 +64,7 @@ class PrepaidBillingEngine(models.AbstractModel):
               JOIN prepaid_account a ON a.id = m.billing_account_id
              WHERE a.state = 'open' AND a.mode = 'prepaid' AND m.active
                AND (%s::int4[] IS NULL OR m.id = ANY(%s::int4[]))
-               AND NOT m.id = ANY(%s::int4[])
+               AND m.id > %s
                AND EXISTS (SELECT 1 FROM prepaid_reading r
                             WHERE r.meter_id = m.id
                               AND r.id > COALESCE(m.billed_reading_id, 0))
@@ -72,7 +72,7 @@ class PrepaidBillingEngine(models.AbstractModel):
              LIMIT %s
                FOR UPDATE OF m SKIP LOCKED
             """,
-            [meter_ids, meter_ids, list(exclude_ids or ()), limit],
+            [meter_ids, meter_ids, after_id, limit],
         )
         return [row[0] for row in self.env.cr.fetchall()]
 
@@ -86,16 +86,16 @@ class PrepaidBillingEngine(models.AbstractModel):
             .sudo()
             .get_param("prepaid_billing.bill_batch_meters", 1000)
         )
-        done, seen = 0, set()
+        done, last = 0, 0
         while True:
             if commit:
                 # The batch (claim and billing) runs in READ COMMITTED: see
                 # start_read_committed; wallets are locked row by row anyway.
                 start_read_committed(self.env.cr)
-            meter_ids = self._claim_meters(batch, exclude_ids=seen)
+            meter_ids = self._claim_meters(batch, after_id=last)
             if not meter_ids:
                 break
-            seen.update(meter_ids)
+            last = meter_ids[-1]
             done += self._bill_claimed(meter_ids)
             if commit:
                 # Each batch is committed so that the meter locks are released
@@ -183,9 +183,12 @@ class PrepaidBillingEngine(models.AbstractModel):
         )
         cr.execute(
             f"""
-            SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3, r.anomaly,
-                   r.energy_sharp_kwh, r.energy_peak_kwh, r.energy_flat_kwh,
-                   r.energy_valley_kwh, (r.values_json->>'balance')::float8
+            SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
+                   r.delta_m3::float8, r.anomaly, r.energy_sharp_kwh::float8,
+                   r.energy_peak_kwh::float8, r.energy_flat_kwh::float8,
+                   r.energy_valley_kwh::float8,
+                   CASE WHEN m.billing_mode = 'meter'
+                        THEN (r.values_json->>'balance')::float8 END
               FROM prepaid_reading r
               JOIN prepaid_meter m ON m.id = r.meter_id
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
@@ -194,6 +197,8 @@ class PrepaidBillingEngine(models.AbstractModel):
             """,  # noqa: S608 - a constant of this method
             [meter_ids],
         )
+        # (float8 columns: psycopg2 parses them in C; numeric goes through a
+        # Python typecaster per value, a second per million readings.)
         readings = cr.fetchall()
         pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
         batch = batch_core.ChargeBatch()
@@ -310,6 +315,30 @@ class PrepaidBillingEngine(models.AbstractModel):
                     for band, delta in zip(BANDS, deltas, strict=True)
                     if delta
                 }
+        unit = "m³" if water else "kWh"
+        period = local.year * 12 + local.month
+        if band_quantities is None and kind != "tiered":
+            # One price for the whole delta: the fast path.
+            label, price = pricer.unit_price(local)
+            quantity = Decimal(repr(quantity))
+            amount, exact, meter["carry"] = pricer.price_at(
+                quantity, price, meter["carry"]
+            )
+            batch.add_single(
+                meter["account_id"],
+                meter["id"],
+                pricer.key,
+                unit,
+                period,
+                reading_id,
+                read_at,
+                quantity,
+                amount,
+                label,
+                price,
+                exact,
+            )
+            return
         used_before = money.ZERO
         if kind == "tiered":
             start = core.period_start(local.date(), pricer.version.tier_period)
@@ -331,8 +360,8 @@ class PrepaidBillingEngine(models.AbstractModel):
             meter["account_id"],
             meter["id"],
             pricer.key,
-            "m³" if water else "kWh",
-            local.year * 12 + local.month,
+            unit,
+            period,
             reading_id,
             read_at,
             charge.quantity,
@@ -419,7 +448,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             line_of = dict(cr.fetchall())
             for group in groups:
                 group.line_id = line_of.get(group.last_reading_id)
-        columns = ", ".join(CHARGE_COLUMNS)
+        columns = ", ".join(batch_core.COPY_COLUMNS)
         cr.copy_expert(
             f"COPY prepaid_reading_charge ({columns}) FROM STDIN",
             io.StringIO(batch.copy_text()),

@@ -11,17 +11,18 @@ class PrepaidReading(models.Model):
         string="Charge",
         help="What billing charged for this reading (same id as the reading).",
     )
+    # Computed with charge_id (charges never change once written).
     charge_amount = fields.Monetary(
-        related="charge_id.amount", string="Charged", currency_field="currency_id"
+        compute="_compute_charge_id", string="Charged", currency_field="currency_id"
     )
-    charge_detail = fields.Text(related="charge_id.detail", string="Pricing")
+    charge_detail = fields.Text(compute="_compute_charge_id", string="Pricing")
     charge_line_id = fields.Many2one(
-        related="charge_id.ledger_line_id", string="Wallet Line"
+        "prepaid.ledger.line", compute="_compute_charge_id", string="Wallet Line"
     )
     currency_id = fields.Many2one(related="company_id.currency_id")
 
     def _compute_charge_id(self):
-        self.env.flush_all()
+        # Charges are written in SQL by billing only: nothing to flush.
         self.env.cr.execute(
             "SELECT id FROM prepaid_reading_charge WHERE id = ANY(%s)",
             [[reading.id for reading in self if reading.id]],
@@ -29,9 +30,11 @@ class PrepaidReading(models.Model):
         charged = {row[0] for row in self.env.cr.fetchall()}
         Charge = self.env["prepaid.reading.charge"]
         for reading in self:
-            reading.charge_id = Charge.browse(
-                reading.id if reading.id in charged else []
-            )
+            charge = Charge.browse(reading.id if reading.id in charged else [])
+            reading.charge_id = charge
+            reading.charge_amount = charge.amount
+            reading.charge_detail = charge.pricing_text
+            reading.charge_line_id = charge.ledger_line_id
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_charged(self):

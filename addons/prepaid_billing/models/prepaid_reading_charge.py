@@ -1,16 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-# Columns of prepaid_reading_charge, in COPY order.
-CHARGE_COLUMNS = (
-    "id",
-    "ledger_line_id",
-    "meter_id",
-    "read_at",
-    "quantity",
-    "amount",
-    "detail",
-)
+from ..tools import money
+from ..tools.tariff import SINGLE_PRICE
 
 
 class PrepaidReadingCharge(models.Model):
@@ -34,13 +26,11 @@ class PrepaidReadingCharge(models.Model):
     _auto = False
     _log_access = False
     _order = "id"
-    _rec_name = "read_at"
 
     ledger_line_id = fields.Many2one(
         "prepaid.ledger.line", string="Wallet Line", readonly=True
     )
     meter_id = fields.Many2one("prepaid.meter", readonly=True)
-    read_at = fields.Datetime(string="Read At", readonly=True)
     quantity = fields.Float(readonly=True, digits=(16, 4))
     amount = fields.Monetary(
         readonly=True,
@@ -49,13 +39,19 @@ class PrepaidReadingCharge(models.Model):
         "are carried to the next reading of the meter).",
     )
     detail = fields.Text(
-        string="Pricing",
         readonly=True,
+        help="Pricing lines when the reading was not simply priced at the "
+        "version's single price.",
+    )
+    pricing_text = fields.Text(
+        string="Pricing",
+        compute="_compute_pricing_text",
         help="Quantity x unit price per band or tier.",
     )
     reading_id = fields.Many2one(
         "prepaid.reading", compute="_compute_reading_id", string="Reading"
     )
+    read_at = fields.Datetime(compute="_compute_reading_id", string="Read At")
     account_id = fields.Many2one(related="ledger_line_id.account_id")
     company_id = fields.Many2one(related="ledger_line_id.company_id")
     currency_id = fields.Many2one(related="ledger_line_id.currency_id")
@@ -69,7 +65,6 @@ class PrepaidReadingCharge(models.Model):
                 id int4 PRIMARY KEY,
                 ledger_line_id int4,
                 meter_id int4 NOT NULL,
-                read_at timestamp NOT NULL,
                 quantity numeric NOT NULL,
                 amount numeric NOT NULL,
                 detail text
@@ -89,9 +84,33 @@ class PrepaidReadingCharge(models.Model):
             """
         )
 
-    def _compute_reading_id(self):
+    def _compute_display_name(self):
         for charge in self:
-            charge.reading_id = charge.id
+            charge.display_name = self.env._(
+                "%(meter)s, reading %(reading)s",
+                meter=charge.meter_id.display_name,
+                reading=charge.id,
+            )
+
+    def _compute_reading_id(self):
+        readings = self.env["prepaid.reading"].browse(self.ids)
+        readings.fetch(["read_at"])
+        for charge, reading in zip(self, readings, strict=True):
+            charge.reading_id = reading
+            charge.read_at = reading.read_at
+
+    @api.depends("detail", "quantity", "tariff_version_id")
+    def _compute_pricing_text(self):
+        for charge in self:
+            if charge.detail or not charge.tariff_version_id:
+                charge.pricing_text = charge.detail
+                continue
+            # priced at the version's single price (see ChargeBatch.add_single)
+            quantity = money.to_decimal(charge.quantity).normalize()
+            price = money.to_decimal(charge.tariff_version_id.price)
+            charge.pricing_text = (
+                f"{SINGLE_PRICE}: {quantity} x {price} = {quantity * price}"
+            )
 
     # Charges are written by the billing engine only, and never change.
     @api.model_create_multi

@@ -26,7 +26,8 @@ class TestDeduction(BillingCase):
         self.assertEqual(charges.reading_id, second | third)
         self.assertEqual(charges.mapped("amount"), [10.0, 0.4])
         self.assertEqual(charges.mapped("quantity"), [12.5, 0.5])
-        self.assertEqual(charges[0].detail, "single price: 12.5 x 0.8 = 10.00")
+        self.assertFalse(charges[0].detail, "nothing to store at a single price")
+        self.assertEqual(charges[0].pricing_text, "single price: 12.5 x 0.8 = 10.00")
         self.assertNotIn(first.id, charges.ids)
         self.assertFalse(first.charge_id, "no consumption, no charge")
         self.assertEqual((second.charge_amount, second.charge_id), (10.0, charges[0]))
@@ -166,9 +167,20 @@ class TestDeduction(BillingCase):
         # Feb 1st 00:30 local = Jan 31st 16:30 UTC: a new month
         self.reading(meter, 130.0, "2026-01-31 16:30:00")
         self.bill()
-        amounts = self.consumption(account).mapped("amount")
+        charges = self.charges(meter)
         # 90 x 0.5 = 45 ; 10 x 0.5 + 20 x 1.0 = 25 ; new month: 10 x 0.5 = 5
-        self.assertEqual(amounts, [-45.0, -25.0, -5.0])
+        self.assertEqual(charges.mapped("amount"), [45.0, 25.0, 5.0])
+        self.assertEqual(
+            charges[1].pricing_text,
+            "tier 1: 10.0 x 0.5 = 5.00\ntier 2: 20.0 x 1.0 = 20.00",
+        )
+        # one wallet line per month
+        lines = self.consumption(account)
+        self.assertEqual(lines.mapped("amount"), [-70.0, -5.0])
+        self.assertEqual(
+            lines[0].pricing_text,
+            "tier 1: 100.0 x 0.5 = 50.00\ntier 2: 20.0 x 1.0 = 20.00",
+        )
 
     def test_water_meter_uses_the_water_tariff(self):
         water_tariff = self.make_tariff(

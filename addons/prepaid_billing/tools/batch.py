@@ -15,8 +15,12 @@ writes :attr:`ChargeBatch.groups` as wallet lines and
 
 from decimal import Decimal
 
+from .tariff import SINGLE_PRICE
+
 ZERO = Decimal(0)
 NULL = "\\N"
+# Columns of prepaid_reading_charge written by ChargeBatch.copy_text.
+COPY_COLUMNS = ("id", "ledger_line_id", "meter_id", "quantity", "amount", "detail")
 
 
 def copy_escape(text):
@@ -82,9 +86,24 @@ class ChargeBatch:
 
     def __init__(self):
         self.groups = []
-        # (reading_id, group, read_at, quantity, amount, detail), reading order
+        # (reading_id, group, quantity, amount, detail) in reading order;
+        # detail is already escaped for COPY
         self.charges = []
         self._current = {}
+
+    def _group(self, account_id, meter_id, version_key, unit, period, reading_id):
+        group = self._current.get(meter_id)
+        if (
+            group is None
+            or group.period != period
+            or group.version_key != version_key
+            or group.account_id != account_id
+        ):
+            group = Group(account_id, meter_id, version_key, unit, period)
+            group.first_reading_id = reading_id
+            self.groups.append(group)
+            self._current[meter_id] = group
+        return group
 
     def add(
         self,
@@ -105,22 +124,13 @@ class ChargeBatch:
         :param period: the local month of the reading, as any value that
             changes with it (a wallet line never spans two months, so monthly
             totals and minimum charges stay exact)
+        :param read_at: when the reading was taken (the wallet line's date)
         :param quantity: ``Decimal`` kWh or m³ of the reading
         :param amount: ``Decimal`` money taken from the wallet (>= 0)
         :param lines: the pricing lines ``(label, quantity, price, amount)``
         :param detail: evidence text when there are no pricing lines
         """
-        group = self._current.get(meter_id)
-        if (
-            group is None
-            or group.period != period
-            or group.version_key != version_key
-            or group.account_id != account_id
-        ):
-            group = Group(account_id, meter_id, version_key, unit, period)
-            group.first_reading_id = reading_id
-            self.groups.append(group)
-            self._current[meter_id] = group
+        group = self._group(account_id, meter_id, version_key, unit, period, reading_id)
         group.count += 1
         group.quantity += quantity
         group.amount += amount
@@ -143,24 +153,78 @@ class ChargeBatch:
             detail = "\\n".join(texts)
         else:
             detail = copy_escape(detail)
-        self.charges.append((reading_id, group, read_at, quantity, amount, detail))
+        self.charges.append((reading_id, group, quantity, amount, detail))
+
+    def add_single(
+        self,
+        account_id,
+        meter_id,
+        version_key,
+        unit,
+        period,
+        reading_id,
+        read_at,
+        quantity,
+        amount,
+        label,
+        price,
+        exact,
+    ):
+        """:meth:`add` for a charge priced at one unit price (the hot path).
+
+        A charge at the version's single price stores no detail: its pricing
+        is its quantity times the price of its wallet line's tariff version.
+        """
+        group = self._current.get(meter_id)
+        if (
+            group is None
+            or group.period != period
+            or group.version_key != version_key
+            or group.account_id != account_id
+        ):
+            group = self._group(
+                account_id, meter_id, version_key, unit, period, reading_id
+            )
+        group.count += 1
+        group.quantity += quantity
+        group.amount += amount
+        group.last_reading_id = reading_id
+        group.last_read_at = read_at
+        key = (label, price)
+        total = group.lines.get(key)
+        if total is None:
+            group.lines[key] = [quantity, exact]
+        else:
+            total[0] += quantity
+            total[1] += exact
+        self.charges.append(
+            (
+                reading_id,
+                group,
+                quantity,
+                amount,
+                NULL
+                if label == SINGLE_PRICE
+                else f"{label}: {quantity} x {price} = {exact}",
+            )
+        )
 
     def __len__(self):
         return len(self.charges)
 
     def copy_text(self):
         """The charges as PostgreSQL COPY text, columns ``id, ledger_line_id,
-        meter_id, read_at, quantity, amount, detail``.
+        meter_id, quantity, amount, detail`` (see ``COPY_COLUMNS``).
 
         Charges of a group that posted no wallet line (less than a cent in
         all, carried to the next reading) have no ledger line.
         """
         rows = []
         append = rows.append
-        for reading_id, group, read_at, quantity, amount, detail in self.charges:
+        for reading_id, group, quantity, amount, detail in self.charges:
             line_id = group.line_id
             append(
                 f"{reading_id}\t{NULL if line_id is None else line_id}\t"
-                f"{group.meter_id}\t{read_at}\t{quantity}\t{amount}\t{detail}\n"
+                f"{group.meter_id}\t{quantity}\t{amount}\t{detail}\n"
             )
         return "".join(rows)

@@ -487,6 +487,34 @@ class Pricer:
             amount = rounder(rounding)(total)
         return Charge(amount, exact, quantity, lines, total - amount, self.key)
 
+    def unit_price(self, when=None):
+        """``(label, price)`` when one price applies to a whole delta at
+        ``when`` (flat, or time of use priced by the reading's band), else
+        ``None`` (tiered: the price depends on the period's use)."""
+        kind = self.version.kind
+        if kind == "flat":
+            return SINGLE_PRICE, self._price
+        if kind == "tou":
+            if when is None:
+                raise TariffError("A time-of-use price needs the reading time.")
+            band = self.band_at(when)
+            return band, self._band_prices[band]
+        return None
+
+    @staticmethod
+    def price_at(quantity, unit_price, carry=ZERO):
+        """Price ``quantity`` (a non-negative ``Decimal``) at one unit price,
+        rounded to the cent with the incoming ``carry``.
+
+        The fast path of :meth:`price` for the single-line case (see
+        :meth:`unit_price`): returns ``(amount, exact, carry)``, the same
+        numbers ``price`` puts in its :class:`Charge`.
+        """
+        exact = quantity * unit_price
+        total = exact + carry if carry else exact
+        amount = total.quantize(CENT, ROUND_HALF_UP)
+        return amount, exact, total - amount
+
     def _compute_flat(self, quantity, when, band_quantities, used_before):
         if quantity is None:
             quantity = sum(map(_as_decimal, band_quantities.values()), ZERO)
