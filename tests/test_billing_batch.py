@@ -8,7 +8,12 @@ from decimal import Decimal as D
 import psycopg2
 import pytest
 import pytz
-from prepaid_billing_tools.batch import COPY_COLUMNS, ChargeBatch, copy_escape
+from prepaid_billing_tools.batch import (
+    COPY_COLUMNS,
+    ChargeBatch,
+    CopyStream,
+    copy_escape,
+)
 from prepaid_billing_tools.clock import LocalClock
 
 LINE = ("single price", D("1.5"), D("0.8"), D("1.20"))
@@ -33,11 +38,10 @@ def test_charges_of_a_meter_and_month_share_one_group():
 
 
 def test_copy_text_rows_name_the_wallet_line_or_null():
-    batch = ChargeBatch()
+    batch = ChargeBatch([55])
     at = datetime(2026, 3, 2, 2, 0)
     batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("1.5"), D("1.20"), [LINE])
     batch.add(2, 11, 7, "kWh", date(2026, 3, 2), 101, at, D("0.01"), D("0"))
-    batch.groups[0].line_id = 55
     rows = batch.copy_text().splitlines()
     assert rows[0].split("\t") == [
         "100",
@@ -85,7 +89,7 @@ def test_single_price_charges_sum_like_the_general_path():
         ]
     )
     assert (group.amount, group.quantity) == (expected.amount, expected.quantity)
-    details = [charge[4] for charge in fast.charges]
+    details = [charge[3] for charge in group.charges]
     assert details == ["\\N", "\\N", "peak: 1 x 1.1 = 1.1"]
 
 
@@ -95,12 +99,11 @@ def test_copy_escape_keeps_tabs_and_newlines_inside_the_field():
 
 
 def test_copy_text_loads_into_postgresql_as_written():
-    batch = ChargeBatch()
+    batch = ChargeBatch([9, 10])
     at = datetime(2026, 3, 2, 2, 0, 30, 250000)
     two = [("peak", D("1"), D("1.1"), D("1.1")), ("valley", D("2"), D("0.4"), D("0.8"))]
     batch.add(1, 10, 7, "kWh", date(2026, 3, 2), 100, at, D("3"), D("1.90"), two)
     batch.add(1, 10, None, "kWh", date(2026, 3, 2), 101, at, D("1"), D("1"), (), "a\tb")
-    batch.groups[0].line_id = 9
     try:
         conn = psycopg2.connect(dbname="postgres")
     except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
@@ -149,3 +152,87 @@ def test_local_clock_agrees_with_pytz(tzname):
     for moment in moments:
         expected = pytz.utc.localize(moment).astimezone(zone).replace(tzinfo=None)
         assert clock.local(moment) == expected, moment
+
+
+def _charge(batch, meter_id, reading_id, amount, period=1):
+    batch.add_single(
+        1,
+        meter_id,
+        7,
+        "kWh",
+        period,
+        reading_id,
+        datetime(2026, 3, 2),
+        D(1),
+        D(amount),
+        "single price",
+        D(amount),
+        D(amount),
+    )
+
+
+def test_groups_take_reserved_ids_as_they_close_and_wait_when_none_is_left():
+    batch = ChargeBatch([501, 502])
+    _charge(batch, 10, 1, "0.80")
+    _charge(batch, 10, 2, "0.80")
+    assert batch.take_ready() == "", "meter 10 may still have readings"
+    _charge(batch, 11, 3, "0")  # less than a cent: no wallet line, no id
+    first = batch.take_ready()
+    assert [row.split("\t")[:2] for row in first.splitlines()] == [
+        ["1", "501"],
+        ["2", "501"],
+    ]
+    _charge(batch, 12, 4, "0.50")
+    _charge(batch, 12, 5, "0.50", period=2)  # a new month: a second group
+    _charge(batch, 13, 6, "0.70")
+    batch.close()
+    ready = batch.take_ready()
+    assert [row.split("\t")[:2] for row in ready.splitlines()] == [
+        ["3", "\\N"],
+        ["4", "502"],
+    ]
+    assert [g.meter_id for g in batch.waiting] == [12, 13]
+    with pytest.raises(ValueError):
+        batch.assign([600])
+    rest = batch.assign([600, 601])
+    assert [row.split("\t")[:2] for row in rest.splitlines()] == [
+        ["5", "600"],
+        ["6", "601"],
+    ]
+    assert [g.line_id for g in batch.groups] == [501, None, 502, 600, 601]
+    assert len(batch) == 6
+
+
+def test_copy_stream_prices_as_postgresql_reads():
+    batch = ChargeBatch(list(range(1000, 1100)))
+    steps = []
+
+    def pump():
+        for meter_id in range(50):
+            _charge(batch, meter_id, meter_id, "1.00")
+            steps.append(meter_id)
+            yield
+
+    stream = CopyStream(batch, pump(), chunk=64)
+    first = stream.read(8)
+    assert first and len(steps) < 50, "only what the first chunk needs"
+    rest = []
+    while chunk := stream.read(8):
+        rest.append(chunk)
+    rows = (first + "".join(rest)).splitlines()
+    assert len(rows) == 50 and len(steps) == 50
+    assert rows[-1].split("\t")[:2] == ["49", "1049"]
+    assert stream.error is None
+
+
+def test_copy_stream_keeps_what_the_pump_raised():
+    batch = ChargeBatch([1])
+
+    def pump():
+        _charge(batch, 1, 1, "1.00")
+        yield
+        raise ArithmeticError("bad tariff")
+
+    stream = CopyStream(batch, pump())
+    assert stream.read(8) == ""
+    assert isinstance(stream.error, ArithmeticError)

@@ -35,6 +35,10 @@ BILL_COLUMNS = {
 }
 
 
+class AlreadyBilled(Exception):
+    """Some readings of a batch were billed before (see ``_bill_claimed``)."""
+
+
 class PrepaidBillingEngine(models.AbstractModel):
     """Turns readings into wallet lines, then alarms, cut-off and restore.
 
@@ -122,7 +126,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         try:
             with self.env.cr.savepoint():
                 return self._bill_batch(meter_ids)
-        except UniqueViolation:
+        except (UniqueViolation, AlreadyBilled):
             _logger.info(
                 "meters %s: readings behind the billing watermark were already "
                 "charged; billing the others",
@@ -201,17 +205,26 @@ class PrepaidBillingEngine(models.AbstractModel):
         # Python typecaster per value, a second per million readings.)
         readings = cr.fetchall()
         pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
-        batch = batch_core.ChargeBatch()
-        for reading in readings:
-            meter = meters[reading[1]]
-            if meter["stopped"]:
-                continue
-            if meter["mode"] == "server":
-                self._charge_reading(meter, reading, pricing, batch)
-            else:
-                self._mirror_reading(meter, reading, batch)
-            if not meter["stopped"]:
-                meter["watermark"] = reading[0]
+        Line = self.env["prepaid.ledger.line"]
+        # One wallet line per meter with consumption, usually: reserve their
+        # ids so that the charges can be streamed to the database while the
+        # next readings are priced (a backlog over a month end needs more,
+        # given after the stream).
+        expected = len({r[1] for r in readings if r[3] or r[4] or r[10] is not None})
+        batch = batch_core.ChargeBatch(Line._reserve_ids(expected))
+        copy = f"COPY prepaid_reading_charge ({', '.join(batch_core.COPY_COLUMNS)}) "
+        copy += "FROM STDIN"
+        stream = batch_core.CopyStream(
+            batch, self._price_readings(readings, meters, pricing, batch)
+        )
+        cr.copy_expert(copy, stream)
+        if stream.error:
+            # what pricing raised (the savepoint of _bill_claimed drops the
+            # rows streamed before)
+            raise stream.error
+        if batch.waiting:
+            more = batch.assign(Line._reserve_ids(len(batch.waiting)))
+            cr.copy_expert(copy, io.StringIO(more))
         self._post_batch(batch, meters)
         self._store_meter_billing(list(meters.values()))
         accounts = self.env["prepaid.account"].browse(
@@ -219,6 +232,22 @@ class PrepaidBillingEngine(models.AbstractModel):
         )
         self._after_balance_change(accounts)
         return len(batch)
+
+    def _price_readings(self, readings, meters, pricing, batch, step=2000):
+        """Price ``readings`` (in meter order) into ``batch``, pausing every
+        ``step`` readings (a generator: the COPY stream drives it)."""
+        for start in range(0, len(readings), step):
+            for reading in readings[start : start + step]:
+                meter = meters[reading[1]]
+                if meter["stopped"]:
+                    continue
+                if meter["mode"] == "server":
+                    self._charge_reading(meter, reading, pricing, batch)
+                else:
+                    self._mirror_reading(meter, reading, batch)
+                if not meter["stopped"]:
+                    meter["watermark"] = reading[0]
+            yield
 
     @api.model
     def _pricing_context(self, tariff_ids):
@@ -397,7 +426,8 @@ class PrepaidBillingEngine(models.AbstractModel):
         )
 
     def _post_batch(self, batch, meters):
-        """Post one wallet line per group of ``batch``, then write its charges."""
+        """Post the wallet line of each group of ``batch``, with the id its
+        charges already refer to."""
         if not batch.groups:
             return
         by_meter = self.env._("Deducted by the meter")
@@ -421,6 +451,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             groups.append(group)
             vals_list.append(
                 {
+                    "id": group.line_id,
                     "account_id": group.account_id,
                     "line_type": "consumption",
                     "amount": -float(group.amount),
@@ -438,21 +469,11 @@ class PrepaidBillingEngine(models.AbstractModel):
                     ),
                 }
             )
-        cr = self.env.cr
         posted = self.env["prepaid.ledger.line"]._post(vals_list)
-        if posted:
-            cr.execute(
-                "SELECT reading_id, id FROM prepaid_ledger_line WHERE id = ANY(%s)",
-                [posted.ids],
-            )
-            line_of = dict(cr.fetchall())
-            for group in groups:
-                group.line_id = line_of.get(group.last_reading_id)
-        columns = ", ".join(batch_core.COPY_COLUMNS)
-        cr.copy_expert(
-            f"COPY prepaid_reading_charge ({columns}) FROM STDIN",
-            io.StringIO(batch.copy_text()),
-        )
+        if len(posted) != len(vals_list):
+            # A group's last reading already has its wallet line: its charges
+            # would point to no line. Bill again without the readings billed.
+            raise AlreadyBilled()
         self.env["prepaid.ledger.line"].invalidate_model(["charge_ids"])
 
     def _store_meter_billing(self, meters):

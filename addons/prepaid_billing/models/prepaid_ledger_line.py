@@ -13,6 +13,7 @@ LINE_TYPES = [
 ]
 # Columns written by _post (one INSERT for a whole batch).
 POST_COLUMNS = {
+    "id": "int4",
     "account_id": "int4",
     "partner_id": "int4",
     "company_id": "int4",
@@ -186,7 +187,8 @@ class PrepaidLedgerLine(models.Model):
     def _post(self, vals_list):
         """Post wallet lines and move the balances, as one batch.
 
-        Each vals dict needs ``account_id``, ``line_type`` and ``amount``. The
+        Each vals dict needs ``account_id``, ``line_type`` and ``amount``;
+        ``id`` may be one reserved by ``_reserve_ids``. The
         accounts are locked (``FOR UPDATE``, in id order so two workers cannot
         deadlock); lines whose ``idempotency_key`` (or consumption reading) is
         already posted are skipped, so posting the same thing twice is
@@ -269,12 +271,14 @@ class PrepaidLedgerLine(models.Model):
             return self.browse()
         columns = list(POST_COLUMNS)
         unnest = ", ".join(f"%s::{POST_COLUMNS[c]}[]" for c in columns)
+        values = ", ".join(f"u.{c}" for c in columns[1:])
         cr.execute(
             f"""
             INSERT INTO prepaid_ledger_line ({", ".join(columns)},
                 create_uid, write_uid, create_date, write_date)
-            SELECT u.*, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u
+            SELECT COALESCE(u.id, nextval('prepaid_ledger_line_id_seq')), {values},
+                   %s, %s, now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM unnest({unnest}) AS u({", ".join(columns)})
             RETURNING id
             """,  # noqa: S608 - column names are constants of this module
             [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
@@ -289,6 +293,18 @@ class PrepaidLedgerLine(models.Model):
         )
         self.env["prepaid.account"].invalidate_model(["balance", "ledger_line_ids"])
         return self.browse(line_ids)
+
+    @api.model
+    def _reserve_ids(self, count):
+        """``count`` ids for lines to post later with ``_post`` (vals ``id``),
+        so that rows referring to them can be written first."""
+        if count <= 0:
+            return []
+        self.env.cr.execute(
+            "SELECT nextval('prepaid_ledger_line_id_seq') FROM generate_series(1, %s)",
+            [count],
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
 
     def _prepare_reversal(self, reason):
         """Vals of the line that cancels this one."""

@@ -79,6 +79,35 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.meter.billed_reading_id, later)
         self.assert_reconciled()
 
+    def test_a_pricing_error_leaves_the_batch_unbilled(self):
+        from unittest.mock import patch
+
+        from ..models.prepaid_billing_engine import PrepaidBillingEngine
+
+        other = self.make_meter(self.gateway, 7)
+        other_account = self.make_account(other, opening=50.0)
+        for meter in (self.meter, other):
+            self.reading(meter, 1000.0, "2026-03-02 02:00:00")
+            self.reading(meter, 1010.0, "2026-03-02 03:00:00")
+        original = PrepaidBillingEngine._charge_reading
+
+        def charge_reading(engine, meter, reading, pricing, batch):
+            if meter["id"] == other.id:
+                raise ZeroDivisionError("broken tariff")
+            return original(engine, meter, reading, pricing, batch)
+
+        with patch.object(PrepaidBillingEngine, "_charge_reading", charge_reading):
+            with self.assertRaises(ZeroDivisionError):
+                self.bill()
+        # the whole batch is rolled back: the charges streamed before the
+        # error too
+        self.assertFalse(self.charges(self.meter | other))
+        self.assertFalse(self.consumption(self.account))
+        self.assertEqual((self.account.balance, other_account.balance), (100.0, 50.0))
+        self.assertFalse(self.meter.billed_reading_id)
+        self.assertEqual(self.bill(), 2)
+        self.assertEqual(self.account.balance, 92.0)
+
     def test_charged_readings_cannot_be_deleted(self):
         self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
         charged = self.reading(self.meter, 1010.0, "2026-03-02 03:00:00")

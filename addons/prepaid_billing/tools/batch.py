@@ -8,9 +8,13 @@ often gets one wallet line per reading; a backlog (a meter that was offline, a
 first billing run) gets one line per month instead of thousands, while every
 reading keeps its own charge as evidence.
 
-Plain Python (no Odoo import): the engine feeds readings in meter order and
-writes :attr:`ChargeBatch.groups` as wallet lines and
-:meth:`ChargeBatch.copy_text` into ``prepaid_reading_charge``.
+Plain Python (no Odoo import). The engine feeds readings in meter order. A
+group is *closed* when its meter's next reading starts another group or
+another meter starts; its wallet line id is then taken from ids reserved in
+advance (``line_ids``), so that its charges can be written at once: the
+engine streams them to PostgreSQL with ``COPY`` (:class:`CopyStream`) while it
+is still pricing the next meters, and posts the wallet lines, with those ids,
+at the end.
 """
 
 from decimal import Decimal
@@ -52,6 +56,7 @@ class Group:
         "last_read_at",
         "lines",
         "line_id",
+        "charges",
     )
 
     def __init__(self, account_id, meter_id, version_key, unit, period):
@@ -68,8 +73,10 @@ class Group:
         self.last_read_at = None
         # (label, unit price) -> [quantity, amount]: the priced lines summed
         self.lines = {}
-        # id of the wallet line, once posted (None: nothing to post)
+        # id of the wallet line (None: nothing to post, less than a cent)
         self.line_id = None
+        # (reading_id, quantity, amount, COPY-escaped detail) in reading order
+        self.charges = []
 
     def summary(self):
         """The summed pricing lines: ``[[label, quantity, price, amount], ...]``."""
@@ -78,31 +85,101 @@ class Group:
             for (label, price), (quantity, amount) in self.lines.items()
         ]
 
+    def copy_rows(self):
+        """This group's charges as COPY text rows (see ``COPY_COLUMNS``)."""
+        line_id = NULL if self.line_id is None else self.line_id
+        prefix = f"\t{line_id}\t{self.meter_id}\t"
+        return "".join(
+            f"{reading_id}{prefix}{quantity}\t{amount}\t{detail}\n"
+            for reading_id, quantity, amount, detail in self.charges
+        )
+
 
 class ChargeBatch:
-    """Charges of a batch, grouped by meter, account, tariff version and month."""
+    """Charges of a batch, grouped by meter, account, tariff version and month.
 
-    __slots__ = ("groups", "charges", "_current")
+    :param line_ids: ids reserved for the wallet lines, consumed as groups
+        close; when they run out (or with none), closed groups wait in
+        :attr:`waiting` for :meth:`assign` and their rows for
+        :meth:`copy_text`.
+    """
 
-    def __init__(self):
+    __slots__ = (
+        "groups",
+        "count",
+        "waiting",
+        "_ready",
+        "_line_ids",
+        "_meter_id",
+        "_group",
+    )
+
+    def __init__(self, line_ids=()):
         self.groups = []
-        # (reading_id, group, quantity, amount, detail) in reading order;
-        # detail is already escaped for COPY
-        self.charges = []
-        self._current = {}
+        self.count = 0
+        # closed groups without a wallet line id yet
+        self.waiting = []
+        # COPY text of closed groups that have their id (or need none)
+        self._ready = []
+        self._line_ids = list(reversed(line_ids))
+        self._meter_id = None
+        self._group = None
 
-    def _group(self, account_id, meter_id, version_key, unit, period, reading_id):
-        group = self._current.get(meter_id)
-        if (
-            group is None
-            or group.period != period
-            or group.version_key != version_key
-            or group.account_id != account_id
-        ):
-            group = Group(account_id, meter_id, version_key, unit, period)
-            group.first_reading_id = reading_id
-            self.groups.append(group)
-            self._current[meter_id] = group
+    def __len__(self):
+        return self.count
+
+    # -- closing groups ---------------------------------------------------
+    def _close(self, group):
+        if not group.amount:
+            group.line_id = None  # less than a cent in all: carried
+        elif self._line_ids:
+            group.line_id = self._line_ids.pop()
+        else:
+            self.waiting.append(group)
+            return
+        self._ready.append(group.copy_rows())
+
+    def close(self):
+        """Close the last open group (call once every reading was added)."""
+        if self._group is not None:
+            self._close(self._group)
+            self._group = None
+            self._meter_id = None
+
+    def take_ready(self):
+        """The COPY text of the groups closed since the last call."""
+        text = "".join(self._ready)
+        self._ready.clear()
+        return text
+
+    def assign(self, line_ids):
+        """Give ids to the waiting groups; returns their COPY text."""
+        line_ids = list(line_ids)
+        if len(line_ids) < len(self.waiting):
+            raise ValueError("Not enough wallet line ids for the waiting groups.")
+        text = []
+        for group, line_id in zip(self.waiting, line_ids, strict=False):
+            group.line_id = line_id
+            text.append(group.copy_rows())
+        self.waiting.clear()
+        return "".join(text)
+
+    def copy_text(self, line_ids=()):
+        """Close the batch and return the COPY text of every charge not
+        taken yet, giving ``line_ids`` to the groups still without one."""
+        self.close()
+        ready = self.take_ready()
+        return ready + self.assign(line_ids) if self.waiting else ready
+
+    # -- adding charges ---------------------------------------------------
+    def _open(self, account_id, meter_id, version_key, unit, period, reading_id):
+        if self._group is not None:
+            self._close(self._group)
+        group = Group(account_id, meter_id, version_key, unit, period)
+        group.first_reading_id = reading_id
+        self.groups.append(group)
+        self._group = group
+        self._meter_id = meter_id
         return group
 
     def add(
@@ -121,6 +198,8 @@ class ChargeBatch:
     ):
         """Record the charge of one reading.
 
+        Readings come meter after meter (all readings of a meter together).
+
         :param period: the local month of the reading, as any value that
             changes with it (a wallet line never spans two months, so monthly
             totals and minimum charges stay exact)
@@ -130,7 +209,16 @@ class ChargeBatch:
         :param lines: the pricing lines ``(label, quantity, price, amount)``
         :param detail: evidence text when there are no pricing lines
         """
-        group = self._group(account_id, meter_id, version_key, unit, period, reading_id)
+        group = self._group
+        if (
+            meter_id != self._meter_id
+            or group.period != period
+            or group.version_key != version_key
+            or group.account_id != account_id
+        ):
+            group = self._open(
+                account_id, meter_id, version_key, unit, period, reading_id
+            )
         group.count += 1
         group.quantity += quantity
         group.amount += amount
@@ -153,7 +241,8 @@ class ChargeBatch:
             detail = "\\n".join(texts)
         else:
             detail = copy_escape(detail)
-        self.charges.append((reading_id, group, quantity, amount, detail))
+        group.charges.append((reading_id, quantity, amount, detail))
+        self.count += 1
 
     def add_single(
         self,
@@ -175,14 +264,14 @@ class ChargeBatch:
         A charge at the version's single price stores no detail: its pricing
         is its quantity times the price of its wallet line's tariff version.
         """
-        group = self._current.get(meter_id)
+        group = self._group
         if (
-            group is None
+            meter_id != self._meter_id
             or group.period != period
             or group.version_key != version_key
             or group.account_id != account_id
         ):
-            group = self._group(
+            group = self._open(
                 account_id, meter_id, version_key, unit, period, reading_id
             )
         group.count += 1
@@ -197,10 +286,9 @@ class ChargeBatch:
         else:
             total[0] += quantity
             total[1] += exact
-        self.charges.append(
+        group.charges.append(
             (
                 reading_id,
-                group,
                 quantity,
                 amount,
                 NULL
@@ -208,23 +296,45 @@ class ChargeBatch:
                 else f"{label}: {quantity} x {price} = {exact}",
             )
         )
+        self.count += 1
 
-    def __len__(self):
-        return len(self.charges)
 
-    def copy_text(self):
-        """The charges as PostgreSQL COPY text, columns ``id, ledger_line_id,
-        meter_id, quantity, amount, detail`` (see ``COPY_COLUMNS``).
+class CopyStream:
+    """A file-like object for ``cursor.copy_expert``: COPY text produced on
+    demand by ``pump`` (an iterator whose every step prices a few readings
+    into ``batch``), so that PostgreSQL stores the first rows while the next
+    ones are priced."""
 
-        Charges of a group that posted no wallet line (less than a cent in
-        all, carried to the next reading) have no ledger line.
-        """
-        rows = []
-        append = rows.append
-        for reading_id, group, quantity, amount, detail in self.charges:
-            line_id = group.line_id
-            append(
-                f"{reading_id}\t{NULL if line_id is None else line_id}\t"
-                f"{group.meter_id}\t{quantity}\t{amount}\t{detail}\n"
-            )
-        return "".join(rows)
+    def __init__(self, batch, pump, chunk=1 << 20):
+        self.batch = batch
+        self.pump = pump
+        self.chunk = chunk
+        # what ``pump`` raised: the COPY ends there, the caller raises it
+        # (psycopg2 would turn it into a bare QueryCanceled)
+        self.error = None
+        self._pending = []
+        self._size = 0
+        self._done = False
+
+    def read(self, size=-1):
+        size = max(size, self.chunk)
+        batch = self.batch
+        while self._size < size and not self._done:
+            try:
+                next(self.pump)
+            except StopIteration:
+                self._done = True
+                batch.close()
+            except Exception as error:  # noqa: BLE001 - raised by the caller
+                self.error = error
+                self._done = True
+                self._pending.clear()
+                return ""
+            text = batch.take_ready()
+            if text:
+                self._pending.append(text)
+                self._size += len(text)
+        data = "".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        return data
