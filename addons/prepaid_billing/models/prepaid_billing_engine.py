@@ -185,26 +185,36 @@ class PrepaidBillingEngine(models.AbstractModel):
             if skip_charged
             else ""
         )
+        pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
+        # The band registers of every reading are needed by time-of-use
+        # tariffs only; the other meters keep those of their last reading.
+        banded = [
+            m["id"]
+            for m in meters.values()
+            if not m["water"] and pricing.get(m["tariff_id"], {}).get("tou")
+        ]
         cr.execute(
             f"""
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
-                   r.delta_m3::float8, r.anomaly, r.energy_sharp_kwh::float8,
-                   r.energy_peak_kwh::float8, r.energy_flat_kwh::float8,
-                   r.energy_valley_kwh::float8,
+                   r.delta_m3::float8, r.anomaly,
+                   CASE WHEN banded THEN r.energy_sharp_kwh::float8 END,
+                   CASE WHEN banded THEN r.energy_peak_kwh::float8 END,
+                   CASE WHEN banded THEN r.energy_flat_kwh::float8 END,
+                   CASE WHEN banded THEN r.energy_valley_kwh::float8 END,
                    CASE WHEN m.billing_mode = 'meter'
                         THEN (r.values_json->>'balance')::float8 END
               FROM prepaid_reading r
-              JOIN prepaid_meter m ON m.id = r.meter_id
+              JOIN prepaid_meter m ON m.id = r.meter_id,
+                   LATERAL (SELECT r.meter_id = ANY(%s) AS banded) b
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
                    {skip}
              ORDER BY r.meter_id, r.id
             """,  # noqa: S608 - a constant of this method
-            [meter_ids],
+            [banded, meter_ids],
         )
         # (float8 columns: psycopg2 parses them in C; numeric goes through a
         # Python typecaster per value, a second per million readings.)
         readings = cr.fetchall()
-        pricing = self._pricing_context([m["tariff_id"] for m in meters.values()])
         Line = self.env["prepaid.ledger.line"]
         # One wallet line per meter with consumption, usually: reserve their
         # ids so that the charges can be streamed to the database while the
@@ -226,12 +236,32 @@ class PrepaidBillingEngine(models.AbstractModel):
             more = batch.assign(Line._reserve_ids(len(batch.waiting)))
             cr.copy_expert(copy, io.StringIO(more))
         self._post_batch(batch, meters)
+        self._last_bands(
+            [m for m in meters.values() if not m["water"] and m["id"] not in banded]
+        )
         self._store_meter_billing(list(meters.values()))
         accounts = self.env["prepaid.account"].browse(
             sorted({m["account_id"] for m in meters.values()})
         )
         self._after_balance_change(accounts)
         return len(batch)
+
+    def _last_bands(self, meters):
+        """Band registers of the last billed reading of ``meters`` (one
+        statement): kept on the meter for a later time-of-use tariff."""
+        watermarks = [m["watermark"] for m in meters if m["watermark"]]
+        if not watermarks:
+            return
+        self.env.cr.execute(
+            """SELECT meter_id, energy_sharp_kwh::float8, energy_peak_kwh::float8,
+                      energy_flat_kwh::float8, energy_valley_kwh::float8
+                 FROM prepaid_reading WHERE id = ANY(%s)""",
+            [watermarks],
+        )
+        bands = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        for meter in meters:
+            if meter["id"] in bands:
+                meter["bands"] = bands[meter["id"]]
 
     def _price_readings(self, readings, meters, pricing, batch, step=2000):
         """Price ``readings`` (in meter order) into ``batch``, pausing every
@@ -259,11 +289,13 @@ class PrepaidBillingEngine(models.AbstractModel):
         by_tariff = {}
         for version in versions:
             entry = by_tariff.setdefault(
-                version.tariff_id.id, {"dates": [], "pricers": [], "utility": None}
+                version.tariff_id.id,
+                {"dates": [], "pricers": [], "utility": None, "tou": False},
             )
             entry["dates"].append(version.date_from)
             entry["pricers"].append(version._pricer())
             entry["utility"] = version.tariff_id.utility
+            entry["tou"] = entry["tou"] or version.kind == "tou"
         return by_tariff
 
     @staticmethod

@@ -161,6 +161,53 @@ class TestDeduction(BillingCase):
         # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00
         self.assertEqual(self.consumption(account).amount, -7.0)
 
+    def test_band_registers_carry_over_to_a_later_time_of_use_tariff(self):
+        tou = self.make_tariff(
+            "TOU3",
+            kind="tou",
+            price_sharp=1.3,
+            price_peak=1.1,
+            price_flat=0.7,
+            price_valley=0.35,
+        )
+        self.reading(
+            self.meter,
+            100.0,
+            "2026-03-02 02:00:00",
+            sharp=10,
+            peak=20,
+            flat=30,
+            valley=40,
+        )
+        self.reading(
+            self.meter,
+            104.0,
+            "2026-03-02 03:00:00",
+            sharp=11,
+            peak=21,
+            flat=31,
+            valley=41,
+        )
+        self.bill()
+        self.assertEqual(self.consumption(self.account).amount, -3.2, "flat 4 x 0.8")
+        self.assertEqual(
+            self.meter.bill_band_kwh,
+            {"sharp": 11.0, "peak": 21.0, "flat": 31.0, "valley": 41.0},
+        )
+        self.account.tariff_id = tou
+        self.reading(
+            self.meter,
+            114.0,
+            "2026-03-02 04:00:00",
+            sharp=12,
+            peak=23,
+            flat=34,
+            valley=45,
+        )
+        self.bill()
+        # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00, from the registers
+        self.assertEqual(self.consumption(self.account)[-1].amount, -7.0)
+
     def test_time_of_use_without_registers_uses_the_local_reading_time(self):
         tou = self.make_tariff(
             "TOU2",
