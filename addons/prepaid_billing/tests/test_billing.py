@@ -198,14 +198,15 @@ class TestDeduction(BillingCase):
         self.reading(
             self.meter,
             114.0,
-            "2026-03-02 04:00:00",
+            "2026-03-02 10:00:00",
             sharp=12,
             peak=23,
             flat=34,
             valley=45,
         )
         self.bill()
-        # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00, from the registers
+        # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00 from the registers
+        # (not 10 x 1.10 at the band of 18:00 local time)
         self.assertEqual(self.consumption(self.account)[-1].amount, -7.0)
 
     def test_time_of_use_without_registers_uses_the_local_reading_time(self):
