@@ -638,6 +638,76 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
     return run
 
 
+def _worker(dbname: str, ready, start, results) -> None:
+    """One billing worker process (like an Odoo cron worker in prefork mode)."""
+    for path in (REPO_ROOT, BENCH_DIR):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    registry = open_registry(dbname)
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        engine = env["prepaid.billing.engine"]
+        ready.put(True)
+        start.wait()
+        cpu0, started = time.process_time(), time.perf_counter()
+        done = engine._cron_bill(commit=True)
+        results.put((done, time.perf_counter() - started, time.process_time() - cpu0))
+
+
+def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
+    """``_cron_bill`` in ``workers`` processes at once (SKIP LOCKED claims)."""
+    import multiprocessing
+
+    old = set_batch(registry, batch)
+    try:
+        with registry.cursor() as cr:
+            todo = unbilled(cr, fleet.meter_ids)
+            cr.execute("SELECT count(*) FROM prepaid_ledger_line")
+            lines0 = cr.fetchone()[0]
+        context = multiprocessing.get_context("spawn")
+        ready, results, start = context.Queue(), context.Queue(), context.Event()
+        procs = [
+            context.Process(
+                target=_worker, args=(registry.db_name, ready, start, results)
+            )
+            for _i in range(workers)
+        ]
+        for proc in procs:
+            proc.start()
+        for _proc in procs:
+            ready.get(timeout=300)
+        started = time.perf_counter()
+        start.set()
+        outcome = [results.get(timeout=900) for _proc in procs]
+        wall = time.perf_counter() - started
+        for proc in procs:
+            proc.join()
+        with registry.cursor() as cr:
+            cr.execute("SELECT count(*) FROM prepaid_ledger_line")
+            lines = cr.fetchone()[0] - lines0
+            left = unbilled(cr, fleet.meter_ids)
+    finally:
+        set_batch(registry, old or False)
+    charged = sum(done for done, _w, _c in outcome)
+    run = BillRun(
+        batch=batch,
+        wall=wall,
+        cpu=sum(cpu for _d, _w, cpu in outcome),
+        lines=lines,
+        readings=todo - left,
+        steps={},
+        sql=[],
+    )
+    print(
+        f"  {workers} workers, batch {batch:5d}: {wall:6.2f} s  "
+        f"{run.readings / wall:9.0f} readings/s  {charged} charges "
+        f"(per worker {[d for d, _w, _c in outcome]})  {lines} wallet lines"
+        f"{'  WARNING: ' + str(left) + ' left unbilled' if left else ''}",
+        flush=True,
+    )
+    return run
+
+
 # ---------------------------------------------------------------------------
 # (c) statements per batch, and the optional profile, in savepoints
 # ---------------------------------------------------------------------------
@@ -911,7 +981,9 @@ def print_profile(prof: cProfile.Profile, top: int, size: int) -> None:
         print(text[start:] if start >= 0 else text)
 
 
-def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
+def report(
+    args, fleet, runs, naive, sql_rows, checks, naive_checks, recog, parallel=None
+):
     print("\n================ billing benchmark ================")
     print(
         f"command : cd {REPO_ROOT} && PYTHONPATH=. python3 "
@@ -950,6 +1022,15 @@ def report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog):
         "reading has its own charge row, streamed with COPY while pricing)"
     )
     print("    (goal <= 20 s, stretch <= 10 s for 1,000,000 readings)")
+    if parallel:
+        print(
+            f"\n(a2) the same readings again (after a reset) billed by "
+            f"{args.workers} worker processes running _cron_bill at once (as "
+            f"Odoo's cron workers in prefork mode), batch {parallel.batch}:\n"
+            f"    {parallel.wall:7.2f} s  {parallel.readings / parallel.wall:9.0f} "
+            f"readings/s  {parallel.lines} wallet lines  cpu {parallel.cpu:6.2f} s "
+            f"(sum of the workers)"
+        )
     if naive:
         first = runs[0]
         product = first.wall / first.readings
@@ -1044,6 +1125,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--sizes", default="10,100,1000", help="(c) batches")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="(a2) re-bill after a reset with this many worker processes (0: skip)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="cProfile one _bill_claimed of the first --batches size (rolled back)",
@@ -1068,6 +1155,11 @@ def run(args) -> None:
         if index:
             reset_billing(registry, fleet)
         runs.append(product_run(registry, probe, fleet, batch))
+    parallel = None
+    if args.workers > 1:
+        print(f"\n(a2) {args.workers} billing workers", flush=True)
+        reset_billing(registry, fleet)
+        parallel = workers_run(registry, fleet, batches[0], args.workers)
     naive = None
     if not args.skip_naive:
         print("\n(b) naive loop", flush=True)
@@ -1082,7 +1174,7 @@ def run(args) -> None:
     recog = recognize(registry, fleet)
     if prof is not None:
         print_profile(prof, args.profile_top, batches[0])
-    report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog)
+    report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog, parallel)
 
 
 def main(argv=None) -> int:
