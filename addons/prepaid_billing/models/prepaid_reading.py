@@ -8,7 +8,6 @@ class PrepaidReading(models.Model):
     charge_id = fields.Many2one(
         "prepaid.reading.charge",
         compute="_compute_charge_id",
-        string="Charge",
         help="What billing charged for this reading (same id as the reading).",
     )
     # Computed with charge_id (charges never change once written).

@@ -48,10 +48,8 @@ class PrepaidReadingCharge(models.Model):
         compute="_compute_pricing_text",
         help="Quantity x unit price per band or tier.",
     )
-    reading_id = fields.Many2one(
-        "prepaid.reading", compute="_compute_reading_id", string="Reading"
-    )
-    read_at = fields.Datetime(compute="_compute_reading_id", string="Read At")
+    reading_id = fields.Many2one("prepaid.reading", compute="_compute_reading_id")
+    read_at = fields.Datetime(compute="_compute_reading_id")
     account_id = fields.Many2one(related="ledger_line_id.account_id")
     company_id = fields.Many2one(related="ledger_line_id.company_id")
     currency_id = fields.Many2one(related="ledger_line_id.currency_id")

@@ -316,7 +316,8 @@ class CopyStream:
         self._size = 0
         self._done = False
 
-    def read(self, size=-1):
+    # The file protocol of copy_expert (not an ORM method: no super).
+    def read(self, size=-1):  # pylint: disable=method-required-super
         size = max(size, self.chunk)
         batch = self.batch
         while self._size < size and not self._done:
