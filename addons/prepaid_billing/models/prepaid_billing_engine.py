@@ -376,8 +376,16 @@ class PrepaidBillingEngine(models.AbstractModel):
                     for band, delta in zip(BANDS, deltas, strict=True)
                     if delta
                 }
-        unit = "m³" if water else "kWh"
-        period = local.year * 12 + local.month
+        # account, meter, version, unit, month, reading, time: see batch.add
+        where = (
+            meter["account_id"],
+            meter["id"],
+            pricer.key,
+            "m³" if water else "kWh",
+            local.year * 12 + local.month,
+            reading_id,
+            read_at,
+        )
         if band_quantities is None and kind != "tiered":
             # One price for the whole delta: the fast path.
             label, price = pricer.unit_price(local)
@@ -385,20 +393,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             amount, exact, meter["carry"] = pricer.price_at(
                 quantity, price, meter["carry"]
             )
-            batch.add_single(
-                meter["account_id"],
-                meter["id"],
-                pricer.key,
-                unit,
-                period,
-                reading_id,
-                read_at,
-                quantity,
-                amount,
-                label,
-                price,
-                exact,
-            )
+            batch.add_single(*where, quantity, amount, label, price, exact)
             return
         used_before = money.ZERO
         if kind == "tiered":
@@ -417,18 +412,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         meter["carry"] = charge.carry
         if kind == "tiered":
             meter["period_qty"] = used_before + charge.quantity
-        batch.add(
-            meter["account_id"],
-            meter["id"],
-            pricer.key,
-            unit,
-            period,
-            reading_id,
-            read_at,
-            charge.quantity,
-            charge.amount,
-            charge.lines,
-        )
+        batch.add(*where, charge.quantity, charge.amount, charge.lines)
 
     def _mirror_reading(self, meter, reading, batch):
         """Meter-side mode: the wallet follows the balance the meter keeps."""

@@ -182,6 +182,37 @@ class ChargeBatch:
         self._meter_id = meter_id
         return group
 
+    def _count(
+        self,
+        account_id,
+        meter_id,
+        version_key,
+        unit,
+        period,
+        reading_id,
+        read_at,
+        quantity,
+        amount,
+    ):
+        """The group of this reading (a new one when it starts another
+        group), with the reading counted in its totals."""
+        group = self._group
+        if (
+            meter_id != self._meter_id
+            or group.period != period
+            or group.version_key != version_key
+            or group.account_id != account_id
+        ):
+            group = self._open(
+                account_id, meter_id, version_key, unit, period, reading_id
+            )
+        group.count += 1
+        group.quantity += quantity
+        group.amount += amount
+        group.last_reading_id = reading_id
+        group.last_read_at = read_at
+        return group
+
     def add(
         self,
         account_id,
@@ -209,21 +240,17 @@ class ChargeBatch:
         :param lines: the pricing lines ``(label, quantity, price, amount)``
         :param detail: evidence text when there are no pricing lines
         """
-        group = self._group
-        if (
-            meter_id != self._meter_id
-            or group.period != period
-            or group.version_key != version_key
-            or group.account_id != account_id
-        ):
-            group = self._open(
-                account_id, meter_id, version_key, unit, period, reading_id
-            )
-        group.count += 1
-        group.quantity += quantity
-        group.amount += amount
-        group.last_reading_id = reading_id
-        group.last_read_at = read_at
+        group = self._count(
+            account_id,
+            meter_id,
+            version_key,
+            unit,
+            period,
+            reading_id,
+            read_at,
+            quantity,
+            amount,
+        )
         if lines:
             sums = group.lines
             texts = []
@@ -264,21 +291,17 @@ class ChargeBatch:
         A charge at the version's single price stores no detail: its pricing
         is its quantity times the price of its wallet line's tariff version.
         """
-        group = self._group
-        if (
-            meter_id != self._meter_id
-            or group.period != period
-            or group.version_key != version_key
-            or group.account_id != account_id
-        ):
-            group = self._open(
-                account_id, meter_id, version_key, unit, period, reading_id
-            )
-        group.count += 1
-        group.quantity += quantity
-        group.amount += amount
-        group.last_reading_id = reading_id
-        group.last_read_at = read_at
+        group = self._count(
+            account_id,
+            meter_id,
+            version_key,
+            unit,
+            period,
+            reading_id,
+            read_at,
+            quantity,
+            amount,
+        )
         key = (label, price)
         total = group.lines.get(key)
         if total is None:
