@@ -124,6 +124,18 @@ class BillingCase(MeteringCase):
         )
 
     @classmethod
+    def make_tou(cls, name):
+        """Time of use, all year: sharp 1.30, peak 1.10, flat 0.70, valley 0.35."""
+        return cls.make_tariff(
+            name,
+            kind="tou",
+            price_sharp=1.3,
+            price_peak=1.1,
+            price_flat=0.7,
+            price_valley=0.35,
+        )
+
+    @classmethod
     def make_account(
         cls, meters, tariff=None, opening=0.0, water_tariff=None, open_it=True, **vals
     ):

@@ -141,14 +141,7 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.consumption(self.account).amount, -2.4)
 
     def test_time_of_use_prices_the_band_registers(self):
-        tou = self.make_tariff(
-            "TOU",
-            kind="tou",
-            price_sharp=1.3,
-            price_peak=1.1,
-            price_flat=0.7,
-            price_valley=0.35,
-        )
+        tou = self.make_tou("TOU")
         meter = self.make_meter(self.gateway, 2)
         account = self.make_account(meter, tariff=tou, opening=50.0)
         self.reading(
@@ -162,14 +155,7 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.consumption(account).amount, -7.0)
 
     def test_band_registers_carry_over_to_a_later_time_of_use_tariff(self):
-        tou = self.make_tariff(
-            "TOU3",
-            kind="tou",
-            price_sharp=1.3,
-            price_peak=1.1,
-            price_flat=0.7,
-            price_valley=0.35,
-        )
+        tou = self.make_tou("TOU3")
         self.reading(
             self.meter,
             100.0,
@@ -210,14 +196,7 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.consumption(self.account)[-1].amount, -7.0)
 
     def test_time_of_use_without_registers_uses_the_local_reading_time(self):
-        tou = self.make_tariff(
-            "TOU2",
-            kind="tou",
-            price_sharp=1.3,
-            price_peak=1.1,
-            price_flat=0.7,
-            price_valley=0.35,
-        )
+        tou = self.make_tou("TOU2")
         meter = self.make_meter(self.gateway, 3)
         account = self.make_account(meter, tariff=tou, opening=50.0)
         self.reading(meter, 100.0, "2026-03-01 23:30:00")

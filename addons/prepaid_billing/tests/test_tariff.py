@@ -107,14 +107,7 @@ class TestTariffs(BillingCase):
             )
 
     def test_band_edge_at_eight_belongs_to_peak(self):
-        tariff = self.make_tariff(
-            "TOU",
-            kind="tou",
-            price_sharp=1.3,
-            price_peak=1.1,
-            price_flat=0.7,
-            price_valley=0.35,
-        )
+        tariff = self.make_tou("TOU")
         pricer = tariff.version_ids._pricer()
         self.assertEqual(pricer.band_at(datetime(2026, 3, 2, 7, 59, 59)), "flat")
         self.assertEqual(pricer.band_at(datetime(2026, 3, 2, 8, 0, 0)), "peak")
