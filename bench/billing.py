@@ -638,6 +638,16 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
     return run
 
 
+def steady_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int):
+    """``count`` times: one more reading per meter (a poll), then bill it."""
+    runs = []
+    for index in range(count):
+        with registry.cursor() as cr:
+            insert_readings(cr, fleet.meter_ids, 1, 0.5 + index / 100)
+        runs.append(product_run(registry, probe, fleet, batch))
+    return runs
+
+
 def _worker(dbname: str, ready, start, results) -> None:
     """One billing worker process (like an Odoo cron worker in prefork mode)."""
     for path in (REPO_ROOT, BENCH_DIR):
@@ -982,7 +992,16 @@ def print_profile(prof: cProfile.Profile, top: int, size: int) -> None:
 
 
 def report(
-    args, fleet, runs, naive, sql_rows, checks, naive_checks, recog, parallel=None
+    args,
+    fleet,
+    runs,
+    naive,
+    sql_rows,
+    checks,
+    naive_checks,
+    recog,
+    parallel=None,
+    steady=None,
 ):
     print("\n================ billing benchmark ================")
     print(
@@ -1030,6 +1049,13 @@ def report(
             f"    {parallel.wall:7.2f} s  {parallel.readings / parallel.wall:9.0f} "
             f"readings/s  {parallel.lines} wallet lines  cpu {parallel.cpu:6.2f} s "
             f"(sum of the workers)"
+        )
+    if steady:
+        walls = ", ".join(f"{run.wall:.2f}" for run in steady)
+        print(
+            f"\n(a3) steady state, as after each poll: one new reading for each of "
+            f"the {len(fleet.meter_ids)} meters, billed by _cron_bill (one wallet "
+            f"line per reading): {walls} s per run"
         )
     if naive:
         first = runs[0]
@@ -1125,6 +1151,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--sizes", default="10,100,1000", help="(c) batches")
     parser.add_argument(
+        "--steady",
+        type=int,
+        default=3,
+        help="(a3) runs of one new reading per meter, each billed (0: skip)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=2,
@@ -1160,6 +1192,10 @@ def run(args) -> None:
         print(f"\n(a2) {args.workers} billing workers", flush=True)
         reset_billing(registry, fleet)
         parallel = workers_run(registry, fleet, batches[0], args.workers)
+    steady = None
+    if args.steady:
+        print("\n(a3) steady state: one new reading per meter", flush=True)
+        steady = steady_runs(registry, probe, fleet, batches[0], args.steady)
     naive = None
     if not args.skip_naive:
         print("\n(b) naive loop", flush=True)
@@ -1174,7 +1210,18 @@ def run(args) -> None:
     recog = recognize(registry, fleet)
     if prof is not None:
         print_profile(prof, args.profile_top, batches[0])
-    report(args, fleet, runs, naive, sql_rows, checks, naive_checks, recog, parallel)
+    report(
+        args,
+        fleet,
+        runs,
+        naive,
+        sql_rows,
+        checks,
+        naive_checks,
+        recog,
+        parallel,
+        steady,
+    )
 
 
 def main(argv=None) -> int:

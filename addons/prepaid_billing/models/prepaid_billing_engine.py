@@ -315,6 +315,38 @@ class PrepaidBillingEngine(models.AbstractModel):
             entry["pricers"][index],
         )
 
+    @staticmethod
+    def _band_quantities(previous, current):
+        """``{band: Decimal}`` used in each time-of-use band register since
+        ``previous``, or None when the registers cannot tell (missing, going
+        backwards, not moving)."""
+        if not previous or None in current or None in previous:
+            return None
+        deltas = [
+            round(value - before, 4)
+            for value, before in zip(current, previous, strict=True)
+        ]
+        if min(deltas) < 0 or not any(deltas):
+            return None
+        return {
+            band: Decimal(repr(delta))
+            for band, delta in zip(BANDS, deltas, strict=True)
+            if delta
+        }
+
+    @staticmethod
+    def _unit_price(pricer, local, quantity, band_quantities):
+        """(label, price) when one price applies to the whole delta, else None."""
+        if band_quantities is None:
+            return None if pricer.version.kind == "tiered" else pricer.unit_price(local)
+        if len(band_quantities) == 1:
+            # The whole delta in one band register (a reading every few
+            # minutes, or an hour inside one band): one price too.
+            ((band, band_quantity),) = band_quantities.items()
+            if band_quantity == Decimal(repr(quantity)):
+                return band, pricer.band_price(band)
+        return None
+
     def _charge_reading(self, meter, reading, pricing, batch):
         """Price one reading of a server-side meter into ``batch``."""
         (
@@ -358,24 +390,8 @@ class PrepaidBillingEngine(models.AbstractModel):
         pricer = window[2]
         kind = pricer.version.kind
         band_quantities = None
-        if (
-            kind == "tou"
-            and not water
-            and anomaly == "none"
-            and previous_bands
-            and None not in band_values
-            and None not in previous_bands
-        ):
-            deltas = [
-                round(value - before, 4)
-                for value, before in zip(band_values, previous_bands, strict=True)
-            ]
-            if min(deltas) >= 0 and any(deltas):
-                band_quantities = {
-                    band: Decimal(repr(delta))
-                    for band, delta in zip(BANDS, deltas, strict=True)
-                    if delta
-                }
+        if kind == "tou" and not water and anomaly == "none":
+            band_quantities = self._band_quantities(previous_bands, band_values)
         # account, meter, version, unit, month, reading, time: see batch.add
         where = (
             meter["account_id"],
@@ -386,9 +402,10 @@ class PrepaidBillingEngine(models.AbstractModel):
             reading_id,
             read_at,
         )
-        if band_quantities is None and kind != "tiered":
+        unit_price = self._unit_price(pricer, local, quantity, band_quantities)
+        if unit_price is not None:
             # One price for the whole delta: the fast path.
-            label, price = pricer.unit_price(local)
+            label, price = unit_price
             quantity = Decimal(repr(quantity))
             amount, exact, meter["carry"] = pricer.price_at(
                 quantity, price, meter["carry"]

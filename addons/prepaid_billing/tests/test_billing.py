@@ -150,9 +150,27 @@ class TestDeduction(BillingCase):
         self.reading(
             meter, 110.0, "2026-03-02 03:00:00", sharp=11, peak=22, flat=33, valley=44
         )
+        # 13:00 local time is in the flat band, but the registers say peak
+        self.reading(
+            meter, 112.0, "2026-03-02 05:00:00", sharp=11, peak=24, flat=33, valley=44
+        )
         self.bill()
+        first, second = self.charges(meter)
         # 1 x 1.30 + 2 x 1.10 + 3 x 0.70 + 4 x 0.35 = 7.00
-        self.assertEqual(self.consumption(account).amount, -7.0)
+        self.assertEqual(first.amount, 7.0)
+        self.assertEqual(
+            first.pricing_text.splitlines(),
+            [
+                "sharp: 1.0 x 1.3 = 1.30",
+                "peak: 2.0 x 1.1 = 2.20",
+                "flat: 3.0 x 0.7 = 2.10",
+                "valley: 4.0 x 0.35 = 1.400",
+            ],
+        )
+        # one band moved: 2 x 1.10 (not 2 x 0.70)
+        self.assertEqual(second.amount, 2.2)
+        self.assertEqual(second.pricing_text, "peak: 2.0 x 1.1 = 2.20")
+        self.assertEqual(self.consumption(account).amount, -9.2)
 
     def test_band_registers_carry_over_to_a_later_time_of_use_tariff(self):
         tou = self.make_tou("TOU3")

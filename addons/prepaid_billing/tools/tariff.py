@@ -501,6 +501,16 @@ class Pricer:
             return band, self._band_prices[band]
         return None
 
+    def band_price(self, band):
+        """The price of time-of-use ``band`` (as :meth:`price` checks it)."""
+        price = self._band_prices.get(band)
+        if price is None:
+            raise TariffError(
+                f"The meter reports consumption in band '{band}', which this "
+                "tariff has no price for."
+            )
+        return price
+
     @staticmethod
     def price_at(quantity, unit_price, carry=ZERO):
         """Price ``quantity`` (a non-negative ``Decimal``) at one unit price,
@@ -553,12 +563,7 @@ class Pricer:
             band_quantity = _as_decimal(band_quantity)
             if band_quantity < ZERO:
                 raise _negative(band_quantity)
-            price = self._band_prices.get(band)
-            if price is None:
-                raise TariffError(
-                    f"The meter reports consumption in band '{band}', which this "
-                    "tariff has no price for."
-                )
+            price = self.band_price(band)
             amount = band_quantity * price
             lines.append(Line(band, band_quantity, price, amount))
             exact += amount
