@@ -197,15 +197,15 @@ class PrepaidBillingEngine(models.AbstractModel):
             f"""
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
                    r.delta_m3::float8, r.anomaly,
-                   CASE WHEN banded THEN r.energy_sharp_kwh::float8 END,
-                   CASE WHEN banded THEN r.energy_peak_kwh::float8 END,
-                   CASE WHEN banded THEN r.energy_flat_kwh::float8 END,
-                   CASE WHEN banded THEN r.energy_valley_kwh::float8 END,
+                   CASE WHEN b.id IS NOT NULL THEN r.energy_sharp_kwh::float8 END,
+                   CASE WHEN b.id IS NOT NULL THEN r.energy_peak_kwh::float8 END,
+                   CASE WHEN b.id IS NOT NULL THEN r.energy_flat_kwh::float8 END,
+                   CASE WHEN b.id IS NOT NULL THEN r.energy_valley_kwh::float8 END,
                    CASE WHEN m.billing_mode = 'meter'
                         THEN (r.values_json->>'balance')::float8 END
               FROM prepaid_reading r
-              JOIN prepaid_meter m ON m.id = r.meter_id,
-                   LATERAL (SELECT r.meter_id = ANY(%s) AS banded) b
+              JOIN prepaid_meter m ON m.id = r.meter_id
+              LEFT JOIN unnest(%s::int4[]) AS b(id) ON b.id = r.meter_id
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
                    {skip}
              ORDER BY r.meter_id, r.id
@@ -317,22 +317,20 @@ class PrepaidBillingEngine(models.AbstractModel):
 
     @staticmethod
     def _band_quantities(previous, current):
-        """``{band: Decimal}`` used in each time-of-use band register since
-        ``previous``, or None when the registers cannot tell (missing, going
-        backwards, not moving)."""
+        """``{band: kWh}`` used in each time-of-use band register since
+        ``previous`` (the bands that moved), or None when the registers cannot
+        tell (missing, going backwards, not moving)."""
         if not previous or None in current or None in previous:
             return None
-        deltas = [
-            round(value - before, 4)
-            for value, before in zip(current, previous, strict=True)
-        ]
-        if min(deltas) < 0 or not any(deltas):
-            return None
-        return {
-            band: Decimal(repr(delta))
-            for band, delta in zip(BANDS, deltas, strict=True)
-            if delta
-        }
+        moved = {}
+        for band, value, before in zip(BANDS, current, previous, strict=True):
+            if value != before:
+                delta = round(value - before, 4)
+                if delta < 0:
+                    return None
+                if delta:
+                    moved[band] = delta
+        return moved or None
 
     @staticmethod
     def _unit_price(pricer, local, quantity, band_quantities):
@@ -343,7 +341,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             # The whole delta in one band register (a reading every few
             # minutes, or an hour inside one band): one price too.
             ((band, band_quantity),) = band_quantities.items()
-            if band_quantity == Decimal(repr(quantity)):
+            if band_quantity == quantity:
                 return band, pricer.band_price(band)
         return None
 
@@ -418,6 +416,10 @@ class PrepaidBillingEngine(models.AbstractModel):
             if meter["period_start"] != start:
                 meter["period_start"], meter["period_qty"] = start, money.ZERO
             used_before = meter["period_qty"]
+        if band_quantities is not None:
+            band_quantities = {
+                band: Decimal(repr(kwh)) for band, kwh in band_quantities.items()
+            }
         charge = pricer.price(
             Decimal(repr(quantity)) if band_quantities is None else None,
             local,
