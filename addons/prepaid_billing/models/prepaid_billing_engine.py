@@ -323,14 +323,23 @@ class PrepaidBillingEngine(models.AbstractModel):
         if not previous or None in current or None in previous:
             return None
         moved = {}
-        for band, value, before in zip(BANDS, current, previous, strict=True):
-            if value != before:
-                delta = round(value - before, 4)
-                if delta < 0:
-                    return None
-                if delta:
-                    moved[band] = delta
-        return moved or None
+        # Unrolled over the four bands: this runs for every reading of a
+        # time-of-use meter, and usually one register moved.
+        sharp, peak, flat, valley = current
+        if sharp != previous[0]:
+            moved["sharp"] = round(sharp - previous[0], 4)
+        if peak != previous[1]:
+            moved["peak"] = round(peak - previous[1], 4)
+        if flat != previous[2]:
+            moved["flat"] = round(flat - previous[2], 4)
+        if valley != previous[3]:
+            moved["valley"] = round(valley - previous[3], 4)
+        if not moved:
+            return None
+        for delta in moved.values():
+            if delta < 0:
+                return None
+        return {band: delta for band, delta in moved.items() if delta} or None
 
     @staticmethod
     def _unit_price(pricer, local, quantity, band_quantities):
