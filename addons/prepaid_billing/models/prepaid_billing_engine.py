@@ -236,6 +236,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             more = batch.assign(Line._reserve_ids(len(batch.waiting)))
             cr.copy_expert(copy, io.StringIO(more))
         self._post_batch(batch, meters)
+        banded = set(banded)
         self._last_bands(
             [m for m in meters.values() if not m["water"] and m["id"] not in banded]
         )
