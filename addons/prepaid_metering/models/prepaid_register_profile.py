@@ -46,6 +46,19 @@ class PrepaidRegisterProfile(models.Model):
     state_off_value = fields.Integer(default=1)
     state_on_mask = fields.Integer(default=1)
     state_on_value = fields.Integer(default=0)
+    read_max_gap = fields.Integer(
+        string="Read Through Holes Up To",
+        default=16,
+        help="Registers are read in one request when the unmapped hole between "
+        "them is at most this many registers. Set 0 for meters that answer "
+        "'illegal address' when a read covers an unmapped register.",
+    )
+    read_max_count = fields.Integer(
+        string="Registers per Read",
+        default=codec.MAX_READ_COUNT,
+        help="Largest number of registers read in one request (1-125; some "
+        "meters accept fewer than the Modbus limit).",
+    )
     settle_timeout_s = fields.Float(
         string="Settle Time (s)",
         default=5.0,
@@ -111,8 +124,28 @@ class PrepaidRegisterProfile(models.Model):
         return [line._driver_register() for line in self.line_ids]
 
     def _read_plan(self):
-        """FC03 read blocks covering every readable register of these profiles."""
-        return codec.plan_reads(self._driver_registers())
+        """FC03 read blocks covering every readable register of these profiles
+        (with the strictest hole and size limits among them)."""
+        return codec.plan_reads(
+            self._driver_registers(),
+            max_count=min(self.mapped("read_max_count") or [codec.MAX_READ_COUNT]),
+            max_gap=min(self.mapped("read_max_gap") or [16]),
+        )
+
+    @api.constrains("read_max_gap", "read_max_count")
+    def _check_read_limits(self):
+        for profile in self:
+            if profile.read_max_gap < 0 or not (
+                1 <= profile.read_max_count <= codec.MAX_READ_COUNT
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Profile %(name)s: the hole read through must be 0 or more "
+                        "registers and a read 1 to %(max)s registers.",
+                        name=profile.name,
+                        max=codec.MAX_READ_COUNT,
+                    )
+                )
 
     def _find_register(self, name):
         """The first line named ``name`` in these profiles (driver register)."""

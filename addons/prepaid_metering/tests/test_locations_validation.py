@@ -166,6 +166,32 @@ class TestValidation(MeteringCase):
         self.assertEqual(acrel._parse_words(acrel.switch_off_words), [1, 1])
         self.assertEqual(acrel._parse_words(acrel.switch_on_words), [1, 0])
 
+    def test_read_plan_follows_the_profile_limits(self):
+        acrel, px = self.profile_acrel, self.profile_px
+        self.assertEqual([(b.start, b.count) for b in acrel._read_plan()], [(0, 17)])
+        # a meter that refuses reads across its unmapped registers (0x0A,
+        # 0x0E-0x0F)
+        acrel.read_max_gap = 0
+        strict = [(b.start, b.count) for b in acrel._read_plan()]
+        self.assertEqual(strict, [(0x00, 10), (0x0B, 3), (0x10, 1)])
+        # one that reads at most 4 registers at a time
+        px.read_max_count = 4
+        self.assertTrue(all(b.count <= 4 for b in px._read_plan()))
+        self.assertEqual(
+            sum(b.count for b in px._read_plan()), 14, "still every register"
+        )
+        # a meter with both profiles: the strictest limits of the two
+        both = (acrel | px)._read_plan()
+        self.assertTrue(all(b.count <= 4 for b in both))
+        self.assertNotIn(0x0A, [a for b in both for a in range(b.start, b.end)])
+        for bad in (
+            {"read_max_gap": -1},
+            {"read_max_count": 0},
+            {"read_max_count": 126},
+        ):
+            with self.assertRaises(ValidationError), self.env.cr.savepoint():
+                px.write(bad)
+
     def test_ct_ratio_must_be_positive(self):
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
             self.make_meter(self.gateway, 30, multiplier=0)
