@@ -99,8 +99,9 @@ class PrepaidBillingEngine(models.AbstractModel):
             meter_ids = self._claim_meters(batch, after_id=last)
             if not meter_ids:
                 break
-            last = meter_ids[-1]
-            done += self._bill_claimed(meter_ids)
+            charged, resume_after = self._bill_claimed_upto(meter_ids)
+            done += charged
+            last = meter_ids[-1] if resume_after is None else resume_after
             if commit:
                 # Each batch is committed so that the meter locks are released
                 # and a crash or timeout does not roll back the batches billed.
@@ -110,22 +111,49 @@ class PrepaidBillingEngine(models.AbstractModel):
 
     @api.model
     def _bill(self, meter_ids):
-        """Bill the given meters now (skips meters another worker holds)."""
-        claimed = self._claim_meters(len(meter_ids) or 1, meter_ids=meter_ids)
-        return self._bill_claimed(claimed) if claimed else 0
+        """Bill the given meters now, every unbilled reading (skips meters
+        another worker holds); returns the readings charged."""
+        done, last = 0, 0
+        while True:
+            claimed = self._claim_meters(
+                len(meter_ids) or 1, meter_ids=meter_ids, after_id=last
+            )
+            if not claimed:
+                return done
+            charged, resume_after = self._bill_claimed_upto(claimed)
+            done += charged
+            if resume_after is None:
+                return done
+            last = resume_after
 
     @api.model
     def _bill_claimed(self, meter_ids):
-        """Charge the unbilled readings of locked meters; returns how many.
+        """Charge the unbilled readings of locked meters; returns how many."""
+        return self._bill_claimed_upto(meter_ids)[0]
+
+    @api.model
+    def _bill_claimed_upto(self, meter_ids):
+        """Charge the unbilled readings of locked meters, at most
+        ``prepaid_billing.bill_batch_readings`` of them (a backlog after an
+        outage must not load millions of rows at once).
+
+        Returns ``(readings charged, resume_after)``: ``resume_after`` is None
+        when every reading of the meters was taken, else the id after which
+        the meters still have readings to bill.
 
         The primary key of the charges is the reading: a reading charged
         before (a watermark moved back by hand, a restored backup) makes the
         batch fail as a whole, which is then billed again without the readings
         already charged.
         """
+        limit = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_billing.bill_batch_readings", 200000)
+        )
         try:
             with self.env.cr.savepoint():
-                return self._bill_batch(meter_ids)
+                return self._bill_batch(meter_ids, limit=limit)
         except (UniqueViolation, AlreadyBilled):
             _logger.info(
                 "meters %s: readings behind the billing watermark were already "
@@ -133,10 +161,10 @@ class PrepaidBillingEngine(models.AbstractModel):
                 meter_ids,
             )
             self.env.invalidate_all()
-            return self._bill_batch(meter_ids, skip_charged=True)
+            return self._bill_batch(meter_ids, skip_charged=True, limit=limit)
 
     @api.model
-    def _bill_batch(self, meter_ids, skip_charged=False):
+    def _bill_batch(self, meter_ids, skip_charged=False, limit=None):
         cr = self.env.cr
         cr.execute(
             """
@@ -209,8 +237,9 @@ class PrepaidBillingEngine(models.AbstractModel):
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
                    {skip}
              ORDER BY r.meter_id, r.id
+             LIMIT %s
             """,  # noqa: S608 - a constant of this method
-            [banded, meter_ids],
+            [banded, meter_ids, limit],
         )
         # (float8 columns: psycopg2 parses them in C; numeric goes through a
         # Python typecaster per value, a second per million readings.)
@@ -245,7 +274,17 @@ class PrepaidBillingEngine(models.AbstractModel):
             sorted({m["account_id"] for m in meters.values()})
         )
         self._after_balance_change(accounts)
-        return len(batch)
+        return len(batch), self._resume_after(readings, limit, meters)
+
+    @staticmethod
+    def _resume_after(readings, limit, meters):
+        """Where the next batch starts when ``limit`` cut the readings: at the
+        meter of the last reading taken (it may have more), unless pricing
+        stopped there (no tariff in force: it would not move)."""
+        if not limit or len(readings) < limit:
+            return None
+        meter_id = readings[-1][1]
+        return meter_id if meters[meter_id]["stopped"] else meter_id - 1
 
     def _last_bands(self, meters):
         """Band registers of the last billed reading of ``meters`` (one

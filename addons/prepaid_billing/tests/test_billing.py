@@ -108,6 +108,31 @@ class TestDeduction(BillingCase):
         self.assertEqual(self.bill(), 2)
         self.assertEqual(self.account.balance, 92.0)
 
+    def test_a_backlog_is_billed_in_batches_of_readings(self):
+        # a small cap stands for prepaid_billing.bill_batch_readings = 200,000
+        self.env["ir.config_parameter"].set_param(
+            "prepaid_billing.bill_batch_readings", "3"
+        )
+        other = self.make_meter(self.gateway, 8)
+        other_account = self.make_account(other, opening=50.0)
+        for meter in (self.meter, other):
+            for hour in range(5):
+                self.reading(meter, 1000.0 + hour, f"2026-03-02 0{hour}:00:00")
+        self.assertEqual(self.bill(), 8, "every reading, batch after batch")
+        self.assertEqual(len(self.charges(self.meter | other)), 8)
+        self.assertEqual((self.account.balance, other_account.balance), (96.8, 46.8))
+        # one wallet line per meter and batch: 3 readings (one without use),
+        # then 2
+        self.assertEqual(self.consumption(self.account).mapped("reading_count"), [2, 2])
+        # Bill Now on the account takes every reading too
+        for meter in (self.meter, other):
+            for hour in range(5, 9):
+                self.reading(meter, 1000.0 + hour, f"2026-03-02 0{hour}:00:00")
+        self.assertEqual(self.env["prepaid.billing.engine"]._bill(other.ids), 4)
+        self.assertEqual(other_account.balance, 43.6)
+        self.assertEqual(self.account.balance, 96.8, "only the meters asked for")
+        self.assert_reconciled()
+
     def test_charged_readings_cannot_be_deleted(self):
         self.reading(self.meter, 1000.0, "2026-03-02 02:00:00")
         charged = self.reading(self.meter, 1010.0, "2026-03-02 03:00:00")
