@@ -516,10 +516,10 @@ def reset_billing(registry, fleet: Fleet) -> None:
 # Probe: time and statements of the engine's steps
 # ---------------------------------------------------------------------------
 class Probe:
-    """Wraps ``_bill_claimed``, ``_post`` and ``_after_balance_change``."""
+    """Wraps the engine's steps: time and statements of each."""
 
     STEPS = (
-        "_bill_claimed",
+        "_bill_claimed_upto",
         "_post_batch",
         "_after_balance_change",
         "_store_meter_billing",
@@ -627,7 +627,7 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
         lines=lines,
         readings=todo - left,
         steps=dict(probe.time),
-        sql=[n for n, _t in probe.calls["_bill_claimed"]],
+        sql=[n for n, _t in probe.calls["_bill_claimed_upto"]],
     )
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
@@ -1024,7 +1024,7 @@ def report(
     for run in runs:
         steps = run.steps
         other = (
-            steps["_bill_claimed"]
+            steps["_bill_claimed_upto"]
             - steps["_post_batch"]
             - steps["_store_meter_billing"]
             - steps["_after_balance_change"]
