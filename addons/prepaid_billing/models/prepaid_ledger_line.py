@@ -82,7 +82,7 @@ class PrepaidLedgerLine(models.Model):
         string="Reading Charges",
         readonly=True,
     )
-    quantity = fields.Float(readonly=True, digits=(16, 3))
+    quantity = fields.Float(readonly=True, digits=(16, 4))
     unit = fields.Char(readonly=True)
     tariff_version_id = fields.Many2one(
         "prepaid.tariff.version", readonly=True, index=True
