@@ -1,9 +1,10 @@
-import threading
 from datetime import date
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError
 from odoo.tests import tagged
+
+from odoo.addons.prepaid_metering.tests.common import run_in_workers
 
 from .common import BillingCase
 
@@ -416,24 +417,10 @@ class TestConcurrentBilling(BillingCase):
                 "ON CONFLICT (key) DO UPDATE SET value = '1'"
             )
         self.addCleanup(self._reset_batch)
-        start = threading.Barrier(2)
-        errors = []
-
-        def worker():
-            try:
-                with self.registry.cursor() as cr:
-                    cr.transaction = api.Transaction(self.registry)
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    start.wait(timeout=10)
-                    env["prepaid.billing.engine"]._cron_bill(commit=True)
-            except Exception as err:  # noqa: BLE001 - reported by the test
-                errors.append(err)
-
-        threads = [threading.Thread(target=worker) for _i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        _done, errors = run_in_workers(
+            self.registry,
+            lambda env: env["prepaid.billing.engine"]._cron_bill(commit=True),
+        )
         self.assertFalse(errors)
         with self.registry.cursor() as cr:
             cr.execute(

@@ -1,9 +1,10 @@
 """Shared set-up: a site, rooms, and a real simulated meter fleet on loopback."""
 
 import sys
+import threading
 from pathlib import Path
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import TransactionCase
 
 # The simulator is a standalone package at the repository root (no Odoo
@@ -13,6 +14,33 @@ if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(_REPO_ROOT))
 
 from simulator import Fleet  # noqa: E402
+
+
+def run_in_workers(registry, job, count=2):
+    """Run ``job(env)`` in ``count`` threads at once, each with a cursor of
+    its own (committed data, like cron workers); returns (results, errors)."""
+    start = threading.Barrier(count)
+    results, errors = [], []
+
+    def worker():
+        try:
+            with registry.cursor() as cr:
+                # Environment() would look the registry up under the registry
+                # lock, which the test runner's thread holds.
+                cr.transaction = api.Transaction(registry)
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                start.wait(timeout=10)
+                results.append(job(env))
+        except Exception as err:  # noqa: BLE001 - reported by the test
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker) for _i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, errors
+
 
 PROTOCOL_BY_FRAMER = {"socket": "modbus_tcp", "rtu": "rtu_over_tcp"}
 

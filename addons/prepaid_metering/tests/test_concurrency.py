@@ -1,10 +1,9 @@
-import threading
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.tests import tagged
 
-from .common import MeteringCase, electric
+from .common import MeteringCase, electric, run_in_workers
 
 
 @tagged("post_install", "-at_install")
@@ -84,26 +83,9 @@ class TestConcurrentSweeps(MeteringCase):
 
     def test_two_workers_poll_every_gateway_exactly_once(self):
         requests_before = [gw.requests for gw in self.fleet.gateways]
-        done, errors = [], []
-        start = threading.Barrier(2)
-
-        def worker():
-            try:
-                with self.registry.cursor() as cr:
-                    # Environment() would look the registry up under the
-                    # registry lock, which the test runner's thread holds.
-                    cr.transaction = api.Transaction(self.registry)
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    start.wait(timeout=10)
-                    done.append(env["prepaid.gateway"]._cron_poll(commit=True))
-            except Exception as err:  # noqa: BLE001 - reported by the test
-                errors.append(err)
-
-        threads = [threading.Thread(target=worker) for _i in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        done, errors = run_in_workers(
+            self.registry, lambda env: env["prepaid.gateway"]._cron_poll(commit=True)
+        )
         self.assertFalse(errors)
         self.assertEqual(sum(done), self.GATEWAYS)
         with self.registry.cursor() as cr:
