@@ -330,11 +330,10 @@ class PrepaidBillingEngine(models.AbstractModel):
         for version in versions:
             entry = by_tariff.setdefault(
                 version.tariff_id.id,
-                {"dates": [], "pricers": [], "utility": None, "tou": False},
+                {"dates": [], "pricers": [], "tou": False},
             )
             entry["dates"].append(version.date_from)
             entry["pricers"].append(version._pricer())
-            entry["utility"] = version.tariff_id.utility
             entry["tou"] = entry["tou"] or version.kind == "tou"
         return by_tariff
 
@@ -353,6 +352,20 @@ class PrepaidBillingEngine(models.AbstractModel):
             if index + 1 < len(dates)
             else datetime.max,
             entry["pricers"][index],
+        )
+
+    @staticmethod
+    def _where(meter, version_key, unit, local, reading_id, read_at):
+        """Where a charge belongs (see ``ChargeBatch.add``): its wallet line
+        is per meter, account, version and local month."""
+        return (
+            meter["account_id"],
+            meter["id"],
+            version_key,
+            unit,
+            local.year * 12 + local.month,
+            reading_id,
+            read_at,
         )
 
     @staticmethod
@@ -439,15 +452,8 @@ class PrepaidBillingEngine(models.AbstractModel):
         band_quantities = None
         if kind == "tou" and not water and anomaly == "none":
             band_quantities = self._band_quantities(previous_bands, band_values)
-        # account, meter, version, unit, month, reading, time: see batch.add
-        where = (
-            meter["account_id"],
-            meter["id"],
-            pricer.key,
-            "m³" if water else "kWh",
-            local.year * 12 + local.month,
-            reading_id,
-            read_at,
+        where = self._where(
+            meter, pricer.key, "m³" if water else "kWh", local, reading_id, read_at
         )
         unit_price = self._unit_price(pricer, local, quantity, band_quantities)
         if unit_price is not None:
@@ -457,7 +463,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             amount, exact, meter["carry"] = pricer.price_at(
                 quantity, price, meter["carry"]
             )
-            batch.add_single(*where, quantity, amount, label, price, exact)
+            batch.add_single(where, quantity, amount, label, price, exact)
             return
         used_before = money.ZERO
         if kind == "tiered":
@@ -480,7 +486,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         meter["carry"] = charge.carry
         if kind == "tiered":
             meter["period_qty"] = used_before + charge.quantity
-        batch.add(*where, charge.quantity, charge.amount, charge.lines)
+        batch.add(where, charge.quantity, charge.amount, charge.lines)
 
     def _mirror_reading(self, meter, reading, batch):
         """Meter-side mode: the wallet follows the balance the meter keeps."""
@@ -493,13 +499,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             return
         local = meter["clock"].local(read_at)
         batch.add(
-            meter["account_id"],
-            meter["id"],
-            None,
-            "kWh",
-            local.year * 12 + local.month,
-            reading_id,
-            read_at,
+            self._where(meter, None, "kWh", local, reading_id, read_at),
             money.to_decimal(delta_kwh or 0.0),
             money.round_money(used),
             detail=self.env._(
@@ -560,8 +560,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             raise AlreadyBilled()
         self.env["prepaid.ledger.line"].invalidate_model(["charge_ids"])
 
-    def _store_meter_billing(self, meters):
-        rows = meters
+    def _store_meter_billing(self, rows):
         if not rows:
             return
         for row in rows:

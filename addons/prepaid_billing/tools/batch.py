@@ -23,7 +23,7 @@ from .tariff import SINGLE_PRICE
 
 ZERO = Decimal(0)
 NULL = "\\N"
-# Columns of prepaid_reading_charge written by ChargeBatch.copy_text.
+# Columns of prepaid_reading_charge, in the order of Group.copy_rows.
 COPY_COLUMNS = ("id", "ledger_line_id", "meter_id", "quantity", "amount", "detail")
 
 
@@ -172,7 +172,8 @@ class ChargeBatch:
         return ready + self.assign(line_ids) if self.waiting else ready
 
     # -- adding charges ---------------------------------------------------
-    def _open(self, account_id, meter_id, version_key, unit, period, reading_id):
+    def _open(self, where):
+        account_id, meter_id, version_key, unit, period, reading_id, _at = where
         if self._group is not None:
             self._close(self._group)
         group = Group(account_id, meter_id, version_key, unit, period)
@@ -182,20 +183,10 @@ class ChargeBatch:
         self._meter_id = meter_id
         return group
 
-    def _count(
-        self,
-        account_id,
-        meter_id,
-        version_key,
-        unit,
-        period,
-        reading_id,
-        read_at,
-        quantity,
-        amount,
-    ):
+    def _count(self, where, quantity, amount):
         """The group of this reading (a new one when it starts another
         group), with the reading counted in its totals."""
+        account_id, meter_id, version_key, _unit, period, reading_id, read_at = where
         group = self._group
         if (
             meter_id != self._meter_id
@@ -203,9 +194,7 @@ class ChargeBatch:
             or group.version_key != version_key
             or group.account_id != account_id
         ):
-            group = self._open(
-                account_id, meter_id, version_key, unit, period, reading_id
-            )
+            group = self._open(where)
         group.count += 1
         group.quantity += quantity
         group.amount += amount
@@ -213,44 +202,23 @@ class ChargeBatch:
         group.last_read_at = read_at
         return group
 
-    def add(
-        self,
-        account_id,
-        meter_id,
-        version_key,
-        unit,
-        period,
-        reading_id,
-        read_at,
-        quantity,
-        amount,
-        lines=(),
-        detail=None,
-    ):
+    def add(self, where, quantity, amount, lines=(), detail=None):
         """Record the charge of one reading.
 
         Readings come meter after meter (all readings of a meter together).
 
-        :param period: the local month of the reading, as any value that
-            changes with it (a wallet line never spans two months, so monthly
-            totals and minimum charges stay exact)
-        :param read_at: when the reading was taken (the wallet line's date)
+        :param where: ``(account_id, meter_id, version_key, unit, period,
+            reading_id, read_at)``: ``period`` is the local month of the
+            reading, as any value that changes with it (a wallet line never
+            spans two months, so monthly totals and minimum charges stay
+            exact); ``read_at`` is when the reading was taken (the wallet
+            line's date)
         :param quantity: ``Decimal`` kWh or m³ of the reading
         :param amount: ``Decimal`` money taken from the wallet (>= 0)
         :param lines: the pricing lines ``(label, quantity, price, amount)``
         :param detail: evidence text when there are no pricing lines
         """
-        group = self._count(
-            account_id,
-            meter_id,
-            version_key,
-            unit,
-            period,
-            reading_id,
-            read_at,
-            quantity,
-            amount,
-        )
+        group = self._count(where, quantity, amount)
         if lines:
             sums = group.lines
             texts = []
@@ -268,40 +236,16 @@ class ChargeBatch:
             detail = "\\n".join(texts)
         else:
             detail = copy_escape(detail)
-        group.charges.append((reading_id, quantity, amount, detail))
+        group.charges.append((where[5], quantity, amount, detail))
         self.count += 1
 
-    def add_single(
-        self,
-        account_id,
-        meter_id,
-        version_key,
-        unit,
-        period,
-        reading_id,
-        read_at,
-        quantity,
-        amount,
-        label,
-        price,
-        exact,
-    ):
+    def add_single(self, where, quantity, amount, label, price, exact):
         """:meth:`add` for a charge priced at one unit price (the hot path).
 
         A charge at the version's single price stores no detail: its pricing
         is its quantity times the price of its wallet line's tariff version.
         """
-        group = self._count(
-            account_id,
-            meter_id,
-            version_key,
-            unit,
-            period,
-            reading_id,
-            read_at,
-            quantity,
-            amount,
-        )
+        group = self._count(where, quantity, amount)
         key = (label, price)
         total = group.lines.get(key)
         if total is None:
@@ -311,7 +255,7 @@ class ChargeBatch:
             total[1] += exact
         group.charges.append(
             (
-                reading_id,
+                where[5],
                 quantity,
                 amount,
                 NULL
