@@ -50,6 +50,7 @@ from poll import (  # noqa: E402
     new_env,
     open_registry,
     run_in_database,
+    set_param,
 )
 
 MODULE = "prepaid_billing"
@@ -574,15 +575,6 @@ class BillRun:
     sql: list[int]
 
 
-def set_batch(registry, value) -> str | None:
-    with registry.cursor() as cr:
-        icp = new_env(cr)["ir.config_parameter"]
-        old = icp.get_param(BATCH_PARAM)
-        if value is not None:
-            icp.set_param(BATCH_PARAM, value)
-        return old
-
-
 def unbilled(cr, meter_ids: list[int]) -> int:
     cr.execute(
         """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
@@ -594,7 +586,7 @@ def unbilled(cr, meter_ids: list[int]) -> int:
 
 
 def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
-    old = set_batch(registry, batch)
+    old = set_param(registry, BATCH_PARAM, batch)
     try:
         with registry.cursor() as cr:
             env = new_env(cr)
@@ -615,7 +607,7 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
             charges = cr.fetchone()[0] - charges0
             left = unbilled(cr, fleet.meter_ids)
     finally:
-        set_batch(registry, old or False)
+        set_param(registry, BATCH_PARAM, old or False)
     if left:
         print(f"  WARNING: {left} readings left unbilled")
     if posted != charges:
@@ -668,7 +660,7 @@ def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
     """``_cron_bill`` in ``workers`` processes at once (SKIP LOCKED claims)."""
     import multiprocessing
 
-    old = set_batch(registry, batch)
+    old = set_param(registry, BATCH_PARAM, batch)
     try:
         with registry.cursor() as cr:
             todo = unbilled(cr, fleet.meter_ids)
@@ -697,7 +689,7 @@ def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
             lines = cr.fetchone()[0] - lines0
             left = unbilled(cr, fleet.meter_ids)
     finally:
-        set_batch(registry, old or False)
+        set_param(registry, BATCH_PARAM, old or False)
     charged = sum(done for done, _w, _c in outcome)
     run = BillRun(
         batch=batch,

@@ -708,13 +708,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _set_batch(registry, value) -> str | None:
-    """Set the batch parameter (False deletes it); return the previous value."""
+def set_param(registry, key: str, value) -> str | None:
+    """Set a system parameter (False deletes it, None leaves it); return the
+    previous value."""
     with registry.cursor() as cr:
         icp = new_env(cr)["ir.config_parameter"]
-        old = icp.get_param(BATCH_PARAM)
+        old = icp.get_param(key)
         if value is not None:
-            icp.set_param(BATCH_PARAM, value)
+            icp.set_param(key, value)
         return old
 
 
@@ -722,7 +723,7 @@ def run(args) -> None:
     registry = open_registry(args.db)
     probe = Probe(registry)
     blocks = read_blocks(registry)
-    old_batch = _set_batch(registry, args.batch_gateways)
+    old_batch = set_param(registry, BATCH_PARAM, args.batch_gateways)
     print(
         f"_cron_poll batch: {args.batch_gateways or old_batch or 20} gateways "
         f"({BATCH_PARAM})"
@@ -749,7 +750,7 @@ def run(args) -> None:
             res_b = (bare_b, prod_b, n_gw, n_m, bus_limit(n_m, blocks, args.baud))
     finally:
         if args.batch_gateways is not None:
-            _set_batch(registry, old_batch or False)
+            set_param(registry, BATCH_PARAM, old_batch or False)
     if prof is not None:
         print_profile(prof, args.profile_top)
     report(
