@@ -56,24 +56,16 @@ class PrepaidRechargeWizard(models.TransientModel):
         self.ensure_one()
         account = self.account_id
         account.check_access("write")
-        label = self.note or None
-        if self.operation == "refund":
-            account._refund(
-                self.amount,
-                self.journal_id,
-                f"wizard:{self.operation_key}",
-                self._payment_method(),
-                label=label,
-            )
-            return {"type": "ir.actions.act_window_close"}
-        if self.meter_id:
+        refund = self.operation == "refund"
+        if self.meter_id and not refund:
             return self._recharge_on_meter()
-        account._recharge(
+        post = account._refund if refund else account._recharge
+        post(
             self.amount,
             self.journal_id,
             f"wizard:{self.operation_key}",
             self._payment_method(),
-            label=label,
+            label=self.note or None,
         )
         return {"type": "ir.actions.act_window_close"}
 
