@@ -33,3 +33,36 @@ ensure_requirements() {
     fi
     "$PYTHON" -c 'import pytest' 2>/dev/null || "$PYTHON" -m pip install -q pytest
 }
+# Debian packages outside Python: wkhtmltopdf renders PDF reports, chromium
+# runs the browser tours. Installed with apt-get when missing and allowed
+# (root, or sudo without a password); otherwise said plainly.
+#   ensure_system_tools required|optional
+ensure_system_tools() {
+    local need=$1 missing=() tool
+    for tool in wkhtmltopdf chromium; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ ${#missing[@]} = 0 ] && return 0
+    local apt=
+    if command -v apt-get >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ]; then apt="apt-get"
+        elif sudo -n true 2>/dev/null; then apt="sudo apt-get"; fi
+    fi
+    if [ -n "$apt" ]; then
+        echo "Installing missing Debian packages: ${missing[*]} (apt-get)..."
+        if { $apt update -qq && DEBIAN_FRONTEND=noninteractive $apt install -y -qq "${missing[@]}"; } >/dev/null 2>&1; then
+            return 0
+        fi
+        echo "apt-get could not install ${missing[*]}."
+    fi
+    for tool in "${missing[@]}"; do
+        case $tool in
+            wkhtmltopdf) echo "MISSING: wkhtmltopdf (Debian package 'wkhtmltopdf'): PDF reports (arrears notices, monthly reports) cannot be printed; install it with: apt-get install wkhtmltopdf" ;;
+            chromium) echo "MISSING: chromium (Debian package 'chromium'): the browser tours cannot run; install it with: apt-get install chromium" ;;
+        esac
+    done
+    if [ "$need" = required ] && [[ " ${missing[*]} " == *" chromium "* ]]; then
+        return 1
+    fi
+    return 0
+}

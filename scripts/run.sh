@@ -4,6 +4,7 @@ set -uo pipefail
 source "$(dirname "$0")/odoo_env.sh" || exit 2
 cd "$REPO_ROOT"
 ensure_requirements || exit 2
+ensure_system_tools optional
 
 DB=${DEMO_DB:-prepaid_demo}
 PORT=${HTTP_PORT:-8069}
@@ -15,6 +16,12 @@ else
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
         -i "$MODULES" --stop-after-init --log-level warn || exit 1
+    # Odoo installs partner_autocomplete by itself; it calls an online
+    # service at the first login and logs errors on a machine without
+    # internet. The demo does not need it.
+    echo "env['ir.module.module'].search([('name', '=', 'partner_autocomplete'), ('state', '=', 'installed')]).button_immediate_uninstall(); env.cr.commit()" \
+        | $ODOO_BIN shell "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
+            --no-http --log-level warn >/dev/null || exit 1
 fi
 
 echo "== Starting the demo meter fleet (simulator)"

@@ -6,6 +6,9 @@ set -uo pipefail
 source "$(dirname "$0")/odoo_env.sh" || exit 2
 cd "$REPO_ROOT"
 ensure_requirements || exit 2
+# The browser tours need chromium: a missing browser fails the run instead of
+# skipping the tours.
+ensure_system_tools required || { echo "FAIL: chromium is required by the browser tours"; exit 2; }
 
 DB=${TEST_DB:-prepaid_test_$$}
 LOG=$(mktemp -t prepaid-test-XXXX.log)

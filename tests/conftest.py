@@ -34,3 +34,21 @@ def _load_billing_tools():
 
 
 _load_billing_tools()
+
+
+try:
+    import pytest_odoo  # noqa: F401 - only to know whether the plugin is there
+except ImportError:
+    pass
+else:
+    import pytest
+
+    @pytest.fixture(scope="session", autouse=True)
+    def load_registry():
+        """Keep pytest-odoo from opening an Odoo registry for these tests.
+
+        pytest-odoo's own session fixture of this name loads the registry of
+        ``--odoo-database`` for every run; the tests in this folder need no
+        database, so the run stays plain Python with or without the plugin.
+        """
+        yield
