@@ -14,6 +14,8 @@ device_failure persistent alias of ``exception`` with code 0x04
 garbage        persistent response replaced by random bytes of the same length
 bad_crc        persistent RTU response with a broken CRC (last byte inverted)
 stuck_relay    persistent relay / valve commands acknowledged but nothing moves
+bad_float      persistent water meter's FLOAT32 volume reads ``value`` (default NaN;
+                         "inf", "-inf" or a number), the counter goes on underneath
 rollover       one-shot   energy/volume set ``before`` units below the UINT32 wrap
 replacement    one-shot   counter restarts at ``start`` (default 0.5) like a new meter
 step_back      one-shot   counter goes down by ``amount`` (default 1.0)
@@ -24,7 +26,15 @@ stall          gateway    gateway accepts TCP and requests, never answers
 from __future__ import annotations
 
 PERSISTENT_FAULTS = frozenset(
-    {"timeout", "disappear", "exception", "garbage", "bad_crc", "stuck_relay"}
+    {
+        "timeout",
+        "disappear",
+        "exception",
+        "garbage",
+        "bad_crc",
+        "stuck_relay",
+        "bad_float",
+    }
 )
 ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back"})
 GATEWAY_FAULTS = frozenset({"stall"})

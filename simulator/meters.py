@@ -779,8 +779,11 @@ class WaterMeter(Meter):
 
     def _water_block(self) -> list[int]:
         regs = [0] * WATER_COUNT
+        bad = self.faults.get("bad_float")
         regs[REG_VOLUME : REG_VOLUME + 2] = float32_dcba_regs(
-            self.volume_m3 % VOLUME_WRAP_M3
+            float(bad.get("value", "nan"))
+            if bad is not None
+            else self.volume_m3 % VOLUME_WRAP_M3
         )
         regs[REG_VALVE] = self.valve_status()
         return regs

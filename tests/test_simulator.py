@@ -1,6 +1,7 @@
 """The simulated meter fleet seen by real Modbus clients on 127.0.0.1."""
 
 import asyncio
+import math
 import struct
 import threading
 import time
@@ -332,6 +333,21 @@ def test_replacement_restarts_counter_and_step_back_goes_lower(fleet):
         assert u32(read(cli, 0, 2, 13), 0) == last - 250
         meter.inject("replacement", start=0.3)
         assert u32(read(cli, 0, 2, 13), 0) == 30
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_bad_float_makes_the_water_volume_read_nan_or_infinite(fleet, value):
+    meter = fleet.meter(0, 18)
+    meter.inject("bad_float", value=value)
+    with client(fleet) as cli:
+        read_value = volume(read(cli, 0x0000, 29, 18))
+        meter.clear_faults()
+        back = volume(read(cli, 0x0000, 29, 18))
+    if value == "nan":
+        assert math.isnan(read_value)
+    else:
+        assert read_value == float(value)
+    assert back == pytest.approx(meter.volume, abs=1e-3)
 
 
 def test_garbage_and_bad_crc_break_rtu_frames(fleet):

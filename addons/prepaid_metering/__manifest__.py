@@ -25,6 +25,8 @@
         "views/prepaid_room_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/prepaid_meter_params_wizard_views.xml",
+        "wizards/prepaid_reading_review_wizard_views.xml",
+        "wizards/prepaid_meter_replace_wizard_views.xml",
         "views/prepaid_metering_menus.xml",
         "data/ir_actions_server_data.xml",
     ],

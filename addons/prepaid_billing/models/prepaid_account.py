@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 BALANCE_STATES = [
     ("normal", "Normal"),
@@ -13,7 +13,23 @@ SUPPLY_STATES = [
     ("on", "On"),
     ("cut_pending", "Cut-off Deferred"),
     ("cut_off", "Cut Off"),
+    ("cut_failed", "Cut-off Failed"),
+    ("restore_failed", "Restore Failed"),
 ]
+# Changed only by the account's actions (open, close, supply override, the
+# billing engine), which check the user's group and then write with
+# ``_write_guarded``; a plain write or create by a user is refused.
+ACTION_FIELDS = frozenset(
+    {"state", "supply_state", "keep_on_until", "opened_at", "closed_at"}
+)
+# Risk settings of an account: billing managers only.
+MANAGER_FIELDS = frozenset({"credit_limit", "protected"})
+BILLING_USER = "prepaid_billing.group_billing_user"
+BILLING_MANAGER = "prepaid_billing.group_billing_manager"
+# Journals money may come from: cash or bank; an opening balance may also come
+# from a transfer account of the previous system.
+MONEY_JOURNAL_TYPES = ("cash", "bank")
+OPENING_JOURNAL_TYPES = ("cash", "bank", "general")
 
 
 class PrepaidAccount(models.Model):
@@ -116,6 +132,13 @@ class PrepaidAccount(models.Model):
         copy=False,
         tracking=True,
     )
+    supply_mismatch = fields.Boolean(
+        string="Relay Contradicts Supply",
+        compute="_compute_supply_mismatch",
+        search="_search_supply_mismatch",
+        help="A relay or valve state read from a meter contradicts the supply "
+        "state (no switch command pending for that meter).",
+    )
     protected = fields.Boolean(
         help="Never cut this account's supply automatically (hospital, elderly "
         "tenant...).",
@@ -135,16 +158,97 @@ class PrepaidAccount(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
+            if "balance" in vals:
+                raise UserError(
+                    self.env._("The balance moves only through wallet lines.")
+                )
             if vals.get("name", self.env._("New")) == self.env._("New"):
                 vals["name"] = self.env["ir.sequence"].next_by_code(
                     "prepaid.account"
                 ) or self.env._("New")
-        return super().create(vals_list)
+        accounts = super().create(vals_list)
+        if not self.env.su:
+            # Checked on the result, so that values given through context or
+            # user defaults are caught as well as those in ``vals``.
+            changed = set()
+            for account in accounts:
+                changed |= self._guarded_changes(
+                    {name: account[name] for name in ACTION_FIELDS | MANAGER_FIELDS},
+                    self._static_default,
+                )
+            self._check_guarded_fields(changed)
+        return accounts
+
+    def _static_default(self, name):
+        """The default of field ``name`` as declared, whatever the context."""
+        default = self._fields[name].default
+        return default(self) if default else False
 
     def write(self, vals):
         if "balance" in vals:
             raise UserError(self.env._("The balance moves only through wallet lines."))
+        if "company_id" in vals and self.filtered(
+            lambda a: a.state != "draft" and a.company_id.id != vals["company_id"]
+        ):
+            raise UserError(
+                self.env._(
+                    "The company of an account cannot change once it is opened: "
+                    "its wallet and journal entries belong to that company."
+                )
+            )
+        if not self.env.su:
+            changed = set()
+            for account in self:
+                changed |= self._guarded_changes(
+                    vals, lambda name, account=account: account[name]
+                )
+            self._check_guarded_fields(changed)
         return super().write(vals)
+
+    def _guarded_changes(self, vals, current):
+        """The guarded fields ``vals`` would change from ``current(name)``."""
+        changed = set()
+        for name in (ACTION_FIELDS | MANAGER_FIELDS) & vals.keys():
+            field = self._fields[name]
+            new = field.convert_to_cache(vals[name], self.browse())
+            if new != field.convert_to_cache(current(name), self.browse()):
+                changed.add(name)
+        return changed
+
+    def _check_guarded_fields(self, changed):
+        """Refuse a user's write of fields owned by actions or by managers."""
+        by_action = changed & ACTION_FIELDS
+        if by_action:
+            raise AccessError(
+                self.env._(
+                    "%(fields)s of a prepaid account change only through its "
+                    "actions (Open, Close, Supply Override) and the billing job.",
+                    fields=", ".join(self._fields[f].string for f in sorted(by_action)),
+                )
+            )
+        if changed & MANAGER_FIELDS:
+            self._check_group(BILLING_MANAGER)
+
+    def _check_group(self, group):
+        """Raise AccessError unless the user (or the system) is in ``group``."""
+        if self.env.su or self.env.user.has_group(group):
+            return
+        raise AccessError(
+            self.env._(
+                "Only members of the group %(group)s may do this (you are %(user)s).",
+                group=self.env.ref(group).full_name,
+                user=self.env.user.name,
+            )
+        )
+
+    def _write_guarded(self, vals):
+        """Write the state, supply state, keep-on-until... of the accounts.
+
+        Only for the account's own actions and the billing engine, after they
+        have checked what the user may do: a user's plain ``write`` of these
+        fields is refused.
+        """
+        return self.sudo().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_not_draft(self):
@@ -183,6 +287,46 @@ class PrepaidAccount(models.Model):
                 account.balance_state = f"alarm{account.alarm_level}"
             else:
                 account.balance_state = "normal"
+
+    def _compute_supply_mismatch(self):
+        flagged = set(self._supply_mismatch_ids(self.ids))
+        for account in self:
+            account.supply_mismatch = account.id in flagged
+
+    def _search_supply_mismatch(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(self.env._("Unsupported search on the supply mismatch."))
+        ids = self._supply_mismatch_ids()
+        positive = (operator == "=") == value
+        return [("id", "in" if positive else "not in", ids)]
+
+    @api.model
+    def _supply_mismatch_ids(self, ids=None):
+        """Open accounts with a server-side meter whose relay/valve, as last
+        read, is not what the supply state wants (commands still on their way
+        excepted)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT a.id
+              FROM prepaid_account a
+              JOIN prepaid_meter m ON m.billing_account_id = a.id
+             WHERE a.state = 'open'
+               AND (%(ids)s::int4[] IS NULL OR a.id = ANY(%(ids)s::int4[]))
+               AND m.active AND m.billing_mode = 'server'
+               AND m.switch_state IN ('on', 'off')
+               AND m.switch_state <> CASE
+                   WHEN a.supply_state IN ('cut_off', 'cut_failed') THEN 'off'
+                   ELSE 'on' END
+               AND NOT EXISTS (
+                   SELECT 1 FROM prepaid_meter_command c
+                    WHERE c.meter_id = m.id AND c.state IN ('queued', 'sending')
+                      AND c.command_type IN ('relay_on', 'relay_off',
+                                             'valve_open', 'valve_close'))
+            """,
+            {"ids": ids},
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
 
     @api.constrains(
         "alarm_override",
@@ -244,6 +388,7 @@ class PrepaidAccount(models.Model):
     # ------------------------------------------------------------------
     def action_open(self):
         """Open the opening wizard for the selected draft accounts."""
+        self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
             "res_model": "prepaid.account.open.wizard",
@@ -253,6 +398,8 @@ class PrepaidAccount(models.Model):
         }
 
     def _open(self, push_parameters=False):
+        self._check_group(BILLING_USER)
+        self.check_access("write")
         drafts = self.filtered(lambda a: a.state == "draft")
         if drafts != self:
             raise UserError(self.env._("Only draft accounts can be opened."))
@@ -278,7 +425,7 @@ class PrepaidAccount(models.Model):
                 self.env._("Choose the journal the opening balances come from.")
             )
         now = fields.Datetime.now()
-        self.write({"state": "open", "opened_at": now})
+        self._write_guarded({"state": "open", "opened_at": now})
         for account in self:
             account.meter_ids._start_billing()
             if not account.currency_id.is_zero(account.opening_balance):
@@ -309,6 +456,10 @@ class PrepaidAccount(models.Model):
             return existing
         move = self.env["account.move"]
         if journal:
+            opening = line_type == "opening"
+            self._check_money_journal(
+                journal, OPENING_JOURNAL_TYPES if opening else MONEY_JOURNAL_TYPES
+            )
             move = self._create_money_move(amount, journal, label)
         return self.env["prepaid.ledger.line"]._post(
             [
@@ -325,6 +476,62 @@ class PrepaidAccount(models.Model):
                 }
             ]
         )
+
+    def _check_money_journal(self, journal, types=MONEY_JOURNAL_TYPES):
+        """Refuse a journal money cannot come from or go to for this account."""
+        self.ensure_one()
+        journal = journal.sudo()
+        if journal.company_id != self.company_id:
+            raise UserError(
+                self.env._(
+                    "Journal %(journal)s belongs to %(journal_company)s, account "
+                    "%(account)s to %(company)s: use a journal of %(company)s.",
+                    journal=journal.name,
+                    journal_company=journal.company_id.name,
+                    account=self.name,
+                    company=self.company_id.name,
+                )
+            )
+        if journal.type not in types:
+            raise UserError(
+                self.env._(
+                    "Journal %(journal)s is a %(type)s journal: money of a prepaid "
+                    "account goes through a cash or bank journal.",
+                    journal=journal.name,
+                    type=dict(journal._fields["type"]._description_selection(self.env))[
+                        journal.type
+                    ],
+                )
+            )
+        currency = self.currency_id
+        if journal.currency_id and journal.currency_id != currency:
+            raise UserError(
+                self.env._(
+                    "Journal %(journal)s is in %(cur)s; prepaid accounts are kept in "
+                    "%(company_cur)s.",
+                    journal=journal.name,
+                    cur=journal.currency_id.name,
+                    company_cur=currency.name,
+                )
+            )
+
+    def _check_recharge_amount(self, amount):
+        """Refuse a recharge that is not positive or above the company's cap."""
+        self.ensure_one()
+        currency = self.currency_id
+        if currency.compare_amounts(amount, 0) <= 0:
+            raise UserError(self.env._("A recharge must be a positive amount."))
+        cap = self.company_id.prepaid_max_recharge_amount
+        if currency.compare_amounts(amount, cap) > 0:
+            raise UserError(
+                self.env._(
+                    "A recharge of %(amount)s is above the largest allowed, "
+                    "%(cap)s (Settings > Prepaid Billing). Split it, or ask the "
+                    "administrator to raise the limit.",
+                    amount=currency.format(amount),
+                    cap=currency.format(cap),
+                )
+            )
 
     def _create_money_move(self, amount, journal, label):
         company = self.company_id
@@ -375,23 +582,13 @@ class PrepaidAccount(models.Model):
     def _recharge(self, amount, journal, key, payment_method, label=None):
         """Credit the wallet: checks, then accounting and ledger (idempotent)."""
         self.ensure_one()
-        currency = self.currency_id
+        self._check_group(BILLING_USER)
+        self.check_access("write")
         if self.state != "open":
             raise UserError(
                 self.env._("Account %s is not open: it cannot be recharged.", self.name)
             )
-        if currency.compare_amounts(amount, 0) <= 0:
-            raise UserError(self.env._("A recharge must be a positive amount."))
-        if journal and journal.currency_id and journal.currency_id != currency:
-            raise UserError(
-                self.env._(
-                    "Journal %(journal)s is in %(cur)s; prepaid accounts are kept in "
-                    "%(company_cur)s.",
-                    journal=journal.name,
-                    cur=journal.currency_id.name,
-                    company_cur=currency.name,
-                )
-            )
+        self._check_recharge_amount(amount)
         lines = self._post_money(
             "recharge",
             amount,
@@ -406,6 +603,8 @@ class PrepaidAccount(models.Model):
     def _refund(self, amount, journal, key, payment_method, label=None):
         """Pay money back to the tenant (at most the balance)."""
         self.ensure_one()
+        self._check_group(BILLING_USER)
+        self.check_access("write")
         currency = self.currency_id
         if self.state == "draft":
             raise UserError(self.env._("A draft account has nothing to refund."))
@@ -435,30 +634,46 @@ class PrepaidAccount(models.Model):
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return lines
 
-    def _credit_meter_recharge(self, command, params):
-        """A meter accepted a recharge record: the money is now on the meter."""
+    def _credit_meter_recharge(self, command):
+        """A meter applied a counted record: the wallet follows it, once.
+
+        Called when the command is settled done (also after a crash, by the
+        recovery job); a positive amount is a recharge, a negative one a
+        refund. The ledger key is the command, so a second call posts nothing.
+        """
         self.ensure_one()
+        params = command.params or {}
+        amount = params["amount"]
         meter = command.meter_id
         engine = self.env["prepaid.billing.engine"]
-        # Readings taken before the recharge are billed against the old
+        # Readings taken before the record are billed against the old
         # balance first, so the jump is never read as negative consumption.
         engine._bill([meter.id])
         journal = self.env["account.journal"].browse(params.get("journal_id"))
+        refund = amount < 0
         self._post_money(
-            "recharge",
-            params["amount"],
+            "refund" if refund else "recharge",
+            amount,
             journal or None,
             f"meter_recharge:{command.id}",
-            self.env._("Recharge on meter %s", meter.name),
+            self.env._("Refund from meter %s", meter.name)
+            if refund
+            else self.env._("Recharge on meter %s", meter.name),
             payment_method=params.get("payment_method") or "cash",
             meter=meter,
         )
-        if params.get("balance_after") is not None:
-            meter.sudo().meter_balance_mirror = params["balance_after"]
+        balance_after = (command.readback or {}).get("balance")
+        billed_at = meter.billed_reading_id.read_at
+        # A reading billed after the record already moved the mirror past it.
+        if balance_after is not None and not (
+            billed_at and command.done_at and billed_at > command.done_at
+        ):
+            meter.sudo().meter_balance_mirror = balance_after
         engine._after_balance_change(self)
 
     def action_close(self):
         self.ensure_one()
+        self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
             "res_model": "prepaid.account.close.wizard",
@@ -469,6 +684,7 @@ class PrepaidAccount(models.Model):
 
     def action_recharge(self):
         self.ensure_one()
+        self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
             "res_model": "prepaid.recharge.wizard",
@@ -492,6 +708,7 @@ class PrepaidAccount(models.Model):
 
     def action_bill_now(self):
         """Price the unbilled readings of this account's meters now."""
+        self._check_group(BILLING_USER)
         self.check_access("write")
         self.env["prepaid.billing.engine"]._bill(meter_ids=self.meter_ids.ids)
         return True

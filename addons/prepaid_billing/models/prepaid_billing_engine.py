@@ -13,6 +13,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.modules import module as odoo_module
 
+from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import batch as batch_core
@@ -71,7 +72,9 @@ class PrepaidBillingEngine(models.AbstractModel):
                AND m.id > %s
                AND EXISTS (SELECT 1 FROM prepaid_reading r
                             WHERE r.meter_id = m.id
-                              AND r.id > COALESCE(m.billed_reading_id, 0))
+                              AND r.id > COALESCE(m.billed_reading_id, 0)
+                              AND (r.review_state IS NULL
+                                   OR r.review_state = 'accepted'))
              ORDER BY m.id
              LIMIT %s
                FOR UPDATE OF m SKIP LOCKED
@@ -221,8 +224,15 @@ class PrepaidBillingEngine(models.AbstractModel):
             for m in meters.values()
             if not m["water"] and pricing.get(m["tariff_id"], {}).get("tou")
         ]
+        # Suspect and rejected readings are no money; billing stops before a
+        # meter's first pending suspect reading (its watermark never passes
+        # it), so that once accepted it is billed, exactly once.
         cr.execute(
             f"""
+            WITH hold AS (
+                SELECT meter_id, min(id) AS id FROM prepaid_reading
+                 WHERE meter_id = ANY(%s) AND review_state = 'suspect'
+                 GROUP BY meter_id)
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
                    r.delta_m3::float8, r.anomaly,
                    CASE WHEN b.id IS NOT NULL THEN r.energy_sharp_kwh::float8 END,
@@ -234,12 +244,15 @@ class PrepaidBillingEngine(models.AbstractModel):
               FROM prepaid_reading r
               JOIN prepaid_meter m ON m.id = r.meter_id
               LEFT JOIN unnest(%s::int4[]) AS b(id) ON b.id = r.meter_id
+              LEFT JOIN hold h ON h.meter_id = r.meter_id
              WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
+               AND (r.review_state IS NULL OR r.review_state = 'accepted')
+               AND (h.id IS NULL OR r.id < h.id)
                    {skip}
              ORDER BY r.meter_id, r.id
              LIMIT %s
             """,  # noqa: S608 - a constant of this method
-            [banded, meter_ids, limit],
+            [meter_ids, banded, meter_ids, limit],
         )
         # (float8 columns: psycopg2 parses them in C; numeric goes through a
         # Python typecaster per value, a second per million readings.)
@@ -270,6 +283,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             [m for m in meters.values() if not m["water"] and m["id"] not in banded]
         )
         self._store_meter_billing(list(meters.values()))
+        self.env["prepaid.daily.usage"]._add_batch(readings, meters, batch)
         accounts = self.env["prepaid.account"].browse(
             sorted({m["account_id"] for m in meters.values()})
         )
@@ -426,7 +440,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         quantity = delta_m3 if water else delta_kwh
         previous_bands = meter["bands"]
         band_values = (sharp, peak, flat, valley)
-        if anomaly == "lower" or not quantity or quantity <= 0:
+        if not quantity or quantity <= 0:
             if not water:
                 meter["bands"] = band_values
             return
@@ -624,7 +638,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             if exhausted and account.supply_state == "on":
                 to_cut.append(account)
             elif (
-                account.supply_state in ("cut_off", "cut_pending")
+                account.supply_state in ("cut_off", "cut_pending", "cut_failed")
                 and currency.compare_amounts(account.balance, 0) > 0
             ):
                 to_restore.append(account)
@@ -678,7 +692,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         Account = self.env["prepaid.account"]
         cut = Account.browse(cut)
         if deferred:
-            Account.browse(deferred).write({"supply_state": "cut_pending"})
+            Account.browse(deferred)._write_guarded({"supply_state": "cut_pending"})
         if cut:
             command_reason = reason or (
                 self.env._("Prepaid balance exhausted (%s)", cut.name)
@@ -688,7 +702,7 @@ class PrepaidBillingEngine(models.AbstractModel):
             cut.meter_ids.filtered(self._switchable)._queue_commands(
                 lambda m: m._switch_command_type(False), command_reason
             )
-            cut.write({"supply_state": "cut_off"})
+            cut._write_guarded({"supply_state": "cut_off"})
             self.env["prepaid.alarm.notice"]._raise_batch(
                 [(account, "cutoff") for account in cut]
             )
@@ -702,8 +716,8 @@ class PrepaidBillingEngine(models.AbstractModel):
 
     def _restore(self, account, reason=None, force=False):
         meters = account.meter_ids.filtered(self._switchable)
-        was_cut = force or account.supply_state == "cut_off"
-        account.supply_state = "on"
+        was_cut = force or account.supply_state in ("cut_off", "cut_failed")
+        account._write_guarded({"supply_state": "on"})
         if meters and was_cut:
             meters._queue_commands(
                 lambda m: m._switch_command_type(True),
@@ -711,6 +725,74 @@ class PrepaidBillingEngine(models.AbstractModel):
             )
             self.env["prepaid.alarm.notice"]._raise_batch([(account, "restore")])
         account.message_post(body=reason or self.env._("Supply restored."))
+
+    def _switch_settled(self, command):
+        """A relay or valve command of an account's meter ended: the account's
+        supply state follows. A failed cut-off or restore shows as "cut-off
+        failed" / "restore failed" with a to-do for the operator; a later
+        command that succeeds puts it back to "cut off" / "on"."""
+        meter = command.meter_id
+        account = meter.billing_account_id
+        if not account or account.state != "open" or not self._switchable(meter):
+            return
+        supply_on = SWITCH_COMMANDS[command.command_type][1]
+        wanted = ("on", "restore_failed") if supply_on else ("cut_off", "cut_failed")
+        if account.supply_state not in wanted:
+            # The account wants the other way by now; this outcome is history.
+            return
+        failed = self._failed_switch_meters(account, supply_on)
+        new = wanted[1] if failed else wanted[0]
+        if new == account.supply_state:
+            return
+        account._write_guarded({"supply_state": new})
+        if not failed:
+            account.message_post(
+                body=self.env._("Supply state back to normal (%s).", command.name)
+            )
+            return
+        summary = (
+            self.env._("Restore failed on %s", ", ".join(failed.mapped("name")))
+            if supply_on
+            else self.env._("Cut-off failed on %s", ", ".join(failed.mapped("name")))
+        )
+        account.message_post(body=f"{summary}: {command.last_error or ''}")
+        account.sudo().activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            note=self.env._(
+                "Command %(command)s failed: %(error)s. Check the meter and its "
+                "gateway, then retry the command or switch the supply by hand.",
+                command=command.name,
+                error=command.last_error,
+            ),
+            user_id=self._supply_operator(command).id,
+        )
+
+    def _failed_switch_meters(self, account, supply_on):
+        """Meters of ``account`` whose latest settled command switching the
+        supply ``supply_on`` failed."""
+        types = [t for t, (_k, on) in SWITCH_COMMANDS.items() if on == supply_on]
+        meters = account.meter_ids.filtered(self._switchable)
+        latest = {}
+        for command in self.env["prepaid.meter.command"].search(
+            [
+                ("meter_id", "in", meters.ids),
+                ("command_type", "in", types),
+                ("state", "in", ("done", "failed")),
+            ],
+            order="id desc",
+        ):
+            latest.setdefault(command.meter_id, command.state)
+        return meters.filtered(lambda m: latest.get(m) == "failed")
+
+    def _supply_operator(self, command):
+        """Who gets the to-do of a failed switch: the person who asked for it,
+        else (an automatic cut-off) the administrator."""
+        user = command.requested_by
+        if user and user.active and not user.share and not user._is_superuser():
+            return user
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
+        return admin if admin and admin.active else self.env.user
 
     def _protection(self, account, now, rules=None):
         """(protected?, why) for an automatic cut-off of ``account`` at ``now``."""
@@ -742,7 +824,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         recovered = accounts.filtered(
             lambda a: a.currency_id.compare_amounts(a.balance, -a.credit_limit) > 0
         )
-        recovered.write({"supply_state": "on"})
+        recovered._write_guarded({"supply_state": "on"})
         return len(self._cut_or_defer_batch(accounts - recovered, now))
 
     @api.model
@@ -841,7 +923,7 @@ class PrepaidBillingEngine(models.AbstractModel):
         cr = self.env.cr
         cr.execute(
             """
-            SELECT l.id, -l.amount, l.account_id, t.product_id
+            SELECT l.id, -l.amount, l.account_id, COALESCE(l.product_id, t.product_id)
               FROM prepaid_ledger_line l
               LEFT JOIN prepaid_tariff_version v ON v.id = l.tariff_version_id
               LEFT JOIN prepaid_tariff t ON t.id = v.tariff_id

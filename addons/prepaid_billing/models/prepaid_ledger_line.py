@@ -29,6 +29,7 @@ POST_COLUMNS = {
     "quantity": "float8",
     "unit": "varchar",
     "tariff_version_id": "int4",
+    "product_id": "int4",
     "pricing_detail": "jsonb",
     "idempotency_key": "varchar",
     "move_id": "int4",
@@ -86,6 +87,11 @@ class PrepaidLedgerLine(models.Model):
     unit = fields.Char(readonly=True)
     tariff_version_id = fields.Many2one(
         "prepaid.tariff.version", readonly=True, index=True
+    )
+    product_id = fields.Many2one(
+        "product.product",
+        readonly=True,
+        help="Charges: the service whose income account and taxes recognise it.",
     )
     pricing_detail = fields.Json(readonly=True)
     pricing_text = fields.Text(

@@ -81,6 +81,13 @@ class PrepaidMeter(models.Model):
                     )
         return super().write(vals)
 
+    def _reading_locked_until(self):
+        """Readings up to the last billed one are settled: none may be added
+        before it."""
+        locked = super()._reading_locked_until()
+        billed = self.sudo().billed_reading_id.read_at
+        return max(locked, billed) if locked and billed else locked or billed
+
     def _start_billing(self):
         """Billing of these meters starts from their latest reading."""
         for meter in self:

@@ -3,8 +3,6 @@ import logging
 import time
 import uuid
 
-import requests
-
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -15,7 +13,11 @@ _logger = logging.getLogger(__name__)
 
 class PrepaidNotificationChannel(models.Model):
     """Where balance alarms go. Each type is one ``_send_<type>`` method: the
-    WeChat module adds its own type the same way."""
+    WeChat module adds its own type the same way.
+
+    Channels send tenants' names and numbers out of the house, so only the
+    administrator edits them (see the access rights); billing users read them.
+    """
 
     _name = "prepaid.notification.channel"
     _description = "Notification Channel"
@@ -50,19 +52,80 @@ class PrepaidNotificationChannel(models.Model):
         groups="base.group_system",
         help="Shared secret for the HMAC-SHA256 signature header.",
     )
-    webhook_timeout_s = fields.Float(default=5.0)
+    webhook_timeout_s = fields.Float(
+        string="Webhook Timeout (s)",
+        default=5.0,
+        help="Seconds to wait for the receiver, from 1 to 30.",
+    )
 
     @api.constrains(
-        "channel_type", "webhook_url", "mail_template_id", "sms_template_id"
+        "channel_type", "webhook_url", "webhook_secret", "webhook_timeout_s"
     )
     def _check_config(self):
-        for channel in self:
-            if channel.channel_type == "webhook" and not (
-                channel.webhook_url or ""
-            ).startswith(("http://", "https://")):
+        allow_private = self._webhook_allow_private()
+        for channel in self.filtered(lambda c: c.channel_type == "webhook"):
+            try:
+                webhook.check_url(channel.webhook_url, allow_private=allow_private)
+            except webhook.UnsafeUrl as err:
+                raise ValidationError(channel._unsafe_url_message(err)) from err
+            if not channel.sudo().webhook_secret:
                 raise ValidationError(
-                    self.env._("Channel %s: give an http(s) webhook URL.", channel.name)
+                    self.env._(
+                        "Channel %s: give the shared secret that signs the "
+                        "webhooks, so the receiver can tell them from forgeries.",
+                        channel.name,
+                    )
                 )
+            try:
+                webhook.check_timeout(channel.webhook_timeout_s)
+            except ValueError as err:
+                raise ValidationError(
+                    self.env._(
+                        "Channel %(name)s: the webhook timeout must be between "
+                        "%(low)s and %(high)s seconds.",
+                        name=channel.name,
+                        low=webhook.MIN_TIMEOUT_S,
+                        high=webhook.MAX_TIMEOUT_S,
+                    )
+                ) from err
+
+    @api.model
+    def _webhook_allow_private(self):
+        """True if the administrator lets webhooks reach private addresses."""
+        return bool(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_billing.webhook_allow_private")
+        )
+
+    def _unsafe_url_message(self, err):
+        """The user's message for a refused webhook URL (``webhook.UnsafeUrl``)."""
+        name = self.name
+        if err.reason == webhook.BAD_SCHEME:
+            return self.env._("Channel %s: give an http(s) webhook URL.", name)
+        if err.reason == webhook.CREDENTIALS:
+            return self.env._(
+                "Channel %s: put no user name or password in the webhook URL; "
+                "the receiver checks the signature instead.",
+                name,
+            )
+        if err.reason == webhook.UNRESOLVED:
+            return self.env._(
+                "Channel %(name)s: the host %(host)s of the webhook URL cannot "
+                "be resolved.",
+                name=name,
+                host=err.detail,
+            )
+        if err.reason == webhook.PRIVATE:
+            return self.env._(
+                "Channel %(name)s: the webhook URL leads to %(address)s, a "
+                "loopback, private, link-local or reserved address. Use a public "
+                "address, or let the administrator allow private addresses in "
+                "Settings > Prepaid Billing.",
+                name=name,
+                address=err.detail,
+            )
+        return self.env._("Channel %s: the webhook URL has no valid host.", name)
 
     def _events(self):
         self.ensure_one()
@@ -140,12 +203,16 @@ class PrepaidNotificationChannel(models.Model):
             event_id,
         )
         headers["Content-Type"] = "application/json"
-        response = requests.post(
-            self.webhook_url,
-            data=body,
-            headers=headers,
-            timeout=self.webhook_timeout_s,
-        )
-        if response.status_code >= 300:
-            return False, f"HTTP {response.status_code}"
-        return True, f"HTTP {response.status_code} {event_id}"
+        try:
+            reply = webhook.post(
+                self.webhook_url,
+                body,
+                headers,
+                self.webhook_timeout_s,
+                allow_private=self._webhook_allow_private(),
+            )
+        except webhook.UnsafeUrl as err:
+            return False, self._unsafe_url_message(err)
+        if not reply.ok:
+            return False, f"HTTP {reply.status}"
+        return True, f"HTTP {reply.status} {event_id}"

@@ -1,5 +1,5 @@
-from odoo import fields, models
-from odoo.exceptions import UserError
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
 
 
 class ResCompany(models.Model):
@@ -32,6 +32,21 @@ class ResCompany(models.Model):
         string="Revenue Recognition Journal",
         domain="[('type', '=', 'general')]",
     )
+    prepaid_max_recharge_amount = fields.Monetary(
+        string="Largest Recharge",
+        default=50000.0,
+        help="A single recharge above this amount is refused (a typing error "
+        "of a few zeros would otherwise become real money).",
+    )
+
+    @api.constrains("prepaid_max_recharge_amount")
+    def _check_prepaid_max_recharge_amount(self):
+        for company in self:
+            cap = company.prepaid_max_recharge_amount
+            if company.currency_id.compare_amounts(cap, 0) <= 0:
+                raise ValidationError(
+                    self.env._("The largest recharge must be a positive amount.")
+                )
 
     def _prepaid_alarm_amounts(self):
         self.ensure_one()

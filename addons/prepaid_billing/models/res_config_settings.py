@@ -31,6 +31,17 @@ class ResConfigSettings(models.TransientModel):
     prepaid_journal_id = fields.Many2one(
         related="company_id.prepaid_journal_id", readonly=False
     )
+    prepaid_max_recharge_amount = fields.Monetary(
+        related="company_id.prepaid_max_recharge_amount", readonly=False
+    )
+    prepaid_webhook_allow_private = fields.Boolean(
+        string="Webhooks to Private Addresses",
+        config_parameter="prepaid_billing.webhook_allow_private",
+        groups="base.group_system",
+        help="Let webhook channels reach loopback, private and link-local "
+        "addresses (a receiver inside your own network). Off, such URLs are "
+        "refused so that a channel cannot probe the server's network.",
+    )
     prepaid_bill_batch_meters = fields.Integer(
         string="Meters per Billing Batch",
         default=1000,

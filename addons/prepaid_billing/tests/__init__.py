@@ -3,3 +3,14 @@ from . import test_wallet
 from . import test_billing
 from . import test_alarms_cutoff
 from . import test_meter_side
+from . import test_charge_items
+from . import test_apportionment
+from . import test_postpaid
+from . import test_arrears
+from . import test_money_security
+from . import test_daily_usage
+from . import test_meter_recharge_crash
+from . import test_supply_outcome
+from . import test_batch_job
+from . import test_reports
+from . import test_suspect_billing

@@ -190,6 +190,10 @@ class TestAlarmsAndCutoff(BillingCase):
         thread.start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
+        # The receiver is on loopback: only allowed when Settings say so.
+        self.env["ir.config_parameter"].sudo().set_param(
+            "prepaid_billing.webhook_allow_private", "True"
+        )
         channel = self.env["prepaid.notification.channel"].create(
             {
                 "name": "Voice call service",

@@ -1,15 +1,19 @@
-from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
 
 from odoo.addons.prepaid_metering.tests.common import electric
 
 from .common import BillingCase
 
 
-@tagged("post_install", "-at_install")
-class TestMeterSideRecharge(BillingCase):
-    """px_prepaid_v1 meters keep the balance: the system writes recharge
-    records and mirrors what the meter reports."""
+class MeterSideCase(BillingCase):
+    """A px_prepaid_v1 meter that keeps the balance itself (purchase count 4,
+    20.00 on it), billed to one account.
+
+    The recharge wizard commits its command in a transaction of its own; the
+    registry's test mode turns those transactions into savepoints of the
+    test's transaction, so that they see the test's data and vanish with it.
+    """
 
     @classmethod
     def setUpClass(cls):
@@ -37,25 +41,49 @@ class TestMeterSideRecharge(BillingCase):
             [self.gateway],
         )
         self.sim = self.fleet.meter(0, 1)
+        self.env.flush_all()
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
 
-    def recharge(self, amount):
-        wizard = self.env["prepaid.recharge.wizard"].create(
+    def wizard(self, amount, operation="recharge", meter=True, user=None):
+        env = self.env(user=user) if user else self.env
+        return env["prepaid.recharge.wizard"].create(
             {
                 "account_id": self.account.id,
+                "operation": operation,
                 "amount": amount,
                 "journal_id": self.cash.id,
-                "meter_id": self.meter.id,
+                "meter_id": self.meter.id if meter else False,
             }
         )
-        return wizard.action_confirm()
 
+    def recharge(self, amount, **kw):
+        result = self.wizard(amount, **kw).action_confirm()
+        self.env.invalidate_all()
+        return result
+
+    def commands(self):
+        return self.env["prepaid.meter.command"].search(
+            [("meter_id", "=", self.meter.id), ("command_type", "=", "record_write")]
+        )
+
+    def wallet_lines(self):
+        return self.account.ledger_line_ids.filtered(
+            lambda line: line.line_type in ("recharge", "refund")
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestMeterSideRecharge(MeterSideCase):
     def test_recharge_is_credited_when_the_meter_accepts_it(self):
-        self.recharge(30.0)
+        result = self.recharge(30.0)
+        self.assertEqual(result["params"]["type"], "success")
         self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
         self.assertEqual(self.sim.purchase_count, 5)
-        line = self.account.ledger_line_ids.filtered(
-            lambda line: line.line_type == "recharge"
-        )
+        command = self.commands()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertEqual(command.expected_count, 5)
+        line = self.wallet_lines()
         self.assertEqual(line.amount, 30.0)
         self.assertEqual(line.meter_id, self.meter)
         self.assertEqual(line.move_id.state, "posted")
@@ -63,6 +91,8 @@ class TestMeterSideRecharge(BillingCase):
         self.assert_reconciled()
 
     def test_meter_deduction_is_mirrored_in_the_wallet(self):
+        # The simulated load jumps 12.5 kWh at once: make that plausible.
+        self.meter.rated_power_kw = 100000.0
         self.gateway._poll_now()
         self.recharge(30.0)
         self.sim.consume(12.5)  # 12.5 kWh x 1.00 deducted by the meter
@@ -74,52 +104,160 @@ class TestMeterSideRecharge(BillingCase):
         self.assertEqual(consumption.payment_method, "meter")
         self.assertEqual(self.account.balance, 30.0 - 12.5)
 
-    def send_record(self, count, **params):
-        command = self.env["prepaid.meter.command"].create(
-            {
-                "meter_id": self.meter.id,
-                "command_type": "meter_recharge",
-                "max_attempts": 1,
-                "params": {
-                    "account_id": self.account.id,
-                    "amount": 10.0,
-                    "journal_id": self.cash.id,
-                    "count": count,
-                    **params,
-                },
-            }
-        )
-        command.action_send_now()
-        return command
-
-    def test_record_with_a_wrong_count_is_refused_by_the_meter(self):
-        # the meter is at 4: a record numbered 7 gets exception 0x03
-        command = self.send_record(7)
-        self.assertEqual(command.state, "failed")
-        self.assertIn("refused", command.last_error)
-        self.assertEqual(self.sim.purchase_count, 4)
-        self.assertAlmostEqual(self.sim.balance, 20.0, places=2)
-        self.assertFalse(self.account.ledger_line_ids)
-
-    def test_replayed_count_is_refused_without_writing(self):
-        command = self.send_record(4)
-        self.assertEqual(command.state, "failed")
-        self.assertIn("already used", command.last_error)
-        self.assertEqual(self.sim.purchase_count, 4)
-        self.assertFalse(self.account.ledger_line_ids)
-
-    def test_lost_reply_is_resolved_by_reading_the_counter(self):
-        # The meter applied record 5 but the reply never came back: the
-        # command (retried with the same count) sees 5 and credits once.
-        self.sim.recharge(15.0, 5)
-        command = self.send_record(5, amount=15.0, attempted=True)
-        self.assertEqual(command.state, "done", command.last_error)
-        self.assertEqual(self.sim.purchase_count, 5, "not written a second time")
-        self.assertAlmostEqual(self.sim.balance, 35.0, places=2)
-        self.assertEqual(self.account.balance, 15.0)
+    def test_confirming_twice_writes_one_record_and_credits_once(self):
+        wizard = self.wizard(30.0)
+        wizard.action_confirm()
+        wizard.action_confirm()
+        self.env.invalidate_all()
+        self.assertEqual(len(self.commands()), 1)
+        self.assertEqual(self.sim.purchase_count, 5)
+        self.assertEqual(self.account.balance, 30.0)
 
     def test_recharge_of_an_unreachable_meter_credits_nothing(self):
-        self.fleet.meter(0, 1).inject("timeout")
-        with self.assertRaises(UserError):
+        self.sim.inject("timeout")
+        with self.assertRaisesRegex(UserError, "did not apply"):
             self.recharge(10.0)
+        self.env.invalidate_all()
+        command = self.commands()
+        self.assertEqual(command.state, "failed", "kept, with its reason")
+        self.assertIn("nothing written", command.last_error)
         self.assertFalse(self.account.ledger_line_ids)
+        self.assertEqual(self.sim.purchase_count, 4)
+
+    def test_meter_still_retrying_is_reported_as_sending(self):
+        self.env["ir.config_parameter"].sudo().set_param(
+            "prepaid_metering.command_max_attempts", 3
+        )
+        self.sim.inject("timeout")
+        result = self.recharge(10.0)
+        self.assertEqual(result["params"]["type"], "warning")
+        command = self.commands()
+        self.assertEqual(result["params"]["next"]["res_id"], command.id)
+        self.assertEqual(command.state, "queued")
+        self.assertFalse(self.account.ledger_line_ids)
+        # The command job finishes it later; the wallet follows then.
+        self.sim.clear_faults()
+        command.sudo().write({"next_attempt_at": False})
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertEqual(self.sim.purchase_count, 5)
+        self.assertEqual(self.account.balance, 10.0)
+
+    def test_refund_takes_the_money_off_the_meter_first(self):
+        self.recharge(30.0)
+        result = self.recharge(10.0, operation="refund")
+        self.assertEqual(result["params"]["type"], "success")
+        self.assertAlmostEqual(self.sim.balance, 40.0, places=2)
+        self.assertEqual(self.sim.purchase_count, 6)
+        refund = self.wallet_lines().filtered(lambda line: line.line_type == "refund")
+        self.assertEqual(refund.amount, -10.0)
+        self.assertEqual(refund.move_id.state, "posted")
+        self.assertEqual(self.account.balance, 20.0)
+        self.assertEqual(self.meter.meter_balance_mirror, 40.0)
+        self.assert_reconciled()
+
+    def test_refund_the_meter_refuses_leaves_the_wallet_alone(self):
+        self.recharge(10.0)
+        self.sim.consume(25.0)  # the meter now holds 5.00; not read yet
+        with self.assertRaisesRegex(UserError, "did not apply"):
+            self.recharge(10.0, operation="refund")
+        self.env.invalidate_all()
+        self.assertAlmostEqual(self.sim.balance, 5.0, places=2)
+        self.assertEqual(self.sim.purchase_count, 5)
+        self.assertEqual(self.wallet_lines().mapped("amount"), [10.0])
+        self.assertEqual(self.account.balance, 10.0)
+
+    def test_wallet_refund_refused_while_a_meter_keeps_the_money(self):
+        self.recharge(30.0)
+        with self.assertRaisesRegex(UserError, "Choose the meter"):
+            self.recharge(10.0, operation="refund", meter=False)
+        self.assertEqual(self.account.balance, 30.0)
+        self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
+
+    def test_closing_refused_while_a_meter_keeps_the_money(self):
+        self.recharge(30.0)
+        wizard = self.env["prepaid.account.close.wizard"].create(
+            {
+                "account_id": self.account.id,
+                "read_meters": False,
+                "journal_id": self.cash.id,
+            }
+        )
+        with self.assertRaisesRegex(UserError, "Refund it from the meter first"):
+            wizard.action_close()
+        self.assertEqual(self.account.state, "open")
+        self.assertEqual(self.account.balance, 30.0)
+        self.assertEqual(self.meter.billing_account_id, self.account)
+
+
+@tagged("post_install", "-at_install")
+class TestMeterSideAccess(MeterSideCase):
+    """Only billing users move money on a meter."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.operator = new_test_user(
+            cls.env,
+            login="ms_operator",
+            groups="base.group_user,prepaid_metering.group_metering_manager",
+            company_id=cls.company.id,
+            company_ids=[cls.company.id],
+        )
+        cls.accountant = new_test_user(
+            cls.env,
+            login="ms_accountant",
+            groups="base.group_user,prepaid_billing.group_billing_user",
+            company_id=cls.company.id,
+            company_ids=[cls.company.id],
+        )
+        cls.server_meter = cls.make_meter(cls.gateway, 2, room=cls.room2)
+        cls.Command = cls.env["prepaid.meter.command"]
+
+    def test_metering_user_cannot_queue_a_meter_recharge(self):
+        with self.assertRaisesRegex(AccessError, "Only billing users"):
+            self.Command.with_user(self.operator).create(
+                {
+                    "meter_id": self.meter.id,
+                    "command_type": "record_write",
+                    "params": {"amount": 100.0},
+                }
+            )
+        self.assertFalse(self.commands())
+
+    def test_metering_user_cannot_write_money_registers_of_meter_side_meters(self):
+        for register in ("unit_price", "overdraft_limit"):
+            with self.subTest(register=register):
+                with self.assertRaisesRegex(AccessError, "only billing users"):
+                    self.Command.with_user(self.operator).create(
+                        {
+                            "meter_id": self.meter.id,
+                            "command_type": "write_params",
+                            "params": {register: 0.01},
+                        }
+                    )
+        self.assertFalse(self.Command.search([("meter_id", "=", self.meter.id)]))
+        # Alarm thresholds, and any register of a server-side meter, are fine.
+        for meter, params in (
+            (self.meter, {"alarm1_amount": 30}),
+            (self.server_meter, {"unit_price": 0.9}),
+        ):
+            self.Command.with_user(self.operator).create(
+                {"meter_id": meter.id, "command_type": "write_params", "params": params}
+            )
+
+    def test_billing_user_recharges_the_meter(self):
+        self.recharge(25.0, user=self.accountant)
+        self.assertEqual(self.sim.purchase_count, 5)
+        self.assertEqual(self.account.balance, 25.0)
+        command = self.commands()
+        self.assertEqual(command.requested_by, self.accountant)
+        with self.assertRaises(AccessError):
+            command.with_user(self.accountant).write({"params": {"amount": 999.0}})
+        self.Command.with_user(self.accountant).create(
+            {
+                "meter_id": self.meter.id,
+                "command_type": "write_params",
+                "params": {"unit_price": 0.95},
+            }
+        )

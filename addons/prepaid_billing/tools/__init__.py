@@ -2,5 +2,6 @@
 
 ``money`` rounds and splits amounts, ``tariff`` prices consumption,
 ``protection`` decides when a cut-off may run and ``webhook`` signs outgoing
-notifications.  Everything here is unit-tested without a database.
+notifications, checks where they may go and sends them.  Everything here is
+unit-tested without a database.
 """

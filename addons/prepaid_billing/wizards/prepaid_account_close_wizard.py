@@ -25,6 +25,7 @@ class PrepaidAccountCloseWizard(models.TransientModel):
     def action_close(self):
         self.ensure_one()
         account = self.account_id
+        account._check_group("prepaid_billing.group_billing_user")
         account.check_access("write")
         if account.state != "open":
             raise UserError(self.env._("Only open accounts can be closed."))
@@ -52,6 +53,18 @@ class PrepaidAccountCloseWizard(models.TransientModel):
         self.env["prepaid.billing.engine"]._bill(meters.ids)
         account.invalidate_recordset(["balance"])
         if account.currency_id.compare_amounts(account.balance, 0) > 0:
+            meter_side = meters.filtered(lambda m: m.billing_mode == "meter")
+            if meter_side:
+                # The wallet never pays out money a meter still holds.
+                raise UserError(
+                    self.env._(
+                        "%(balance)s is still kept on meter-side meter(s) "
+                        "%(meters)s. Refund it from the meter first (Refund, "
+                        "choose the meter), then close the account.",
+                        balance=account.currency_id.format(account.balance),
+                        meters=", ".join(meter_side.mapped("name")),
+                    )
+                )
             if not self.journal_id:
                 raise UserError(
                     self.env._("Choose the journal that pays back %s.", account.balance)
@@ -63,7 +76,8 @@ class PrepaidAccountCloseWizard(models.TransientModel):
                 "bank" if self.journal_id.type == "bank" else "cash",
                 label=self.env._("Refund on closing"),
             )
+        # Closed first: a meter of an open account cannot be released.
+        account._write_guarded({"state": "closed", "closed_at": fields.Datetime.now()})
         meters.sudo().write({"billing_account_id": False})
-        account.write({"state": "closed", "closed_at": fields.Datetime.now()})
         account.message_post(body=self.env._("Account closed; meters released."))
         return {"type": "ir.actions.act_window_close"}

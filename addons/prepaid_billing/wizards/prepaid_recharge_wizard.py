@@ -3,6 +3,9 @@ import uuid
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+#: Seconds the wizard waits for the meter before reporting "sending".
+METER_WAIT_S = 5.0
+
 
 class PrepaidRechargeWizard(models.TransientModel):
     _name = "prepaid.recharge.wizard"
@@ -32,7 +35,8 @@ class PrepaidRechargeWizard(models.TransientModel):
         domain="[('billing_account_id', '=', account_id), "
         "('billing_mode', '=', 'meter')]",
         help="For meters that keep the balance themselves: the amount is written "
-        "to the meter and credited only when the meter accepts it.",
+        "to the meter (a negative record for a refund) and the wallet moves only "
+        "when the meter has applied it.",
     )
     note = fields.Char()
     operation_key = fields.Char(
@@ -46,7 +50,7 @@ class PrepaidRechargeWizard(models.TransientModel):
         meter_side = self.account_id.meter_ids.filtered(
             lambda m: m.billing_mode == "meter"
         )
-        if len(meter_side) == 1 and self.operation == "recharge":
+        if len(meter_side) == 1:
             self.meter_id = meter_side
 
     def _payment_method(self):
@@ -57,8 +61,17 @@ class PrepaidRechargeWizard(models.TransientModel):
         account = self.account_id
         account.check_access("write")
         refund = self.operation == "refund"
-        if self.meter_id and not refund:
-            return self._recharge_on_meter()
+        if self.meter_id:
+            return self._record_on_meter()
+        if refund and account.meter_ids.filtered(lambda m: m.billing_mode == "meter"):
+            raise UserError(
+                self.env._(
+                    "Account %s has meter-side meters: the money is kept on the "
+                    "meter. Choose the meter, so that the refund is taken off it "
+                    "before the wallet pays out.",
+                    account.name,
+                )
+            )
         post = account._refund if refund else account._recharge
         post(
             self.amount,
@@ -69,37 +82,125 @@ class PrepaidRechargeWizard(models.TransientModel):
         )
         return {"type": "ir.actions.act_window_close"}
 
-    def _recharge_on_meter(self):
-        account = self.account_id
+    def _record_on_meter(self):
+        """Recharge or refund through the meter: a counted record command.
+
+        The command is committed in a transaction of its own before anything
+        is written to the meter (outbox), then sent through the command
+        queue's claim; the wallet moves in the command's own transaction when
+        the meter's counter proves the record applied. This request's
+        transaction holds nothing of it: its rollback loses no command and
+        credits nothing.
+        """
+        account, meter = self.account_id, self.meter_id
+        account._check_group("prepaid_billing.group_billing_user")
+        refund = self.operation == "refund"
         if account.state != "open":
             raise UserError(
                 self.env._(
-                    "Account %s is not open: it cannot be recharged.", account.name
+                    "Account %s is not open: its meter cannot be recharged.",
+                    account.name,
                 )
             )
-        if account.currency_id.compare_amounts(self.amount, 0) <= 0:
-            raise UserError(self.env._("A recharge must be a positive amount."))
-        command = self.env["prepaid.meter.command"].create(
-            {
-                "meter_id": self.meter_id.id,
-                "command_type": "meter_recharge",
-                "max_attempts": 1,
-                "reason": self.note or self.env._("Recharge of %s", account.name),
-                "params": {
-                    "account_id": account.id,
-                    "amount": self.amount,
-                    "journal_id": self.journal_id.id,
-                    "payment_method": self._payment_method(),
-                    "key": self.operation_key,
-                },
-            }
-        )
-        command.action_send_now()
-        if command.state != "done":
+        if meter.billing_account_id != account or meter.billing_mode != "meter":
             raise UserError(
                 self.env._(
-                    "The meter did not accept the recharge: %s. Nothing was credited.",
-                    command.last_error,
+                    "Meter %(meter)s is not a meter-side meter of %(account)s.",
+                    meter=meter.name,
+                    account=account.name,
                 )
             )
-        return {"type": "ir.actions.act_window_close"}
+        account._check_money_journal(self.journal_id)
+        if refund:
+            currency = account.currency_id
+            if currency.compare_amounts(self.amount, 0) <= 0:
+                raise UserError(self.env._("A refund must be a positive amount."))
+            if currency.compare_amounts(self.amount, account.balance) > 0:
+                raise UserError(
+                    self.env._(
+                        "Refund %(amount)s is more than the balance %(balance)s.",
+                        amount=self.amount,
+                        balance=account.balance,
+                    )
+                )
+        else:
+            account._check_recharge_amount(self.amount)
+        Command = self.env["prepaid.meter.command"]
+        command_id = self._queue_meter_record(refund)
+        Command._process_in_own_cursor([command_id])
+        state = Command._wait_settled([command_id], METER_WAIT_S)[command_id]
+        command = Command.browse(command_id)
+        if state == "failed":
+            error = Command._read_error(command_id)
+            raise UserError(
+                self.env._(
+                    "The meter did not apply the %(operation)s: %(error)s. The "
+                    "wallet was not changed (command %(command)s).",
+                    operation=self._operation_label(),
+                    error=error,
+                    command=command.name,
+                )
+            )
+        done = state == "done"
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self._operation_label(),
+                "message": self.env._(
+                    "Meter %(meter)s applied %(amount)s; the wallet follows.",
+                    meter=meter.name,
+                    amount=account.currency_id.format(self.amount),
+                )
+                if done
+                else self.env._(
+                    "Command %(command)s is still being sent to meter %(meter)s; "
+                    "the wallet moves when the meter has applied it. Follow it "
+                    "under Commands.",
+                    command=command.name,
+                    meter=meter.name,
+                ),
+                "type": "success" if done else "warning",
+                "sticky": not done,
+                "next": {"type": "ir.actions.act_window_close"}
+                if done
+                else {
+                    "type": "ir.actions.act_window",
+                    "res_model": "prepaid.meter.command",
+                    "res_id": command_id,
+                    "views": [[False, "form"]],
+                    "target": "current",
+                },
+            },
+        }
+
+    def _operation_label(self):
+        return (
+            self.env._("Refund")
+            if self.operation == "refund"
+            else self.env._("Recharge")
+        )
+
+    def _queue_meter_record(self, refund):
+        """Create and commit the command in a fresh transaction; one command
+        per wizard (the operation key), whatever the number of clicks."""
+        account = self.account_id
+        amount = -self.amount if refund else self.amount
+        vals = {
+            "meter_id": self.meter_id.id,
+            "command_type": "record_write",
+            "request_key": f"wizard:{self.operation_key}",
+            "reason": self.note
+            or (
+                self.env._("Refund of %s", account.name)
+                if refund
+                else self.env._("Recharge of %s", account.name)
+            ),
+            "params": {
+                "amount": amount,
+                "account_id": account.id,
+                "journal_id": self.journal_id.id,
+                "payment_method": self._payment_method(),
+            },
+        }
+        return self.env["prepaid.meter.command"]._create_in_own_cursor(vals)

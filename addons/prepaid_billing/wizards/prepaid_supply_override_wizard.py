@@ -24,6 +24,7 @@ class PrepaidSupplyOverrideWizard(models.TransientModel):
     def action_apply(self):
         self.ensure_one()
         account = self.account_id
+        account._check_group("prepaid_billing.group_billing_manager")
         account.check_access("write")
         engine = self.env["prepaid.billing.engine"]
         reason = self.env._(
@@ -36,15 +37,16 @@ class PrepaidSupplyOverrideWizard(models.TransientModel):
                 lambda m: m.profile_ids._switch_profile()
             )
             meters._queue_commands(lambda m: m._switch_command_type(False), reason)
-            account.supply_state = "cut_off"
+            account._write_guarded({"supply_state": "cut_off"})
             account.message_post(body=reason)
         elif self.action == "restore":
             engine._restore(account, reason=reason, force=True)
         else:
             if not self.keep_on_until or self.keep_on_until <= fields.Datetime.now():
                 raise UserError(self.env._("Give a time in the future."))
-            account.keep_on_until = self.keep_on_until
+            vals = {"keep_on_until": self.keep_on_until}
             if account.supply_state == "cut_pending":
-                account.supply_state = "on"
+                vals["supply_state"] = "on"
+            account._write_guarded(vals)
             account.message_post(body=reason)
         return {"type": "ir.actions.act_window_close"}

@@ -3,13 +3,17 @@ import time
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import modbus
 from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
+
+#: How long a claimed bus stays reserved for the worker sweeping it; a worker
+#: that dies mid-sweep frees it after this.
+POLL_CLAIM = timedelta(minutes=5)
 
 PROTOCOLS = [
     ("modbus_tcp", "Modbus TCP"),
@@ -72,6 +76,12 @@ class PrepaidGateway(models.Model):
     )
     next_poll_at = fields.Datetime(
         copy=False, index=True, help="Empty means: poll at the next cron run."
+    )
+    poll_claimed_until = fields.Datetime(
+        readonly=True,
+        copy=False,
+        help="A worker is sweeping this bus until then (or until it is done): "
+        "no other worker polls it meanwhile.",
     )
     meter_ids = fields.One2many("prepaid.meter", "gateway_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
@@ -156,11 +166,22 @@ class PrepaidGateway(models.Model):
 
     @api.model
     def _get_poll_interval(self):
-        return int(
+        """Minutes between two sweeps of a gateway without its own interval.
+
+        Settings refuse an interval under one minute; a value set around them
+        (system parameters) that is not a positive number falls back to 5, so
+        the gateways are never polled on every cron run.
+        """
+        value = (
             self.env["ir.config_parameter"]
             .sudo()
-            .get_param("prepaid_metering.poll_interval_min", 5)
+            .get_param("prepaid_metering.poll_interval_min", "5")
         )
+        try:
+            minutes = int(value)
+        except ValueError:
+            return 5
+        return minutes if minutes > 0 else 5
 
     @api.model
     def _get_batch_size(self):
@@ -195,11 +216,12 @@ class PrepaidGateway(models.Model):
             """
             SELECT id, poll_interval_min FROM prepaid_gateway
              WHERE active AND (next_poll_at IS NULL OR next_poll_at <= %s)
+               AND (poll_claimed_until IS NULL OR poll_claimed_until <= %s)
              ORDER BY next_poll_at NULLS FIRST, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
             """,
-            (now, limit),
+            (now, now, limit),
         )
         rows = self.env.cr.fetchall()
         if not rows:
@@ -210,11 +232,43 @@ class PrepaidGateway(models.Model):
             by_interval.setdefault(interval or default, []).append(gateway_id)
         for interval, ids in by_interval.items():
             self.env.cr.execute(
-                "UPDATE prepaid_gateway SET next_poll_at = %s WHERE id = ANY(%s)",
-                (now + timedelta(minutes=interval), ids),
+                """UPDATE prepaid_gateway SET next_poll_at = %s,
+                          poll_claimed_until = %s
+                    WHERE id = ANY(%s)""",
+                (now + timedelta(minutes=interval), now + POLL_CLAIM, ids),
             )
-        self.invalidate_model(["next_poll_at"])
+        self.invalidate_model(["next_poll_at", "poll_claimed_until"])
         return self.browse([row[0] for row in rows])
+
+    def _claim_now(self):
+        """Poll Now's claim: lock these gateways unless another worker sweeps
+        them (SKIP LOCKED, or their claim has not run out)."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            SELECT id FROM prepaid_gateway
+             WHERE id = ANY(%s)
+               AND (poll_claimed_until IS NULL OR poll_claimed_until <= %s)
+               FOR UPDATE SKIP LOCKED
+            """,
+            (self.ids, now),
+        )
+        claimed = self.browse([row[0] for row in self.env.cr.fetchall()])
+        if claimed:
+            self.env.cr.execute(
+                "UPDATE prepaid_gateway SET poll_claimed_until = %s WHERE id = ANY(%s)",
+                (now + POLL_CLAIM, claimed.ids),
+            )
+            claimed.invalidate_recordset(["poll_claimed_until"])
+        return claimed
+
+    def _release_claim(self):
+        self.env.cr.execute(
+            "UPDATE prepaid_gateway SET poll_claimed_until = NULL WHERE id = ANY(%s)",
+            [self.ids],
+        )
+        self.invalidate_recordset(["poll_claimed_until"])
 
     @api.model
     def _cron_poll(self, commit=None):
@@ -234,6 +288,7 @@ class PrepaidGateway(models.Model):
                 # cron workers and release its row locks before the slow sweep.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             gateways._poll_now(on_stored=self.env.cr.commit if commit else None)
+            gateways._release_claim()
             done += len(gateways)
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
@@ -287,9 +342,21 @@ class PrepaidGateway(models.Model):
         return len(meters)
 
     def action_poll_now(self):
-        """Button: sweep now and show the outcome."""
+        """Button: sweep now, through the same claim as the polling job, so
+        that two workers never talk on one bus."""
         self.check_access("write")
-        self._poll_now()
+        claimed = self._claim_now()
+        busy = self - claimed
+        if busy:
+            raise UserError(
+                self.env._(
+                    "Gateway %s is being polled by another worker right now; its "
+                    "readings arrive in a moment.",
+                    ", ".join(busy.mapped("name")),
+                )
+            )
+        claimed._poll_now()
+        claimed._release_claim()
         return True
 
     def action_test_connection(self):

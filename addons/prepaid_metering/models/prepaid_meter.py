@@ -13,6 +13,9 @@ METER_STATES = [
     ("fault", "Fault"),
 ]
 SWITCH_STATES = [("on", "Supply On"), ("off", "Supply Off"), ("unknown", "Unknown")]
+# Rated maximum demand of a direct-connected meter of each type (kW, m³/h
+# for water): 60 A at 230 V, three times that, a DN20 water meter's Q4.
+RATED_DEMAND = {"electric_1p": 15.0, "electric_3p": 45.0, "water": 5.0}
 
 # Reading columns filled from registers of these names (the profile keys).
 READING_FIELDS = {
@@ -96,6 +99,30 @@ class PrepaidMeter(models.Model):
         help="Current-transformer ratio: energy, current and power read from the "
         "meter are multiplied by it.",
     )
+    rated_power_kw = fields.Float(
+        string="Rated Max Demand (kW)",
+        compute="_compute_rated_demand",
+        store=True,
+        readonly=False,
+        precompute=True,
+        digits=(16, 2),
+        tracking=True,
+        help="Largest power the supply can draw, in kW of the energy readings "
+        "(after the CT ratio). Readings rising faster than this x the "
+        "plausibility margin are suspect and not billed until accepted.",
+    )
+    rated_flow_m3h = fields.Float(
+        string="Rated Max Flow (m³/h)",
+        compute="_compute_rated_demand",
+        store=True,
+        readonly=False,
+        precompute=True,
+        digits=(16, 3),
+        tracking=True,
+        help="Largest flow of the water meter. Readings rising faster than "
+        "this x the plausibility margin are suspect and not billed until "
+        "accepted.",
+    )
     is_master = fields.Boolean(
         string="Master Meter",
         help="Measures a common area (corridors, lifts) shared by several rooms.",
@@ -154,6 +181,22 @@ class PrepaidMeter(models.Model):
         help="Last accepted energy counter; consumption is counted from it.",
     )
     volume_baseline_m3 = fields.Float(readonly=True, copy=False, digits=(16, 3))
+    baseline_at = fields.Datetime(
+        string="Last Accepted Reading",
+        readonly=True,
+        copy=False,
+        help="When the baseline values were read; the plausibility limit grows "
+        "with the time since then.",
+    )
+    suspect_reading_id = fields.Many2one(
+        "prepaid.reading",
+        string="Suspect Reading",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Latest reading waiting for review: it is not billed and does not "
+        "move the baseline until someone accepts it.",
+    )
     meter_values = fields.Json(
         string="Other Values",
         readonly=True,
@@ -255,6 +298,35 @@ class PrepaidMeter(models.Model):
                 raise ValidationError(
                     self.env._("Meter %s: the CT ratio must be positive.", meter.name)
                 )
+
+    @api.constrains("meter_type", "rated_power_kw", "rated_flow_m3h")
+    def _check_rated_demand(self):
+        for meter in self:
+            water = meter.meter_type == "water"
+            rated = meter.rated_flow_m3h if water else meter.rated_power_kw
+            if rated <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "Meter %s: the rated maximum demand must be positive (it "
+                        "tells plausible readings from suspect ones).",
+                        meter.name,
+                    )
+                )
+
+    @api.depends("meter_type")
+    def _compute_rated_demand(self):
+        for meter in self:
+            water = meter.meter_type == "water"
+            rated = RATED_DEMAND.get(meter.meter_type, 0.0)
+            meter.rated_power_kw = 0.0 if water else rated
+            meter.rated_flow_m3h = rated if water else 0.0
+
+    def _reading_locked_until(self):
+        """Readings dated at or before the returned datetime would change what
+        is already settled, and are refused (False: nothing is). Metering
+        settles nothing; modules that use the readings (billing) extend it."""
+        self.ensure_one()
+        return False
 
     @api.depends("meter_values")
     def _compute_meter_values_text(self):
@@ -394,6 +466,26 @@ class PrepaidMeter(models.Model):
         action["domain"] = [("meter_id", "=", self.id)]
         action["context"] = {"default_meter_id": self.id}
         return action
+
+    def action_view_suspect_readings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_metering.prepaid_reading_suspect_action"
+        )
+        action["domain"] = [("meter_id", "=", self.id)]
+        return action
+
+    def action_replace_meter(self):
+        """Open the meter replacement wizard."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Replace Meter"),
+            "res_model": "prepaid.meter.replace.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_meter_id": self.id},
+        }
 
     def action_view_commands(self):
         self.ensure_one()

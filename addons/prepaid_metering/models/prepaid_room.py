@@ -75,6 +75,12 @@ class PrepaidRoom(models.Model):
         compute="_compute_consumption",
         help="Meters of this room whose relay or valve is off.",
     )
+    suspect_count = fields.Integer(
+        string="Suspect Readings",
+        compute="_compute_consumption",
+        help="Meters of this room whose latest reading waits for review (not "
+        "billed until accepted).",
+    )
 
     @api.constrains("area_m2")
     def _check_area(self):
@@ -111,7 +117,11 @@ class PrepaidRoom(models.Model):
         for room in self:
             room.color = colors.get(room.monitor_state, 0)
 
-    @api.depends("meter_ids.today_energy_kwh", "meter_ids.today_volume_m3")
+    @api.depends(
+        "meter_ids.today_energy_kwh",
+        "meter_ids.today_volume_m3",
+        "meter_ids.suspect_reading_id",
+    )
     def _compute_consumption(self):
         for room in self:
             meters = room.meter_ids
@@ -124,6 +134,7 @@ class PrepaidRoom(models.Model):
             room.switched_off_count = len(
                 meters.filtered(lambda m: m.switch_state == "off")
             )
+            room.suspect_count = len(meters.filtered("suspect_reading_id"))
 
     def action_view_meters(self):
         self.ensure_one()

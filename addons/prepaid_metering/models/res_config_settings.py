@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -23,9 +24,49 @@ class ResConfigSettings(models.TransientModel):
         help="Gateways claimed together and read in parallel (one connection "
         "each); their readings are stored in chunks as the buses finish.",
     )
+    prepaid_plausibility_margin = fields.Float(
+        string="Plausibility Margin",
+        default=1.5,
+        digits=(16, 2),
+        config_parameter="prepaid_metering.plausibility_margin",
+        help="A reading is suspect when it rises more than the meter's rated "
+        "maximum demand x the hours since its last accepted reading x this "
+        "margin.",
+    )
     prepaid_command_max_attempts = fields.Integer(
         string="Command Attempts",
         default=3,
         config_parameter="prepaid_metering.command_max_attempts",
         help="How many times a failing meter command is tried before it fails.",
     )
+    prepaid_command_sending_timeout_min = fields.Integer(
+        string="Command Recovery After (min)",
+        default=5,
+        config_parameter="prepaid_metering.command_sending_timeout_min",
+        help="A command still sending after this many minutes was left by a dead "
+        "worker: the recovery job settles it (switch commands are read back and "
+        "resent, counted records settled by the meter's counter).",
+    )
+
+    @api.constrains("prepaid_plausibility_margin")
+    def _check_prepaid_plausibility_margin(self):
+        for settings in self:
+            if settings.prepaid_plausibility_margin < 1:
+                raise ValidationError(
+                    self.env._(
+                        "The plausibility margin cannot be below 1 (got %s): the "
+                        "rated demand itself must stay credible.",
+                        settings.prepaid_plausibility_margin,
+                    )
+                )
+
+    @api.constrains("prepaid_poll_interval_min")
+    def _check_prepaid_poll_interval_min(self):
+        for settings in self:
+            if settings.prepaid_poll_interval_min <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "The polling interval must be at least one minute (got %s).",
+                        settings.prepaid_poll_interval_min,
+                    )
+                )

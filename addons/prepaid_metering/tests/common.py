@@ -137,6 +137,19 @@ class MeteringCase(TransactionCase):
             record.port = sim_gateway.port
         return fleet
 
+    def age_baselines(self, meters, hours=1.0):
+        """Pretend ``hours`` passed since the last accepted reading of
+        ``meters``: the plausibility rule allows their rated demand x the time
+        elapsed, and the polls of a test are milliseconds apart."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """UPDATE prepaid_meter
+                  SET baseline_at = baseline_at - make_interval(secs => %s)
+                WHERE id = ANY(%s)""",
+            [hours * 3600, meters.ids],
+        )
+        meters.invalidate_recordset(["baseline_at"])
+
     @classmethod
     def make_gateway(
         cls, fleet_gateway=None, port=None, name="GW", framer=None, **vals

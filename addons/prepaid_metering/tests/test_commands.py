@@ -1,8 +1,14 @@
-from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from unittest.mock import patch
 
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from ..models.prepaid_meter_command import PrepaidMeterCommand
 from .common import MeteringCase, electric, water
 from .test_polling import free_port
+
+COMMAND_LOGGER = "odoo.addons.prepaid_metering.models.prepaid_meter_command"
 
 
 @tagged("post_install", "-at_install")
@@ -195,3 +201,178 @@ class TestCommands(MeteringCase):
         )
         with self.assertRaises(ValidationError):
             bad.action_apply()
+
+    def test_one_command_raising_fails_alone_and_the_queue_goes_on(self):
+        bad_value = self.Command.create(
+            {"meter_id": self.m1.id, "command_type": "relay_off"}
+        )
+        bad_sql = self.Command.create(
+            {"meter_id": self.m2.id, "command_type": "relay_off"}
+        )
+        good = self.Command.create(
+            {"meter_id": self.w.id, "command_type": "valve_close"}
+        )
+        send = PrepaidMeterCommand._send
+
+        def faulty_send(command):
+            if command == bad_value:
+                raise ValueError("register words out of range")
+            if command == bad_sql:
+                command.env.cr.execute("SELECT 1 / 0")
+            return send(command)
+
+        with (
+            patch.object(PrepaidMeterCommand, "_send", faulty_send),
+            self.assertLogs(COMMAND_LOGGER, "ERROR") as logs,
+            mute_logger("odoo.sql_db"),
+        ):
+            self.assertEqual(self.Command._cron_process(), 3)
+        self.assertEqual(len(logs.records), 2)
+        self.assertEqual(bad_value.state, "failed")
+        self.assertIn("register words out of range", bad_value.last_error)
+        self.assertEqual(bad_sql.state, "failed")
+        self.assertIn("division by zero", bad_sql.last_error)
+        self.assertEqual(good.state, "done", good.last_error)
+        self.assertFalse(self.sim(3).valve_open)
+        self.assertFalse(self.sim(1).relay_open or self.sim(2).relay_open)
+
+    def record(self, meter, amount, **vals):
+        return self.Command.create(
+            {
+                "meter_id": meter.id,
+                "command_type": "record_write",
+                "params": {"amount": amount},
+                **vals,
+            }
+        )
+
+    def test_counted_record_is_written_once_and_the_counter_moves_by_one(self):
+        self.sim(1).purchase_count = 7
+        command = self.record(self.m1, 12.5)
+        self.assertEqual(self.Command._cron_process(), 1)
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertEqual(command.expected_count, 8)
+        self.assertEqual(self.sim(1).purchase_count, 8)
+        self.assertAlmostEqual(self.sim(1).balance, 112.5, places=2)
+        self.assertEqual(command.readback["purchase_count"], 8)
+        self.assertFalse(command.followup_pending)
+
+    def test_counted_record_already_applied_is_settled_without_writing(self):
+        # The record went out and was applied; the reply (or the worker) was
+        # lost: the command kept its expected count and reads the counter.
+        command = self.record(self.m1, 10.0)
+        command.sudo().write({"expected_count": 1})
+        self.sim(1).recharge(10.0, 1)
+        requests = self.fleet.gateways[0].requests
+        self.Command._cron_process()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertIn("already applied", command.result)
+        self.assertEqual(self.sim(1).purchase_count, 1, "never written twice")
+        self.assertAlmostEqual(self.sim(1).balance, 110.0, places=2)
+        self.assertEqual(self.fleet.gateways[0].requests - requests, 1, "one read")
+
+    def test_counted_record_refused_by_the_meter_fails_for_good(self):
+        command = self.record(self.m1, -500.0, max_attempts=3)
+        self.Command._cron_process()
+        self.assertEqual(command.state, "failed")
+        self.assertIn("did not apply", command.last_error)
+        self.assertEqual(self.sim(1).purchase_count, 0)
+        self.assertAlmostEqual(self.sim(1).balance, 100.0, places=2)
+
+    def test_counter_that_moved_elsewhere_needs_an_operator(self):
+        command = self.record(self.m1, 10.0)
+        command.sudo().write({"expected_count": 1})
+        self.sim(1).recharge(5.0, 1)
+        self.sim(1).recharge(5.0, 2)
+        self.Command._cron_process()
+        self.assertEqual(command.state, "failed")
+        self.assertIn("another record reached the meter", command.last_error)
+        self.assertEqual(self.sim(1).purchase_count, 2)
+
+    def test_records_of_one_meter_are_never_in_flight_together(self):
+        first, second = self.record(self.m1, 1.0), self.record(self.m1, 2.0)
+        both = first | second
+        first.sudo().write({"state": "sending"})
+        self.assertFalse(self.Command._claim_queued(10) & both)
+        first.sudo().write({"state": "done"})
+        self.assertEqual(self.Command._claim_queued(10) & both, second)
+
+
+@tagged("post_install", "-at_install")
+class TestCommandAccess(MeteringCase):
+    """Commands change only through their actions, by the groups that own
+    them; counted records need more than a metering user."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gateway = cls.make_gateway(port=free_port(), name="Access bus")
+        cls.meter = cls.make_meter(cls.gateway, 1)
+        cls.operator = new_test_user(
+            cls.env,
+            login="cmd_op",
+            groups="base.group_user,prepaid_metering.group_metering_user",
+        )
+        cls.manager = new_test_user(
+            cls.env,
+            login="cmd_mgr",
+            groups="base.group_user,prepaid_metering.group_metering_manager",
+        )
+        cls.Command = cls.env["prepaid.meter.command"]
+
+    def test_params_and_state_cannot_be_written_by_users(self):
+        command = self.Command.with_user(self.operator).create(
+            {
+                "meter_id": self.meter.id,
+                "command_type": "write_params",
+                "params": {"alarm1_amount": 30},
+            }
+        )
+        for vals in (
+            {"params": {"alarm1_amount": 1}},
+            {"state": "done"},
+            {"attempts": 0},
+            {"result": "ok"},
+            {"command_type": "record_write"},
+            {"meter_id": self.meter.id},
+        ):
+            for user in (self.operator, self.manager):
+                with self.subTest(vals=vals, user=user.login):
+                    with self.assertRaises(AccessError):
+                        command.with_user(user).write(vals)
+        self.assertEqual(command.state, "queued")
+        self.assertEqual(command.params, {"alarm1_amount": 30})
+        command.with_user(self.operator).write({"reason": "tariff change"})
+        self.assertEqual(command.reason, "tariff change")
+
+    def test_a_new_command_cannot_start_settled(self):
+        for vals in ({"state": "done"}, {"result": "ok"}, {"expected_count": 3}):
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                self.Command.with_user(self.manager).create(
+                    {"meter_id": self.meter.id, "command_type": "read_now", **vals}
+                )
+        self.assertFalse(self.Command.search([("meter_id", "=", self.meter.id)]))
+
+    def test_metering_user_cannot_write_counted_records(self):
+        with self.assertRaises(AccessError) as caught:
+            self.Command.with_user(self.operator).create(
+                {
+                    "meter_id": self.meter.id,
+                    "command_type": "record_write",
+                    "params": {"amount": 50.0},
+                }
+            )
+        self.assertIn("counted record", str(caught.exception))
+        self.assertFalse(self.Command.search([("meter_id", "=", self.meter.id)]))
+
+    def test_only_managers_cancel_or_retry(self):
+        command = self.Command.create(
+            {"meter_id": self.meter.id, "command_type": "relay_off"}
+        )
+        with self.assertRaises(AccessError):
+            command.with_user(self.operator).action_cancel()
+        self.assertEqual(command.state, "queued")
+        command.with_user(self.manager).action_cancel()
+        self.assertEqual(command.state, "cancelled")
+        with self.assertRaises(UserError):
+            command.with_user(self.manager).action_retry()

@@ -102,6 +102,7 @@ class TestPolling(MeteringCase):
 
     def test_consumption_is_the_delta_and_feeds_today_and_month(self):
         self.poll()
+        self.age_baselines(self.m1 | self.w)
         self.sim(0, 1).consume(2.5)
         self.sim(1, 2).consume(0.125)
         self.poll()
@@ -165,6 +166,7 @@ class TestPolling(MeteringCase):
         sim.inject("rollover", before=1.0)
         self.poll()
         self.assertAlmostEqual(self.m1.energy_total_kwh, 42949671.96, places=2)
+        self.age_baselines(self.m1)
         sim.consume(3.0)
         self.poll()
         reading = self.m1.reading_ids.sorted("id")[-1]
@@ -172,31 +174,37 @@ class TestPolling(MeteringCase):
         self.assertEqual(reading.anomaly, "rollover")
         self.assertAlmostEqual(reading.delta_kwh, 3.0, places=2)
 
-    def test_lower_reading_is_flagged_and_not_counted(self):
+    def test_lower_reading_is_suspect_until_a_smooth_one_clears_it(self):
         self.poll()
         sim = self.sim(0, 3)
         sim.inject("step_back", amount=50.0)
         self.poll()
         lower = self.m3.reading_ids.sorted("id")[-1]
-        self.assertEqual(lower.anomaly, "lower")
+        self.assertEqual((lower.anomaly, lower.review_state), ("drop", "suspect"))
         self.assertEqual(lower.delta_kwh, 0.0)
         self.assertAlmostEqual(self.m3.energy_baseline_kwh, 500.0, places=2)
+        self.assertAlmostEqual(self.m3.energy_total_kwh, 500.0, places=2)
+        self.assertEqual(self.m3.suspect_reading_id, lower)
+        self.age_baselines(self.m3)
         sim.consume(51.0)
         self.poll()
         back = self.m3.reading_ids.sorted("id")[-1]
-        self.assertEqual(back.anomaly, "none")
+        self.assertEqual((back.anomaly, back.review_state), ("none", False))
         self.assertAlmostEqual(
             back.delta_kwh, 1.0, places=2, msg="counted from the last accepted value"
         )
+        self.assertEqual(lower.review_state, "rejected")
+        self.assertFalse(self.m3.suspect_reading_id)
 
-    def test_meter_replacement_is_flagged(self):
+    def test_unexplained_drop_to_near_zero_is_suspect_not_a_replacement(self):
         self.poll()
         self.sim(0, 2).inject("replacement", start=0.5)
         self.poll()
         reading = self.m2.reading_ids.sorted("id")[-1]
-        self.assertEqual(reading.anomaly, "replacement")
-        self.assertAlmostEqual(reading.delta_kwh, 0.5, places=2)
-        self.assertIn("Meter Replaced", reading.anomaly_note)
+        self.assertEqual((reading.anomaly, reading.review_state), ("drop", "suspect"))
+        self.assertEqual(reading.delta_kwh, 0.0)
+        self.assertIn("Unexplained drop", reading.anomaly_note)
+        self.assertAlmostEqual(self.m2.energy_baseline_kwh, 88.0, places=2)
 
     def test_storage_uses_a_constant_number_of_statements(self):
         small = self.gw_rtu
@@ -233,7 +241,8 @@ class TestPolling(MeteringCase):
                 "source": "manual",
             }
         )
-        self.assertEqual(manual.anomaly, "lower")
+        self.assertEqual((manual.anomaly, manual.review_state), ("drop", "suspect"))
+        self.age_baselines(self.m1)
         later = self.env["prepaid.reading"].create(
             {
                 "meter_id": self.m1.id,
@@ -242,6 +251,7 @@ class TestPolling(MeteringCase):
             }
         )
         self.assertAlmostEqual(later.delta_kwh, 6.0, places=2)
+        self.assertEqual(manual.review_state, "rejected")
         self.assertAlmostEqual(self.m1.energy_total_kwh, 1240.56, places=2)
         with self.assertRaises(UserError):
             later.energy_total_kwh = 1.0

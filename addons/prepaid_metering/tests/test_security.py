@@ -1,4 +1,4 @@
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import MeteringCase
@@ -95,3 +95,21 @@ class TestSecurity(MeteringCase):
                     "room_id": self.room.id,
                 }
             )
+
+    def test_polling_interval_must_be_positive(self):
+        Settings = self.env["res.config.settings"]
+        for minutes in (0, -5):
+            with self.subTest(minutes=minutes), self.assertRaises(ValidationError):
+                Settings.create({"prepaid_poll_interval_min": minutes})
+        Settings.create({"prepaid_poll_interval_min": 2}).execute()
+        self.assertEqual(self.gateway._get_poll_interval(), 2)
+        with self.assertRaises(ValidationError):
+            self.gateway.poll_interval_min = -1
+        self.assertEqual(self.gateway.poll_interval_min, 0, "0 = the Settings' one")
+
+    def test_a_non_positive_interval_set_around_settings_falls_back(self):
+        icp = self.env["ir.config_parameter"].sudo()
+        for value in ("0", "-3", "soon"):
+            with self.subTest(value=value):
+                icp.set_param("prepaid_metering.poll_interval_min", value)
+                self.assertEqual(self.gateway._get_poll_interval(), 5)

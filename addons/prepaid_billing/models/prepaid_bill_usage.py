@@ -1,0 +1,219 @@
+from datetime import datetime, time, timedelta
+from typing import NamedTuple
+
+import pytz
+
+from odoo import api, models
+from odoo.exceptions import UserError
+
+from ..tools import bill_pricing
+from ..tools.clock import LocalClock
+
+BANDS = ("sharp", "peak", "flat", "valley")
+
+
+class MeterUsage(NamedTuple):
+    """A meter's priced usage over a period and the readings behind it."""
+
+    meter_id: int
+    tariff_id: int
+    unit: str
+    quantity: float
+    lines: list  # bill_pricing.UsageLine
+    first_reading_id: int | None
+    last_reading_id: int | None
+    reading_count: int
+
+
+class PrepaidBillUsage(models.AbstractModel):
+    """A period's usage of meters from their readings, priced by the tariff
+    core: shared by postpaid bills and common-area apportionment.
+
+    Set-based: two statements for any number of meters (the readings of the
+    period, and the band registers just before it for time-of-use meters).
+    """
+
+    _name = "prepaid.bill.usage"
+    _description = "Period Usage of Meters"
+
+    @api.model
+    def _usable_readings_sql(self):
+        """SQL condition on ``r`` (prepaid_reading) of the readings that are
+        money: no lower-than-previous counter, and not suspect when metering
+        flags implausible readings for review. The one place to adapt when
+        the plausibility rules change."""
+        fields_ = self.env["prepaid.reading"]._fields
+        condition = "r.anomaly != 'lower'"
+        if "review_state" in fields_:
+            condition += (
+                " AND COALESCE(r.review_state, '') NOT IN ('suspect', 'rejected')"
+            )
+        if "is_suspect" in fields_:
+            condition += " AND NOT COALESCE(r.is_suspect, FALSE)"
+        return condition
+
+    @api.model
+    def _utc_bounds(self, tz, date_from, date_to):
+        """Naive UTC datetimes of local ``date_from`` 00:00 and of the day
+        after ``date_to``."""
+        zone = pytz.timezone(tz or "UTC")
+
+        def utc(day):
+            local = zone.localize(datetime.combine(day, time.min))
+            return local.astimezone(pytz.utc).replace(tzinfo=None)
+
+        return utc(date_from), utc(date_to + timedelta(days=1))
+
+    @api.model
+    def _meter_usage(self, meters, date_from, date_to, tariffs):
+        """Usage of ``meters`` from ``date_from`` to ``date_to`` (local days,
+        included), priced with ``tariffs`` (``{meter id: tariff}``).
+
+        :returns: ``{meter id: MeterUsage}``
+        :raises UserError: a meter without a tariff, or with readings before
+            its tariff's first version
+        """
+        missing = meters.filtered(lambda m: not tariffs.get(m.id))
+        if missing:
+            raise UserError(
+                self.env._(
+                    "No tariff for meter(s) %s in this period: set one on the meter "
+                    "or its account.",
+                    ", ".join(missing.mapped("name")),
+                )
+            )
+        versions = self._core_versions({t.id for t in tariffs.values()})
+        tou = {tid for tid, entry in versions.items() if entry["tou"]}
+        meters.fetch(["meter_type", "site_id"])
+        rows = []
+        for meter in meters:
+            tz = meter.site_id.tz or "UTC"
+            start, stop = self._utc_bounds(tz, date_from, date_to)
+            rows.append((meter.id, start, stop, tz))
+        ids = [row[0] for row in rows]
+        starts = [row[1] for row in rows]
+        stops = [row[2] for row in rows]
+        banded = [
+            meter.id
+            for meter in meters
+            if meter.meter_type != "water" and tariffs[meter.id].id in tou
+        ]
+        self.env.flush_all()
+        cr = self.env.cr
+        previous = {}
+        if banded:
+            cr.execute(
+                f"""
+                SELECT b.meter_id, p.energy_sharp_kwh::float8,
+                       p.energy_peak_kwh::float8, p.energy_flat_kwh::float8,
+                       p.energy_valley_kwh::float8
+                  FROM unnest(%s::int4[], %s::timestamp[]) AS b(meter_id, start)
+                  JOIN LATERAL (
+                        SELECT r.* FROM prepaid_reading r
+                         WHERE r.meter_id = b.meter_id AND r.read_at < b.start
+                           AND {self._usable_readings_sql()}
+                         ORDER BY r.read_at DESC, r.id DESC LIMIT 1) p ON TRUE
+                 WHERE b.meter_id = ANY(%s)
+                """,  # noqa: S608
+                [ids, starts, banded],
+            )
+            previous = {row[0]: row[1:] for row in cr.fetchall()}
+        cr.execute(
+            f"""
+            SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
+                   r.delta_m3::float8, r.anomaly,
+                   CASE WHEN bd.id IS NOT NULL THEN r.energy_sharp_kwh::float8 END,
+                   CASE WHEN bd.id IS NOT NULL THEN r.energy_peak_kwh::float8 END,
+                   CASE WHEN bd.id IS NOT NULL THEN r.energy_flat_kwh::float8 END,
+                   CASE WHEN bd.id IS NOT NULL THEN r.energy_valley_kwh::float8 END
+              FROM unnest(%s::int4[], %s::timestamp[], %s::timestamp[])
+                   AS b(meter_id, start, stop)
+              JOIN prepaid_reading r ON r.meter_id = b.meter_id
+                   AND r.read_at >= b.start AND r.read_at < b.stop
+              LEFT JOIN unnest(%s::int4[]) AS bd(id) ON bd.id = r.meter_id
+             WHERE {self._usable_readings_sql()}
+             ORDER BY r.meter_id, r.read_at, r.id
+            """,  # noqa: S608
+            [ids, starts, stops, banded],
+        )
+        readings = cr.fetchall()
+        band_quantities = self.env["prepaid.billing.engine"]._band_quantities
+        clocks = {row[3]: LocalClock(row[3]) for row in rows}
+        tz_of = {row[0]: row[3] for row in rows}
+        water = {m.id for m in meters if m.meter_type == "water"}
+        banded_set = set(banded)
+        state = {}
+        for meter in meters:
+            tariff = tariffs[meter.id]
+            state[meter.id] = {
+                "usage": bill_pricing.PeriodUsage(versions[tariff.id]["versions"])
+                if tariff.id in versions
+                else None,
+                "tariff": tariff,
+                "bands": previous.get(meter.id),
+                "quantity": 0.0,
+                "first": None,
+                "last": None,
+                "count": 0,
+            }
+        for reading in readings:
+            (rid, meter_id, read_at, kwh, m3, anomaly, *bands) = reading
+            entry = state[meter_id]
+            is_water = meter_id in water
+            quantity = m3 if is_water else kwh
+            entry["first"] = entry["first"] or rid
+            entry["last"] = rid
+            entry["count"] += 1
+            previous_bands, entry["bands"] = entry["bands"], tuple(bands)
+            if not quantity or quantity <= 0:
+                continue
+            if entry["usage"] is None:
+                self._raise_no_version(meter_id, entry["tariff"], read_at)
+            moved = None
+            if meter_id in banded_set and anomaly == "none":
+                moved = band_quantities(previous_bands, tuple(bands))
+            local = clocks[tz_of[meter_id]].local(read_at)
+            try:
+                entry["usage"].add(local, quantity, moved)
+            except bill_pricing.NoVersion:
+                self._raise_no_version(meter_id, entry["tariff"], read_at)
+            entry["quantity"] += quantity
+        return {
+            meter_id: MeterUsage(
+                meter_id,
+                entry["tariff"].id,
+                "m³" if meter_id in water else "kWh",
+                round(entry["quantity"], 6),
+                entry["usage"].lines() if entry["usage"] else [],
+                entry["first"],
+                entry["last"],
+                entry["count"],
+            )
+            for meter_id, entry in state.items()
+        }
+
+    def _raise_no_version(self, meter_id, tariff, read_at):
+        raise UserError(
+            self.env._(
+                "Meter %(meter)s: tariff %(tariff)s has no version in force on "
+                "%(day)s; add one before billing this period.",
+                meter=self.env["prepaid.meter"].browse(meter_id).name,
+                tariff=tariff.name,
+                day=read_at.date(),
+            )
+        )
+
+    @api.model
+    def _core_versions(self, tariff_ids):
+        """``{tariff id: {"versions": [TariffVersion], "tou": bool}}``."""
+        result = {}
+        versions = self.env["prepaid.tariff.version"].search(
+            [("tariff_id", "in", list(tariff_ids))], order="tariff_id, date_from"
+        )
+        for version in versions:
+            entry = result.setdefault(
+                version.tariff_id.id, {"versions": [], "tou": False}
+            )
+            entry["versions"].append(version._core())
+            entry["tou"] = entry["tou"] or version.kind == "tou"
+        return result

@@ -1,0 +1,256 @@
+import logging
+from datetime import datetime, time
+from typing import NamedTuple
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools import money, proration
+
+_logger = logging.getLogger(__name__)
+
+RECURRENCES = [
+    ("monthly", "Monthly"),
+    ("quarterly", "Quarterly"),
+    ("yearly", "Yearly"),
+    ("once", "One-off"),
+]
+TARGETS = [
+    ("room", "Rooms"),
+    ("account", "Accounts"),
+    ("building", "Buildings"),
+    ("site", "Sites"),
+]
+COLLECTIONS = [
+    ("wallet", "Deduct from the prepaid wallet"),
+    ("invoice", "Put on the tenant's invoice"),
+]
+
+
+class Target(NamedTuple):
+    """Who pays one occurrence of an item: an account, for a room or not."""
+
+    account_id: int
+    room_id: int | None
+    area_m2: float
+    opened: object  # date the account opened, or None
+    closed: object  # date the account closed, or None
+    mode: str
+
+
+class PrepaidChargeItem(models.Model):
+    """A recurring or one-off charge (property fee, rent, parking...)."""
+
+    _name = "prepaid.charge.item"
+    _description = "Charge Item"
+    _inherit = ["mail.thread"]
+    _order = "name"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, translate=True, tracking=True)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    product_id = fields.Many2one(
+        "product.product",
+        string="Service",
+        required=True,
+        domain=[("type", "=", "service")],
+        check_company=True,
+        tracking=True,
+        help="Its income account and taxes apply (revenue recognition of wallet "
+        "charges, invoice lines).",
+    )
+    amount_type = fields.Selection(
+        [("fixed", "Fixed amount"), ("per_m2", "Per m² of room area")],
+        required=True,
+        default="fixed",
+        tracking=True,
+    )
+    amount = fields.Monetary(tracking=True, help="The amount per period (fixed items).")
+    rate_m2 = fields.Float(
+        string="Rate per m²",
+        digits=(16, 4),
+        tracking=True,
+        help="Amount per m² of the room's area and per period.",
+    )
+    recurrence = fields.Selection(
+        RECURRENCES, required=True, default="monthly", tracking=True
+    )
+    day_of_period = fields.Integer(
+        string="Due on Day",
+        default=1,
+        help="Day of the month, quarter or year the charge is due (1-31; past "
+        "the period's length it is due on its last day).",
+    )
+    date_start = fields.Date(
+        required=True, default=fields.Date.context_today, tracking=True
+    )
+    date_end = fields.Date(tracking=True)
+    prorate = fields.Boolean(
+        string="Prorate by Days",
+        default=True,
+        help="Charge only the days covered when the item starts or ends, or "
+        "the tenant arrives or leaves, inside a period.",
+    )
+    collection = fields.Selection(
+        COLLECTIONS,
+        required=True,
+        default="wallet",
+        tracking=True,
+        help="Postpaid accounts always get their charges on the invoice.",
+    )
+    target_type = fields.Selection(
+        TARGETS, string="Applies To", required=True, default="room"
+    )
+    room_ids = fields.Many2many("prepaid.room", string="Rooms", check_company=True)
+    account_ids = fields.Many2many(
+        "prepaid.account", string="Accounts", check_company=True
+    )
+    building_ids = fields.Many2many("prepaid.building", string="Buildings")
+    site_ids = fields.Many2many("prepaid.site", string="Sites")
+    line_ids = fields.One2many("prepaid.charge.line", "item_id", string="Charges")
+    line_count = fields.Integer(compute="_compute_line_count")
+
+    def _compute_line_count(self):
+        counts = dict(
+            self.env["prepaid.charge.line"]._read_group(
+                [("item_id", "in", self.ids)], ["item_id"], ["__count"]
+            )
+        )
+        for item in self:
+            item.line_count = counts.get(item, 0)
+
+    @api.constrains(
+        "amount_type", "amount", "rate_m2", "date_start", "date_end", "day_of_period"
+    )
+    def _check_amount(self):
+        for item in self:
+            if item.date_end and item.date_end < item.date_start:
+                raise ValidationError(
+                    self.env._("Charge item %s ends before it starts.", item.name)
+                )
+            if not 1 <= item.day_of_period <= 31:
+                raise ValidationError(
+                    self.env._("The due day must be between 1 and 31.")
+                )
+            value = item.amount if item.amount_type == "fixed" else item.rate_m2
+            if value <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "Charge item %s: the amount or rate must be positive.",
+                        item.name,
+                    )
+                )
+
+    def action_view_lines(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_billing.prepaid_charge_line_action"
+        )
+        action["domain"] = [("item_id", "=", self.id)]
+        return action
+
+    def action_generate(self):
+        """Generate the charges due today (the cron's job, for these items)."""
+        self.env["prepaid.charge.line"]._generate(self)
+        return self.action_view_lines() if len(self) == 1 else True
+
+    # ------------------------------------------------------------------
+    # Targets
+    # ------------------------------------------------------------------
+    def _room_filter(self):
+        """SQL condition (and its parameter) selecting the item's rooms."""
+        self.ensure_one()
+        column, ids = {
+            "room": ("r.id", self.room_ids.ids),
+            "building": ("r.building_id", self.building_ids.ids),
+            "site": ("r.site_id", self.site_ids.ids),
+        }[self.target_type]
+        return f"{column} = ANY(%s)", ids
+
+    def _targets(self):
+        """The accounts (and rooms) paying this item now: accounts opened,
+        not closed (a charge of a closed account is credited back by
+        ``prepaid.charge.line._credit_vacated``)."""
+        self.ensure_one()
+        self.env.flush_all()
+        cr = self.env.cr
+        if self.target_type == "account":
+            cr.execute(
+                """
+                SELECT a.id, NULL::int4,
+                       COALESCE((SELECT SUM(r.area_m2) FROM prepaid_room r
+                                  WHERE r.id IN (SELECT m.room_id FROM prepaid_meter m
+                                                  WHERE m.billing_account_id = a.id)),
+                                0)::float8,
+                       a.opened_at, a.closed_at, a.mode
+                  FROM prepaid_account a
+                 WHERE a.id = ANY(%s) AND a.state = 'open' AND a.company_id = %s
+                 ORDER BY a.id
+                """,
+                [self.account_ids.ids, self.company_id.id],
+            )
+        else:
+            condition, ids = self._room_filter()
+            cr.execute(
+                f"""
+                SELECT DISTINCT a.id, r.id, COALESCE(r.area_m2, 0)::float8,
+                       a.opened_at, a.closed_at, a.mode
+                  FROM prepaid_room r
+                  JOIN prepaid_meter m ON m.room_id = r.id AND m.active
+                  JOIN prepaid_account a ON a.id = m.billing_account_id
+                 WHERE {condition} AND r.active AND a.state = 'open'
+                   AND a.company_id = %s
+                 ORDER BY a.id, r.id
+                """,  # noqa: S608 - condition is a constant of _room_filter
+                [ids, self.company_id.id],
+            )
+        return [
+            Target(
+                row[0],
+                row[1],
+                row[2],
+                row[3] and row[3].date(),
+                row[4] and row[4].date(),
+                row[5],
+            )
+            for row in cr.fetchall()
+        ]
+
+    def _periods(self, today):
+        self.ensure_one()
+        return proration.due_periods(
+            self.recurrence,
+            self.date_start,
+            self.date_end or None,
+            today,
+            self.day_of_period or 1,
+        )
+
+    def _unit_amount(self):
+        self.ensure_one()
+        return money.to_decimal(
+            self.amount if self.amount_type == "fixed" else self.rate_m2
+        )
+
+    def _charge_amount(self, period, target):
+        """(quantity, days covered, amount) of one occurrence."""
+        self.ensure_one()
+        quantity = 1.0 if self.amount_type == "fixed" else target.area_m2
+        full = self._unit_amount() * money.to_decimal(quantity)
+        days = period.days
+        if self.prorate and self.recurrence != "once":
+            days = proration.covered_days(
+                period,
+                (self.date_start, self.date_end or None),
+                (target.opened, target.closed),
+            )
+        rounding = money.to_decimal(self.currency_id.rounding)
+        return quantity, days, proration.prorate(full, period, days, rounding)
+
+    @staticmethod
+    def _due_datetime(period):
+        return datetime.combine(period.due, time.min)

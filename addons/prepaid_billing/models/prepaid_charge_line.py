@@ -1,0 +1,324 @@
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.modules import module as odoo_module
+
+from ..tools import money, proration
+
+_logger = logging.getLogger(__name__)
+
+# Columns written by _generate (one INSERT per item, whatever its targets).
+INSERT_COLUMNS = {
+    "item_id": "int4",
+    "account_id": "int4",
+    "room_id": "int4",
+    "company_id": "int4",
+    "currency_id": "int4",
+    "product_id": "int4",
+    "collection": "varchar",
+    "name": "varchar",
+    "period_start": "date",
+    "period_end": "date",
+    "date_due": "date",
+    "quantity": "float8",
+    "days": "int4",
+    "period_days": "int4",
+    "amount": "numeric",
+}
+# Set after the insert by the wallet posting, the bill run and the credit of a
+# vacated room; nothing else ever changes.
+MUTABLE_FIELDS = {"ledger_line_id", "bill_id", "credit_ledger_line_id", "credit_amount"}
+
+
+class PrepaidChargeLine(models.Model):
+    """One occurrence of a charge item for one account (and room) and period.
+
+    Unique per item, account, room and period start: the generation cron can
+    run any number of times and charges each period once.
+    """
+
+    _name = "prepaid.charge.line"
+    _description = "Charge"
+    _order = "period_start desc, id desc"
+
+    item_id = fields.Many2one(
+        "prepaid.charge.item", required=True, ondelete="restrict", readonly=True
+    )
+    account_id = fields.Many2one(
+        "prepaid.account", required=True, ondelete="restrict", index=True, readonly=True
+    )
+    partner_id = fields.Many2one(related="account_id.partner_id")
+    room_id = fields.Many2one("prepaid.room", readonly=True, ondelete="restrict")
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    product_id = fields.Many2one("product.product", required=True, readonly=True)
+    collection = fields.Selection(
+        [("wallet", "Wallet"), ("invoice", "Invoice")], required=True, readonly=True
+    )
+    name = fields.Char(string="Description", readonly=True)
+    period_start = fields.Date(required=True, readonly=True)
+    period_end = fields.Date(required=True, readonly=True)
+    date_due = fields.Date(string="Due", readonly=True)
+    quantity = fields.Float(
+        readonly=True, digits=(16, 2), help="1, or the room area (m²)."
+    )
+    days = fields.Integer(string="Days Charged", readonly=True)
+    period_days = fields.Integer(readonly=True)
+    amount = fields.Monetary(readonly=True)
+    ledger_line_id = fields.Many2one(
+        "prepaid.ledger.line", string="Wallet Line", readonly=True
+    )
+    bill_id = fields.Many2one(
+        "prepaid.bill", readonly=True, index=True, ondelete="set null"
+    )
+    credit_ledger_line_id = fields.Many2one(
+        "prepaid.ledger.line",
+        string="Credit for Days Not Used",
+        readonly=True,
+        help="The room was vacated inside the period: the days after it were "
+        "credited back.",
+    )
+    credit_amount = fields.Monetary(readonly=True)
+    state = fields.Selection(
+        [
+            ("posted", "Deducted from Wallet"),
+            ("to_invoice", "To Invoice"),
+            ("invoiced", "On a Bill"),
+        ],
+        compute="_compute_state",
+    )
+
+    def init(self):
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS prepaid_charge_line_period_uniq
+                ON prepaid_charge_line (item_id, account_id, COALESCE(room_id, 0),
+                                        period_start)
+            """
+        )
+        # The bill run looks up the invoice charges still to bill.
+        self.env.cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS prepaid_charge_line_to_bill_idx
+                ON prepaid_charge_line (account_id, period_start)
+             WHERE collection = 'invoice' AND bill_id IS NULL
+            """
+        )
+
+    @api.depends("collection", "bill_id")
+    def _compute_state(self):
+        for line in self:
+            if line.collection == "wallet":
+                line.state = "posted"
+            else:
+                line.state = "invoiced" if line.bill_id else "to_invoice"
+
+    # Lines are inserted by _generate only (SQL, one INSERT per item).
+    @api.model_create_multi
+    def create(self, vals_list):  # pylint: disable=method-required-super
+        raise UserError(
+            self.env._(
+                "Charges are generated from charge items; they cannot be created "
+                "by hand."
+            )
+        )
+
+    def write(self, vals):
+        if set(vals) - MUTABLE_FIELDS:
+            raise UserError(self.env._("Generated charges cannot be changed."))
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_generated(self):
+        raise UserError(self.env._("Generated charges cannot be deleted."))
+
+    # ------------------------------------------------------------------
+    # Generation
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_generate(self, commit=None):
+        """Charge every active item's due periods (catching up missed ones),
+        one item per transaction, then credit vacated rooms."""
+        if commit is None:
+            commit = not odoo_module.current_test
+        items = self.env["prepaid.charge.item"].search([])
+        for item in items:
+            self._generate(item)
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        self._credit_vacated()
+        return True
+
+    @api.model
+    def _generate(self, items, today=None):
+        """Insert the missing charges of ``items`` due on or before ``today``
+        and deduct the wallet ones. Constant SQL statements per item, whatever
+        the number of targets and periods. Returns the new charges."""
+        today = today or fields.Date.context_today(self)
+        created = self.browse()
+        for item in items.filtered("active"):
+            created |= self._generate_item(item, today)
+        return created
+
+    def _generate_item(self, item, today):
+        periods = item._periods(today)
+        if not periods:
+            return self.browse()
+        targets = item._targets()
+        company = item.company_id
+        rows = []
+        for period in periods:
+            label = self._period_label(item, period)
+            for target in targets:
+                if target.opened and period.end < target.opened:
+                    continue
+                quantity, days, amount = item._charge_amount(period, target)
+                if days <= 0 or not amount:
+                    continue
+                rows.append(
+                    {
+                        "item_id": item.id,
+                        "account_id": target.account_id,
+                        "room_id": target.room_id,
+                        "company_id": company.id,
+                        "currency_id": company.currency_id.id,
+                        "product_id": item.product_id.id,
+                        "collection": "wallet"
+                        if item.collection == "wallet" and target.mode == "prepaid"
+                        else "invoice",
+                        "name": label,
+                        "period_start": period.start,
+                        "period_end": period.end,
+                        "date_due": period.due,
+                        "quantity": quantity,
+                        "days": days,
+                        "period_days": period.days,
+                        "amount": float(amount),
+                    }
+                )
+        lines = self._insert(rows)
+        lines._post_wallet()
+        return lines
+
+    def _period_label(self, item, period):
+        if item.recurrence == "once":
+            return item.name
+        if item.recurrence == "monthly":
+            when = period.start.strftime("%Y-%m")
+        else:
+            when = f"{period.start:%Y-%m-%d} - {period.end:%Y-%m-%d}"
+        return f"{item.name} {when}"
+
+    @api.model
+    def _insert(self, rows):
+        """Insert ``rows`` (one statement); the rows already there are skipped
+        by the unique index. Returns the lines inserted."""
+        if not rows:
+            return self.browse()
+        self.env.flush_all()
+        columns = list(INSERT_COLUMNS)
+        unnest = ", ".join(f"%s::{INSERT_COLUMNS[c]}[]" for c in columns)
+        self.env.cr.execute(
+            f"""
+            INSERT INTO prepaid_charge_line ({", ".join(columns)},
+                create_uid, write_uid, create_date, write_date)
+            SELECT {", ".join(f"u.{c}" for c in columns)}, %s, %s,
+                   now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM unnest({unnest}) AS u({", ".join(columns)})
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,  # noqa: S608 - column names are constants of this module
+            [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
+        )
+        return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
+
+    def _post_wallet(self):
+        """Deduct the wallet charges of ``self`` (one ledger batch), then
+        alarms and cut-off like consumption."""
+        wallet = self.filtered(lambda line: line.collection == "wallet")
+        if not wallet:
+            return
+        Line = self.env["prepaid.ledger.line"]
+        ids = Line._reserve_ids(len(wallet))
+        vals_list = []
+        for line_id, line in zip(ids, wallet, strict=True):
+            vals_list.append(
+                {
+                    "id": line_id,
+                    "account_id": line.account_id.id,
+                    "line_type": "charge",
+                    "amount": -line.amount,
+                    "name": line.name,
+                    "product_id": line.product_id.id,
+                    "quantity": line.quantity,
+                    "unit": "m²" if line.item_id.amount_type == "per_m2" else None,
+                    "idempotency_key": f"charge:{line.id}",
+                }
+            )
+        posted = Line._post(vals_list)
+        self.env.cr.execute(
+            """UPDATE prepaid_charge_line c SET ledger_line_id = u.line_id
+                 FROM unnest(%s::int4[], %s::int4[]) AS u(id, line_id)
+                WHERE c.id = u.id AND u.line_id = ANY(%s)""",
+            [wallet.ids, ids, posted.ids],
+        )
+        self.invalidate_model(["ledger_line_id"])
+        self.env["prepaid.billing.engine"]._after_balance_change(posted.account_id)
+
+    @api.model
+    def _credit_vacated(self):
+        """Credit back the days after a room was vacated (account closed inside
+        a prorated charge's period): wallet charges get a positive charge line,
+        invoice charges not billed yet are credited on the bill."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT c.id FROM prepaid_charge_line c
+              JOIN prepaid_account a ON a.id = c.account_id
+              JOIN prepaid_charge_item i ON i.id = c.item_id
+             WHERE a.state = 'closed' AND i.prorate AND i.recurrence != 'once'
+               AND c.credit_amount IS NULL
+               AND (a.closed_at AT TIME ZONE 'UTC')::date < c.period_end
+               AND (c.collection = 'wallet' OR c.bill_id IS NULL)
+            """
+        )
+        lines = self.browse([row[0] for row in self.env.cr.fetchall()])
+        vals_list, credits = [], {}
+        for line in lines:
+            period = proration.Period(line.period_start, line.period_end, line.date_due)
+            closed = line.account_id.closed_at.date()
+            unused = min((period.end - closed).days, line.days)
+            full = line.item_id._unit_amount() * money.to_decimal(line.quantity)
+            rounding = money.to_decimal(line.currency_id.rounding)
+            credit = min(
+                proration.prorate(full, period, unused, rounding),
+                money.to_decimal(line.amount),
+            )
+            credits[line] = float(credit)
+            if line.collection == "wallet" and credit > 0:
+                vals_list.append(
+                    {
+                        "account_id": line.account_id.id,
+                        "line_type": "charge",
+                        "amount": float(credit),
+                        "name": self.env._(
+                            "%(charge)s: %(days)s days not used",
+                            charge=line.name,
+                            days=unused,
+                        ),
+                        "product_id": line.product_id.id,
+                        "reversed_line_id": line.ledger_line_id.id or None,
+                        "idempotency_key": f"charge_credit:{line.id}",
+                    }
+                )
+        posted = self.env["prepaid.ledger.line"]._post(vals_list)
+        by_key = {p.idempotency_key: p for p in posted}
+        for line, credit in credits.items():
+            line.write(
+                {
+                    "credit_amount": credit,
+                    "credit_ledger_line_id": by_key.get(f"charge_credit:{line.id}"),
+                }
+            )
+        return lines

@@ -1,0 +1,332 @@
+from decimal import Decimal
+
+from odoo import api, fields, models
+from odoo.tools import sql
+
+from ..tools import daily
+from ..tools.batch import NULL
+from ..tools.tariff import BANDS
+
+# Columns written by _upsert, in the order of its arrays, with their types.
+SUM_COLUMNS = {
+    "meter_id": "int4",
+    "date": "date",
+    "energy_kwh": "float8",
+    "volume_m3": "float8",
+    "amount": "numeric",
+    "charge_count": "int4",
+    **{f"{band}_kwh": "numeric" for band in BANDS},
+    **{f"{band}_cost": "numeric" for band in BANDS},
+}
+# Summed into an existing row by a billing batch (the others are labels).
+ADDED = [c for c in SUM_COLUMNS if c not in ("meter_id", "date")]
+
+
+class PrepaidDailyUsage(models.Model):
+    """What one meter used and cost on one local day (site time zone).
+
+    Maintained by billing, batch by batch, in the batch's transaction (see
+    ``_add_batch``); ``_rebuild`` recomputes a date range from the readings
+    and their charges with the same rule (``tools/daily``). Every report
+    reads this table, never the raw readings.
+
+    Where the day belongs (room, floor, building, account, tenant) is taken
+    when the day is first written: a shop that changes tenant keeps its
+    history under the tenant of the time.
+    """
+
+    _name = "prepaid.daily.usage"
+    _description = "Daily Meter Use"
+    _order = "date desc, meter_id"
+    _rec_name = "date"
+
+    date = fields.Date(required=True, readonly=True, index=True)
+    meter_id = fields.Many2one(
+        "prepaid.meter", required=True, readonly=True, ondelete="cascade"
+    )
+    utility = fields.Selection(
+        [("electricity", "Electricity"), ("water", "Water")],
+        required=True,
+        readonly=True,
+    )
+    room_id = fields.Many2one("prepaid.room", readonly=True, index=True)
+    floor_id = fields.Many2one("prepaid.floor", readonly=True)
+    building_id = fields.Many2one("prepaid.building", readonly=True)
+    site_id = fields.Many2one("prepaid.site", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
+    account_id = fields.Many2one("prepaid.account", readonly=True, index=True)
+    partner_id = fields.Many2one("res.partner", string="Tenant", readonly=True)
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    energy_kwh = fields.Float(string="Energy (kWh)", readonly=True, digits=(16, 3))
+    sharp_kwh = fields.Float(string="Sharp (kWh)", readonly=True, digits=(16, 3))
+    peak_kwh = fields.Float(string="Peak (kWh)", readonly=True, digits=(16, 3))
+    flat_kwh = fields.Float(string="Flat (kWh)", readonly=True, digits=(16, 3))
+    valley_kwh = fields.Float(string="Valley (kWh)", readonly=True, digits=(16, 3))
+    volume_m3 = fields.Float(string="Water (m³)", readonly=True, digits=(16, 3))
+    sharp_cost = fields.Monetary(readonly=True)
+    peak_cost = fields.Monetary(readonly=True)
+    flat_cost = fields.Monetary(readonly=True)
+    valley_cost = fields.Monetary(readonly=True)
+    amount = fields.Monetary(
+        string="Charged",
+        readonly=True,
+        help="What the day's readings took from the wallet (the rounded charges).",
+    )
+    charge_count = fields.Integer(string="Charged Readings", readonly=True)
+    first_read_at = fields.Datetime(readonly=True)
+    last_read_at = fields.Datetime(readonly=True)
+    first_energy_kwh = fields.Float(
+        string="First Counter (kWh)", readonly=True, digits=(16, 2)
+    )
+    last_energy_kwh = fields.Float(
+        string="Last Counter (kWh)", readonly=True, digits=(16, 2)
+    )
+    first_volume_m3 = fields.Float(
+        string="First Counter (m³)", readonly=True, digits=(16, 3)
+    )
+    last_volume_m3 = fields.Float(
+        string="Last Counter (m³)", readonly=True, digits=(16, 3)
+    )
+
+    _sql_constraints = [
+        (
+            "meter_date_unique",
+            "UNIQUE (meter_id, date)",
+            "One daily use per meter and day.",
+        )
+    ]
+
+    def init(self):
+        # The first and last reading of a meter's local day (see
+        # _refresh_counters and _rebuild) are found by meter and time.
+        sql.create_index(
+            self.env.cr,
+            "prepaid_reading_meter_read_at_index",
+            "prepaid_reading",
+            ["meter_id", "read_at"],
+        )
+
+    # ------------------------------------------------------------------
+    # Maintenance
+    # ------------------------------------------------------------------
+    @api.model
+    def _add_batch(self, readings, meters, batch):
+        """Add a billing batch to the days it touched (the engine's hook).
+
+        ``readings`` are the engine's rows (id, meter, read_at, kWh, m³, ...)
+        in meter order, ``meters`` its meter states (after pricing: the
+        watermark is the last reading billed), ``batch`` the ChargeBatch whose
+        charges follow the readings in the same order.
+        """
+        days = daily.Days()
+        charges = (
+            (group.meter_id, charge)
+            for group in batch.groups
+            for charge in group.charges
+        )
+        charge_meter, charge = next(charges, (None, None))
+        meter_id_seen, meter, local, watermark = None, None, None, 0
+        add = days.add
+        for reading in readings:
+            reading_id, meter_id, read_at, kwh, m3 = reading[:5]
+            if meter_id != meter_id_seen:
+                meter_id_seen, meter = meter_id, meters[meter_id]
+                local, watermark = meter["clock"].local, meter["watermark"] or 0
+            if reading_id > watermark:
+                continue  # not billed (no tariff in force from there on)
+            day = local(read_at).date()
+            if (
+                charge is not None
+                and charge[0] == reading_id
+                and charge_meter == meter_id
+            ):
+                detail = charge[3]
+                add(
+                    meter_id,
+                    day,
+                    kwh,
+                    m3,
+                    charge[2],
+                    None if detail == NULL else detail.replace("\\n", "\n"),
+                )
+                charge_meter, charge = next(charges, (None, None))
+            else:
+                add(meter_id, day, kwh, m3)
+        if days:
+            self._upsert(days)
+
+    @api.model
+    def _rebuild(self, meter_ids, date_from, date_to):
+        """Recompute the days ``date_from``..``date_to`` (local, inclusive) of
+        ``meter_ids`` from their billed readings and charges.
+
+        Call it after a billed reading changed (a suspect reading accepted, a
+        reading billed late): the days become what billing them afresh would
+        have added up. Returns the number of days written.
+        """
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            "DELETE FROM prepaid_daily_usage "
+            "WHERE meter_id = ANY(%s) AND date BETWEEN %s AND %s",
+            [list(meter_ids), date_from, date_to],
+        )
+        cr.execute(
+            """
+            SELECT r.meter_id,
+                   (r.read_at AT TIME ZONE 'UTC'
+                              AT TIME ZONE COALESCE(s.tz, 'UTC'))::date,
+                   r.delta_kwh::float8, r.delta_m3::float8, c.amount::text, c.detail
+              FROM prepaid_meter m
+              LEFT JOIN prepaid_site s ON s.id = m.site_id
+              JOIN prepaid_reading r ON r.meter_id = m.id
+                   AND r.id <= m.billed_reading_id
+                   AND r.read_at >= (%s::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
+                                    AT TIME ZONE 'UTC'
+                   AND r.read_at < ((%s::date + 1)::timestamp
+                                    AT TIME ZONE COALESCE(s.tz, 'UTC'))
+                                    AT TIME ZONE 'UTC'
+              LEFT JOIN prepaid_reading_charge c ON c.id = r.id
+             WHERE m.id = ANY(%s)
+               AND (r.review_state IS NULL OR r.review_state = 'accepted')
+             ORDER BY r.meter_id, r.read_at, r.id
+            """,
+            [date_from, date_to, list(meter_ids)],
+        )
+        days = daily.Days()
+        for meter_id, day, kwh, m3, amount, detail in cr.fetchall():
+            # (numeric as text: Odoo reads numeric columns as floats)
+            days.add(meter_id, day, kwh, m3, amount and Decimal(amount), detail)
+        if days:
+            self._upsert(days)
+        self.invalidate_model()
+        return len(days)
+
+    def _upsert(self, days):
+        """Add ``days`` to their rows (created when missing), in one
+        statement, then refresh the days' first and last counters."""
+        keys, uses = zip(*days.items(), strict=True)
+        values = {
+            "meter_id": [key[0] for key in keys],
+            "date": [key[1] for key in keys],
+            "energy_kwh": [use.kwh for use in uses],
+            "volume_m3": [use.m3 for use in uses],
+            "amount": [use.amount for use in uses],
+            "charge_count": [use.charged for use in uses],
+        }
+        for index, band in enumerate(BANDS):
+            values[f"{band}_kwh"] = [use.band_kwh[index] for use in uses]
+            values[f"{band}_cost"] = [use.band_cost[index] for use in uses]
+        unnest = ", ".join(f"%s::{kind}[]" for kind in SUM_COLUMNS.values())
+        added = ", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED)
+        self.env.cr.execute(
+            f"""
+            INSERT INTO prepaid_daily_usage AS d (
+                {", ".join(SUM_COLUMNS)}, utility, room_id, floor_id, building_id,
+                site_id, company_id, account_id, partner_id,
+                create_uid, write_uid, create_date, write_date)
+            SELECT u.*, CASE WHEN m.meter_type = 'water' THEN 'water'
+                             ELSE 'electricity' END,
+                   m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
+                   m.billing_account_id, a.partner_id,
+                   %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+              FROM unnest({unnest}) AS u({", ".join(SUM_COLUMNS)})
+              JOIN prepaid_meter m ON m.id = u.meter_id
+              LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
+                ON CONFLICT (meter_id, date) DO UPDATE
+               SET {added}, write_date = EXCLUDED.write_date
+            """,  # noqa: S608 - column names are constants of this module
+            [self.env.uid, self.env.uid, *(values[c] for c in SUM_COLUMNS)],
+        )
+        self._refresh_counters(values["meter_id"], values["date"])
+        self.invalidate_model()
+
+    def _refresh_counters(self, meter_ids, dates):
+        """First and last billed, plausible reading of each (meter, day)."""
+        self.env.cr.execute(
+            """
+            WITH k AS (
+                SELECT k.meter_id, k.day, m.billed_reading_id AS watermark,
+                       (k.day::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
+                           AT TIME ZONE 'UTC' AS lo,
+                       ((k.day + 1)::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
+                           AT TIME ZONE 'UTC' AS hi
+                  FROM unnest(%s::int4[], %s::date[]) AS k(meter_id, day)
+                  JOIN prepaid_meter m ON m.id = k.meter_id
+                  LEFT JOIN prepaid_site s ON s.id = m.site_id
+            )
+            UPDATE prepaid_daily_usage d
+               SET first_read_at = f.read_at, first_energy_kwh = f.energy_total_kwh,
+                   first_volume_m3 = f.volume_m3, last_read_at = l.read_at,
+                   last_energy_kwh = l.energy_total_kwh, last_volume_m3 = l.volume_m3
+              FROM k
+             CROSS JOIN LATERAL (
+                   SELECT r.read_at, r.energy_total_kwh, r.volume_m3
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = k.meter_id AND r.read_at >= k.lo
+                      AND r.read_at < k.hi AND r.id <= k.watermark
+                      AND (r.review_state IS NULL OR r.review_state = 'accepted')
+                    ORDER BY r.read_at, r.id LIMIT 1) f
+             CROSS JOIN LATERAL (
+                   SELECT r.read_at, r.energy_total_kwh, r.volume_m3
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = k.meter_id AND r.read_at >= k.lo
+                      AND r.read_at < k.hi AND r.id <= k.watermark
+                      AND (r.review_state IS NULL OR r.review_state = 'accepted')
+                    ORDER BY r.read_at DESC, r.id DESC LIMIT 1) l
+             WHERE d.meter_id = k.meter_id AND d.date = k.day
+            """,
+            [meter_ids, dates],
+        )
+
+    # ------------------------------------------------------------------
+    # Demo
+    # ------------------------------------------------------------------
+    @api.model
+    def _demo_history(self, days=365):
+        """Demo only: a year of plausible days before today for every meter
+        in a room that has none yet (one statement), so the reports, the
+        dashboard and the room charts show something on the first visit.
+
+        These days have no readings behind them: a ``_rebuild`` of the range
+        empties them.
+        """
+        today = fields.Date.context_today(self)
+        self.env.cr.execute(
+            """
+            INSERT INTO prepaid_daily_usage AS d (
+                meter_id, date, utility, room_id, floor_id, building_id, site_id,
+                company_id, account_id, partner_id, energy_kwh, sharp_kwh, peak_kwh,
+                flat_kwh, valley_kwh, volume_m3, sharp_cost, peak_cost, flat_cost,
+                valley_cost, amount, charge_count, create_uid, write_uid,
+                create_date, write_date)
+            SELECT m.id, g.day, CASE WHEN m.meter_type = 'water' THEN 'water'
+                                     ELSE 'electricity' END,
+                   m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
+                   m.billing_account_id, a.partner_id,
+                   u.kwh, u.kwh * 0.1, u.kwh * 0.25, u.kwh * 0.35, u.kwh * 0.3,
+                   u.m3, u.kwh * 0.13, u.kwh * 0.275, u.kwh * 0.245, u.kwh * 0.105,
+                   ROUND((u.kwh * 0.755 + u.m3 * 4)::numeric, 2), 24,
+                   %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+              FROM prepaid_meter m
+              LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
+             CROSS JOIN LATERAL (
+                   SELECT (%s::date - n) AS day
+                     FROM generate_series(1, %s) AS n) g
+             CROSS JOIN LATERAL (
+                   SELECT CASE WHEN m.meter_type = 'water' THEN 0
+                               ELSE ROUND((8 + (m.id %% 7) * 3
+                                    + 6 * sin(extract(doy FROM g.day) / 58.0)
+                                    + (hashint4(m.id * 1000 + extract(doy FROM
+                                       g.day)::int4) %% 5))::numeric, 2)::float8
+                          END AS kwh,
+                          CASE WHEN m.meter_type = 'water'
+                               THEN 0.3 + (m.id %% 4) * 0.1 ELSE 0 END AS m3) u
+             WHERE m.room_id IS NOT NULL AND m.active
+               AND NOT EXISTS (SELECT 1 FROM prepaid_daily_usage x
+                                WHERE x.meter_id = m.id)
+                ON CONFLICT (meter_id, date) DO NOTHING
+            """,
+            [self.env.uid, self.env.uid, today, days],
+        )
+        self.invalidate_model()

@@ -1,0 +1,75 @@
+from datetime import date
+
+from freezegun import freeze_time
+
+from odoo import Command
+
+from .common import BillingCase
+
+
+class MonthCase(BillingCase):
+    """Services, two shops with tenants and meters, accounts opened on
+    2025-12-20 (before the month the tests bill)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Product = cls.env["product.product"]
+        cls.fee = Product.create(
+            {
+                "name": "Property fee",
+                "type": "service",
+                "taxes_id": [Command.clear()],
+                "property_account_income_id": cls.revenue.id,
+            }
+        )
+        cls.rent = Product.create(
+            {
+                "name": "Rent",
+                "type": "service",
+                "taxes_id": [Command.clear()],
+                "property_account_income_id": cls.revenue.id,
+            }
+        )
+        cls.power = Product.create(
+            {
+                "name": "Electricity",
+                "type": "service",
+                "taxes_id": [Command.clear()],
+                "property_account_income_id": cls.revenue.id,
+            }
+        )
+        cls.flat.product_id = cls.power
+        cls.tenant2 = cls.env["res.partner"].create(
+            {"name": "Tenant Two", "email": "t2@example.com"}
+        )
+        cls.meter1 = cls.make_meter(cls.gateway, 1, room=cls.room)
+        cls.meter2 = cls.make_meter(cls.gateway, 2, room=cls.room2)
+
+    @classmethod
+    def open_account(cls, meters, opening=500.0, partner=None, **vals):
+        with freeze_time("2025-12-20 02:00:00"):
+            return cls.make_account(
+                meters,
+                opening=opening,
+                partner_id=(partner or cls.tenant).id,
+                **vals,
+            )
+
+    def make_item(self, **vals):
+        return self.env["prepaid.charge.item"].create(
+            {
+                "name": "Property fee",
+                "product_id": self.fee.id,
+                "amount_type": "per_m2",
+                "rate_m2": 2.0,
+                "recurrence": "monthly",
+                "date_start": date(2026, 1, 1),
+                "target_type": "building",
+                "building_ids": [Command.set(self.building.ids)],
+                **vals,
+            }
+        )
+
+    def generate(self, items, today):
+        return self.env["prepaid.charge.line"]._generate(items, today=today)

@@ -1,0 +1,92 @@
+import base64
+from datetime import date
+
+from odoo.tests import tagged
+
+from .test_postpaid import PostpaidCase
+
+
+@tagged("post_install", "-at_install")
+class TestArrears(PostpaidCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env.company.email = "billing@example.com"
+
+    def overdue_bill(self):
+        self.january(self.meter1, used=100.0)
+        run = self.new_run()
+        run.action_compute()
+        # invoiced (and due) on 1 February 2026: overdue ever since
+        self.confirm(run)
+        return run.bill_ids
+
+    def test_overdue_account_is_listed_and_noticed_by_mail_with_the_pdf(self):
+        bill = self.overdue_bill()
+        arrears = self.env["prepaid.arrears"].search(
+            [("account_id", "=", self.account1.id)]
+        )
+        self.assertEqual(arrears.amount_due, 80.0)
+        self.assertEqual(arrears.invoice_count, 1)
+        self.assertEqual(arrears.days_overdue, (date.today() - date(2026, 2, 1)).days)
+        self.assertFalse(arrears.last_notice)
+        arrears.action_send_notice()
+        notice = self.env["prepaid.arrears.notice"].search(
+            [("account_id", "=", self.account1.id)]
+        )
+        self.assertEqual(notice.move_ids, bill.move_id)
+        self.assertEqual(notice.amount_due, 80.0)
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "prepaid.arrears.notice"), ("res_id", "=", notice.id)]
+        )
+        self.assertEqual(mail.recipient_ids, self.tenant)
+        self.assertEqual(len(mail.attachment_ids), 1)
+        arrears.invalidate_recordset()
+        self.assertEqual(arrears.last_notice, notice.sent_at)
+        html = (
+            self.env["ir.actions.report"]
+            ._render_qweb_html("prepaid_billing.report_arrears_notice", notice.ids)[0]
+            .decode()
+        )
+        self.assertIn(bill.move_id.name, html)
+        self.assertIn("Arrears Notice", html)
+        self.assertIn("80.00", html)
+
+    def test_paid_invoice_leaves_the_arrears_list(self):
+        bill = self.overdue_bill()
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=bill.move_id.ids
+        ).create({"journal_id": self.cash.id})._create_payments()
+        self.assertFalse(
+            self.env["prepaid.arrears"].search([("account_id", "=", self.account1.id)])
+        )
+
+    def test_automatic_cutoff_after_n_days_and_restore_when_paid(self):
+        bill = self.overdue_bill()
+        icp = self.env["ir.config_parameter"].sudo()
+        Notice = self.env["prepaid.arrears.notice"]
+        icp.set_param("prepaid_billing.arrears_cutoff_days", 0)
+        Notice._cron_arrears_cutoff()
+        self.assertEqual(self.account1.supply_state, "on", "off by default")
+        icp.set_param("prepaid_billing.arrears_cutoff_days", 5)
+        self.account1.protected = True
+        Notice._cron_arrears_cutoff()
+        self.assertEqual(self.account1.supply_state, "cut_pending", "protected")
+        self.account1.protected = False
+        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs()
+        self.assertEqual(self.account1.supply_state, "cut_off")
+        self.assertEqual(self.account2.supply_state, "on")
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=bill.move_id.ids
+        ).create({"journal_id": self.cash.id})._create_payments()
+        Notice._cron_arrears_cutoff()
+        self.assertEqual(self.account1.supply_state, "on")
+
+    def test_bills_and_arrears_export_to_xlsx(self):
+        bill = self.overdue_bill()
+        for records in (bill, self.env["prepaid.arrears"].search([])):
+            action = records.action_export_xlsx()
+            attachment = self.env["ir.attachment"].browse(
+                int(action["url"].split("/")[3].split("?")[0])
+            )
+            self.assertTrue(base64.b64decode(attachment.datas).startswith(b"PK"))

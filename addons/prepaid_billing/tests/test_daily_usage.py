@@ -1,0 +1,184 @@
+from datetime import date
+
+from odoo.tests import tagged
+
+from .common import BillingCase
+
+FIELDS = [
+    "energy_kwh",
+    "sharp_kwh",
+    "peak_kwh",
+    "flat_kwh",
+    "valley_kwh",
+    "volume_m3",
+    "sharp_cost",
+    "peak_cost",
+    "flat_cost",
+    "valley_cost",
+    "amount",
+    "charge_count",
+    "first_energy_kwh",
+    "last_energy_kwh",
+    "first_volume_m3",
+    "last_volume_m3",
+    "first_read_at",
+    "last_read_at",
+]
+
+
+@tagged("post_install", "-at_install")
+class TestDailyUsage(BillingCase):
+    """The daily aggregate per meter and local day (Asia/Shanghai, UTC+8)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tou = cls.make_tou("TOU daily")
+        cls.meter = cls.make_meter(cls.gateway, 1)
+        cls.flat_meter = cls.make_meter(cls.gateway, 2, room=cls.room2)
+        cls.water_meter = cls.make_meter(cls.gateway, 3, kind="water", room=cls.room2)
+        cls.water = cls.make_tariff(
+            "Water 4.00", utility="water", kind="flat", price=4.0
+        )
+        cls.account = cls.make_account(cls.meter, tariff=cls.tou, opening=500.0)
+        cls.flat_account = cls.make_account(
+            cls.flat_meter | cls.water_meter, water_tariff=cls.water, opening=500.0
+        )
+        cls.Daily = cls.env["prepaid.daily.usage"]
+
+    def tou_reading(self, total, at, sharp, peak, flat, valley):
+        return self.reading(
+            self.meter, total, at, sharp=sharp, peak=peak, flat=flat, valley=valley
+        )
+
+    def days(self, meters):
+        rows = self.Daily.search(
+            [("meter_id", "in", meters.ids)], order="meter_id, date"
+        )
+        return {
+            (row.meter_id.id, row.date): {name: row[name] for name in FIELDS}
+            for row in rows
+        }
+
+    def assert_equals_rebuild(self, meters):
+        maintained = self.days(meters)
+        self.assertTrue(maintained)
+        written = self.Daily._rebuild(meters.ids, date(2026, 1, 1), date(2026, 12, 31))
+        self.assertEqual(written, len(maintained))
+        self.assertEqual(self.days(meters), maintained)
+
+    def fill_tou_meter(self):
+        # local 22:00 Feb 28 (the baseline), 23:30 Feb 28, then March 1st at
+        # 01:00 (valley), 11:00 (peak) and 19:30 (sharp)
+        self.tou_reading(100.0, "2026-02-28 14:00:00", 10, 20, 30, 40)
+        self.tou_reading(102.0, "2026-02-28 15:30:00", 10, 20, 31, 41)
+        self.tou_reading(105.0, "2026-02-28 17:00:00", 10, 20, 31, 44)
+        self.tou_reading(109.0, "2026-03-01 03:00:00", 10, 24, 31, 44)
+        self.tou_reading(111.0, "2026-03-01 11:30:00", 12, 24, 31, 44)
+
+    def test_billing_fills_each_local_day_with_bands_costs_and_counters(self):
+        self.fill_tou_meter()
+        self.reading(self.flat_meter, 50.0, "2026-02-28 14:00:00")
+        self.reading(self.flat_meter, 51.5, "2026-02-28 15:50:00")
+        self.reading(self.flat_meter, 53.5, "2026-03-01 01:00:00")
+        self.reading(self.water_meter, 10.0, "2026-02-28 14:00:00")
+        self.reading(self.water_meter, 10.5, "2026-02-28 16:10:00")
+        self.bill()
+        days = self.days(self.meter | self.flat_meter | self.water_meter)
+        feb28 = days[(self.meter.id, date(2026, 2, 28))]
+        # 1 kWh flat x 0.70 + 1 kWh valley x 0.35
+        self.assertEqual(
+            (feb28["energy_kwh"], feb28["flat_kwh"], feb28["valley_kwh"]), (2, 1, 1)
+        )
+        self.assertEqual((feb28["flat_cost"], feb28["valley_cost"]), (0.7, 0.35))
+        self.assertEqual((feb28["amount"], feb28["charge_count"]), (1.05, 1))
+        self.assertEqual(
+            (feb28["first_energy_kwh"], feb28["last_energy_kwh"]), (100, 102)
+        )
+        mar1 = days[(self.meter.id, date(2026, 3, 1))]
+        # 3 valley x 0.35 + 4 peak x 1.10 + 2 sharp x 1.30
+        self.assertEqual(
+            [mar1[f] for f in ("energy_kwh", "sharp_kwh", "peak_kwh", "valley_kwh")],
+            [9, 2, 4, 3],
+        )
+        self.assertEqual(
+            [mar1[f] for f in ("sharp_cost", "peak_cost", "valley_cost", "amount")],
+            [2.6, 4.4, 1.05, 8.05],
+        )
+        self.assertEqual(
+            (mar1["first_energy_kwh"], mar1["last_energy_kwh"]), (105, 111)
+        )
+        flat28 = days[(self.flat_meter.id, date(2026, 2, 28))]
+        flat1 = days[(self.flat_meter.id, date(2026, 3, 1))]
+        # a flat tariff names no band: 1.5 and 2 kWh x 0.80
+        self.assertEqual((flat28["energy_kwh"], flat28["amount"]), (1.5, 1.2))
+        self.assertEqual((flat1["energy_kwh"], flat1["amount"]), (2, 1.6))
+        self.assertFalse(any(flat28[f"{b}_kwh"] for b in ("sharp", "peak", "flat")))
+        water = days[(self.water_meter.id, date(2026, 3, 1))]
+        self.assertEqual((water["volume_m3"], water["amount"]), (0.5, 2.0))
+        self.assertEqual(
+            (water["first_volume_m3"], water["last_volume_m3"]), (10.5, 10.5)
+        )
+        row = self.Daily.search(
+            [("meter_id", "=", self.meter.id), ("date", "=", "2026-03-01")]
+        )
+        self.assertEqual(
+            (row.room_id, row.building_id, row.account_id, row.partner_id),
+            (self.room, self.building, self.account, self.tenant),
+        )
+        self.assertEqual(row.utility, "electricity")
+
+    def test_batches_and_late_readings_equal_a_rebuild_from_readings(self):
+        self.tou_reading(100.0, "2026-02-28 14:00:00", 10, 20, 30, 40)
+        self.tou_reading(102.0, "2026-02-28 15:30:00", 10, 20, 31, 41)
+        self.bill()
+        # readings of a day already aggregated arrive in later batches
+        self.tou_reading(102.5, "2026-02-28 15:45:00", 10, 20, 31, 41.5)
+        self.tou_reading(105.0, "2026-02-28 17:00:00", 10, 20, 31, 44)
+        self.bill()
+        self.tou_reading(109.0, "2026-03-01 03:00:00", 10, 24, 31, 44)
+        self.tou_reading(111.0, "2026-03-01 11:30:00", 12, 24, 31, 44)
+        self.bill()
+        feb28 = self.days(self.meter)[(self.meter.id, date(2026, 2, 28))]
+        self.assertEqual((feb28["energy_kwh"], feb28["valley_kwh"]), (2.5, 1.5))
+        self.assertEqual((feb28["amount"], feb28["last_energy_kwh"]), (1.23, 102.5))
+        self.assert_equals_rebuild(self.meter)
+        charged = sum(self.charges(self.meter).mapped("amount"))
+        total = sum(
+            self.Daily.search([("meter_id", "=", self.meter.id)]).mapped("amount")
+        )
+        self.assertAlmostEqual(total, charged, places=2)
+
+    def test_suspect_reading_counts_once_accepted_and_equals_a_rebuild(self):
+        self.meter.rated_power_kw = 10.0
+        self.tou_reading(100.0, "2026-02-28 14:00:00", 10, 20, 30, 40)
+        self.tou_reading(102.0, "2026-02-28 15:30:00", 10, 20, 31, 41)
+        # +500 kWh in half an hour on a 10 kW supply: suspect, not billed
+        suspect = self.tou_reading(602.0, "2026-02-28 16:00:00", 10, 20, 31, 541)
+        self.assertEqual(suspect.review_state, "suspect")
+        self.bill()
+        feb28 = self.days(self.meter)[(self.meter.id, date(2026, 2, 28))]
+        self.assertEqual((feb28["energy_kwh"], feb28["last_energy_kwh"]), (2, 102))
+        self.assert_equals_rebuild(self.meter)
+        suspect._review("accept", "checked on site")
+        self.tou_reading(603.0, "2026-02-28 16:20:00", 10, 20, 31, 542)
+        self.bill()
+        self.assert_equals_rebuild(self.meter)
+
+    def test_rebuild_restores_a_damaged_range_only(self):
+        self.fill_tou_meter()
+        self.bill()
+        before = self.days(self.meter)
+        self.env.cr.execute(
+            "UPDATE prepaid_daily_usage SET energy_kwh = 0, amount = 0 "
+            "WHERE meter_id = %s",
+            [self.meter.id],
+        )
+        self.Daily.invalidate_model()
+        self.Daily._rebuild(self.meter.ids, date(2026, 3, 1), date(2026, 3, 1))
+        after = self.days(self.meter)
+        self.assertEqual(
+            after[(self.meter.id, date(2026, 3, 1))],
+            before[(self.meter.id, date(2026, 3, 1))],
+        )
+        self.assertEqual(after[(self.meter.id, date(2026, 2, 28))]["energy_kwh"], 0)

@@ -1,0 +1,208 @@
+from urllib.parse import quote
+
+from werkzeug.exceptions import NotFound
+
+from odoo import http
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.http import request
+
+from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+from .. import const
+
+LEDGER_PAGE_SIZE = 30
+
+
+class PrepaidPortal(CustomerPortal):
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "prepaid_account_count" in counters:
+            Account = request.env["prepaid.account"]
+            values["prepaid_account_count"] = (
+                Account.search_count([("state", "!=", "draft")])
+                if Account.has_access("read")
+                else 0
+            )
+        return values
+
+    def _prepaid_account(self, account_id):
+        """The account if the user may read it (record rules), else 404."""
+        try:
+            return self._document_check_access("prepaid.account", account_id)
+        except (AccessError, MissingError) as err:
+            raise NotFound() from err
+
+    def _wechat_provider(self, account):
+        return (
+            request.env["payment.provider"]
+            .sudo()
+            ._get_compatible_providers(
+                account.company_id.id,
+                account.partner_id.id,
+                0.0,
+                currency_id=account.currency_id.id,
+            )
+            .filtered(lambda p: p.code == const.PROVIDER_CODE)[:1]
+        )
+
+    @http.route(["/my/prepaid"], type="http", auth="user", website=True)
+    def portal_my_prepaid_accounts(self, **kwargs):
+        accounts = request.env["prepaid.account"].search([("state", "!=", "draft")])
+        values = self._prepare_portal_layout_values()
+        values.update({"accounts": accounts.sudo(), "page_name": "prepaid_accounts"})
+        return request.render("prepaid_wechat.portal_my_prepaid_accounts", values)
+
+    @http.route(
+        ["/my/prepaid/<int:account_id>"], type="http", auth="user", website=True
+    )
+    def portal_my_prepaid_account(self, account_id, error=None, **kwargs):
+        account = self._prepaid_account(account_id)
+        provider = self._wechat_provider(account)
+        presets = []
+        if provider:
+            presets = [
+                float(p)
+                for p in (provider.wechatpay_topup_presets or "").split(",")
+                if p.strip().replace(".", "", 1).isdigit()
+            ]
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "account": account,
+                "page_name": "prepaid_account",
+                "days_left": account._days_of_credit_left(),
+                "lines": account.ledger_line_ids[:5],
+                "provider": provider,
+                "presets": presets,
+                "error": error,
+            }
+        )
+        return request.render("prepaid_wechat.portal_my_prepaid_account", values)
+
+    @http.route(
+        ["/my/prepaid/<int:account_id>/usage"], type="http", auth="user", website=True
+    )
+    def portal_my_prepaid_usage(self, account_id, **kwargs):
+        account = self._prepaid_account(account_id)
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "account": account,
+                "page_name": "prepaid_usage",
+                "daily": account._portal_usage_series("day"),
+                "monthly": account._portal_usage_series("month"),
+            }
+        )
+        return request.render("prepaid_wechat.portal_my_prepaid_usage", values)
+
+    @http.route(
+        [
+            "/my/prepaid/<int:account_id>/ledger",
+            "/my/prepaid/<int:account_id>/ledger/page/<int:page>",
+        ],
+        type="http",
+        auth="user",
+        website=True,
+    )
+    def portal_my_prepaid_ledger(self, account_id, page=1, **kwargs):
+        account = self._prepaid_account(account_id)
+        Line = request.env["prepaid.ledger.line"]
+        domain = [("account_id", "=", account.id)]
+        pager = portal_pager(
+            url=f"/my/prepaid/{account.id}/ledger",
+            total=Line.search_count(domain),
+            page=page,
+            step=LEDGER_PAGE_SIZE,
+        )
+        lines = Line.search(
+            domain, limit=LEDGER_PAGE_SIZE, offset=pager["offset"]
+        ).sudo()
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "account": account,
+                "lines": lines,
+                "pager": pager,
+                "page_name": "prepaid_ledger",
+            }
+        )
+        return request.render("prepaid_wechat.portal_my_prepaid_ledger", values)
+
+    @http.route(
+        ["/my/prepaid/meter/<int:meter_id>"], type="http", auth="user", website=True
+    )
+    def portal_my_prepaid_meter(self, meter_id, **kwargs):
+        try:
+            meter = self._document_check_access("prepaid.meter", meter_id)
+        except (AccessError, MissingError) as err:
+            raise NotFound() from err
+        readings = request.env["prepaid.reading"].search(
+            [("meter_id", "=", meter.id)], limit=20, order="read_at desc"
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {"meter": meter, "readings": readings.sudo(), "page_name": "prepaid_meter"}
+        )
+        return request.render("prepaid_wechat.portal_my_prepaid_meter", values)
+
+    @http.route(
+        ["/my/prepaid/<int:account_id>/topup"],
+        type="http",
+        auth="user",
+        methods=["POST"],
+        website=True,
+    )
+    def portal_my_prepaid_topup(self, account_id, amount=None, **kwargs):
+        """Create the top-up transaction and send the tenant to WeChat Pay."""
+        account = self._prepaid_account(account_id)
+        provider = self._wechat_provider(account)
+        if not provider:
+            raise NotFound()
+        try:
+            tx = self._create_topup(account, provider, amount)
+        except (UserError, ValidationError) as err:
+            return request.redirect(f"/my/prepaid/{account.id}?error={quote(str(err))}")
+        rendering = tx._get_specific_rendering_values({})
+        return request.redirect(
+            f"{rendering['api_url']}?reference={tx.reference}"
+            f"&access_token={rendering['access_token']}"
+        )
+
+    def _create_topup(self, account, provider, amount):
+        currency = account.currency_id
+        env = request.env
+        try:
+            value = currency.round(float(amount or 0))
+        except ValueError as err:
+            raise UserError(env._("Enter an amount, e.g. 100.")) from err
+        low, high = provider.wechatpay_topup_min, provider.wechatpay_topup_max
+        if currency.compare_amounts(value, low) < 0 or (
+            currency.compare_amounts(value, high) > 0
+        ):
+            raise UserError(
+                env._(
+                    "Top up between %(low)s and %(high)s.",
+                    low=low,
+                    high=high,
+                )
+            )
+        if account.state != "open":
+            raise UserError(env._("This account is not open."))
+        Tx = env["payment.transaction"].sudo()
+        tx = Tx.create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": env.ref("payment.payment_method_wechat_pay").id,
+                "reference": Tx._compute_reference(
+                    const.PROVIDER_CODE, prefix=f"TOPUP-{account.id}"
+                ),
+                "amount": value,
+                "currency_id": currency.id,
+                "partner_id": account.partner_id.id,
+                "prepaid_account_id": account.id,
+                "operation": "online_redirect",
+                "landing_route": f"/my/prepaid/{account.id}",
+            }
+        )
+        return tx

@@ -1,0 +1,22 @@
+"""Days of credit left at the tenant's recent use (plain Python)."""
+
+from decimal import ROUND_DOWN, Decimal
+
+RECENT_DAYS = 7
+
+
+def days_left(balance, charged_recently, days=RECENT_DAYS):
+    """Whole days the ``balance`` lasts at the average daily charge of the
+    last ``days`` days (``charged_recently`` is their total, positive).
+
+    None when nothing was charged lately (no basis for a forecast); 0 when
+    the balance is already gone.
+    """
+    balance = Decimal(str(balance))
+    charged = Decimal(str(charged_recently))
+    if charged <= 0:
+        return None
+    if balance <= 0:
+        return 0
+    per_day = charged / days
+    return int((balance / per_day).quantize(Decimal(1), rounding=ROUND_DOWN))

@@ -1,0 +1,41 @@
+"""Daily use sums: one rule for the billing batch and the rebuild."""
+
+from datetime import date
+from decimal import Decimal as D
+
+from prepaid_billing_tools.daily import Days, band_lines
+
+
+def test_band_lines_reads_time_of_use_lines_only():
+    detail = (
+        "peak: 1.5 x 1.1 = 1.65\n"
+        "valley (register difference): 0.02 x 0.35 = 0.0070\n"
+        "tier 1: 2 x 0.5 = 1.0\n"
+        "Meter balance 10.00 -> 9.00"
+    )
+    assert band_lines(detail) == [
+        (1, D("1.5"), D("1.65")),
+        (3, D("0.02"), D("0.0070")),
+    ]
+    assert band_lines(None) == []
+
+
+def test_days_sum_readings_and_charges_per_meter_and_day():
+    days = Days()
+    day = date(2026, 3, 2)
+    days.add(1, day, 1.5, 0.0, D("1.65"), "peak: 1.5 x 1.1 = 1.65")
+    days.add(1, day, 2.0, 0.0, D("0.70"), "valley: 2 x 0.35 = 0.70")
+    days.add(1, day, 0.0, 0.0)
+    days.add(1, date(2026, 3, 3), 1.0, 0.0, D("0.80"), None)
+    days.add(2, day, 0.0, 0.5, D("2.00"), "single price: 0.5 x 4 = 2.0")
+    uses = dict(days.items())
+    first = uses[(1, day)]
+    assert (first.kwh, first.charged) == (3.5, 2)
+    assert first.amount == D("2.35")
+    assert first.band_kwh == [0, D("1.5"), 0, D("2")]
+    assert first.band_cost == [0, D("1.65"), 0, D("0.70")]
+    flat = uses[(1, date(2026, 3, 3))]
+    assert (flat.kwh, flat.amount, flat.band_kwh) == (1.0, D("0.80"), [0, 0, 0, 0])
+    water = uses[(2, day)]
+    assert (water.m3, water.amount, water.band_cost) == (0.5, D("2.00"), [0] * 4)
+    assert len(days) == 3
