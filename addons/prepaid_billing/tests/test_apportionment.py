@@ -117,9 +117,9 @@ class TestApportionment(MonthCase):
             ],
         )
         run = self.new_run(record)
-        self.master_month(33.33)
+        self.master_month(33.34)
         run.action_compute()
-        self.assertEqual(run.share_ids.sorted("id").mapped("amount"), [20.0, 13.33])
+        self.assertEqual(run.share_ids.sorted("id").mapped("amount"), [20.0, 13.34])
 
     def test_loss_allocation_shares_master_minus_subs_by_consumption(self):
         record = self.make_apportionment(

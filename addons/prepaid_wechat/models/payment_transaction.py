@@ -117,12 +117,11 @@ class PaymentTransaction(models.Model):
         if data.get("transaction_id"):
             self.provider_reference = data["transaction_id"]
         if trade_state in const.TRADE_STATE_MAPPING["done"]:
-            newly_done = self.state != "done" and self._set_done()
+            if self.state == "done":
+                return  # reported again: credited when it was first reported
+            # Paid even if we closed it meanwhile: the money was taken.
+            self._set_done(extra_allowed_states=("cancel",))
             self._wechatpay_credit_wallet()
-            if newly_done and self.prepaid_account_id:
-                self.env["prepaid.alarm.notice"].sudo()._raise_for(
-                    self.prepaid_account_id.sudo(), "payment"
-                )
         elif self.state not in ("draft", "pending"):
             return  # a late "not paid" never undoes a settled payment
         elif trade_state in const.TRADE_STATE_MAPPING["pending"]:
@@ -138,7 +137,8 @@ class PaymentTransaction(models.Model):
             _logger.info("WeChat Pay: unknown trade_state %s", trade_state)
 
     def _wechatpay_credit_wallet(self):
-        """Done top-up → wallet recharge, once (the key makes it idempotent)."""
+        """Done top-up → wallet recharge (the key makes it idempotent) and a
+        "payment received" notice for the tenant."""
         account = self.prepaid_account_id.sudo()
         if not account or self.operation == "refund":
             return
@@ -151,6 +151,7 @@ class PaymentTransaction(models.Model):
                 "WeChat Pay %s", self.provider_reference or self.reference
             ),
         )
+        self.env["prepaid.alarm.notice"].sudo()._raise_for(account, "payment")
 
     def _wechatpay_apply_refund(self, data):
         status = data.get("refund_status") or data.get("status")

@@ -1,0 +1,244 @@
+"""Reports benchmark: daily aggregates, the monthly report, batch tasks.
+
+Prints figures; it is not a timed test. Uses the billing benchmark's fleet
+(10,000 meters in rooms, one company of its own) and measures:
+
+(c) billing 1,000,000 readings (``_cron_bill(commit=True)``, batches of
+    1,000 meters) with the daily aggregates maintained, and again after an
+    SQL reset with ``prepaid.daily.usage._add_batch`` replaced by a no-op;
+(a) the comprehensive monthly report for all shops
+    (``prepaid.monthly.report._rows``) over 365 days of aggregates, against a
+    hand-written SQL aggregate of the same month, previous month and month a
+    year before over 365 days of raw daily readings (10,000 x 365);
+(b) the same report once 3 years of aggregates are stored (ratio);
+(d) a batch tariff change of the 10,000 meters, end to end
+    (``action_run_now`` then the batch cron, billing first included).
+
+    PYTHONPATH=. python3 bench/reports.py [--db NAME] [--keep] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from unittest.mock import patch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import billing  # noqa: E402
+from poll import new_env, open_registry, run_in_database  # noqa: E402
+
+MONTH = date(2026, 6, 1)
+
+
+def fill_days(cr, meter_ids: list[int], first: date, days: int) -> int:
+    """``days`` daily aggregates per meter from ``first`` (SQL)."""
+    cr.execute(
+        """
+        INSERT INTO prepaid_daily_usage (
+            meter_id, date, utility, room_id, floor_id, building_id, site_id,
+            company_id, account_id, partner_id, energy_kwh, sharp_kwh, peak_kwh,
+            flat_kwh, valley_kwh, volume_m3, sharp_cost, peak_cost, flat_cost,
+            valley_cost, amount, charge_count)
+        SELECT m.id, %s::date + n, 'electricity', m.room_id, m.floor_id,
+               m.building_id, m.site_id, m.company_id, m.billing_account_id,
+               a.partner_id, 24, 2, 6, 8, 8, 0, 2.6, 6.6, 5.6, 2.8, 17.6, 24
+          FROM prepaid_meter m
+          LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
+         CROSS JOIN generate_series(0, %s - 1) AS n
+         WHERE m.id = ANY(%s)
+            ON CONFLICT (meter_id, date) DO NOTHING
+        """,
+        [first, days, meter_ids],
+    )
+    return cr.rowcount
+
+
+def insert_daily_readings(cr, meter_ids: list[int], first: date, days: int) -> int:
+    """One raw reading per meter and day (the hand-written SQL's input)."""
+    cr.execute(
+        """
+        INSERT INTO prepaid_reading (
+            meter_id, room_id, company_id, read_at, source, energy_total_kwh,
+            delta_kwh, delta_m3, anomaly, create_uid, write_uid, create_date,
+            write_date)
+        SELECT m.id, m.room_id, m.company_id,
+               (%s::date + n)::timestamp + interval '4 hours', 'import',
+               1000 + 24 * n, 24, 0, 'none', 1, 1,
+               now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+          FROM prepaid_meter m CROSS JOIN generate_series(0, %s - 1) AS n
+         WHERE m.id = ANY(%s)
+        """,
+        [first, days, meter_ids],
+    )
+    return cr.rowcount
+
+
+HAND_SQL = """
+    SELECT r.room_id,
+           date_trunc('month', r.read_at AT TIME ZONE 'UTC'
+                      AT TIME ZONE 'Asia/Shanghai') AS month,
+           SUM(r.delta_kwh)
+      FROM prepaid_reading r
+     WHERE r.meter_id = ANY(%(ids)s)
+       AND (   r.read_at >= %(m0)s AND r.read_at < %(m1)s
+            OR r.read_at >= %(p0)s AND r.read_at < %(m0)s
+            OR r.read_at >= %(y0)s AND r.read_at < %(y1)s)
+     GROUP BY 1, 2
+"""
+
+
+def timed(repeat: int, call) -> float:
+    times = []
+    for _index in range(repeat):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def report_times(registry, fleet, repeat: int) -> tuple[float, float, int]:
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        company = env["res.company"].browse(fleet.company_id)
+        Report = env["prepaid.monthly.report"]
+        rows = []
+
+        def product():
+            env.invalidate_all()
+            rows[:] = Report._rows(company, MONTH)
+
+        def hand():
+            cr.execute(
+                HAND_SQL,
+                {
+                    "ids": fleet.meter_ids,
+                    "m0": MONTH,
+                    "m1": date(2026, 7, 1),
+                    "p0": date(2026, 5, 1),
+                    "y0": date(2025, 6, 1),
+                    "y1": date(2025, 7, 1),
+                },
+            )
+            cr.fetchall()
+
+        product()  # warm the caches once
+        return timed(repeat, product), timed(repeat, hand), len(rows)
+
+
+def place_meters(registry, fleet) -> None:
+    """The billing benchmark's meters have no rooms: one building per
+    gateway, one floor, one shop per meter (batched creates)."""
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        meters = env["prepaid.meter"].browse(fleet.meter_ids)
+        gateways = meters.gateway_id
+        buildings = env["prepaid.building"].create(
+            [{"name": g.name, "site_id": g.site_id.id} for g in gateways]
+        )
+        floors = env["prepaid.floor"].create(
+            [{"name": "F1", "level": 1, "building_id": b.id} for b in buildings]
+        )
+        floor_of = dict(zip(gateways.ids, floors.ids, strict=True))
+        rooms = env["prepaid.room"].create(
+            [{"name": m.name, "floor_id": floor_of[m.gateway_id.id]} for m in meters]
+        )
+        for meter, room in zip(meters, rooms, strict=True):
+            meter.room_id = room
+        cr.commit()
+
+
+def billing_runs(registry, probe, fleet) -> tuple[float, float]:
+    with_agg = billing.product_run(registry, probe, fleet, 1000)
+    billing.reset_billing(registry, fleet)
+    with registry.cursor() as cr:
+        cr.execute("DELETE FROM prepaid_daily_usage")
+    Daily = registry["prepaid.daily.usage"]
+    with patch.object(Daily, "_add_batch", lambda self, *args: None):
+        without = billing.product_run(registry, probe, fleet, 1000)
+    return with_agg.wall, without.wall
+
+
+def tariff_change(registry, fleet) -> tuple[float, int]:
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        tariff = env["prepaid.tariff"].browse(fleet.tariff_id).copy()
+        started = time.perf_counter()
+        job = env["prepaid.batch.job"].create(
+            {
+                "operation": "set_tariff",
+                "tariff_id": tariff.id,
+                "meter_ids": [(6, 0, fleet.meter_ids)],
+            }
+        )
+        job.action_run_now()
+        cr.commit()
+        env["prepaid.batch.job"]._cron_run(commit=True)
+        wall = time.perf_counter() - started
+        return wall, job.done_count
+
+
+def run(args) -> None:
+    registry = open_registry(args.db)
+    fleet_args = billing.parse_args(["--db", args.db, "--skip-naive"])
+    print("setting up (the billing benchmark's fleet)", flush=True)
+    fleet = billing.build_fleet(registry, fleet_args)
+    place_meters(registry, fleet)
+    probe = billing.Probe(registry)
+    print("\n(c) billing 1,000,000 readings", flush=True)
+    with_agg, without = billing_runs(registry, probe, fleet)
+    print("\n(a) monthly report over 365 days", flush=True)
+    with registry.cursor() as cr:
+        cr.execute("DELETE FROM prepaid_daily_usage")
+        started = time.perf_counter()
+        days = fill_days(cr, fleet.meter_ids, date(2025, 7, 1), 365)
+        readings = insert_daily_readings(cr, fleet.meter_ids, date(2025, 7, 1), 365)
+        print(
+            f"  setup: {days} daily rows, {readings} raw readings "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+    billing.vacuum(registry.db_name, ["prepaid_daily_usage", "prepaid_reading"])
+    one_year, hand, shops = report_times(registry, fleet, args.repeat)
+    print("\n(b) the same with 3 years of aggregates", flush=True)
+    with registry.cursor() as cr:
+        fill_days(cr, fleet.meter_ids, date(2023, 7, 1), 730)
+    billing.vacuum(registry.db_name, ["prepaid_daily_usage"])
+    three_years, _hand, _shops = report_times(registry, fleet, args.repeat)
+    print("\n(d) batch tariff change of the 10,000 meters", flush=True)
+    tariff_wall, tariff_done = tariff_change(registry, fleet)
+    print("\n== figures ==")
+    print(
+        f"(a) monthly report, {shops} shops, 1 year: {one_year:.3f} s; hand SQL "
+        f"over raw readings: {hand:.3f} s; ratio {one_year / hand:.2f}"
+    )
+    print(f"(b) 3 years: {three_years:.3f} s; ratio 3y/1y {three_years / one_year:.2f}")
+    print(
+        f"(c) billing 1,000,000 readings: {with_agg:.2f} s with aggregates, "
+        f"{without:.2f} s without: +{(with_agg / without - 1) * 100:.1f} %"
+    )
+    print(
+        f"(d) tariff change of {len(fleet.meter_ids)} meters: {tariff_wall:.2f} s, "
+        f"{tariff_done} lines done"
+    )
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default="bench_reports", help="database (reused)")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--update", action="store_true", help="-u the module")
+    parser.add_argument("--repeat", type=int, default=3)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    return run_in_database(parse_args(argv), run, billing.MODULE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
