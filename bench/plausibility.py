@@ -4,13 +4,19 @@ Prints figures; it is not a timed test. Measures, for 10,000 meters x 100
 readings five minutes apart (0.1 % of them spikes that the next reading
 clears):
 
+(0) the former counter step (``counters.classify`` before issue 8: the delta
+    and its rollover/drop kind, no limit), which the storage ran anyway;
 (a) the plain-Python rule, ``tools.plausibility.assess``, with the last
-    accepted and pending suspect references kept like the storage does;
+    accepted and pending suspect references kept like the storage does; the
+    cost of the plausibility check is (a) - (0);
 (b) with ``--db NAME`` (a database with ``prepaid_metering`` installed), the
     storage path's whole per-reading work in the model:
     ``prepaid.reading._judge`` + ``_state_after`` on the meter state dicts
     ``_store_poll_results`` uses (no SQL: it runs between the SELECT of the
-    meters and the INSERT of the readings).
+    meters and the INSERT of the readings), next to (0b) the former model step
+    (``_classify`` of commit d230094, with its counter step). (b) - (0b)
+    overstates the extra cost a little: ``_state_after`` also does what the
+    former row building did.
 
 Each is run ``--repeat`` times (default 3) and the best time is shown: the
 machine is shared. Both are compared with the billing of 1,000,000 readings by
@@ -26,6 +32,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,13 +42,14 @@ for _path in (REPO_ROOT / "addons" / "prepaid_metering", REPO_ROOT, BENCH_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from tools.plausibility import Reference, Rule, assess  # noqa: E402
+from tools.plausibility import NORMAL, Reference, Rule, assess  # noqa: E402
 
 BILLING_1M_S = 14.6
 METERS = 10_000
 START = datetime(2026, 3, 2)
 STEP = timedelta(minutes=5)
 WRAP = 42949672.96
+MULTIPLIED = {"energy_total_kwh"}
 
 
 def make_readings(total: int, seed: int = 8) -> list[tuple[int, float, datetime]]:
@@ -66,21 +74,99 @@ def make_readings(total: int, seed: int = 8) -> list[tuple[int, float, datetime]
     return readings
 
 
+@dataclass(frozen=True)
+class FormerStep:
+    """``counters.CounterStep`` before the plausibility rule."""
+
+    kind: str
+    delta: float
+
+
+def former_classify(previous, current, wrap, replacement_max=10.0, digits=4):
+    """``counters.classify`` before the plausibility rule (commit d230094)."""
+    if previous is None:
+        return FormerStep("normal", 0.0)
+    if current >= previous:
+        return FormerStep("normal", round(current - previous, digits))
+    if wrap and previous >= wrap * 0.9 and current <= wrap * 0.1:
+        return FormerStep("rollover", round(wrap - previous + current, digits))
+    if current <= replacement_max:
+        return FormerStep("replacement", round(current, digits))
+    return FormerStep("lower", 0.0)
+
+
+def run_former(readings) -> tuple[float, int]:
+    """The former counter step on every reading; returns (seconds, lower)."""
+    baseline: dict[int, float] = {}
+    lower = 0
+    started = time.perf_counter()
+    for meter, value, _at in readings:
+        if former_classify(baseline.get(meter), value, WRAP).kind == "lower":
+            lower += 1
+        else:
+            baseline[meter] = value
+    return time.perf_counter() - started, lower
+
+
+def former_model_step(multiplier, previous_kwh, previous_m3, values, wraps):
+    """``prepaid.reading._classify`` of commit d230094 (notes left out)."""
+    result = {
+        "delta_kwh": 0.0,
+        "delta_m3": 0.0,
+        "anomaly": "none",
+        "anomaly_note": False,
+    }
+    for column, previous, delta_field, _unit in (
+        ("energy_total_kwh", previous_kwh, "delta_kwh", "kWh"),
+        ("volume_m3", previous_m3, "delta_m3", "m³"),
+    ):
+        current = values.get(column)
+        if current is None:
+            continue
+        wrap = wraps.get(column)
+        if wrap and column in MULTIPLIED:
+            wrap *= multiplier
+        step = former_classify(previous, current, wrap)
+        result[delta_field] = step.delta
+        if step.kind != "normal":
+            result["anomaly"] = step.kind
+    return result
+
+
+def run_former_model(readings) -> tuple[float, int]:
+    """The former model step on every reading; returns (seconds, lower)."""
+    wraps = {"energy_total_kwh": WRAP}
+    baseline: dict[int, float] = {}
+    lower = 0
+    started = time.perf_counter()
+    for meter, value, _at in readings:
+        values = {"energy_total_kwh": value, "voltage_v": 230.0}
+        step = former_model_step(1.0, baseline.get(meter), None, values, wraps)
+        if step["anomaly"] == "lower":
+            lower += 1
+        else:
+            baseline[meter] = value
+    return time.perf_counter() - started, lower
+
+
 def run_rule(readings) -> tuple[float, int]:
     """Judge every reading with the plain rule; returns (seconds, suspects)."""
     rule = Rule(15.0, 1.5, WRAP)
-    good: dict[int, Reference] = {}
+    good: dict[int, float] = {}
+    since: dict[int, datetime] = {}
     pending: dict[int, Reference] = {}
     suspects = 0
     started = time.perf_counter()
     for meter, value, at in readings:
-        verdict = assess(value, at, good.get(meter), pending.get(meter), rule)
-        if verdict.suspect:
+        verdict = assess(
+            value, at, good.get(meter), since.get(meter), rule, pending.get(meter)
+        )
+        if verdict.kind == NORMAL or not verdict.suspect:
+            good[meter], since[meter] = value, at
+            pending.pop(meter, None)
+        else:
             suspects += 1
             pending[meter] = Reference(value, at)
-        else:
-            good[meter] = Reference(value, at)
-            pending.pop(meter, None)
     return time.perf_counter() - started, suspects
 
 
@@ -124,13 +210,13 @@ def run_model(registry, readings) -> tuple[float, int]:
         return time.perf_counter() - started, suspects
 
 
-def report(label: str, seconds: float, suspects: int, total: int) -> None:
+def report(label: str, seconds: float, flagged: str, total: int) -> None:
     per_million = seconds * 1_000_000 / total
     share = per_million / BILLING_1M_S * 100
     print(
-        f"{label:<44} {seconds:7.2f} s for {total:,} readings "
-        f"({suspects:,} suspect) = {per_million:5.2f} s per 1,000,000, "
-        f"{share:4.1f} % of billing ({BILLING_1M_S} s)"
+        f"{label:<44} {seconds:6.2f} s for {total:,} readings {flagged:<16} "
+        f"= {per_million:5.2f} s per 1,000,000, {share:4.1f} % of billing "
+        f"({BILLING_1M_S} s)"
     )
 
 
@@ -141,18 +227,43 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     readings = make_readings(args.readings)
+    former = best(args.repeat, lambda: run_former(readings))
     report(
-        "(a) tools.plausibility.assess",
-        *best(args.repeat, lambda: run_rule(readings)),
+        "(0) former counter step",
+        former[0],
+        f"({former[1]:,} lower)",
         args.readings,
     )
+    rule = best(args.repeat, lambda: run_rule(readings))
+    report(
+        "(a) tools.plausibility.assess",
+        rule[0],
+        f"({rule[1]:,} suspect)",
+        args.readings,
+    )
+    report("(a) - (0): the plausibility check", rule[0] - former[0], "", args.readings)
     if args.db:
         from poll import open_registry
 
         registry = open_registry(args.db)
+        former_model = best(args.repeat, lambda: run_former_model(readings))
+        report(
+            "(0b) former model step (_classify)",
+            former_model[0],
+            f"({former_model[1]:,} lower)",
+            args.readings,
+        )
+        seconds, suspects = best(args.repeat, lambda: run_model(registry, readings))
         report(
             "(b) prepaid.reading._judge + _state_after",
-            *best(args.repeat, lambda: run_model(registry, readings)),
+            seconds,
+            f"({suspects:,} suspect)",
+            args.readings,
+        )
+        report(
+            "(b) - (0b): extra work of the storage path",
+            seconds - former_model[0],
+            "",
             args.readings,
         )
     return 0

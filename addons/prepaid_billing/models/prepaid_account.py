@@ -20,7 +20,14 @@ SUPPLY_STATES = [
 # billing engine), which check the user's group and then write with
 # ``_write_guarded``; a plain write or create by a user is refused.
 ACTION_FIELDS = frozenset(
-    {"state", "supply_state", "keep_on_until", "opened_at", "closed_at"}
+    {
+        "state",
+        "supply_state",
+        "keep_on_until",
+        "opened_at",
+        "closed_at",
+        "alarm_level",
+    }
 )
 # Risk settings of an account: billing managers only.
 MANAGER_FIELDS = frozenset({"credit_limit", "protected"})
@@ -196,6 +203,14 @@ class PrepaidAccount(models.Model):
                     "its wallet and journal entries belong to that company."
                 )
             )
+        if (
+            "mode" in vals
+            and not self.env.su
+            and self.filtered(lambda a: a.state != "draft" and a.mode != vals["mode"])
+        ):
+            # Prepaid to postpaid takes an open account out of deduction and
+            # cut-off: a risk decision like the allowed credit.
+            self._check_group(BILLING_MANAGER)
         if not self.env.su:
             changed = set()
             for account in self:

@@ -644,7 +644,7 @@ class PrepaidBillingEngine(models.AbstractModel):
                 to_restore.append(account)
         Account, Notice = self.env["prepaid.account"], self.env["prepaid.alarm.notice"]
         for level, ids in by_level.items():
-            Account.browse(ids).write({"alarm_level": level})
+            Account.browse(ids)._write_guarded({"alarm_level": level})
         Notice._reset_batch(resets)
         Notice._raise_batch(raise_events)
         if to_cut:

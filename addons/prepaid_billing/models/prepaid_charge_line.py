@@ -197,9 +197,12 @@ class PrepaidChargeLine(models.Model):
                         "amount": float(amount),
                     }
                 )
-        lines = self._insert(rows)
-        lines._post_wallet()
-        return lines
+        inserted = self._insert(rows)
+        self._post_wallet(
+            [row for row in inserted if row[1] == "wallet"],
+            "m²" if item.amount_type == "per_m2" else None,
+        )
+        return self.browse([row[0] for row in inserted])
 
     def _period_label(self, item, period):
         if item.recurrence == "once":
@@ -213,9 +216,10 @@ class PrepaidChargeLine(models.Model):
     @api.model
     def _insert(self, rows):
         """Insert ``rows`` (one statement); the rows already there are skipped
-        by the unique index. Returns the lines inserted."""
+        by the unique index. Returns ``(id, collection, account_id, amount,
+        name, product_id, quantity)`` of the lines inserted, by id."""
         if not rows:
-            return self.browse()
+            return []
         self.env.flush_all()
         columns = list(INSERT_COLUMNS)
         unnest = ", ".join(f"%s::{INSERT_COLUMNS[c]}[]" for c in columns)
@@ -227,41 +231,49 @@ class PrepaidChargeLine(models.Model):
                    now() at time zone 'UTC', now() at time zone 'UTC'
               FROM unnest({unnest}) AS u({", ".join(columns)})
             ON CONFLICT DO NOTHING
-            RETURNING id
+            RETURNING id, collection, account_id, amount::float8, name, product_id,
+                      quantity
             """,  # noqa: S608 - column names are constants of this module
             [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
         )
-        return self.browse(sorted(row[0] for row in self.env.cr.fetchall()))
+        return sorted(self.env.cr.fetchall())
 
-    def _post_wallet(self):
-        """Deduct the wallet charges of ``self`` (one ledger batch), then
-        alarms and cut-off like consumption."""
-        wallet = self.filtered(lambda line: line.collection == "wallet")
-        if not wallet:
+    @api.model
+    def _post_wallet(self, rows, unit):
+        """Deduct the wallet charges ``rows`` (from ``_insert``) in one ledger
+        batch, then alarms and cut-off like consumption."""
+        if not rows:
             return
         Line = self.env["prepaid.ledger.line"]
-        ids = Line._reserve_ids(len(wallet))
-        vals_list = []
-        for line_id, line in zip(ids, wallet, strict=True):
-            vals_list.append(
-                {
-                    "id": line_id,
-                    "account_id": line.account_id.id,
-                    "line_type": "charge",
-                    "amount": -line.amount,
-                    "name": line.name,
-                    "product_id": line.product_id.id,
-                    "quantity": line.quantity,
-                    "unit": "m²" if line.item_id.amount_type == "per_m2" else None,
-                    "idempotency_key": f"charge:{line.id}",
-                }
-            )
+        ids = Line._reserve_ids(len(rows))
+        vals_list = [
+            {
+                "id": line_id,
+                "account_id": account_id,
+                "line_type": "charge",
+                "amount": -amount,
+                "name": name,
+                "product_id": product_id,
+                "quantity": quantity,
+                "unit": unit,
+                "idempotency_key": f"charge:{charge_id}",
+            }
+            for line_id, (
+                charge_id,
+                _collection,
+                account_id,
+                amount,
+                name,
+                product_id,
+                quantity,
+            ) in zip(ids, rows, strict=True)
+        ]
         posted = Line._post(vals_list)
         self.env.cr.execute(
             """UPDATE prepaid_charge_line c SET ledger_line_id = u.line_id
                  FROM unnest(%s::int4[], %s::int4[]) AS u(id, line_id)
                 WHERE c.id = u.id AND u.line_id = ANY(%s)""",
-            [wallet.ids, ids, posted.ids],
+            [[row[0] for row in rows], ids, posted.ids],
         )
         self.invalidate_model(["ledger_line_id"])
         self.env["prepaid.billing.engine"]._after_balance_change(posted.account_id)

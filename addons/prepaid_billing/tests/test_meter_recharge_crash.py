@@ -6,8 +6,11 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import tagged
 
-from odoo.addons.prepaid_metering.models.prepaid_meter_command import (
-    PrepaidMeterCommand,
+from odoo.addons.prepaid_metering.models.prepaid_meter_command_queue import (
+    PrepaidMeterCommandQueue,
+)
+from odoo.addons.prepaid_metering.models.prepaid_meter_command_wire import (
+    PrepaidMeterCommandWire,
 )
 
 from ..models.prepaid_account import PrepaidAccount
@@ -85,7 +88,7 @@ class TestMeterRechargeCrash(MeterSideCase):
 
     def test_crash_after_the_write_before_the_outcome_is_settled_by_the_counter(self):
         command = self.send_and_die_at(
-            PrepaidMeterCommand, "_record_outcome", self.queue()
+            PrepaidMeterCommandQueue, "_record_outcome", self.queue()
         )
         # The outbox survived the crash; the meter applied the record.
         self.assertEqual(command.state, "sending")
@@ -104,7 +107,7 @@ class TestMeterRechargeCrash(MeterSideCase):
     def test_crash_before_the_write_writes_the_record_once_on_recovery(self):
         # Killed right after the outbox commit: nothing reached the meter.
         command = self.send_and_die_at(
-            PrepaidMeterCommand, "_settle_record", self.queue()
+            PrepaidMeterCommandWire, "_settle_record", self.queue()
         )
         self.assertEqual(command.state, "sending")
         self.assertEqual(command.expected_count, 5)
@@ -132,13 +135,15 @@ class TestMeterRechargeCrash(MeterSideCase):
 
     def test_second_recovery_and_retry_never_write_or_credit_again(self):
         command = self.send_and_die_at(
-            PrepaidMeterCommand, "_record_outcome", self.queue()
+            PrepaidMeterCommandQueue, "_record_outcome", self.queue()
         )
         requests = self.fleet.gateways[0].requests
-        # A manager retries the stuck command, and the recovery job runs too.
+        # A manager retries the stuck command once the timeout has passed
+        # (the dead worker's bus claim has run out too), and the recovery job
+        # runs as well.
         with freeze_time(fields.Datetime.now() + timedelta(minutes=10)):
             command.action_retry()
-        self.env["prepaid.meter.command"]._process_in_own_cursor([command.id])
+            self.env["prepaid.meter.command"]._process_in_own_cursor([command.id])
         self.assertEqual(self.recover(), 0)
         self.assertEqual(self.recover(), 0)
         self.assertEqual(command.state, "done", command.last_error)
@@ -157,7 +162,9 @@ class TestMeterRechargeCrash(MeterSideCase):
         # The wizard's own transaction fails after the command is committed
         # (here: while waiting for the outcome): the command goes on alone.
         wizard = self.wizard(30.0)
-        self.crash(PrepaidMeterCommand, "_process_in_own_cursor", wizard.action_confirm)
+        self.crash(
+            PrepaidMeterCommandQueue, "_process_in_own_cursor", wizard.action_confirm
+        )
         command = self.commands()
         self.assertEqual(command.state, "queued")
         self.assertFalse(self.credits())

@@ -1,8 +1,11 @@
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.prepaid_metering.tests.common import electric
 
+from ..wizards import prepaid_recharge_wizard as recharge_wizard
 from .common import BillingCase
 
 
@@ -142,6 +145,27 @@ class TestMeterSideRecharge(MeterSideCase):
         self.assertEqual(command.state, "done", command.last_error)
         self.assertEqual(self.sim.purchase_count, 5)
         self.assertEqual(self.account.balance, 10.0)
+
+    def test_recharge_on_a_bus_being_polled_waits_in_the_queue(self):
+        self.gateway._claim_bus("poll")
+        with patch.object(recharge_wizard, "METER_WAIT_S", 0.0):
+            result = self.recharge(30.0)
+        self.assertEqual(result["params"]["type"], "warning")
+        self.assertIn(
+            f"The bus of gateway {self.gateway.name} is busy (being polled)",
+            result["params"]["message"],
+        )
+        command = self.commands()
+        self.assertEqual(command.state, "queued")
+        self.assertFalse(command.expected_count, "the meter was not spoken to")
+        self.assertEqual(self.sim.purchase_count, 4)
+        self.assertFalse(self.account.ledger_line_ids)
+        # The poll ends; the command job sends it and the wallet follows.
+        self.gateway._release_bus("poll")
+        self.env["prepaid.meter.command"]._cron_process()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertEqual(self.sim.purchase_count, 5)
+        self.assertEqual(self.account.balance, 30.0)
 
     def test_refund_takes_the_money_off_the_meter_first(self):
         self.recharge(30.0)

@@ -14,6 +14,7 @@ GUARDED_BY_ACTIONS = {
     "keep_on_until": datetime(2030, 1, 1),
     "opened_at": datetime(2020, 1, 1),
     "closed_at": datetime(2030, 1, 1),
+    "alarm_level": 3,
 }
 
 
@@ -93,6 +94,15 @@ class TestAccountGuards(MoneyCase):
         )
         self.assertEqual(self.account.credit_limit, 500.0)
         self.assertTrue(self.account.protected)
+
+    def test_only_managers_switch_an_open_account_between_prepaid_and_postpaid(
+        self,
+    ):
+        with self.assertRaises(AccessError):
+            self.account.with_user(self.accountant).mode = "postpaid"
+        self.assertEqual(self.account.mode, "prepaid")
+        self.account.with_user(self.boss).mode = "postpaid"
+        self.assertEqual(self.account.mode, "postpaid")
 
     def test_a_user_cannot_create_an_account_past_its_actions(self):
         Account = self.env["prepaid.account"].with_user(self.accountant)

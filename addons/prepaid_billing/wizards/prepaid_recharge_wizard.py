@@ -127,7 +127,7 @@ class PrepaidRechargeWizard(models.TransientModel):
             account._check_recharge_amount(self.amount)
         Command = self.env["prepaid.meter.command"]
         command_id = self._queue_meter_record(refund)
-        Command._process_in_own_cursor([command_id])
+        busy = Command._process_in_own_cursor([command_id]).busy
         state = Command._wait_settled([command_id], METER_WAIT_S)[command_id]
         command = Command.browse(command_id)
         if state == "failed":
@@ -142,24 +142,32 @@ class PrepaidRechargeWizard(models.TransientModel):
                 )
             )
         done = state == "done"
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self._operation_label(),
-                "message": self.env._(
-                    "Meter %(meter)s applied %(amount)s; the wallet follows.",
-                    meter=meter.name,
-                    amount=account.currency_id.format(self.amount),
-                )
-                if done
-                else self.env._(
+        if done:
+            message = self.env._(
+                "Meter %(meter)s applied %(amount)s; the wallet follows.",
+                meter=meter.name,
+                amount=account.currency_id.format(self.amount),
+            )
+        else:
+            # Left queued on a busy bus: say so; the command job sends it.
+            queued_on_busy_bus = busy and state == "queued"
+            lines = [command._not_sent_message(busy)] if queued_on_busy_bus else []
+            lines.append(
+                self.env._(
                     "Command %(command)s is still being sent to meter %(meter)s; "
                     "the wallet moves when the meter has applied it. Follow it "
                     "under Commands.",
                     command=command.name,
                     meter=meter.name,
-                ),
+                )
+            )
+            message = "\n".join(lines)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self._operation_label(),
+                "message": message,
                 "type": "success" if done else "warning",
                 "sticky": not done,
                 "next": {"type": "ir.actions.act_window_close"}

@@ -11,9 +11,12 @@ from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
 
-#: How long a claimed bus stays reserved for the worker sweeping it; a worker
-#: that dies mid-sweep frees it after this.
-POLL_CLAIM = timedelta(minutes=5)
+#: How long a claimed bus stays reserved for the worker using it (a sweep, or
+#: meter commands: renewed before each one); a worker that dies frees it after
+#: this.
+BUS_CLAIM = timedelta(minutes=5)
+#: What a worker holding a bus does on it.
+BUS_USES = [("poll", "Polling"), ("command", "Sending commands")]
 
 PROTOCOLS = [
     ("modbus_tcp", "Modbus TCP"),
@@ -77,12 +80,13 @@ class PrepaidGateway(models.Model):
     next_poll_at = fields.Datetime(
         copy=False, index=True, help="Empty means: poll at the next cron run."
     )
-    poll_claimed_until = fields.Datetime(
+    bus_claimed_until = fields.Datetime(
         readonly=True,
         copy=False,
-        help="A worker is sweeping this bus until then (or until it is done): "
-        "no other worker polls it meanwhile.",
+        help="A worker uses this bus (a sweep or meter commands) until then, or "
+        "until it is done: no other worker talks on it meanwhile.",
     )
+    bus_claimed_by = fields.Selection(BUS_USES, readonly=True, copy=False)
     meter_ids = fields.One2many("prepaid.meter", "gateway_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
 
@@ -204,11 +208,14 @@ class PrepaidGateway(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _claim_due_gateways(self, limit):
-        """Lock up to ``limit`` due gateways and push their next poll time.
+        """Claim the buses of up to ``limit`` due gateways for polling and push
+        their next poll time.
 
-        ``FOR UPDATE SKIP LOCKED`` makes concurrent cron workers take
-        disjoint gateways; once the caller commits, the pushed ``next_poll_at``
-        keeps the others away until the next interval.
+        ``FOR UPDATE SKIP LOCKED`` makes concurrent workers take disjoint
+        gateways and skip a bus another worker holds in its transaction; once
+        the caller commits, the claim (``bus_claimed_until``) keeps the others
+        (pollers and command senders) away until it is released or runs out,
+        and the pushed ``next_poll_at`` until the next interval.
         """
         self.env.flush_all()
         now = fields.Datetime.now()
@@ -216,7 +223,7 @@ class PrepaidGateway(models.Model):
             """
             SELECT id, poll_interval_min FROM prepaid_gateway
              WHERE active AND (next_poll_at IS NULL OR next_poll_at <= %s)
-               AND (poll_claimed_until IS NULL OR poll_claimed_until <= %s)
+               AND (bus_claimed_until IS NULL OR bus_claimed_until <= %s)
              ORDER BY next_poll_at NULLS FIRST, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
@@ -233,42 +240,87 @@ class PrepaidGateway(models.Model):
         for interval, ids in by_interval.items():
             self.env.cr.execute(
                 """UPDATE prepaid_gateway SET next_poll_at = %s,
-                          poll_claimed_until = %s
+                          bus_claimed_until = %s, bus_claimed_by = 'poll'
                     WHERE id = ANY(%s)""",
-                (now + timedelta(minutes=interval), now + POLL_CLAIM, ids),
+                (now + timedelta(minutes=interval), now + BUS_CLAIM, ids),
             )
-        self.invalidate_model(["next_poll_at", "poll_claimed_until"])
+        self.invalidate_model(["next_poll_at", "bus_claimed_until", "bus_claimed_by"])
         return self.browse([row[0] for row in rows])
 
-    def _claim_now(self):
-        """Poll Now's claim: lock these gateways unless another worker sweeps
-        them (SKIP LOCKED, or their claim has not run out)."""
+    def _claim_bus(self, use):
+        """Take these gateways' buses for ``use`` (``"poll"`` or
+        ``"command"``) unless another worker holds them: its row lock
+        (SKIP LOCKED) or its claim that has not run out. Returns the gateways
+        taken.
+
+        The claim is a row lock until the transaction ends and, once
+        committed, an expiry: a worker that dies frees the bus after
+        ``BUS_CLAIM``.
+        """
+        if not self:
+            return self
         self.env.flush_all()
         now = fields.Datetime.now()
         self.env.cr.execute(
             """
-            SELECT id FROM prepaid_gateway
-             WHERE id = ANY(%s)
-               AND (poll_claimed_until IS NULL OR poll_claimed_until <= %s)
-               FOR UPDATE SKIP LOCKED
+            UPDATE prepaid_gateway SET bus_claimed_until = %s, bus_claimed_by = %s
+             WHERE id IN (
+                 SELECT id FROM prepaid_gateway
+                  WHERE id = ANY(%s)
+                    AND (bus_claimed_until IS NULL OR bus_claimed_until <= %s)
+                  ORDER BY id
+                    FOR UPDATE SKIP LOCKED)
+            RETURNING id
             """,
-            (self.ids, now),
+            (now + BUS_CLAIM, use, self.ids, now),
         )
-        claimed = self.browse([row[0] for row in self.env.cr.fetchall()])
-        if claimed:
-            self.env.cr.execute(
-                "UPDATE prepaid_gateway SET poll_claimed_until = %s WHERE id = ANY(%s)",
-                (now + POLL_CLAIM, claimed.ids),
-            )
-            claimed.invalidate_recordset(["poll_claimed_until"])
-        return claimed
+        taken = self.browse([row[0] for row in self.env.cr.fetchall()])
+        self.invalidate_recordset(["bus_claimed_until", "bus_claimed_by"])
+        return taken
 
-    def _release_claim(self):
+    def _renew_bus(self, use):
+        """Keep holding these buses for another ``BUS_CLAIM`` (a long run of
+        commands renews before each one)."""
         self.env.cr.execute(
-            "UPDATE prepaid_gateway SET poll_claimed_until = NULL WHERE id = ANY(%s)",
-            [self.ids],
+            """UPDATE prepaid_gateway SET bus_claimed_until = %s
+                WHERE id = ANY(%s) AND bus_claimed_by = %s""",
+            (fields.Datetime.now() + BUS_CLAIM, self.ids, use),
         )
-        self.invalidate_recordset(["poll_claimed_until"])
+        self.invalidate_recordset(["bus_claimed_until"])
+
+    def _release_bus(self, use):
+        """Free the buses this worker holds for ``use``. A bus freed by a
+        poll wakes the command job up when commands wait for it."""
+        if not self:
+            return
+        self.env.cr.execute(
+            """UPDATE prepaid_gateway
+                  SET bus_claimed_until = NULL, bus_claimed_by = NULL
+                WHERE id = ANY(%s) AND bus_claimed_by = %s""",
+            (self.ids, use),
+        )
+        self.invalidate_recordset(["bus_claimed_until", "bus_claimed_by"])
+        if use == "poll":
+            self.env["prepaid.meter.command"]._trigger_for_gateways(self)
+
+    def _bus_activity(self):
+        """{gateway: what the worker holding its bus does}, as committed (a
+        worker holding a bus in its open transaction shows as another
+        worker)."""
+        self.invalidate_recordset(["bus_claimed_until", "bus_claimed_by"])
+        labels = {
+            "poll": self.env._("being polled"),
+            "command": self.env._("sending meter commands"),
+        }
+        now = fields.Datetime.now()
+        return {
+            gateway: labels[gateway.bus_claimed_by]
+            if gateway.bus_claimed_by
+            and gateway.bus_claimed_until
+            and gateway.bus_claimed_until > now
+            else self.env._("in use by another worker")
+            for gateway in self
+        }
 
     @api.model
     def _cron_poll(self, commit=None):
@@ -288,7 +340,7 @@ class PrepaidGateway(models.Model):
                 # cron workers and release its row locks before the slow sweep.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             gateways._poll_now(on_stored=self.env.cr.commit if commit else None)
-            gateways._release_claim()
+            gateways._release_bus("poll")
             done += len(gateways)
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
@@ -342,21 +394,25 @@ class PrepaidGateway(models.Model):
         return len(meters)
 
     def action_poll_now(self):
-        """Button: sweep now, through the same claim as the polling job, so
-        that two workers never talk on one bus."""
+        """Button: sweep now, through the same bus claim as the polling and
+        command jobs, so that two workers never talk on one bus."""
         self.check_access("write")
-        claimed = self._claim_now()
+        claimed = self._claim_bus("poll")
         busy = self - claimed
         if busy:
             raise UserError(
-                self.env._(
-                    "Gateway %s is being polled by another worker right now; its "
-                    "readings arrive in a moment.",
-                    ", ".join(busy.mapped("name")),
+                "\n".join(
+                    self.env._(
+                        "The bus of gateway %(gateway)s is busy (%(activity)s); "
+                        "poll it again in a moment.",
+                        gateway=gateway.name,
+                        activity=activity,
+                    )
+                    for gateway, activity in busy._bus_activity().items()
                 )
             )
         claimed._poll_now()
-        claimed._release_claim()
+        claimed._release_bus("poll")
         return True
 
     def action_test_connection(self):

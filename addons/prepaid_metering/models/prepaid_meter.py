@@ -190,7 +190,6 @@ class PrepaidMeter(models.Model):
     )
     suspect_reading_id = fields.Many2one(
         "prepaid.reading",
-        string="Suspect Reading",
         readonly=True,
         copy=False,
         index="btree_not_null",

@@ -1,4 +1,3 @@
-import json
 import logging
 import math
 from typing import NamedTuple
@@ -9,7 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import format_datetime, sql
 
-from ..tools import plausibility
+from ..tools import counters, plausibility
 from ..tools.plausibility import Reference
 from .prepaid_meter import MULTIPLIED, READING_FIELDS
 
@@ -80,76 +79,6 @@ COUNTERS = (
         "m³",
     ),
 )
-# Meter columns a sweep reads before storing, and writes back.
-STATE_COLUMNS = [
-    "state",
-    "fail_count",
-    "multiplier",
-    "room_id",
-    "company_id",
-    "switch_state",
-    "energy_baseline_kwh",
-    "volume_baseline_m3",
-    "baseline_at",
-    "suspect_reading_id",
-    "rated_power_kw",
-    "rated_flow_m3h",
-    "last_reading_at",
-    "day_start_date",
-    "day_start_kwh",
-    "day_start_m3",
-    "month_start_date",
-    "month_start_kwh",
-    "month_start_m3",
-    *VALUE_COLUMNS,
-]
-READ_COLUMNS = [
-    "id",
-    "state",
-    "state_reason",
-    "fail_count",
-    "last_contact",
-    "last_reading_at",
-    "switch_state",
-    "meter_values",
-    *VALUE_COLUMNS,
-    "day_start_date",
-    "day_start_kwh",
-    "day_start_m3",
-    "month_start_date",
-    "month_start_kwh",
-    "month_start_m3",
-    "energy_baseline_kwh",
-    "volume_baseline_m3",
-    "baseline_at",
-    "suspect_reading_id",
-]
-FAILED_COLUMNS = ["id", "state", "state_reason", "fail_count"]
-COLUMN_TYPES = {
-    "id": "int4",
-    "state": "varchar",
-    "state_reason": "varchar",
-    "fail_count": "int4",
-    "last_contact": "timestamp",
-    "last_reading_at": "timestamp",
-    "baseline_at": "timestamp",
-    "suspect_reading_id": "int4",
-    "switch_state": "varchar",
-    "meter_values": "jsonb",
-    "day_start_date": "date",
-    "month_start_date": "date",
-}
-ERROR_KINDS_OFFLINE = {"timeout", "connection"}
-MODBUS_EXCEPTIONS = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "device failure",
-    5: "acknowledge",
-    6: "device busy",
-    10: "gateway path unavailable",
-    11: "gateway target failed to respond",
-}
 
 
 class PrepaidReading(models.Model):
@@ -268,10 +197,7 @@ class PrepaidReading(models.Model):
             current = values.get(counter.column)
             if current is None:
                 continue
-            baseline = meter[counter.baseline]
-            good = None
-            if good_at and baseline is not None:
-                good = Reference(baseline, good_at)
+            baseline = meter[counter.baseline] if good_at else None
             pending = None
             if pending_at and meter[counter.pending] is not None:
                 pending = Reference(meter[counter.pending], pending_at)
@@ -279,7 +205,9 @@ class PrepaidReading(models.Model):
             if wrap and counter.column in MULTIPLIED:
                 wrap *= meter["multiplier"]
             rule = plausibility.rule_for(meter[counter.rating] or 0.0, margin, wrap)
-            verdict = plausibility.assess(current, read_at, good, pending, rule)
+            verdict = plausibility.assess(
+                current, read_at, baseline, good_at, rule, pending
+            )
             if verdict.kind == plausibility.NORMAL:
                 result[counter.delta] = verdict.delta
                 continue
@@ -291,20 +219,20 @@ class PrepaidReading(models.Model):
             if suspect or result["anomaly"] == "none":
                 result["anomaly"] = verdict.kind
                 result["anomaly_note"] = self._anomaly_note(
-                    counter, verdict, current, good, pending, rule
+                    counter, verdict, current, baseline, pending, rule
                 )
         if result["review_state"]:
             result["delta_kwh"] = result["delta_m3"] = 0.0
         return result
 
     @api.model
-    def _anomaly_note(self, counter, verdict, current, good, pending, rule):
+    def _anomaly_note(self, counter, verdict, current, previous, pending, rule):
         """What was found, in a sentence (runs for anomalies only)."""
         args = {
             "unit": counter.unit,
             "column": counter.column,
             "cur": current if math.isfinite(current) else str(current),
-            "prev": good and round(good.value, 4),
+            "prev": previous if previous is None else round(previous, 4),
             "delta": round(verdict.delta, 4),
             "limit": round(verdict.limit, 4),
             "pending": pending and round(pending.value, 4),
@@ -453,7 +381,7 @@ class PrepaidReading(models.Model):
         return readings
 
     @api.model
-    def _write_meter_state(self, state, columns=VALUE_COLUMNS):
+    def _write_meter_state(self, state, columns=tuple(VALUE_COLUMNS)):
         """Store the meter state dict ``state`` (its ``columns``, baseline,
         last reading and pending suspect) like a sweep does, in SQL: a value
         never read stays empty (the ORM would not write 0.0 over an empty
@@ -542,371 +470,217 @@ class PrepaidReading(models.Model):
         )
 
     # ------------------------------------------------------------------
-    # Batch storage of a sweep
+    # Review of suspect readings: accept (billed from the last accepted
+    # value, the new baseline) or reject (counts nothing), with a reason
+    # kept in the meter's chatter
     # ------------------------------------------------------------------
-    @api.model
-    def _store_poll_results(
-        self, gateway_results, durations=None, profiles_by_meter=None
-    ):
-        """Store one sweep: readings, meter states, gateway and room states.
+    def action_accept(self):
+        """Button: accept these suspect readings (asks for the reason)."""
+        return self._open_review_wizard("accept")
 
-        A constant number of SQL statements whatever the number of meters: one
-        SELECT of the meters' last state, one INSERT of all readings, one UPDATE
-        of the meters read and one of those that failed, one of the gateways,
-        one of the rooms (plus chatter notes for meters that changed state,
-        and one UPDATE of the suspect readings cleared by this sweep).
+    def action_reject(self):
+        """Button: reject these suspect readings (asks for the reason)."""
+        return self._open_review_wizard("reject")
 
-        :param gateway_results: list of (gateway record, [PollResult])
-        :param durations: optional {gateway id: seconds the sweep took}
-        :param profiles_by_meter: optional {meter id: profiles}, known by the
-            caller that planned the reads
+    def _open_review_wizard(self, decision):
+        self.check_access("write")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Accept Readings")
+            if decision == "accept"
+            else self.env._("Reject Readings"),
+            "res_model": "prepaid.reading.review.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_reading_ids": self.ids,
+                "default_decision": decision,
+            },
+        }
+
+    def _review(self, decision, reason):
+        """Accept or reject these suspect readings for ``reason``.
+
+        Accepting a reading rejects the earlier pending ones of its meter (its
+        delta, from the last accepted value, covers them) and re-assesses the
+        later ones against it.
         """
-        # Raw SQL below: pending ORM writes must reach the database first.
-        self.env.flush_all()
-        meter_ids = [res.key for _gw, results in gateway_results for res in results]
-        states = self._load_meter_states(meter_ids)
-        if profiles_by_meter is None:
-            profiles_by_meter = {
-                m.id: m.profile_ids for m in self.env["prepaid.meter"].browse(meter_ids)
-            }
-        threshold = int(
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("prepaid_metering.offline_after_failures", 3)
-        )
-        now = fields.Datetime.now()
-        context = {
-            "tz_dates": {},
-            "profiles": {},
-            "margin": self._plausibility_margin(),
-        }
-        readings, read_rows, failed_rows, gateway_rows, notes = [], [], [], [], {}
-        suspect_rows, cleared = {}, []
-        for gateway, results in gateway_results:
-            answered = False
-            connection_error = None
-            for res in results:
-                meter = states[res.key]
-                if res.ok:
-                    answered = True
-                    row = self._prepare_success(
-                        meter, res, readings, context, profiles_by_meter[res.key]
-                    )
-                    read_rows.append(row)
-                    self._track_review(
-                        meter, readings[-1], row, suspect_rows, cleared, notes
-                    )
-                else:
-                    if res.error_kind == "connection":
-                        connection_error = res.error
-                    else:
-                        answered = answered or res.error_kind == "exception"
-                    row = self._prepare_failure(meter, res, threshold)
-                    failed_rows.append(row)
-                if row["state"] != meter["state"] and meter["state"] != "new":
-                    self._add_note(notes, meter["id"], self._state_note(row))
-            gateway_rows.append(
-                {
-                    "id": gateway.id,
-                    "state": "online" if answered or not results else "offline",
-                    "last_error": None if answered else connection_error,
-                    "last_contact": now if answered else gateway.last_contact or None,
-                    "duration": (durations or {}).get(gateway.id, 0.0),
-                }
-            )
-        inserted = self._insert_readings(readings, returning=bool(suspect_rows))
-        for meter_id, reading_id in inserted:
-            if meter_id in suspect_rows:
-                suspect_rows[meter_id]["suspect_reading_id"] = reading_id
-        self._update_meters(read_rows, READ_COLUMNS)
-        self._update_meters(failed_rows, FAILED_COLUMNS)
-        self._clear_suspects(cleared)
-        self._update_gateways(gateway_rows, now)
-        self._update_rooms(
-            sorted({m["room_id"] for m in states.values() if m["room_id"]})
-        )
-        self.env["prepaid.meter"].invalidate_model()
-        self.env["prepaid.gateway"].invalidate_model()
-        self.env["prepaid.room"].invalidate_model(["monitor_state"])
-        if cleared:
-            self.invalidate_model(["review_state", "review_note"])
-        if notes:
-            self.env["prepaid.meter"].browse(list(notes))._message_log_batch(notes)
-        return len(readings)
-
-    def _track_review(self, meter, reading, row, suspect_rows, cleared, notes):
-        """Note a meter whose new reading is suspect (its row waits for the
-        reading's id) or clears its pending suspect readings."""
-        if reading["review_state"]:
-            suspect_rows[meter["id"]] = row
-            if not meter["suspect_reading_id"]:
-                self._add_note(
-                    notes,
-                    meter["id"],
-                    self.env._(
-                        "Suspect reading, not billed until reviewed: %s",
-                        reading["anomaly_note"],
-                    ),
+        self.check_access("write")
+        reason = (reason or "").strip()
+        if not reason:
+            raise UserError(
+                self.env._(
+                    "Give the reason of the decision: it is kept in the meter's "
+                    "chatter."
                 )
-        elif meter["suspect_reading_id"]:
-            cleared.append(meter["id"])
-            self._add_note(notes, meter["id"], self._cleared_note())
-
-    def _load_meter_states(self, meter_ids):
-        """The meters' last values as plain dicts (no ORM records: a sweep
-        touches thousands of meters), with the value and time of their
-        pending suspect reading (``suspect_*``)."""
-        self.env.cr.execute(
-            f"""
-            SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
-                   COALESCE(s.tz, 'UTC') AS tz,
-                   p.energy_total_kwh AS suspect_kwh, p.volume_m3 AS suspect_m3,
-                   p.read_at AS suspect_at
-              FROM prepaid_meter m
-              LEFT JOIN prepaid_site s ON s.id = m.site_id
-              LEFT JOIN prepaid_reading p ON p.id = m.suspect_reading_id
-             WHERE m.id = ANY(%s)
-            """,  # noqa: S608 - column names are constants of this module
-            [meter_ids],
-        )
-        return {row["id"]: row for row in self.env.cr.dictfetchall()}
-
-    def _prepare_success(self, meter, res, readings, context, profiles):
-        """Meter row and reading of one meter that answered."""
-        # Datetime fields hold whole seconds; so do readings stored by SQL.
-        read_at = res.at.replace(microsecond=0)
-        cached = context["profiles"].get(profiles)
-        if cached is None:
-            cached = context["profiles"][profiles] = (
-                profiles._counter_wraps(),
-                profiles._switch_reader(),
             )
-        wraps, switch_reader = cached
-        decoded = res.values
-        values = self._values_from_decoded(meter["multiplier"], decoded)
-        judged = self._judge(meter, values, read_at, wraps, context["margin"])
-        try:
-            values_json = json.dumps(decoded, allow_nan=False)
-        except ValueError:
-            # NaN or infinite (a float register): not JSON, and not a value to
-            # keep; the raw words stay as evidence.
-            decoded = {k: v if math.isfinite(v) else None for k, v in decoded.items()}
-            values_json = json.dumps(decoded)
-            values = {c: v for c, v in values.items() if math.isfinite(v)}
-        tz = meter["tz"]
-        local_date = context["tz_dates"].get(tz)
-        if local_date is None:
-            local_date = context["tz_dates"][tz] = self.env[
-                "prepaid.meter"
-            ]._local_date(read_at, tz)
-        row = {
-            c: meter[c]
-            for c in (
-                *VALUE_COLUMNS,
-                "energy_baseline_kwh",
-                "volume_baseline_m3",
-                "baseline_at",
+        reviewed = self.filtered(lambda r: r.review_state != "suspect")
+        if reviewed:
+            raise UserError(
+                self.env._(
+                    "Only suspect readings can be accepted or rejected; already "
+                    "plausible or reviewed: %s",
+                    ", ".join(reviewed.mapped("display_name")),
+                )
             )
-        }
-        row.update(self._state_after(meter, values, read_at, judged))
-        kwh = row["energy_total_kwh"] or 0.0
-        m3 = row["volume_m3"] or 0.0
-        # A day (month) starts from the last value seen before it, so a meter
-        # polled every few minutes counts all of it.
-        day, month = meter["day_start_date"], meter["month_start_date"]
-        if day != local_date:
-            day_kwh = meter["energy_total_kwh"] if day else kwh
-            day_m3 = meter["volume_m3"] if day else m3
-        else:
-            day_kwh, day_m3 = meter["day_start_kwh"], meter["day_start_m3"]
-        if not month or month.replace(day=1) != local_date.replace(day=1):
-            month = local_date
-            month_kwh = meter["energy_total_kwh"] if meter["month_start_date"] else kwh
-            month_m3 = meter["volume_m3"] if meter["month_start_date"] else m3
-        else:
-            month_kwh, month_m3 = meter["month_start_kwh"], meter["month_start_m3"]
-        switch = switch_reader(decoded)
-        row.update(
-            id=meter["id"],
-            state="online",
-            state_reason=None,
-            fail_count=0,
-            last_contact=read_at,
-            switch_state=switch or meter["switch_state"],
-            meter_values=values_json,
-            day_start_date=local_date,
-            day_start_kwh=day_kwh,
-            day_start_m3=day_m3,
-            month_start_date=month,
-            month_start_kwh=month_kwh,
-            month_start_m3=month_m3,
-            # filled in once the suspect reading has its id
-            suspect_reading_id=None,
-        )
-        readings.append(
-            {
-                "meter_id": meter["id"],
-                "room_id": meter["room_id"],
-                "company_id": meter["company_id"],
-                "read_at": read_at,
-                **{c: values.get(c) for c in VALUE_COLUMNS},
-                **judged,
-                "values_json": values_json,
-                "raw_words": json.dumps(res.raw),
-            }
-        )
-        return row
+        for meter in self.meter_id:
+            readings = self.filtered(lambda r, m=meter: r.meter_id == m).sorted("id")
+            if decision == "accept":
+                for reading in readings:
+                    # an earlier acceptance may have re-assessed it already
+                    if reading.review_state == "suspect":
+                        reading._accept(reason)
+            else:
+                readings._reject(reason)
+        return True
 
-    def _prepare_failure(self, meter, res, threshold):
-        """Meter row of one meter that did not answer (or answered an error)."""
-        reason = res.error or self.env._("no reply")
-        if res.error_kind == "exception" and res.exception_code is not None:
-            reason = self.env._(
-                "Modbus exception 0x%(code)02X (%(text)s)",
-                code=res.exception_code,
-                text=MODBUS_EXCEPTIONS.get(res.exception_code, self.env._("unknown")),
+    def _reject(self, reason):
+        """Reject these suspect readings of one meter."""
+        meter = self.meter_id
+        self._set_review("rejected", reason)
+        meter.sudo().suspect_reading_id = self.search(
+            [("meter_id", "=", meter.id), ("review_state", "=", "suspect")],
+            order="id desc",
+            limit=1,
+        )
+        meter._message_log(
+            body=self.env._(
+                "Suspect reading(s) of %(dates)s rejected: %(reason)s",
+                dates=", ".join(format_datetime(self.env, r.read_at) for r in self),
+                reason=reason,
             )
-        row = {
-            "id": meter["id"],
-            "state": meter["state"],
-            "state_reason": reason,
-            "fail_count": meter["fail_count"] or 0,
-        }
-        if res.error_kind in ERROR_KINDS_OFFLINE:
-            row["fail_count"] += 1
-            if row["fail_count"] >= threshold:
-                row["state"] = "offline"
-        else:
-            row["state"] = "fault"
-        return row
-
-    @api.model
-    def _state_note(self, row):
-        states = dict(
-            self.env["prepaid.meter"]._fields["state"]._description_selection(self.env)
-        )
-        body = escape(self.env._("State: %s", states[row["state"]]))
-        if row.get("state_reason"):
-            body += Markup("<br/>") + escape(row["state_reason"])
-        return body
-
-    def _insert_readings(self, rows, returning=False):
-        """Insert the readings of a sweep in one statement; with ``returning``,
-        return their (meter id, reading id) pairs."""
-        if not rows:
-            return []
-        columns = [
-            "meter_id",
-            "room_id",
-            "company_id",
-            "read_at",
-            *VALUE_COLUMNS,
-            "delta_kwh",
-            "delta_m3",
-            "anomaly",
-            "anomaly_note",
-            "review_state",
-            "values_json",
-            "raw_words",
-        ]
-        types = {
-            "meter_id": "int4",
-            "room_id": "int4",
-            "company_id": "int4",
-            "read_at": "timestamp",
-            "anomaly": "varchar",
-            "anomaly_note": "varchar",
-            "review_state": "varchar",
-            "values_json": "jsonb",
-            "raw_words": "jsonb",
-        }
-        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
-        uid = self.env.uid
-        self.env.cr.execute(
-            f"""
-            INSERT INTO prepaid_reading (
-                {", ".join(columns)}, source,
-                create_uid, write_uid, create_date, write_date)
-            SELECT u.*, 'poll', %s, %s, now() at time zone 'UTC',
-                   now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u
-            {"RETURNING meter_id, id" if returning else ""}
-            """,  # noqa: S608 - column names are constants of this module
-            [uid, uid] + [[row[c] for row in rows] for c in columns],
-        )
-        return self.env.cr.fetchall() if returning else []
-
-    def _clear_suspects(self, meter_ids):
-        """Reject the pending suspect readings of ``meter_ids``: a reading of
-        this sweep continued from their last accepted value."""
-        if not meter_ids:
-            return
-        self.env.cr.execute(
-            """
-            UPDATE prepaid_reading
-               SET review_state = 'rejected', review_note = %s,
-                   write_date = now() at time zone 'UTC', write_uid = %s
-             WHERE meter_id = ANY(%s) AND review_state = 'suspect'
-            """,
-            [self._cleared_note(), self.env.uid, meter_ids],
         )
 
-    def _update_meters(self, rows, columns):
-        if not rows:
-            return
-        unnest = ", ".join(f"%s::{COLUMN_TYPES.get(c, 'float8')}[]" for c in columns)
-        sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
-        self.env.cr.execute(
-            f"""
-            UPDATE prepaid_meter m
-               SET {sets}, write_date = now() at time zone 'UTC', write_uid = %s
-              FROM unnest({unnest}) AS u({", ".join(columns)})
-             WHERE m.id = u.id
-            """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid] + [[row[c] for row in rows] for c in columns],
-        )
-
-    def _update_gateways(self, rows, now):
-        if not rows:
-            return
-        self.env.cr.execute(
-            """
-            UPDATE prepaid_gateway g
-               SET state = u.state, last_error = u.last_error,
-                   last_contact = u.last_contact, last_poll_at = %s,
-                   last_poll_duration_s = u.duration
-              FROM unnest(%s::int4[], %s::varchar[], %s::varchar[],
-                          %s::timestamp[], %s::float8[])
-                   AS u(id, state, last_error, last_contact, duration)
-             WHERE g.id = u.id
-            """,
+    def _accept(self, reason):
+        """Accept one suspect reading: the new baseline, billed from the last
+        accepted value."""
+        self.ensure_one()
+        meter = self.meter_id
+        if self.anomaly == "invalid":
+            raise UserError(
+                self.env._(
+                    "The reading of %s holds an invalid value (not a number, "
+                    "negative or out of range): it cannot be accepted. Reject it.",
+                    format_datetime(self.env, self.read_at),
+                )
+            )
+        self.env.flush_all()
+        state = self._load_meter_states(meter.ids)[meter.id]
+        last_reading_at = state["last_reading_at"]
+        later = self.search(
             [
-                now,
-                [r["id"] for r in rows],
-                [r["state"] for r in rows],
-                [r["last_error"] for r in rows],
-                [r["last_contact"] for r in rows],
-                [r["duration"] for r in rows],
+                ("meter_id", "=", meter.id),
+                ("review_state", "=", "suspect"),
+                ("id", ">", self.id),
             ],
+            order="id",
+        )
+        raw = (self | later)._raw_values()
+        wraps = meter.profile_ids._counter_wraps()
+        deltas = self._accepted_deltas(state, raw[self.id], wraps)
+        self.search(
+            [
+                ("meter_id", "=", meter.id),
+                ("review_state", "=", "suspect"),
+                ("id", "<", self.id),
+            ]
+        )._set_review(
+            "rejected",
+            self.env._(
+                "Superseded: the later reading of %s was accepted.",
+                format_datetime(self.env, self.read_at),
+            ),
+        )
+        self.sudo().write({"review_state": "accepted", "review_note": reason, **deltas})
+        state.update(
+            self._state_after(state, raw[self.id], self.read_at, {"review_state": None})
+        )
+        state["suspect_reading_id"] = later._reassess(state, raw, wraps, self)
+        state["last_reading_at"] = last_reading_at
+        self._write_meter_state(state, COUNTER_COLUMNS)
+        used = ", ".join(
+            f"{deltas[c.delta]} {c.unit}" for c in COUNTERS if c.delta in deltas
+        )
+        meter._message_log(
+            body=self.env._(
+                "Suspect reading of %(at)s accepted (it counts %(used)s from the "
+                "last accepted value): %(reason)s",
+                at=format_datetime(self.env, self.read_at),
+                used=used or "0",
+                reason=reason,
+            )
         )
 
-    def _update_rooms(self, room_ids):
-        """Same rule as prepaid.room._monitor_state_from, in one statement."""
-        if not room_ids:
-            return
-        self.env.cr.execute(
-            """
-            UPDATE prepaid_room r
-               SET monitor_state = s.state
-              FROM (SELECT room_id,
-                           CASE WHEN bool_or(state = 'fault') THEN 'fault'
-                                WHEN bool_or(state = 'offline') THEN 'offline'
-                                WHEN bool_or(state = 'online') THEN 'online'
-                                ELSE 'new' END AS state
-                      FROM prepaid_meter
-                     WHERE room_id = ANY(%s) AND active
-                     GROUP BY room_id) s
-             WHERE r.id = s.room_id AND r.monitor_state IS DISTINCT FROM s.state
-            """,
-            [room_ids],
+    def _accepted_deltas(self, state, values, wraps):
+        """Deltas of an accepted reading from the meter's last accepted values
+        (no limit: someone vouched for it). A drop cannot be accepted."""
+        deltas = {}
+        for counter in COUNTERS:
+            current = values.get(counter.column)
+            if current is None:
+                continue
+            baseline = state[counter.baseline]
+            if baseline is None:
+                deltas[counter.delta] = 0.0
+                continue
+            wrap = wraps.get(counter.column)
+            if wrap and counter.column in MULTIPLIED:
+                wrap *= state["multiplier"]
+            step = counters.classify(baseline, current, math.inf, wrap)
+            if step.kind == counters.DROP:
+                raise UserError(
+                    self.env._(
+                        "The reading of %(at)s (%(value)s %(unit)s) is below the "
+                        "last accepted value %(baseline)s %(unit)s: it cannot be "
+                        "counted. If the meter was replaced, reject it and record "
+                        "the replacement (Replace Meter on the meter); otherwise "
+                        "reject it.",
+                        at=format_datetime(self.env, self.read_at),
+                        value=current,
+                        unit=counter.unit,
+                        baseline=baseline,
+                    )
+                )
+            deltas[counter.delta] = step.delta
+        return deltas
+
+    def _reassess(self, state, raw, wraps, accepted):
+        """Judge these pending readings again (id order) against the meter
+        state after ``accepted``; returns the id of the one left pending last,
+        or None."""
+        margin = self._plausibility_margin()
+        pending = self.browse()
+        note = self.env._(
+            "Re-assessed as plausible once the reading of %s was accepted.",
+            format_datetime(self.env, accepted.read_at),
         )
+        for reading in self:
+            values = raw[reading.id]
+            judged = self._judge(state, values, reading.read_at, wraps, margin)
+            if judged["review_state"]:
+                reading.sudo().write(
+                    {
+                        "anomaly": judged["anomaly"],
+                        "anomaly_note": judged["anomaly_note"],
+                    }
+                )
+                pending |= reading
+            else:
+                pending._set_review("rejected", self._cleared_note())
+                pending = self.browse()
+                reading.sudo().write({**judged, "review_note": note})
+            state.update(self._state_after(state, values, reading.read_at, judged))
+        return pending[-1:].id or None
+
+    def _raw_values(self):
+        """{reading id: {column: value}} of the values read (SQL: the ORM
+        shows a value never read as 0.0)."""
+        self.env.cr.execute(
+            f"""SELECT id, {", ".join(VALUE_COLUMNS)}
+                  FROM prepaid_reading WHERE id = ANY(%s)""",  # noqa: S608
+            [self.ids],
+        )
+        return {
+            row.pop("id"): {c: v for c, v in row.items() if v is not None}
+            for row in self.env.cr.dictfetchall()
+        }

@@ -175,11 +175,12 @@ class TestCommandRecovery(MeteringCase):
         command_id = self.commit_command(1, "relay_off")
         busy, env = self.worker()
         with busy:
-            claimed = env["prepaid.meter.command"]._claim_queued(1, ids=[command_id])
-            self.assertEqual(claimed.ids, [command_id])
+            claim = env["prepaid.meter.command"]._claim_queued(1, ids=[command_id])
+            self.assertEqual(claim.commands.ids, [command_id])
             other, other_env = self.worker()
             with other:
-                with self.assertRaisesRegex(UserError, "another worker"):
+                # The first worker holds the command and its bus.
+                with self.assertRaisesRegex(UserError, "busy .in use by another"):
                     other_env["prepaid.meter.command"].browse(
                         command_id
                     ).action_send_now()
@@ -192,16 +193,45 @@ class TestCommandRecovery(MeteringCase):
             env.cr.commit()
         self.assertEqual(self.read(command_id)["state"], "done")
         self.assertTrue(self.fleet.meter(0, 1).relay_open)
+        self.assertFalse(self.bus_claim(), "the bus is free again")
+
+    def test_send_now_leaves_a_command_whose_row_another_worker_holds(self):
+        command_id = self.commit_command(1, "relay_off")
+        busy, env = self.worker()
+        with busy:
+            env.cr.execute(
+                "SELECT id FROM prepaid_meter_command WHERE id = %s FOR UPDATE",
+                [command_id],
+            )
+            other, other_env = self.worker()
+            with other:
+                with self.assertRaisesRegex(UserError, "being sent by another"):
+                    other_env["prepaid.meter.command"].browse(
+                        command_id
+                    ).action_send_now()
+                other_env.cr.rollback()
+            env.cr.rollback()
+        self.assertEqual(self.read(command_id)["state"], "queued")
+        self.assertFalse(self.fleet.meter(0, 1).relay_open)
+
+    def bus_claim(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT bus_claimed_by, bus_claimed_until FROM prepaid_gateway "
+                "WHERE id = %s",
+                [self.gateway_id],
+            )
+            return [value for value in cr.fetchone() if value]
 
     def test_poll_now_refuses_a_bus_another_worker_sweeps(self):
         requests = self.fleet.gateways[0].requests
         busy, env = self.worker()
         with busy:
             gateway = env["prepaid.gateway"].browse(self.gateway_id)
-            self.assertEqual(gateway._claim_now(), gateway)
+            self.assertEqual(gateway._claim_bus("poll"), gateway)
             other, other_env = self.worker()
             with other:
-                with self.assertRaisesRegex(UserError, "being polled by another"):
+                with self.assertRaisesRegex(UserError, "busy .in use by another"):
                     other_env["prepaid.gateway"].browse(
                         self.gateway_id
                     ).action_poll_now()
@@ -211,6 +241,8 @@ class TestCommandRecovery(MeteringCase):
         self.assertEqual(self.fleet.gateways[0].requests, requests, "bus untouched")
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
+            with self.assertRaisesRegex(UserError, "busy .being polled"):
+                env["prepaid.gateway"].browse(self.gateway_id).action_poll_now()
             env.cr.execute(
                 "UPDATE prepaid_gateway SET next_poll_at = NULL WHERE id = %s",
                 [self.gateway_id],
@@ -221,7 +253,8 @@ class TestCommandRecovery(MeteringCase):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             gateway = env["prepaid.gateway"].browse(self.gateway_id)
-            gateway._release_claim()
+            gateway._release_bus("poll")
             gateway.action_poll_now()
-            self.assertFalse(gateway.poll_claimed_until)
+            self.assertFalse(gateway.bus_claimed_until)
         self.assertGreater(self.fleet.gateways[0].requests, requests)
+        self.assertFalse(self.bus_claim())

@@ -4,11 +4,11 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from ..models.prepaid_meter_command import PrepaidMeterCommand
+from ..models.prepaid_meter_command_wire import PrepaidMeterCommandWire
 from .common import MeteringCase, electric, water
 from .test_polling import free_port
 
-COMMAND_LOGGER = "odoo.addons.prepaid_metering.models.prepaid_meter_command"
+COMMAND_LOGGER = "odoo.addons.prepaid_metering.models.prepaid_meter_command_queue"
 
 
 @tagged("post_install", "-at_install")
@@ -212,7 +212,7 @@ class TestCommands(MeteringCase):
         good = self.Command.create(
             {"meter_id": self.w.id, "command_type": "valve_close"}
         )
-        send = PrepaidMeterCommand._send
+        send = PrepaidMeterCommandWire._send
 
         def faulty_send(command):
             if command == bad_value:
@@ -222,7 +222,7 @@ class TestCommands(MeteringCase):
             return send(command)
 
         with (
-            patch.object(PrepaidMeterCommand, "_send", faulty_send),
+            patch.object(PrepaidMeterCommandWire, "_send", faulty_send),
             self.assertLogs(COMMAND_LOGGER, "ERROR") as logs,
             mute_logger("odoo.sql_db"),
         ):
@@ -293,9 +293,9 @@ class TestCommands(MeteringCase):
         first, second = self.record(self.m1, 1.0), self.record(self.m1, 2.0)
         both = first | second
         first.sudo().write({"state": "sending"})
-        self.assertFalse(self.Command._claim_queued(10) & both)
+        self.assertFalse(self.Command._claim_queued(10).commands & both)
         first.sudo().write({"state": "done"})
-        self.assertEqual(self.Command._claim_queued(10) & both, second)
+        self.assertEqual(self.Command._claim_queued(10).commands & both, second)
 
 
 @tagged("post_install", "-at_install")

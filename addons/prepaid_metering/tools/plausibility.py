@@ -81,7 +81,8 @@ class Verdict(NamedTuple):
     """Outcome of :func:`assess`.
 
     ``delta`` is counted from the last accepted value (meaningful when the
-    kind is not suspect); ``limit`` is the credible maximum it was held to.
+    kind is not suspect); ``limit`` is the credible maximum it was held to
+    (the one-minute minimum when the delta is below it).
     """
 
     kind: str
@@ -106,24 +107,28 @@ def storable(value):
     return 0.0 <= value < MAX_VALUE
 
 
-def assess(current, at, good, pending, rule):
+def assess(current, at, previous, since, rule, pending=None):
     """Judge the counter value ``current`` read at ``at``.
 
-    :param good: last accepted :class:`Reference` (``None``: first reading)
-    :param pending: latest pending suspect :class:`Reference`, or ``None``
+    :param previous: last accepted value (``None``: first reading)
+    :param since: when ``previous`` was read
     :param rule: the meter's :class:`Rule`
+    :param pending: latest pending suspect :class:`Reference`, or ``None``
     :returns: a :class:`Verdict`
     """
     if not 0.0 <= current < MAX_VALUE:
         return BAD_VALUE
-    if good is None:
+    if previous is None:
         return FIRST
-    limit = rule.limit(good.at, at)
-    previous = good.value
     if pending is None and current >= previous:
-        # the usual case, without the function calls of the general one
+        # The usual case, without the calls of the general one: a rise within
+        # the one-minute minimum needs no clock.
         delta = round(current - previous, 4)
+        limit = rule.rate * rule.margin * MIN_HOURS + FLOOR
+        if delta > limit:
+            limit = rule.limit(since, at)
         return _verdict((NORMAL if delta <= limit else JUMP, delta, limit))
+    limit = rule.limit(since, at)
     step = classify(previous, current, limit, rule.wrap)
     if pending is not None:
         from_pending = classify(

@@ -29,7 +29,7 @@ class PrepaidMeterReplaceWizard(models.TransientModel):
         digits=(16, 3),
         help="Counter of the new meter when it was put in (kWh or m³).",
     )
-    new_serial_number = fields.Char(string="New Serial Number")
+    new_serial_number = fields.Char(help="Written on the meter when given.")
 
     def action_confirm(self):
         """Store both readings; the final one must be plausible."""

@@ -72,7 +72,9 @@ class PrepaidPortal(CustomerPortal):
                 "account": account,
                 "page_name": "prepaid_account",
                 "days_left": account._days_of_credit_left(),
-                "lines": account.ledger_line_ids[:5],
+                "lines": request.env["prepaid.ledger.line"]
+                .sudo()
+                .search([("account_id", "=", account.id)], limit=5),
                 "provider": provider,
                 "presets": presets,
                 "error": error,

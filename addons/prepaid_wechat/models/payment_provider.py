@@ -85,10 +85,16 @@ class PaymentProvider(models.Model):
         help="Comma-separated amounts offered as buttons on the top-up page.",
     )
     wechatpay_oa_token = fields.Char(
-        groups="base.group_system", copy=False, readonly=True
+        string="Official Account Token",
+        groups="base.group_system",
+        copy=False,
+        readonly=True,
     )
     wechatpay_oa_token_renew_at = fields.Float(
-        groups="base.group_system", copy=False, readonly=True
+        string="Renew the Token After (Unix time)",
+        groups="base.group_system",
+        copy=False,
+        readonly=True,
     )
 
     # ------------------------------------------------------------------
@@ -161,7 +167,31 @@ class PaymentProvider(models.Model):
             }
         )
         if journal:
+            # the provider's account.payment.method is made by the install hook,
+            # which runs after the demo data
+            self._setup_provider(const.PROVIDER_CODE)
             providers.journal_id = journal
+        self._demo_tenant_login()
+
+    @api.model
+    def _demo_tenant_login(self):
+        """Demo data: portal login ``tenant`` / ``tenant`` for the tenant of
+        the first open prepaid account."""
+        account = self.env["prepaid.account"].search(
+            [("state", "=", "open"), ("mode", "=", "prepaid")], order="id", limit=1
+        )
+        Users = self.env["res.users"].with_context(no_reset_password=True)
+        if not account or Users.search_count([("login", "=", "tenant")]):
+            return
+        Users.create(
+            {
+                "name": account.partner_id.name,
+                "login": "tenant",
+                "password": "tenant",
+                "partner_id": account.partner_id.id,
+                "groups_id": [(6, 0, self.env.ref("base.group_portal").ids)],
+            }
+        )
 
     # ------------------------------------------------------------------
     # the doors to WeChat

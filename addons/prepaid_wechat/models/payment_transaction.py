@@ -28,12 +28,19 @@ class PaymentTransaction(models.Model):
     )
     wechatpay_trade_type = fields.Selection(
         [("native", "Native (QR code)"), ("jsapi", "JSAPI (inside WeChat)")],
+        string="WeChat Trade Type",
         readonly=True,
         copy=False,
     )
-    wechatpay_code_url = fields.Char(readonly=True, copy=False)
-    wechatpay_prepay_id = fields.Char(readonly=True, copy=False)
-    wechatpay_ordered_at = fields.Datetime(readonly=True, copy=False)
+    wechatpay_code_url = fields.Char(
+        string="WeChat Code URL", readonly=True, copy=False
+    )
+    wechatpay_prepay_id = fields.Char(
+        string="WeChat Prepay ID", readonly=True, copy=False
+    )
+    wechatpay_ordered_at = fields.Datetime(
+        string="WeChat Order Created", readonly=True, copy=False
+    )
 
     # ------------------------------------------------------------------
     # payment framework hooks

@@ -18,7 +18,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from urllib.parse import urlsplit
 
 import requests
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -31,15 +30,6 @@ AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 TOLERANCE_S = 300
 PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*]{6,32}$")
-TRADE_STATES = (
-    "SUCCESS",
-    "REFUND",
-    "NOTPAY",
-    "CLOSED",
-    "REVOKED",
-    "USERPAYING",
-    "PAYERROR",
-)
 
 
 class WeChatPayError(Exception):
@@ -321,9 +311,3 @@ def _json(content):
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def url_path(url):
-    """Path with query of ``url`` (what the request signature covers)."""
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")

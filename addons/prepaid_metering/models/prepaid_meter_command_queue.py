@@ -1,0 +1,380 @@
+import logging
+import time
+from datetime import timedelta
+from typing import NamedTuple
+
+import psycopg2.errors
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.modules import module as odoo_module
+
+from ..tools.transactions import start_read_committed
+from .prepaid_meter_command_wire import Outcome
+
+_logger = logging.getLogger(__name__)
+
+RETRY_DELAY = timedelta(seconds=30)
+#: Queued commands that may be sent now (SQL on ``c``). With ``ids`` (Send
+#: Now) only those, whatever their retry time. A counted record waits for the
+#: older unsettled records of its meter: two records are never in flight on one
+#: meter.
+SENDABLE = """
+    c.state = 'queued'
+    AND (%(ids)s::int4[] IS NOT NULL OR c.next_attempt_at IS NULL
+         OR c.next_attempt_at <= %(now)s)
+    AND (%(ids)s::int4[] IS NULL OR c.id = ANY(%(ids)s::int4[]))
+    AND NOT (c.command_type = 'record_write' AND EXISTS (
+        SELECT 1 FROM prepaid_meter_command o
+         WHERE o.meter_id = c.meter_id
+           AND o.command_type = 'record_write'
+           AND o.state IN ('queued', 'sending')
+           AND o.id < c.id))
+"""
+#: Commands a dead worker left sending (SQL on ``c``).
+STUCK = "c.state = 'sending' AND c.claimed_at <= %(before)s"
+
+
+class Claim(NamedTuple):
+    """What a worker took: commands marked sending (their buses are held
+    for it), and the gateways whose bus another worker holds (their commands
+    stay for later)."""
+
+    commands: models.BaseModel
+    busy: models.BaseModel
+
+
+class PrepaidMeterCommandQueue(models.AbstractModel):
+    """How meter commands are claimed and sent: one worker at a time on a
+    bus (the gateway's bus claim, shared with polling), one attempt at a
+    time per command, each outcome kept whatever happens to the next one
+    (mixed into ``prepaid.meter.command``)."""
+
+    _name = "prepaid.meter.command.queue"
+    _description = "Meter Command: queue and sending"
+
+    # ------------------------------------------------------------------
+    # Claims
+    # ------------------------------------------------------------------
+    @api.model
+    def _claim_queued(self, limit, ids=None):
+        """Claim up to ``limit`` sendable queued commands (``ids``: only
+        those) with their buses; returns a :class:`Claim`."""
+        params = {"ids": ids, "now": fields.Datetime.now()}
+        return self._claim_with_buses(SENDABLE, params, limit)
+
+    @api.model
+    def _claim_stuck(self, before, limit):
+        """Claim up to ``limit`` commands sending since before ``before``
+        and not held by a live worker, with their buses."""
+        return self._claim_with_buses(STUCK, {"before": before}, limit)
+
+    @api.model
+    def _claim_with_buses(self, condition, params, limit):
+        """Claim the commands matching ``condition`` (SQL on ``c``) whose
+        bus this worker can take, and mark them sending.
+
+        First the buses of the gateways with matching commands, oldest
+        command first (at most ``limit`` gateways, so that one busy bus does
+        not hold up the others), then the commands on the buses taken
+        (``FOR UPDATE SKIP LOCKED``: a command another worker holds is left to
+        it). Buses left without a command are released at once.
+        """
+        self.env.flush_all()
+        params = dict(params, limit=limit)
+        self.env.cr.execute(
+            f"""
+            SELECT c.gateway_id FROM prepaid_meter_command c
+             WHERE {condition}
+             GROUP BY c.gateway_id
+             ORDER BY min(c.id)
+             LIMIT %(limit)s
+            """,
+            params,
+        )
+        Gateway = self.env["prepaid.gateway"]
+        wanted = Gateway.browse([row[0] for row in self.env.cr.fetchall()])
+        buses = wanted._claim_bus("command")
+        commands = self.browse()
+        if buses:
+            self.env.cr.execute(
+                f"""
+                SELECT c.id FROM prepaid_meter_command c
+                 WHERE {condition}
+                   AND c.gateway_id = ANY(%(buses)s)
+                 ORDER BY c.id
+                 LIMIT %(limit)s
+                   FOR UPDATE OF c SKIP LOCKED
+                """,
+                dict(params, buses=buses.ids),
+            )
+            commands = self.browse([row[0] for row in self.env.cr.fetchall()])
+        (buses - commands.gateway_id)._release_bus("command")
+        commands._mark_sending()
+        return Claim(commands, wanted - buses)
+
+    def _mark_sending(self):
+        """Record the claim: state sending, one more attempt, since now."""
+        if not self:
+            return
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_meter_command
+               SET state = 'sending', attempts = COALESCE(attempts, 0) + 1,
+                   claimed_at = %s,
+                   write_uid = %s, write_date = now() at time zone 'UTC'
+             WHERE id = ANY(%s)
+            """,
+            (fields.Datetime.now(), self.env.uid, self.ids),
+        )
+        self.invalidate_recordset(["state", "attempts", "claimed_at"])
+
+    # ------------------------------------------------------------------
+    # Workers
+    # ------------------------------------------------------------------
+    def _trigger_processing(self):
+        cron = self.env.ref(
+            "prepaid_metering.ir_cron_meter_commands", raise_if_not_found=False
+        )
+        if cron:
+            cron.sudo()._trigger()
+
+    @api.model
+    def _trigger_for_gateways(self, gateways):
+        """Wake the command job up when commands wait on ``gateways`` (their
+        bus was just freed)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT 1 FROM prepaid_meter_command
+                WHERE state = 'queued' AND gateway_id = ANY(%s) LIMIT 1""",
+            [gateways.ids],
+        )
+        if self.env.cr.fetchone():
+            self._trigger_processing()
+
+    @api.model
+    def _cron_process(self, commit=None, limit=100):
+        """Send queued commands; several workers never send the same one,
+        and never talk on a bus another worker (a poll) holds."""
+        if commit is None:
+            commit = not odoo_module.current_test
+        if commit:
+            start_read_committed(self.env.cr)
+        commands = self._claim_queued(limit).commands
+        if commit:
+            # Deliberate: make the claims visible and release the row locks
+            # before talking to slow meters.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        commands._execute_claimed(commit)
+        return len(commands)
+
+    @api.model
+    def _process_in_own_cursor(self, ids):
+        """Claim and send ``ids`` in a transaction of their own, committing
+        as the command job does; returns the :class:`Claim` (in this
+        environment): the commands this worker sent, and the gateways whose
+        bus was busy (their commands stay queued for the job)."""
+        self.env.flush_all()
+        registry = self.env.registry
+        with registry.cursor() as cr:
+            if not registry.in_test_mode():
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            Command = self.with_env(self.env(cr=cr))
+            claim = Command._claim_queued(len(ids), ids=ids)
+            # Deliberate: the claim is published before the meter is spoken to.
+            cr.commit()  # pylint: disable=invalid-commit
+            claim.commands._execute_claimed(commit=True)
+            sent, busy = claim.commands.ids, claim.busy.ids
+        self.env.invalidate_all()
+        return Claim(self.browse(sent), self.env["prepaid.gateway"].browse(busy))
+
+    @api.model
+    def _create_in_own_cursor(self, vals):
+        """Create a command and commit it at once, in a transaction of its
+        own (outbox): whatever happens to the caller's transaction, the
+        command exists. A ``request_key`` already used returns that command.
+        Returns the command id."""
+        key = vals.get("request_key")
+        self.env.flush_all()
+        registry = self.env.registry
+        with registry.cursor() as cr:
+            Command = self.with_env(self.env(cr=cr))
+            existing = key and Command.search([("request_key", "=", key)], limit=1)
+            if existing:
+                return existing.id
+            try:
+                with cr.savepoint():
+                    command = Command.create(vals)
+            except psycopg2.errors.UniqueViolation:
+                # Another click of the same request won the race.
+                return Command.search([("request_key", "=", key)], limit=1).id
+            command._trigger_processing()
+            return command.id
+
+    @api.model
+    def _read_error(self, command_id):
+        """The committed reason a command failed (read from a fresh
+        transaction)."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT last_error FROM prepaid_meter_command WHERE id = %s",
+                [command_id],
+            )
+            return cr.fetchone()[0]
+
+    @api.model
+    def _read_states(self, ids):
+        """{id: state} as committed now (read from a fresh transaction)."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id, state FROM prepaid_meter_command WHERE id = ANY(%s)",
+                [list(ids)],
+            )
+            return dict(cr.fetchall())
+
+    @api.model
+    def _wait_settled(self, ids, timeout):
+        """Wait up to ``timeout`` seconds until the commands are settled;
+        returns their committed states."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self._read_states(ids)
+            pending = [s for s in states.values() if s in ("queued", "sending")]
+            if not pending or time.monotonic() >= deadline:
+                return states
+            time.sleep(0.25)
+
+    def _not_sent_message(self, busy):
+        """Why these commands were not sent now: the bus of their gateway
+        is busy (``busy``), or another worker sends them."""
+        on_busy = self.filtered(lambda c: c.gateway_id in busy)
+        lines = [
+            self.env._(
+                "The bus of gateway %(gateway)s is busy (%(activity)s): the "
+                "command is queued and will be sent in a moment.",
+                gateway=gateway.name,
+                activity=activity,
+            )
+            for gateway, activity in on_busy.gateway_id._bus_activity().items()
+        ]
+        if self - on_busy:
+            lines.append(
+                self.env._(
+                    "These commands are being sent by another worker; their "
+                    "outcome shows here in a moment."
+                )
+            )
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------
+    # Sending
+    # ------------------------------------------------------------------
+    def _execute_claimed(self, commit):
+        """Send claimed commands bus by bus; each command's outcome is kept
+        (committed when ``commit``) whatever happens to the next one, and
+        each bus is released after its last command."""
+        done = 0
+        for gateway, commands in self.grouped("gateway_id").items():
+            for command in commands:
+                gateway._renew_bus("command")
+                command._execute_one(commit)
+                if commit:
+                    # Deliberate: keep each command's outcome even if a later
+                    # one fails or the worker is killed.
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                done += 1
+                self.env["ir.cron"]._notify_progress(
+                    done=done, remaining=len(self) - done
+                )
+            gateway._release_bus("command")
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _lock(self):
+        """Hold this command's row while it is on the wire: the recovery job
+        skips locked rows, so it never takes a command a live worker sends."""
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_meter_command WHERE id = %s FOR UPDATE", [self.id]
+        )
+
+    def _execute_one(self, commit):
+        """Send one claimed command and record the outcome.
+
+        Any exception of this command (a value the codec refuses, a database
+        error) fails this command with the reason; the savepoint keeps the
+        transaction usable for the next one.
+        """
+        self.ensure_one()
+        self._lock()
+        try:
+            if self.command_type == "record_write" and not self.expected_count:
+                with self.env.cr.savepoint():
+                    outcome = self._prepare_record()
+                if outcome is None and commit:
+                    # Deliberate (outbox): the expected counter is committed
+                    # before the first byte of the record is written.
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._lock()
+            else:
+                outcome = None
+            if outcome is None:
+                with self.env.cr.savepoint():
+                    outcome = self._send()
+        except (UserError, ValidationError) as err:
+            outcome = Outcome(False, str(err), final=True)
+        except Exception as err:  # noqa: BLE001 - one command, not the queue
+            _logger.exception("meter command %s failed unexpectedly", self.name)
+            outcome = Outcome(
+                False, self.env._("Unexpected error: %s", repr(err)), final=True
+            )
+        self._record_outcome(outcome)
+        if commit:
+            # Deliberate: the outcome is kept even if its follow-up fails.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        self._run_followups()
+
+    def _record_outcome(self, outcome):
+        self.ensure_one()
+        ok, message = outcome.ok, outcome.message
+        if ok:
+            self._write_internal(
+                {
+                    "state": "done",
+                    "done_at": fields.Datetime.now(),
+                    "result": message,
+                    "last_error": False,
+                    "followup_pending": True,
+                }
+            )
+            return
+        if not outcome.final and self.attempts < self.max_attempts:
+            self._write_internal(
+                {
+                    "state": "queued",
+                    "last_error": message,
+                    "next_attempt_at": fields.Datetime.now() + RETRY_DELAY,
+                }
+            )
+        else:
+            self._write_internal(
+                {"state": "failed", "last_error": message, "followup_pending": True}
+            )
+
+    def _run_followups(self):
+        """Apply settled outcomes to what depends on them, each in a
+        savepoint; a follow-up that fails stays pending for the recovery job."""
+        for command in self.filtered("followup_pending"):
+            try:
+                with self.env.cr.savepoint():
+                    command._on_command_settled()
+                    command._write_internal({"followup_pending": False})
+            except Exception as err:  # noqa: BLE001 - retried by the recovery job
+                _logger.warning(
+                    "follow-up of meter command %s failed: %s",
+                    command.name,
+                    err,
+                    exc_info=True,
+                )
+                command._write_internal(
+                    {"result": self.env._("Follow-up pending: %s", err)}
+                )
