@@ -10,7 +10,7 @@ Prints figures; it is not a timed test. Measures, in one run:
 (b) a naive per-record ORM loop (tariff version, price, ``_post`` of one
     line, ``_after_balance_change`` and a meter ``write`` per reading) over
     10,000 other readings (100 meters x 100), as the per-reading speed-up;
-(c) SQL statements of ``_bill_claimed`` for batches of 10 .. 1,000 meters
+(c) SQL statements of ``_bill_claimed_upto`` for batches of 10 .. 1,000 meters
     (in a savepoint, rolled back);
 (d) correctness: one consumption line per reading, wallets == ledger, alarm
     levels, ``_reconciliation`` balanced before and after ``_recognize``.
@@ -737,7 +737,7 @@ def sql_per_batch(
                 if profiler is not None:
                     profiler.enable()
                 count0, started = cr.sql_log_count, time.perf_counter()
-                lines = engine._bill_claimed(meter_ids)
+                lines, _resume = engine._bill_claimed_upto(meter_ids)
                 env.flush_all()  # pending ORM writes (alarm levels), as a commit
                 elapsed = time.perf_counter() - started
                 count = cr.sql_log_count - count0
@@ -979,7 +979,7 @@ def print_profile(prof: cProfile.Profile, top: int, size: int) -> None:
         pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(top)
         text = out.getvalue()
         start = text.find("   ncalls")
-        print(f"\n--- cProfile of one _bill_claimed of {size} meters, by {key} ---")
+        print(f"\n--- cProfile of one batch of {size} meters, by {key} ---")
         print(text[start:] if start >= 0 else text)
 
 
@@ -1066,7 +1066,7 @@ def report(
             f"speed-up {per / product:6.1f}x per reading   (goal >= 50x)"
         )
     if sql_rows:
-        print("\n(c) SQL statements per _bill_claimed (savepoint, rolled back)")
+        print("\n(c) SQL statements per _bill_claimed_upto (savepoint, rolled back)")
         print(
             "    meters  readings  charged  statements  of which alarms"
             "  (accounts alarmed)  time s  alarms s"
@@ -1157,7 +1157,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile one _bill_claimed of the first --batches size (rolled back)",
+        help="cProfile one batch of the first --batches size (rolled back)",
     )
     parser.add_argument("--profile-top", type=int, default=30)
     return parser.parse_args(argv)

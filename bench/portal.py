@@ -343,10 +343,11 @@ def timed_get(session, url):
 def one_user(session, urls, count):
     for url in urls.values():  # warm-up
         timed_get(session, url)
-    return {
-        name: [timed_get(session, url) for _i in range(count)]
-        for name, url in urls.items()
-    }
+    times = {name: [] for name in urls}
+    for _i in range(count):  # interleaved: load changes hit every page alike
+        for name, url in urls.items():
+            times[name].append(timed_get(session, url))
+    return times
 
 
 def concurrent(sessions, url_of, count):
@@ -453,10 +454,17 @@ def run(args):
         print(f"\n(c) usage page, 1 vs 3 years ({args.lines_per_day} lines a day)")
         one_year, three_years = sessions[-2], sessions[-1]
         h1, h3 = data["history"]
-        u1 = one_user(one_year, {"1y": f"{base}/my/prepaid/{h1}/usage"}, args.requests)
-        u3 = one_user(
-            three_years, {"3y": f"{base}/my/prepaid/{h3}/usage"}, args.requests
-        )
+        # interleaved, so that a change of the machine's load hits both alike
+        urls_c = [
+            (one_year, f"{base}/my/prepaid/{h1}/usage"),
+            (three_years, f"{base}/my/prepaid/{h3}/usage"),
+        ]
+        for session, url in urls_c:
+            timed_get(session, url)
+        u1, u3 = {"1y": []}, {"3y": []}
+        for _i in range(args.requests):
+            u1["1y"].append(timed_get(*urls_c[0]))
+            u3["3y"].append(timed_get(*urls_c[1]))
         for name, values in (*u1.items(), *u3.items()):
             print(
                 f"  {name:8} p50 {ms(statistics.median(values))}  p95 {ms(p95(values))}"

@@ -9,6 +9,9 @@ from . import prepaid_room
 from . import prepaid_notification_channel
 from . import prepaid_alarm_notice
 from . import prepaid_protection_period
+from . import prepaid_supply_control
+from . import prepaid_billing_deduction
+from . import prepaid_revenue_recognition
 from . import prepaid_billing_engine
 from . import prepaid_daily_usage
 from . import prepaid_batch_job

@@ -383,6 +383,13 @@ class PrepaidAccount(models.Model):
             return self.alarm1_amount, self.alarm2_amount, self.alarm3_amount
         return self.company_id._prepaid_alarm_amounts()
 
+    @api.model
+    def _get_billable_account_domain(self):
+        """Accounts whose wallet pays for their meters' readings: billing,
+        alarms and balance cut-offs apply to them (the meter side of the rule
+        is ``prepaid.meter._get_billable_meter_domain``)."""
+        return [("state", "=", "open"), ("mode", "=", "prepaid")]
+
     def _level_for(self, balance):
         """Alarm level (0-3) reached by ``balance``."""
         level = 0

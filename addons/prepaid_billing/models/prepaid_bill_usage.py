@@ -6,7 +6,7 @@ import pytz
 from odoo import api, models
 from odoo.exceptions import UserError
 
-from ..tools import bill_pricing
+from ..tools import bill_pricing, deduction
 from ..tools.clock import LocalClock
 
 BANDS = ("sharp", "peak", "flat", "valley")
@@ -137,7 +137,7 @@ class PrepaidBillUsage(models.AbstractModel):
             [ids, starts, stops, banded],
         )
         readings = cr.fetchall()
-        band_quantities = self.env["prepaid.billing.engine"]._band_quantities
+        band_quantities = deduction.band_quantities
         clocks = {row[3]: LocalClock(row[3]) for row in rows}
         tz_of = {row[0]: row[3] for row in rows}
         water = {m.id for m in meters if m.meter_type == "water"}

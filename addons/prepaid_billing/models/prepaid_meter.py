@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -88,10 +88,37 @@ class PrepaidMeter(models.Model):
         billed = self.sudo().billed_reading_id.read_at
         return max(locked, billed) if locked and billed else locked or billed
 
+    @api.model
+    def _get_billable_meter_domain(self):
+        """Meters whose readings billing turns into money: the active meters
+        of a billable account (``prepaid.account._get_billable_account_domain``)."""
+        return [
+            ("active", "=", True),
+            (
+                "billing_account_id",
+                "any",
+                self.env["prepaid.account"]._get_billable_account_domain(),
+            ),
+        ]
+
     def _start_billing(self):
-        """Billing of these meters starts from their latest reading."""
+        """Billing of these meters starts from their last good reading: the
+        latest one neither pending review nor rejected. A suspect reading
+        after it is billed, once, when it is accepted."""
+        Reading = self.env["prepaid.reading"].sudo()
         for meter in self:
-            last = meter.reading_ids[:1]
+            last = Reading.search(
+                [
+                    ("meter_id", "=", meter.id),
+                    "|",
+                    ("review_state", "=", False),
+                    ("review_state", "=", "accepted"),
+                ],
+                limit=1,
+            )
+            balance = (last.values_json or {}).get("balance")
+            if balance is None:
+                balance = (meter.meter_values or {}).get("balance", 0.0)
             meter.sudo().write(
                 {
                     "billed_reading_id": last.id or False,
@@ -103,9 +130,7 @@ class PrepaidMeter(models.Model):
                     "bill_period_start": False,
                     "bill_period_qty": 0.0,
                     "bill_carry": 0.0,
-                    "meter_balance_mirror": (meter.meter_values or {}).get(
-                        "balance", 0.0
-                    ),
+                    "meter_balance_mirror": balance,
                 }
             )
 

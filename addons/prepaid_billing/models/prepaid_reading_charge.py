@@ -14,7 +14,7 @@ class PrepaidReadingCharge(models.Model):
     charges of one meter, tariff version and local month of a billing batch.
 
     The table is append-only and written only by the billing engine, with
-    ``COPY`` (see ``prepaid.billing.engine._write_charges``): it is the
+    ``COPY`` (see ``prepaid.billing.deduction._bill_batch``): it is the
     largest table of the database (one row per reading), so it carries the
     primary key and one index, and no foreign-key triggers. Its references
     are kept by the engine and guarded where rows could go away: a charged

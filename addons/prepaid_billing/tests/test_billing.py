@@ -83,21 +83,21 @@ class TestDeduction(BillingCase):
     def test_a_pricing_error_leaves_the_batch_unbilled(self):
         from unittest.mock import patch
 
-        from ..models.prepaid_billing_engine import PrepaidBillingEngine
+        from ..tools import deduction
 
         other = self.make_meter(self.gateway, 7)
         other_account = self.make_account(other, opening=50.0)
         for meter in (self.meter, other):
             self.reading(meter, 1000.0, "2026-03-02 02:00:00")
             self.reading(meter, 1010.0, "2026-03-02 03:00:00")
-        original = PrepaidBillingEngine._charge_reading
+        original = deduction.charge_reading
 
-        def charge_reading(engine, meter, reading, pricing, batch):
-            if meter["id"] == other.id:
+        def charge_reading(meter, reading, pricing, batch):
+            if meter.id == other.id:
                 raise ZeroDivisionError("broken tariff")
-            return original(engine, meter, reading, pricing, batch)
+            return original(meter, reading, pricing, batch)
 
-        with patch.object(PrepaidBillingEngine, "_charge_reading", charge_reading):
+        with patch.object(deduction, "charge_reading", charge_reading):
             with self.assertRaises(ZeroDivisionError):
                 self.bill()
         # the whole batch is rolled back: the charges streamed before the

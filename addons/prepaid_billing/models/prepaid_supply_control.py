@@ -1,0 +1,234 @@
+import pytz
+
+from odoo import api, fields, models
+
+from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
+
+from ..tools import protection as protection_core
+
+
+class PrepaidSupplyControl(models.AbstractModel):
+    """Alarm levels, cut-off and restore of accounts after their balance
+    moved; the supply state follows the relay and valve commands.
+
+    Part of ``prepaid.billing.engine``, which the rest of the module calls.
+    """
+
+    _name = "prepaid.supply.control"
+    _description = "Prepaid Supply Control"
+
+    @api.model
+    def _after_balance_change(self, accounts):
+        """Alarm levels, cut-off and restore after the balances moved.
+
+        Works on the whole batch at once: a few statements whatever the number
+        of accounts (one write per alarm level, one notice search and create,
+        one command create for all meters to cut).
+        """
+        Account = self.env["prepaid.account"]
+        accounts = accounts.filtered_domain(Account._get_billable_account_domain())
+        if not accounts:
+            return
+        accounts.invalidate_recordset(["balance"])
+        raise_events, resets, by_level, to_cut, to_restore = [], [], {}, [], []
+        for account in accounts:
+            currency = account.currency_id
+            level = account._level_for(account.balance)
+            if level > account.alarm_level:
+                raise_events.append((account, f"alarm{level}"))
+            elif level < account.alarm_level:
+                resets.append((account, level))
+            if level != account.alarm_level:
+                by_level.setdefault(level, []).append(account.id)
+            exhausted = (
+                currency.compare_amounts(account.balance, -account.credit_limit) <= 0
+            )
+            if exhausted and account.supply_state == "on":
+                to_cut.append(account.id)
+            elif (
+                account.supply_state in ("cut_off", "cut_pending", "cut_failed")
+                and currency.compare_amounts(account.balance, 0) > 0
+            ):
+                to_restore.append(account)
+        Notice = self.env["prepaid.alarm.notice"]
+        for level, ids in by_level.items():
+            Account.browse(ids)._write_guarded({"alarm_level": level})
+        Notice._reset_batch(resets)
+        Notice._raise_batch(raise_events)
+        if to_cut:
+            self._cut_or_defer_batch(Account.browse(to_cut), fields.Datetime.now())
+        for account in to_restore:
+            self._restore(account)
+
+    def _cut_or_defer_batch(self, accounts, now, reason=None):
+        """Queue the cut-off of ``accounts`` (or defer those protected now).
+
+        Returns the accounts actually cut.
+        """
+        deferred, cut, notes = [], [], {}
+        rules_by_company = {}
+        # One read for every meter (and its site) of the batch, not one per
+        # account.
+        accounts.meter_ids.fetch(["billing_mode", "profile_ids", "site_id"])
+        accounts.meter_ids.site_id.fetch(["tz"])
+        for account in accounts:
+            company = account.company_id
+            if company not in rules_by_company:
+                rules_by_company[company] = self.env[
+                    "prepaid.protection.period"
+                ]._rules(company)
+            protected, why = self._protection(account, now, rules_by_company[company])
+            if protected:
+                if account.supply_state != "cut_pending":
+                    deferred.append(account.id)
+                    notes[account.id] = self.env._(
+                        "Balance exhausted; cut-off deferred: %s", why
+                    )
+                continue
+            if account.meter_ids.filtered(self._switchable):
+                cut.append(account.id)
+                notes[account.id] = reason or self.env._(
+                    "Balance exhausted: supply cut off."
+                )
+            # Meter-side meters open their own relay; nothing to switch here.
+        Account = self.env["prepaid.account"]
+        cut = Account.browse(cut)
+        if deferred:
+            Account.browse(deferred)._write_guarded({"supply_state": "cut_pending"})
+        if cut:
+            command_reason = reason or (
+                self.env._("Prepaid balance exhausted (%s)", cut.name)
+                if len(cut) == 1
+                else self.env._("Prepaid balance exhausted")
+            )
+            cut.meter_ids.filtered(self._switchable)._queue_commands(
+                lambda m: m._switch_command_type(False), command_reason
+            )
+            cut._write_guarded({"supply_state": "cut_off"})
+            self.env["prepaid.alarm.notice"]._raise_batch(
+                [(account, "cutoff") for account in cut]
+            )
+        if notes:
+            Account.browse(list(notes))._message_log_batch(notes)
+        return cut
+
+    @staticmethod
+    def _switchable(meter):
+        """Whether billing switches ``meter``'s supply: a server-side meter
+        with a relay or valve (a meter-side meter opens its own)."""
+        return meter.billing_mode == "server" and meter.profile_ids._switch_profile()
+
+    def _restore(self, account, reason=None, force=False):
+        """Supply ``account`` again; its meters are switched on when it was
+        cut off (or ``force``)."""
+        meters = account.meter_ids.filtered(self._switchable)
+        was_cut = force or account.supply_state in ("cut_off", "cut_failed")
+        account._write_guarded({"supply_state": "on"})
+        if meters and was_cut:
+            meters._queue_commands(
+                lambda m: m._switch_command_type(True),
+                reason or self.env._("Recharged (%s)", account.name),
+            )
+            self.env["prepaid.alarm.notice"]._raise_batch([(account, "restore")])
+        account.message_post(body=reason or self.env._("Supply restored."))
+
+    def _switch_settled(self, command):
+        """A relay or valve command of an account's meter ended: the account's
+        supply state follows. A failed cut-off or restore shows as "cut-off
+        failed" / "restore failed" with a to-do for the operator; a later
+        command that succeeds puts it back to "cut off" / "on"."""
+        meter = command.meter_id
+        account = meter.billing_account_id
+        if not account or account.state != "open" or not self._switchable(meter):
+            return
+        supply_on = SWITCH_COMMANDS[command.command_type][1]
+        wanted = ("on", "restore_failed") if supply_on else ("cut_off", "cut_failed")
+        if account.supply_state not in wanted:
+            # The account wants the other way by now; this outcome is history.
+            return
+        failed = self._failed_switch_meters(account, supply_on)
+        new = wanted[1] if failed else wanted[0]
+        if new == account.supply_state:
+            return
+        account._write_guarded({"supply_state": new})
+        if not failed:
+            account.message_post(
+                body=self.env._("Supply state back to normal (%s).", command.name)
+            )
+            return
+        summary = (
+            self.env._("Restore failed on %s", ", ".join(failed.mapped("name")))
+            if supply_on
+            else self.env._("Cut-off failed on %s", ", ".join(failed.mapped("name")))
+        )
+        account.message_post(body=f"{summary}: {command.last_error or ''}")
+        account.sudo().activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            note=self.env._(
+                "Command %(command)s failed: %(error)s. Check the meter and its "
+                "gateway, then retry the command or switch the supply by hand.",
+                command=command.name,
+                error=command.last_error,
+            ),
+            user_id=self._supply_operator(command).id,
+        )
+
+    def _failed_switch_meters(self, account, supply_on):
+        """Meters of ``account`` whose latest settled command switching the
+        supply ``supply_on`` failed."""
+        types = [t for t, (_k, on) in SWITCH_COMMANDS.items() if on == supply_on]
+        meters = account.meter_ids.filtered(self._switchable)
+        latest = {}
+        for command in self.env["prepaid.meter.command"].search(
+            [
+                ("meter_id", "in", meters.ids),
+                ("command_type", "in", types),
+                ("state", "in", ("done", "failed")),
+            ],
+            order="id desc",
+        ):
+            latest.setdefault(command.meter_id, command.state)
+        return meters.filtered(lambda m: latest.get(m) == "failed")
+
+    def _supply_operator(self, command):
+        """Who gets the to-do of a failed switch: the person who asked for it,
+        else (an automatic cut-off) the administrator."""
+        user = command.requested_by
+        if user and user.active and not user.share and not user._is_superuser():
+            return user
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
+        return admin if admin and admin.active else self.env.user
+
+    def _protection(self, account, now, rules=None):
+        """(protected?, why) for an automatic cut-off of ``account`` at ``now``."""
+        if account.protected:
+            return True, self.env._("the account is protected")
+        if account.keep_on_until and account.keep_on_until > now:
+            return True, self.env._(
+                "supply kept on until %s by a manual override", account.keep_on_until
+            )
+        if rules is None:
+            rules = self.env["prepaid.protection.period"]._rules(account.company_id)
+        tz = account.meter_ids[:1].site_id.tz or "UTC"
+        local = (
+            pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(tzinfo=None)
+        )
+        if protection_core.is_protected(rules, local):
+            return True, self.env._(
+                "protection period (%s local time)", local.strftime("%Y-%m-%d %H:%M")
+            )
+        return False, ""
+
+    @api.model
+    def _cron_deferred_cutoffs(self):
+        """Carry out cut-offs deferred by protection periods once they end."""
+        now = fields.Datetime.now()
+        accounts = self.env["prepaid.account"].search(
+            [("supply_state", "=", "cut_pending"), ("state", "=", "open")]
+        )
+        recovered = accounts.filtered(
+            lambda a: a.currency_id.compare_amounts(a.balance, -a.credit_limit) > 0
+        )
+        recovered._write_guarded({"supply_state": "on"})
+        return len(self._cut_or_defer_batch(accounts - recovered, now))
