@@ -34,17 +34,17 @@ class PrepaidPortal(CustomerPortal):
             raise NotFound() from err
 
     def _wechat_provider(self, account):
-        return (
-            request.env["payment.provider"]
-            .sudo()
-            ._get_compatible_providers(
-                account.company_id.id,
-                account.partner_id.id,
-                0.0,
-                currency_id=account.currency_id.id,
-            )
-            .filtered(lambda p: p.code == const.PROVIDER_CODE)[:1]
-        )
+        """The WeChat Pay provider offered to ``account`` (CNY only)."""
+        if account.currency_id.name not in const.SUPPORTED_CURRENCIES:
+            return request.env["payment.provider"]
+        domain = [
+            ("code", "=", const.PROVIDER_CODE),
+            ("state", "in", ("enabled", "test")),
+            ("company_id", "=", account.company_id.id),
+        ]
+        if not request.env.user._is_internal():
+            domain.append(("is_published", "=", True))
+        return request.env["payment.provider"].sudo().search(domain, limit=1)
 
     @http.route(["/my/prepaid"], type="http", auth="user", website=True)
     def portal_my_prepaid_accounts(self, **kwargs):
@@ -77,6 +77,9 @@ class PrepaidPortal(CustomerPortal):
                 .search([("account_id", "=", account.id)], limit=5),
                 "provider": provider,
                 "presets": presets,
+                "topup_range": self._topup_range(account, provider)
+                if provider
+                else (0.0, 0.0),
                 "error": error,
             }
         )
@@ -171,6 +174,15 @@ class PrepaidPortal(CustomerPortal):
             f"&access_token={rendering['access_token']}"
         )
 
+    @staticmethod
+    def _topup_range(account, provider):
+        """(smallest, largest) top-up: the provider's, within billing's cap."""
+        high = provider.wechatpay_topup_max
+        cap = account.company_id.prepaid_max_recharge_amount
+        if cap and account.currency_id.compare_amounts(cap, high) < 0:
+            high = cap
+        return provider.wechatpay_topup_min, high
+
     def _create_topup(self, account, provider, amount):
         currency = account.currency_id
         env = request.env
@@ -178,7 +190,7 @@ class PrepaidPortal(CustomerPortal):
             value = currency.round(float(amount or 0))
         except ValueError as err:
             raise UserError(env._("Enter an amount, e.g. 100.")) from err
-        low, high = provider.wechatpay_topup_min, provider.wechatpay_topup_max
+        low, high = self._topup_range(account, provider)
         if currency.compare_amounts(value, low) < 0 or (
             currency.compare_amounts(value, high) > 0
         ):
