@@ -161,7 +161,13 @@ class PrepaidSupplyControl(models.AbstractModel):
             if supply_on
             else self.env._("Cut-off failed on %s", ", ".join(failed.mapped("name")))
         )
-        account.message_post(body=f"{summary}: {command.last_error or ''}")
+        account.message_post(
+            body=self.env._(
+                "%(summary)s: %(error)s",
+                summary=summary,
+                error=command.last_error or "",
+            )
+        )
         account.sudo().activity_schedule(
             "mail.mail_activity_data_todo",
             summary=summary,

@@ -40,7 +40,20 @@ class PrepaidAccountCloseWizard(models.TransientModel):
                         "reason": self.env._("Final reading of %s", account.name),
                     }
                 )
-                command.action_send_now()
+                try:
+                    command.action_send_now()
+                except UserError as error:
+                    # A bus busy with a poll: the closing (and the command
+                    # with it) is rolled back, so say so instead of "queued".
+                    raise UserError(
+                        self.env._(
+                            "The final reading of %(meter)s cannot be taken now "
+                            "(%(error)s). Nothing was closed: try again in a "
+                            "moment, or close without final readings.",
+                            meter=meter.name,
+                            error=error.args[0],
+                        )
+                    ) from error
                 if command.state != "done":
                     raise UserError(
                         self.env._(

@@ -151,3 +151,20 @@ class TestPortal(WeChatCase):
         self.assertEqual(action["res_model"], "portal.wizard")
         wizard = self.env["portal.wizard"].with_context(**action["context"]).create({})
         self.assertEqual(wizard.user_ids.partner_id, self.user_a.partner_id)
+
+    def test_topup_is_never_above_the_billing_recharge_cap(self):
+        self.company.prepaid_max_recharge_amount = 60.0
+        self.authenticate("tenant_a", "tenant_a")
+        token = self._csrf()
+        page = self.url_open(f"/my/prepaid/{self.account_a.id}")
+        self.assertIn('max="60.0"', page.text)
+        response = self.url_open(
+            f"/my/prepaid/{self.account_a.id}/topup",
+            data={"amount": "88", "csrf_token": token},
+        )
+        self.assertIn("alert-danger", response.text)
+        self.assertFalse(
+            self.env["payment.transaction"].search(
+                [("prepaid_account_id", "=", self.account_a.id)]
+            )
+        )
