@@ -166,11 +166,13 @@ def billing_runs(registry, probe, fleet) -> tuple[float, float]:
 def tariff_change(registry, fleet) -> tuple[float, int]:
     with registry.cursor() as cr:
         env = new_env(cr)
+        env = env(context=dict(env.context, allowed_company_ids=[fleet.company_id]))
         tariff = env["prepaid.tariff"].browse(fleet.tariff_id).copy()
         started = time.perf_counter()
         job = env["prepaid.batch.job"].create(
             {
                 "operation": "set_tariff",
+                "company_id": fleet.company_id,
                 "tariff_id": tariff.id,
                 "meter_ids": [(6, 0, fleet.meter_ids)],
             }
