@@ -24,18 +24,25 @@ else
             --no-http --log-level warn >/dev/null || exit 1
 fi
 
-echo "== Starting the demo meter fleet (simulator)"
+echo "== Starting the demo meter fleet (simulator) and the local WeChat Pay peer"
 "$PYTHON" -m simulator --demo &
 SIM_PID=$!
+# The demo WeChat Pay provider points at this peer (127.0.0.1:8150) with the
+# keys of addons/prepaid_wechat/demo/wechat_peer_keys.json.
+PEER_PORT=8150
+"$PYTHON" -m simulator.wechat_peer --host 127.0.0.1 --port "$PEER_PORT" \
+    --keys addons/prepaid_wechat/demo/wechat_peer_keys.json >/dev/null &
+PEER_PID=$!
 ODOO_PID=
 stop() {
     [ -n "$ODOO_PID" ] && kill "$ODOO_PID" 2>/dev/null
-    kill "$SIM_PID" 2>/dev/null
+    kill "$SIM_PID" "$PEER_PID" 2>/dev/null
     wait 2>/dev/null
 }
 trap stop EXIT INT TERM
 sleep 2
 kill -0 "$SIM_PID" 2>/dev/null || { echo "The simulator did not start (ports 15020/15021 busy?)"; exit 1; }
+kill -0 "$PEER_PID" 2>/dev/null || { echo "The WeChat Pay peer did not start (port $PEER_PORT busy?)"; exit 1; }
 
 cat <<MSG
 
@@ -44,7 +51,9 @@ cat <<MSG
   Logins:    admin / admin         (administrator, all rights)
              operator / operator   (metering operator)
              accountant / accountant (billing: accounts, recharges)
+             tenant / tenant       (portal: balance, usage, WeChat Pay top-up)
   Simulator: Modbus TCP 127.0.0.1:15020, RTU over TCP 127.0.0.1:15021
+  WeChat Pay peer: http://127.0.0.1:$PEER_PORT (pay the QR order on its page)
   Ctrl-C stops Odoo and the simulator.
 
 MSG

@@ -179,26 +179,25 @@ class PrepaidBillingDeduction(models.AbstractModel):
         pricing = self._pricing_context([m.tariff_id for m in meters.values()])
         # The band registers of every reading are needed by time-of-use
         # tariffs only; the other meters keep those of their last reading.
-        banded = [
-            m.id
-            for m in meters.values()
-            if not m.water and m.tariff_id in pricing and pricing[m.tariff_id].tou
-        ]
-        readings = self._unbilled_readings(meter_ids, banded, skip_charged, limit)
+        for meter in meters.values():
+            versions = pricing.get(meter.tariff_id)
+            meter.banded = not meter.water and versions is not None and versions.tou
+        banded = [m.id for m in meters.values() if m.banded]
+        rows = self._unbilled_readings(meter_ids, banded, skip_charged, limit)
         Line = self.env["prepaid.ledger.line"]
         # One wallet line per meter with consumption, usually: reserve their
         # ids so that the charges can be streamed to the database while the
         # next readings are priced (a backlog over a month end needs more,
         # given after the stream).
         batch = batch_core.ChargeBatch(
-            Line._reserve_ids(deduction.expected_lines(readings))
+            Line._reserve_ids(deduction.expected_lines(rows))
         )
         copy = f"COPY prepaid_reading_charge ({', '.join(batch_core.COPY_COLUMNS)}) "
         copy += "FROM STDIN"
         mirror_detail = self.env._("Meter balance %(before).2f -> %(after).2f")
         stream = batch_core.CopyStream(
             batch,
-            deduction.price_readings(readings, meters, pricing, batch, mirror_detail),
+            deduction.price_readings(rows, meters, pricing, batch, mirror_detail),
         )
         self.env.cr.copy_expert(copy, stream)
         if stream.error:
@@ -209,17 +208,16 @@ class PrepaidBillingDeduction(models.AbstractModel):
             more = batch.assign(Line._reserve_ids(len(batch.waiting)))
             self.env.cr.copy_expert(copy, io.StringIO(more))
         self._post_batch(batch, meters)
-        banded = set(banded)
-        self._last_bands(
-            [m for m in meters.values() if not m.water and m.id not in banded]
-        )
+        self._last_bands([m for m in meters.values() if not m.water and not m.banded])
         self._store_meter_billing(list(meters.values()))
-        self.env["prepaid.daily.usage"]._add_batch(readings, meters, batch)
+        self.env["prepaid.daily.usage"]._add_batch(
+            deduction.reading_rows(rows), meters, batch
+        )
         accounts = self.env["prepaid.account"].browse(
             sorted({m.account_id for m in meters.values()})
         )
         self._after_balance_change(accounts)
-        return len(batch), deduction.resume_after(readings, limit, meters)
+        return len(batch), deduction.resume_after(rows, limit, meters)
 
     def _meter_states(self, meter_ids):
         """``{meter id: MeterBilling}`` of ``meter_ids`` (one statement)."""
@@ -243,8 +241,10 @@ class PrepaidBillingDeduction(models.AbstractModel):
         )
 
     def _unbilled_readings(self, meter_ids, banded, skip_charged, limit):
-        """The readings to bill of ``meter_ids``, as ``ReadingRow`` in meter
-        order (one statement); band registers for the meters ``banded``.
+        """The readings to bill of ``meter_ids`` in meter order, as rows of
+        ``ReadingRow``'s columns (one statement, see
+        ``tools.deduction.reading_rows``); band registers for the meters
+        ``banded``.
 
         Suspect and rejected readings are no money; billing stops before a
         meter's first pending suspect reading (its watermark never passes
@@ -288,7 +288,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
         )
         # (float8 columns: psycopg2 parses them in C; numeric goes through a
         # Python typecaster per value, a second per million readings.)
-        return list(map(deduction.ReadingRow._make, self.env.cr.fetchall()))
+        return self.env.cr.fetchall()
 
     @api.model
     def _pricing_context(self, tariff_ids):

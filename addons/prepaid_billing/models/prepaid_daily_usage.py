@@ -113,10 +113,11 @@ class PrepaidDailyUsage(models.Model):
     def _add_batch(self, readings, meters, batch):
         """Add a billing batch to the days it touched (the engine's hook).
 
-        ``readings`` are the engine's ``ReadingRow`` rows (``tools/deduction``)
-        in meter order, ``meters`` its ``MeterBilling`` states by meter id
-        (after pricing: the watermark is the last reading billed), ``batch``
-        the ChargeBatch whose charges follow the readings in the same order.
+        ``readings`` are the engine's ``ReadingRow`` (an iterable, see
+        ``tools/deduction``) in meter order, ``meters`` its ``MeterBilling``
+        states by meter id (after pricing: the watermark is the last reading
+        billed), ``batch`` the ChargeBatch whose charges follow the readings
+        in the same order.
         """
         days = daily.Days()
         charges = (

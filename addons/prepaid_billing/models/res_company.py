@@ -70,6 +70,13 @@ class ResCompany(models.Model):
 
     def _prepaid_demo_setup(self):
         """Demo data: give the company a liability account and a journal."""
+        for company in self.filtered(lambda c: not c.chart_template):
+            # Odoo loads the chart of accounts after every module of the run
+            # is installed; the demo accounts and their opening balances need
+            # it now (generic chart, in the currency of the company's country).
+            self.env["account.chart.template"].try_loading(
+                "generic_coa", company, install_demo=True
+            )
         for company in self:
             Account = self.env["account.account"].with_company(company)
             liability = Account.search(

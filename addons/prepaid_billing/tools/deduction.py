@@ -35,7 +35,8 @@ BANDS = core.BANDS
 
 
 class ReadingRow(NamedTuple):
-    """One unbilled reading, as the engine's query returns it."""
+    """One unbilled reading, as the engine's query returns it (see
+    :func:`reading_rows`)."""
 
     id: int
     meter_id: int
@@ -118,6 +119,9 @@ class MeterBilling:
     clock: LocalClock
     window: VersionWindow | None = None  # of the version last used
     stopped: bool = False  # no tariff in force: the rest waits
+    # Band registers come with every reading (a time-of-use tariff); the
+    # other meters take those of their last billed reading afterwards.
+    banded: bool = False
 
     @classmethod
     def from_row(cls, row, clock):
@@ -137,6 +141,17 @@ class MeterBilling:
             tariff_id=row.tariff_id,
             clock=clock,
         )
+
+
+def reading_rows(rows):
+    """The :class:`ReadingRow` of each fetched row, made as they are read.
+
+    A batch holds up to hundreds of thousands of rows: kept as plain tuples
+    (which the garbage collector stops tracking), not as ``ReadingRow`` (a
+    tuple subclass it tracks for good), whose number would set off a full
+    collection of the whole process every batch or two.
+    """
+    return map(ReadingRow._make, rows)
 
 
 def meter_states(rows):
@@ -237,15 +252,17 @@ def charge_reading(meter, reading, pricing, batch):
     """
     water = meter.water
     quantity = reading.delta_m3 if water else reading.delta_kwh
-    previous_bands = meter.bands
-    band_values = (
-        reading.sharp_kwh,
-        reading.peak_kwh,
-        reading.flat_kwh,
-        reading.valley_kwh,
-    )
+    banded = meter.banded
+    if banded:
+        previous_bands = meter.bands
+        band_values = (
+            reading.sharp_kwh,
+            reading.peak_kwh,
+            reading.flat_kwh,
+            reading.valley_kwh,
+        )
     if not quantity or quantity <= 0:
-        if not water:
+        if banded:
             meter.bands = band_values
         return
     read_at = reading.read_at
@@ -262,12 +279,11 @@ def charge_reading(meter, reading, pricing, batch):
             )
             meter.stopped = True
             return
-    if not water:
+    if banded:
         meter.bands = band_values
     pricer = window.pricer
-    kind = pricer.version.kind
     quantities = None
-    if kind == "tou" and not water and reading.anomaly == "none":
+    if banded and pricer.version.kind == "tou" and reading.anomaly == "none":
         quantities = band_quantities(previous_bands, band_values)
     where = Where(
         meter.account_id,
@@ -286,8 +302,15 @@ def charge_reading(meter, reading, pricing, batch):
         amount, exact, meter.carry = pricer.price_at(quantity, price, meter.carry)
         batch.add_single(where, quantity, amount, label, price, exact)
         return
+    _charge_priced_lines(meter, pricer, local, quantity, quantities, where, batch)
+
+
+def _charge_priced_lines(meter, pricer, local, quantity, quantities, where, batch):
+    """:func:`charge_reading` of a delta that takes several prices (tiers,
+    several bands): the pricing core's general path."""
+    tiered = pricer.version.kind == "tiered"
     used_before = money.ZERO
-    if kind == "tiered":
+    if tiered:
         start = core.period_start(local.date(), pricer.version.tier_period)
         if meter.period_start != start:
             meter.period_start, meter.period_qty = start, money.ZERO
@@ -303,7 +326,7 @@ def charge_reading(meter, reading, pricing, batch):
         meter.carry,
     )
     meter.carry = charge.carry
-    if kind == "tiered":
+    if tiered:
         meter.period_qty = used_before + charge.quantity
     batch.add(where, charge.quantity, charge.amount, charge.lines)
 
@@ -338,20 +361,21 @@ def mirror_reading(meter, reading, batch, detail):
     )
 
 
-def price_readings(readings, meters, pricing, batch, mirror_detail, step=2000):
-    """Price ``readings`` (in meter order) into ``batch``, pausing every
-    ``step`` readings (a generator: the COPY stream drives it).
+def price_readings(rows, meters, pricing, batch, mirror_detail, step=2000):
+    """Price the readings of ``rows`` (in meter order) into ``batch``,
+    pausing every ``step`` readings (a generator: the COPY stream drives it).
 
     A meter's watermark follows the readings priced; it stops before the
     first reading without a tariff in force.
 
-    :param readings: :class:`ReadingRow` rows
+    :param rows: fetched rows in :class:`ReadingRow` order (plain tuples,
+        see :func:`reading_rows`)
     :param meters: ``{meter id: MeterBilling}``
     :param pricing: ``{tariff id: TariffVersions}``
     :param mirror_detail: see :func:`mirror_reading`
     """
-    for start in range(0, len(readings), step):
-        for reading in readings[start : start + step]:
+    for start in range(0, len(rows), step):
+        for reading in reading_rows(rows[start : start + step]):
             meter = meters[reading.meter_id]
             if meter.stopped:
                 continue
@@ -364,24 +388,25 @@ def price_readings(readings, meters, pricing, batch, mirror_detail, step=2000):
         yield
 
 
-def expected_lines(readings):
-    """How many wallet lines ``readings`` usually make: one per meter with
-    consumption (more when a backlog spans a month end)."""
+def expected_lines(rows):
+    """How many wallet lines the readings of ``rows`` usually make: one per
+    meter with consumption (more when a backlog spans a month end)."""
+    # Unpacked in ReadingRow's field order: no ReadingRow made for a count.
     return len(
         {
-            reading.meter_id
-            for reading in readings
-            if reading.delta_kwh or reading.delta_m3 or reading.balance is not None
+            meter_id
+            for _id, meter_id, _at, kwh, m3, _a, _s, _p, _f, _v, balance in rows
+            if kwh or m3 or balance is not None
         }
     )
 
 
-def resume_after(readings, limit, meters):
-    """Where the next batch starts when ``limit`` cut the readings: at the
-    meter of the last reading taken (it may have more), unless pricing
-    stopped there (no tariff in force: it would not move). None when every
-    reading was taken."""
-    if not limit or len(readings) < limit:
+def resume_after(rows, limit, meters):
+    """Where the next batch starts when ``limit`` cut the readings of
+    ``rows``: at the meter of the last reading taken (it may have more),
+    unless pricing stopped there (no tariff in force: it would not move).
+    None when every reading was taken."""
+    if not limit or len(rows) < limit:
         return None
-    meter_id = readings[-1].meter_id
+    meter_id = ReadingRow._make(rows[-1]).meter_id
     return meter_id if meters[meter_id].stopped else meter_id - 1

@@ -149,16 +149,47 @@ class PaymentTransaction(models.Model):
         account = self.prepaid_account_id.sudo()
         if not account or self.operation == "refund":
             return
-        account._recharge(
-            self.amount,
-            self.provider_id.journal_id,
-            f"payment.transaction:{self.id}",
-            "wechat",
-            label=self.env._(
-                "WeChat Pay %s", self.provider_reference or self.reference
-            ),
-        )
+        try:
+            with self.env.cr.savepoint():
+                account._recharge(
+                    self.amount,
+                    self.provider_id.journal_id,
+                    f"payment.transaction:{self.id}",
+                    "wechat",
+                    label=self.env._(
+                        "WeChat Pay %s", self.provider_reference or self.reference
+                    ),
+                )
+        except UserError as err:
+            # The money was taken: acknowledge WeChat Pay (no endless
+            # retries) and leave the refund or manual credit to a person.
+            self._wechatpay_recharge_refused(account, err)
+            return
         self.env["prepaid.alarm.notice"].sudo()._raise_for(account, "payment")
+
+    def _wechatpay_recharge_refused(self, account, error):
+        """A paid top-up the wallet refused: say so on the transaction and
+        give the accountants a To-Do on the account (once)."""
+        message = self.env._(
+            "Paid on WeChat Pay but not credited to the wallet: %(reason)s "
+            "Refund the tenant or credit the wallet by hand.",
+            reason=error.args[0],
+        )
+        self.state_message = message
+        summary = self.env._("Paid top-up not credited: %s", self.reference)
+        account.invalidate_recordset()
+        if account.activity_ids.filtered(lambda a: a.summary == summary):
+            return
+        managers = self.env.ref("prepaid_billing.group_billing_manager").users
+        user = managers.filtered(
+            lambda u: account.company_id in u.company_ids and not u.share
+        )[:1]
+        account.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            note=message,
+            user_id=(user or self.env.ref("base.user_admin")).id,
+        )
 
     def _wechatpay_apply_refund(self, data):
         status = data.get("refund_status") or data.get("status")

@@ -2,3 +2,4 @@ from . import test_official_account
 from . import test_portal
 from . import test_tour
 from . import test_wechatpay
+from . import test_race

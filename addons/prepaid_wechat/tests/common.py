@@ -12,6 +12,33 @@ from odoo.addons.prepaid_billing.tests.common import BillingCase
 from simulator.wechat_peer import WeChatPeer
 
 
+def provider_vals(env, peer, company):
+    """A test-mode WeChat Pay provider of ``company`` wired to ``peer``."""
+    wiring = peer.keys.wiring()
+    return {
+        "name": "WeChat Pay (test)",
+        "code": "wechatpay",
+        "state": "test",
+        "is_published": True,
+        "company_id": company.id,
+        "redirect_form_view_id": env.ref("prepaid_wechat.redirect_form").id,
+        "payment_method_ids": [
+            Command.set([env.ref("payment.payment_method_wechat_pay").id])
+        ],
+        "wechatpay_mchid": wiring["mchid"],
+        "wechatpay_appid": wiring["appid"],
+        "wechatpay_merchant_serial": wiring["merchant_serial"],
+        "wechatpay_private_key": wiring["merchant_private_key"],
+        "wechatpay_apiv3_key": wiring["apiv3_key"],
+        "wechatpay_platform_key_id": wiring["platform_key_id"],
+        "wechatpay_platform_public_key": wiring["platform_public_key"],
+        "wechatpay_app_secret": wiring["app_secret"],
+        "wechatpay_api_url": peer.base_url,
+        "wechatpay_oa_api_url": peer.base_url,
+        "wechatpay_oauth_url": peer.base_url,
+    }
+
+
 class WeChatCase(HttpCase, BillingCase):
     @classmethod
     def _setup_company(cls):
@@ -31,7 +58,6 @@ class WeChatCase(HttpCase, BillingCase):
         super().setUpClass()
         cls.peer = WeChatPeer(auto_notify=False).start()
         cls.addClassCleanup(cls.peer.stop)
-        wiring = cls.peer.keys.wiring()
         bank_account = cls.env["account.account"].create(
             {"name": "Test WeChat bank", "code": "TWX101", "account_type": "asset_cash"}
         )
@@ -44,28 +70,7 @@ class WeChatCase(HttpCase, BillingCase):
             }
         )
         cls.provider = cls.env["payment.provider"].create(
-            {
-                "name": "WeChat Pay (test)",
-                "code": "wechatpay",
-                "state": "test",
-                "is_published": True,
-                "company_id": cls.company.id,
-                "redirect_form_view_id": cls.env.ref("prepaid_wechat.redirect_form").id,
-                "payment_method_ids": [
-                    Command.set([cls.env.ref("payment.payment_method_wechat_pay").id])
-                ],
-                "wechatpay_mchid": wiring["mchid"],
-                "wechatpay_appid": wiring["appid"],
-                "wechatpay_merchant_serial": wiring["merchant_serial"],
-                "wechatpay_private_key": wiring["merchant_private_key"],
-                "wechatpay_apiv3_key": wiring["apiv3_key"],
-                "wechatpay_platform_key_id": wiring["platform_key_id"],
-                "wechatpay_platform_public_key": wiring["platform_public_key"],
-                "wechatpay_app_secret": wiring["app_secret"],
-                "wechatpay_api_url": cls.peer.base_url,
-                "wechatpay_oa_api_url": cls.peer.base_url,
-                "wechatpay_oauth_url": cls.peer.base_url,
-            }
+            provider_vals(cls.env, cls.peer, cls.company)
         )
         cls.provider.journal_id = cls.bank
         cls.wx_meter = cls.make_meter(cls.gateway, 7)

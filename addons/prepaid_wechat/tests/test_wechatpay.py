@@ -69,6 +69,42 @@ class TestWeChatPayNotifications(WeChatCase):
         self.assertEqual(self.wallet.balance, 30.0)
         self.assertEqual(len(self.restores()), 1)
 
+    def assert_refused_once(self, tx, body, reason):
+        for _i in range(3):
+            self.assertEqual(self.notify(body).status_code, 204, "acknowledged")
+        self.env["payment.transaction"]._cron_wechatpay_sync()
+        tx.invalidate_recordset()
+        self.wallet.invalidate_recordset()
+        self.assertEqual(tx.state, "done")
+        self.assertIn("not credited to the wallet", tx.state_message)
+        self.assertIn(reason, tx.state_message)
+        self.assertFalse(self.recharges(), "the wallet is left untouched")
+        self.assertEqual(self.wallet.balance, 0.0)
+        self.assertFalse(self.restores())
+        todo = self.wallet.activity_ids
+        self.assertEqual(len(todo), 1, "one To-Do however often it is reported")
+        self.assertEqual(
+            todo.activity_type_id, self.env.ref("mail.mail_activity_data_todo")
+        )
+        self.assertIn(tx.reference, todo.summary)
+        self.assertTrue(todo.user_id.has_group("prepaid_billing.group_billing_manager"))
+
+    def test_paid_top_up_above_the_cap_is_acknowledged_and_left_to_a_person(self):
+        self.company.prepaid_max_recharge_amount = 50.0
+        tx, body = self.paid(100.0)
+        self.assert_refused_once(tx, body, "above the largest allowed")
+
+    def test_paid_top_up_of_a_closed_account_is_acknowledged_and_left_to_a_person(
+        self,
+    ):
+        tx, body = self.paid(30.0)
+        self.env.cr.execute(
+            "UPDATE prepaid_account SET state = 'closed' WHERE id = %s",
+            [self.wallet.id],
+        )
+        self.wallet.invalidate_recordset()
+        self.assert_refused_once(tx, body, "is not open")
+
     def test_forged_signature_is_rejected(self):
         tx, body = self.paid()
         headers = self.peer.signed_headers(body)
