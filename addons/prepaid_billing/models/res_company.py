@@ -73,10 +73,16 @@ class ResCompany(models.Model):
         for company in self.filtered(lambda c: not c.chart_template):
             # Odoo loads the chart of accounts after every module of the run
             # is installed; the demo accounts and their opening balances need
-            # it now (generic chart, in the currency of the company's country).
+            # it now. The generic chart is made for the US: before any entry
+            # exists, the books move to the currency of the company's country
+            # (set by the metering demo: China, CNY, as WeChat Pay settles).
             self.env["account.chart.template"].try_loading(
-                "generic_coa", company, install_demo=True
+                "generic_coa", company, install_demo=False
             )
+            currency = company.country_id.currency_id
+            if currency and currency != company.currency_id:
+                currency.active = True
+                company.currency_id = currency
         for company in self:
             Account = self.env["account.account"].with_company(company)
             liability = Account.search(
