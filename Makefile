@@ -1,5 +1,5 @@
 # Prepaid water & electricity metering for Odoo 18 — developer entry points.
-.PHONY: run test lint bench-poll bench-billing simulator help
+.PHONY: run test lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal simulator help
 
 help:
 	@echo "make run         demo database + simulator + Odoo on http://localhost:8069"
@@ -7,6 +7,10 @@ help:
 	@echo "make lint        ruff + pylint-odoo"
 	@echo "make bench-poll  polling benchmark (10,000 simulated meters)"
 	@echo "make bench-billing  billing benchmark (1,000,000 readings)"
+	@echo "make bench-plausibility  cost of the reading plausibility check"
+	@echo "make bench-month  charge items, apportionment, postpaid bills"
+	@echo "make bench-reports  monthly report, aggregates, batch tasks"
+	@echo "make bench-portal  tenant portal and WeChat Pay notifications"
 	@echo "make simulator   the demo meter fleet alone"
 
 run:
@@ -25,6 +29,18 @@ bench-poll:
 
 bench-billing:
 	PYTHONPATH=$(CURDIR) python3 bench/billing.py
+
+bench-plausibility:
+	PYTHONPATH=$(CURDIR) python3 bench/plausibility.py
+
+bench-month:
+	PYTHONPATH=$(CURDIR) python3 bench/month.py
+
+bench-reports:
+	PYTHONPATH=$(CURDIR) python3 bench/reports.py
+
+bench-portal:
+	PYTHONPATH=$(CURDIR) python3 bench/portal.py
 
 simulator:
 	PYTHONPATH=$(CURDIR) python3 -m simulator --demo
