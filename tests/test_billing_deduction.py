@@ -164,3 +164,44 @@ def test_expected_lines_count_the_meters_with_consumption():
         reading(4, datetime(2026, 3, 2, 1), 0.0, meter_id=12, balance=10.0),
     ]
     assert deduction.expected_lines(readings) == 2
+
+
+TOU_2026 = tariff.compile_tariff(
+    tariff.TariffVersion(
+        9,
+        date(2026, 1, 1),
+        "tou",
+        band_prices={"sharp": "1.30", "peak": "1.10", "flat": "0.70", "valley": "0.35"},
+        seasons=(
+            tariff.Season.all_year(
+                (tariff.Period("valley", 0, 8), tariff.Period("peak", 8, 24))
+            ),
+        ),
+    )
+)
+
+
+def test_a_time_of_use_reading_is_priced_by_the_band_registers_that_moved():
+    pricing = deduction.tariff_versions([(2, date(2026, 1, 1), TOU_2026)])
+    meters = deduction.meter_states(
+        [
+            meter_row(
+                tariff_id=2,
+                bill_band_kwh={"sharp": 10.0, "peak": 20.0, "flat": 30.0, "valley": 40},
+            )
+        ]
+    )
+    meters[10].banded = True
+    # 12:00 in Shanghai (peak by the clock)
+    readings = [
+        reading(1, datetime(2026, 3, 2, 4), 1.0, bands=(10.0, 20.5, 30.5, 40.0)),
+        reading(2, datetime(2026, 3, 2, 5), 1.0, bands=(10.0, 20.5, 31.5, 40.0)),
+    ]
+    batch = batch_core.ChargeBatch()
+    for _step in deduction.price_readings(readings, meters, pricing, batch, MIRROR):
+        pass
+    batch.close()
+    (group,) = batch.groups
+    # 0.5 peak x 1.10 + 0.5 flat x 0.70, then 1 kWh in the flat register
+    assert [charge[2] for charge in group.charges] == [D("0.90"), D("0.70")]
+    assert meters[10].bands == (10.0, 20.5, 31.5, 40.0)

@@ -210,9 +210,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
         self._post_batch(batch, meters)
         self._last_bands([m for m in meters.values() if not m.water and not m.banded])
         self._store_meter_billing(list(meters.values()))
-        self.env["prepaid.daily.usage"]._add_batch(
-            deduction.reading_rows(rows), meters, batch
-        )
+        self.env["prepaid.daily.usage"]._add_batch(rows, meters, batch)
         accounts = self.env["prepaid.account"].browse(
             sorted({m.account_id for m in meters.values()})
         )
@@ -241,10 +239,9 @@ class PrepaidBillingDeduction(models.AbstractModel):
         )
 
     def _unbilled_readings(self, meter_ids, banded, skip_charged, limit):
-        """The readings to bill of ``meter_ids`` in meter order, as rows of
-        ``ReadingRow``'s columns (one statement, see
-        ``tools.deduction.reading_rows``); band registers for the meters
-        ``banded``.
+        """The readings to bill of ``meter_ids`` in meter order, as plain
+        rows in ``tools.deduction.ReadingRow``'s field order (one statement);
+        band registers for the meters ``banded``.
 
         Suspect and rejected readings are no money; billing stops before a
         meter's first pending suspect reading (its watermark never passes

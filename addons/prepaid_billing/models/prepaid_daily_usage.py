@@ -113,8 +113,8 @@ class PrepaidDailyUsage(models.Model):
     def _add_batch(self, readings, meters, batch):
         """Add a billing batch to the days it touched (the engine's hook).
 
-        ``readings`` are the engine's ``ReadingRow`` (an iterable, see
-        ``tools/deduction``) in meter order, ``meters`` its ``MeterBilling``
+        ``readings`` are the engine's rows in ``ReadingRow``'s field order
+        (``tools/deduction``) in meter order, ``meters`` its ``MeterBilling``
         states by meter id (after pricing: the watermark is the last reading
         billed), ``batch`` the ChargeBatch whose charges follow the readings
         in the same order.
@@ -128,14 +128,15 @@ class PrepaidDailyUsage(models.Model):
         charge_meter, charge = next(charges, (None, None))
         meter_id_seen, meter, local, watermark = None, None, None, 0
         add = days.add
-        for reading in readings:
-            reading_id, meter_id = reading.id, reading.meter_id
+        # Each row unpacked once in ReadingRow's field order (no named tuple
+        # made per reading: this runs for every reading billed).
+        for reading_id, meter_id, read_at, kwh, m3, *_rest in readings:
             if meter_id != meter_id_seen:
                 meter_id_seen, meter = meter_id, meters[meter_id]
                 local, watermark = meter.clock.local, meter.watermark or 0
             if reading_id > watermark:
                 continue  # not billed (no tariff in force from there on)
-            day = local(reading.read_at).date()
+            day = local(read_at).date()
             if (
                 charge is not None
                 and charge[0] == reading_id
@@ -145,14 +146,14 @@ class PrepaidDailyUsage(models.Model):
                 add(
                     meter_id,
                     day,
-                    reading.delta_kwh,
-                    reading.delta_m3,
+                    kwh,
+                    m3,
                     charge[2],
                     None if detail == NULL else detail.replace("\\n", "\n"),
                 )
                 charge_meter, charge = next(charges, (None, None))
             else:
-                add(meter_id, day, reading.delta_kwh, reading.delta_m3)
+                add(meter_id, day, kwh, m3)
         if days:
             self._upsert(days)
 

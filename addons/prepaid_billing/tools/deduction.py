@@ -1,8 +1,9 @@
 """Pricing of a billing batch's readings into charges (no Odoo import).
 
 The deduction engine (``prepaid.billing.deduction``) claims meters, fetches
-their billing state as :class:`MeterRow` and their unbilled readings as
-:class:`ReadingRow`, and hands them to :func:`price_readings`, which prices
+their billing state as :class:`MeterRow` and their unbilled readings as rows
+in :class:`ReadingRow`'s field order, and hands them to
+:func:`price_readings`, which prices
 every reading into a :class:`~.batch.ChargeBatch` meter after meter:
 
 - a server-side meter's reading is priced by the tariff version in force at
@@ -23,7 +24,6 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import partial
 from typing import NamedTuple
 
 from . import money
@@ -33,15 +33,22 @@ from .clock import LocalClock
 _logger = logging.getLogger(__name__)
 
 BANDS = core.BANDS
-# Named tuples made once per reading are built with ``tuple.__new__`` from a
-# plain tuple: the generated ``__new__`` costs three times as much (a
-# Python-level call), a tenth of the pricing loop.
+# The Where of each reading is built with ``tuple.__new__`` from a plain
+# tuple: the generated ``Where(...)`` costs three times as much (a
+# Python-level call).
 _new_tuple = tuple.__new__
 
 
 class ReadingRow(NamedTuple):
-    """One unbilled reading, as the engine's query returns it (see
-    :func:`reading_rows`)."""
+    """One unbilled reading: the columns of the engine's query, in order.
+
+    The engine keeps the fetched rows as plain tuples and the loops that run
+    once per reading (:func:`price_readings`, the daily aggregates) unpack
+    each row in this order: a ``ReadingRow`` made per reading costs a tenth
+    of the pricing loop, and 100,000 of them kept for a batch (a tuple
+    subclass stays tracked by the garbage collector) set off full
+    collections of the whole process.
+    """
 
     id: int
     meter_id: int
@@ -148,17 +155,6 @@ class MeterBilling:
         )
 
 
-def reading_rows(rows):
-    """The :class:`ReadingRow` of each fetched row, made as they are read.
-
-    A batch holds up to hundreds of thousands of rows: kept as plain tuples
-    (which the garbage collector stops tracking), not as ``ReadingRow`` (a
-    tuple subclass it tracks for good), whose number would set off a full
-    collection of the whole process every batch or two.
-    """
-    return map(partial(_new_tuple, ReadingRow), rows)
-
-
 def meter_states(rows):
     """``{meter id: MeterBilling}`` of ``rows`` (:class:`MeterRow`), one
     clock per time zone."""
@@ -248,29 +244,22 @@ def unit_price(pricer, local, quantity, quantities):
     return None
 
 
-def charge_reading(meter, reading, pricing, batch):
+def charge_reading(
+    meter, reading_id, read_at, quantity, anomaly, bands, pricing, batch
+):
     """Price one reading of a server-side meter into ``batch``.
 
     :param meter: the meter's :class:`MeterBilling` (moved)
-    :param reading: a :class:`ReadingRow`
+    :param quantity: the reading's kWh (m³ for water) since the previous one
+    :param anomaly: the reading's anomaly (``"none"``, ``"rollover"``...)
+    :param bands: the reading's (sharp, peak, flat, valley) registers for a
+        banded meter, else None
     :param pricing: ``{tariff id: TariffVersions}``
     """
-    water = meter.water
-    quantity = reading.delta_m3 if water else reading.delta_kwh
-    banded = meter.banded
-    if banded:
-        previous_bands = meter.bands
-        band_values = (
-            reading.sharp_kwh,
-            reading.peak_kwh,
-            reading.flat_kwh,
-            reading.valley_kwh,
-        )
     if not quantity or quantity <= 0:
-        if banded:
-            meter.bands = band_values
+        if bands is not None:
+            meter.bands = bands
         return
-    read_at = reading.read_at
     local = meter.clock.local(read_at)
     window = meter.window
     if window is None or not window.start <= local < window.until:
@@ -280,25 +269,25 @@ def charge_reading(meter, reading, pricing, batch):
                 "meter %s: no tariff in force on %s, reading %s left unbilled",
                 meter.id,
                 local.date(),
-                reading.id,
+                reading_id,
             )
             meter.stopped = True
             return
-    if banded:
-        meter.bands = band_values
     pricer = window.pricer
     quantities = None
-    if banded and pricer.version.kind == "tou" and reading.anomaly == "none":
-        quantities = band_quantities(previous_bands, band_values)
+    if bands is not None:
+        if pricer.version.kind == "tou" and anomaly == "none":
+            quantities = band_quantities(meter.bands, bands)
+        meter.bands = bands
     where = _new_tuple(
         Where,
         (
             meter.account_id,
             meter.id,
             pricer.key,
-            "m³" if water else "kWh",
+            "m³" if meter.water else "kWh",
             local.year * 12 + local.month,
-            reading.id,
+            reading_id,
             read_at,
         ),
     )
@@ -339,20 +328,20 @@ def _charge_priced_lines(meter, pricer, local, quantity, quantities, where, batc
     batch.add(where, charge.quantity, charge.amount, charge.lines)
 
 
-def mirror_reading(meter, reading, batch, detail):
+def mirror_reading(meter, reading_id, read_at, delta_kwh, balance, batch, detail):
     """Meter-side mode: the wallet follows the balance the meter keeps.
 
+    :param balance: the balance the meter reported with the reading
     :param detail: the evidence text, a ``%`` template of ``before`` and
         ``after`` (the balances)
     """
-    balance = reading.balance
     if balance is None:
         return
     previous, meter.mirror = meter.mirror, balance
     used = round((previous or 0.0) - balance, 2)
     if previous is None or used <= 0:
         return
-    local = meter.clock.local(reading.read_at)
+    local = meter.clock.local(read_at)
     batch.add(
         Where(
             meter.account_id,
@@ -360,10 +349,10 @@ def mirror_reading(meter, reading, batch, detail):
             None,
             "kWh",
             local.year * 12 + local.month,
-            reading.id,
-            reading.read_at,
+            reading_id,
+            read_at,
         ),
-        money.to_decimal(reading.delta_kwh or 0.0),
+        money.to_decimal(delta_kwh or 0.0),
         money.round_money(used),
         detail=detail % {"before": previous, "after": balance},
     )
@@ -376,23 +365,48 @@ def price_readings(rows, meters, pricing, batch, mirror_detail, step=2000):
     A meter's watermark follows the readings priced; it stops before the
     first reading without a tariff in force.
 
-    :param rows: fetched rows in :class:`ReadingRow` order (plain tuples,
-        see :func:`reading_rows`)
+    :param rows: fetched rows in :class:`ReadingRow`'s field order
     :param meters: ``{meter id: MeterBilling}``
     :param pricing: ``{tariff id: TariffVersions}``
     :param mirror_detail: see :func:`mirror_reading`
     """
     for start in range(0, len(rows), step):
-        for reading in reading_rows(rows[start : start + step]):
-            meter = meters[reading.meter_id]
+        # Each row is unpacked once, in ReadingRow's field order.
+        for (
+            reading_id,
+            meter_id,
+            read_at,
+            delta_kwh,
+            delta_m3,
+            anomaly,
+            sharp_kwh,
+            peak_kwh,
+            flat_kwh,
+            valley_kwh,
+            balance,
+        ) in rows[start : start + step]:
+            meter = meters[meter_id]
             if meter.stopped:
                 continue
             if meter.server:
-                charge_reading(meter, reading, pricing, batch)
+                charge_reading(
+                    meter,
+                    reading_id,
+                    read_at,
+                    delta_m3 if meter.water else delta_kwh,
+                    anomaly,
+                    (sharp_kwh, peak_kwh, flat_kwh, valley_kwh)
+                    if meter.banded
+                    else None,
+                    pricing,
+                    batch,
+                )
             else:
-                mirror_reading(meter, reading, batch, mirror_detail)
+                mirror_reading(
+                    meter, reading_id, read_at, delta_kwh, balance, batch, mirror_detail
+                )
             if not meter.stopped:
-                meter.watermark = reading.id
+                meter.watermark = reading_id
         yield
 
 
