@@ -1160,7 +1160,57 @@ def parse_args(argv=None):
         help="cProfile one batch of the first --batches size (rolled back)",
     )
     parser.add_argument("--profile-top", type=int, default=30)
+    parser.add_argument(
+        "--sql-top",
+        type=int,
+        default=0,
+        help="time every statement of the first (a) run; print the N slowest kinds",
+    )
     return parser.parse_args(argv)
+
+
+class SqlTimer:
+    """Wall time of the statements run while active, by statement kind (its
+    first words, numbers and whitespace folded)."""
+
+    def __init__(self):
+        self.time: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+        self.active = False
+        from odoo import sql_db
+
+        timer = self
+        for name in ("execute", "copy_expert"):
+            orig = getattr(sql_db.Cursor, name, None)
+            if orig is None:  # delegated to psycopg2's cursor
+
+                def orig(self_, *args, _name=name, **kwargs):
+                    return getattr(self_._obj, _name)(*args, **kwargs)
+
+            def wrapper(self_, query, *args, _orig=orig, **kwargs):
+                if not timer.active:
+                    return _orig(self_, query, *args, **kwargs)
+                started = time.perf_counter()
+                try:
+                    return _orig(self_, query, *args, **kwargs)
+                finally:
+                    key = " ".join(str(query).split())[:110]
+                    timer.time[key] = timer.time.get(key, 0.0) + (
+                        time.perf_counter() - started
+                    )
+                    timer.count[key] = timer.count.get(key, 0) + 1
+
+            setattr(sql_db.Cursor, name, wrapper)
+
+    def reset(self) -> None:
+        self.time.clear()
+        self.count.clear()
+
+    def print(self, top: int, what: str = "the first (a) run") -> None:
+        total = sum(self.time.values())
+        print(f"\nSQL of {what}: {total:.2f} s in all; slowest kinds:")
+        for key, spent in sorted(self.time.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {spent:7.2f} s {self.count[key]:6d}x  {key}")
 
 
 def run(args) -> None:
@@ -1175,10 +1225,16 @@ def run(args) -> None:
     sql_rows = sql_per_batch(registry, probe, sizes, batches[0], prof)
     print("\n(a) product path", flush=True)
     runs = []
+    timer = SqlTimer() if args.sql_top else None
     for index, batch in enumerate(batches):
         if index:
             reset_billing(registry, fleet)
+        if timer is not None:
+            timer.active = not index
         runs.append(product_run(registry, probe, fleet, batch))
+    if timer is not None:
+        timer.active = False
+        timer.print(args.sql_top)
     parallel = None
     if args.workers > 1:
         print(f"\n(a2) {args.workers} billing workers", flush=True)
@@ -1187,7 +1243,13 @@ def run(args) -> None:
     steady = None
     if args.steady:
         print("\n(a3) steady state: one new reading per meter", flush=True)
+        if timer is not None:
+            timer.reset()
+            timer.active = True
         steady = steady_runs(registry, probe, fleet, batches[0], args.steady)
+        if timer is not None:
+            timer.active = False
+            timer.print(args.sql_top, "the steady runs")
     naive = None
     if not args.skip_naive:
         print("\n(b) naive loop", flush=True)

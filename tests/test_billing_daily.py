@@ -1,6 +1,6 @@
 """Daily use sums: one rule for the billing batch and the rebuild."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal as D
 
 from prepaid_billing_tools.daily import Days, band_lines
@@ -23,11 +23,12 @@ def test_band_lines_reads_time_of_use_lines_only():
 def test_days_sum_readings_and_charges_per_meter_and_day():
     days = Days()
     day = date(2026, 3, 2)
-    days.add(1, day, 1.5, 0.0, D("1.65"), "peak: 1.5 x 1.1 = 1.65")
-    days.add(1, day, 2.0, 0.0, D("0.70"), "valley: 2 x 0.35 = 0.70")
-    days.add(1, day, 0.0, 0.0)
-    days.add(1, date(2026, 3, 3), 1.0, 0.0, D("0.80"), None)
-    days.add(2, day, 0.0, 0.5, D("2.00"), "single price: 0.5 x 4 = 2.0")
+    at = datetime(2026, 3, 2, 1)
+    days.add(1, day, (at, 101.5, 0), 1.5, 0.0, D("1.65"), "peak: 1.5 x 1.1 = 1.65")
+    days.add(1, day, (at, 103.5, 0), 2.0, 0.0, D("0.70"), "valley: 2 x 0.35 = 0.70")
+    days.add(1, day, (at, 103.5, 0), 0.0, 0.0)
+    days.add(1, date(2026, 3, 3), (at, 104.5, 0), 1.0, 0.0, D("0.80"), None)
+    days.add(2, day, (at, 0, 7.5), 0.0, 0.5, D("2.00"), "single price: 0.5 x 4 = 2.0")
     uses = dict(days.items())
     first = uses[(1, day)]
     assert (first.kwh, first.charged) == (3.5, 2)
@@ -39,3 +40,31 @@ def test_days_sum_readings_and_charges_per_meter_and_day():
     water = uses[(2, day)]
     assert (water.m3, water.amount, water.band_cost) == (0.5, D("2.00"), [0] * 4)
     assert len(days) == 3
+
+
+def test_a_day_keeps_its_earliest_and_latest_reading_whatever_the_order():
+    days = Days()
+    day = date(2026, 3, 2)
+    late, early, noon = (datetime(2026, 3, 2, h) for h in (20, 1, 12))
+    days.add(1, day, (noon, 110.0, 0), 1.0, 0.0)
+    days.add(1, day, (late, 120.0, 0), 1.0, 0.0)
+    days.add(1, day, (early, 100.0, 0), 1.0, 0.0)  # a manual reading, entered late
+    days.add(1, day, (late, 121.0, 0), 1.0, 0.0)  # same time, higher id: the last
+    ((_key, use),) = days.items()
+    assert use.first == (early, 100.0, 0)
+    assert use.last == (late, 121.0, 0)
+
+
+def test_array_literals_round_trip_numbers_dates_and_nulls():
+    from prepaid_billing_tools.sql_arrays import array_literal
+
+    at = datetime(2026, 3, 2, 1, 30)
+    assert array_literal([1, 2.5, D("0.0070"), None]) == "{1,2.5,0.0070,NULL}"
+    assert array_literal([date(2026, 3, 2), at]) == "{2026-03-02,2026-03-02 01:30:00}"
+    assert array_literal([]) == "{}"
+    try:
+        array_literal(["1}"])
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("a string must not be spliced into a literal")

@@ -40,7 +40,7 @@ def meter_row(meter_id=10, mode="server", **vals):
 
 def reading(reading_id, at, kwh, meter_id=10, balance=None, bands=(None,) * 4):
     return deduction.ReadingRow(
-        reading_id, meter_id, at, kwh, None, "none", *bands, balance
+        reading_id, meter_id, at, kwh, None, "none", *bands, balance, None, None
     )
 
 

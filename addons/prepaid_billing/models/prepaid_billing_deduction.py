@@ -256,32 +256,42 @@ class PrepaidBillingDeduction(models.AbstractModel):
             if skip_charged
             else ""
         )
+        # Driven by the meters: each meter's readings after its watermark
+        # are one range of the (meter_id, id) index, up to its first pending
+        # suspect (the partial index of suspects).
         self.env.cr.execute(
             f"""
-            WITH hold AS (
-                SELECT meter_id, min(id) AS id FROM prepaid_reading
-                 WHERE meter_id = ANY(%s) AND review_state = 'suspect'
-                 GROUP BY meter_id)
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
                    r.delta_m3::float8, r.anomaly,
-                   CASE WHEN b.id IS NOT NULL THEN r.energy_sharp_kwh::float8 END,
-                   CASE WHEN b.id IS NOT NULL THEN r.energy_peak_kwh::float8 END,
-                   CASE WHEN b.id IS NOT NULL THEN r.energy_flat_kwh::float8 END,
-                   CASE WHEN b.id IS NOT NULL THEN r.energy_valley_kwh::float8 END,
+                   CASE WHEN m.banded THEN r.energy_sharp_kwh::float8 END,
+                   CASE WHEN m.banded THEN r.energy_peak_kwh::float8 END,
+                   CASE WHEN m.banded THEN r.energy_flat_kwh::float8 END,
+                   CASE WHEN m.banded THEN r.energy_valley_kwh::float8 END,
                    CASE WHEN m.billing_mode = 'meter'
-                        THEN (r.values_json->>'balance')::float8 END
-              FROM prepaid_reading r
-              JOIN prepaid_meter m ON m.id = r.meter_id
-              LEFT JOIN unnest(%s::int4[]) AS b(id) ON b.id = r.meter_id
-              LEFT JOIN hold h ON h.meter_id = r.meter_id
-             WHERE r.meter_id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)
-               AND (r.review_state IS NULL OR r.review_state = 'accepted')
-               AND (h.id IS NULL OR r.id < h.id)
-                   {skip}
+                        THEN (r.values_json->>'balance')::float8 END,
+                   r.energy_total_kwh::float8, r.volume_m3::float8
+              FROM (SELECT m.id, m.billing_mode,
+                           COALESCE(m.billed_reading_id, 0) AS watermark,
+                           m.id = ANY(%s) AS banded,
+                           (SELECT min(h.id) FROM prepaid_reading h
+                             WHERE h.meter_id = m.id
+                               AND h.review_state = 'suspect') AS hold
+                      FROM prepaid_meter m WHERE m.id = ANY(%s)) m
+             CROSS JOIN LATERAL (
+                   SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3,
+                          r.anomaly, r.energy_sharp_kwh, r.energy_peak_kwh,
+                          r.energy_flat_kwh, r.energy_valley_kwh, r.values_json,
+                          r.energy_total_kwh, r.volume_m3
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = m.id AND r.id > m.watermark
+                      AND (m.hold IS NULL OR r.id < m.hold)
+                      AND (r.review_state IS NULL OR r.review_state = 'accepted')
+                          {skip}
+                    ORDER BY r.id) r
              ORDER BY r.meter_id, r.id
              LIMIT %s
             """,  # noqa: S608 - a constant of this method
-            [meter_ids, banded, meter_ids, limit],
+            [banded, meter_ids, limit],
         )
         # (float8 columns: psycopg2 parses them in C; numeric goes through a
         # Python typecaster per value, a second per million readings.)

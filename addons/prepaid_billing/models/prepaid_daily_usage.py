@@ -5,6 +5,7 @@ from odoo.tools import sql
 
 from ..tools import daily
 from ..tools.batch import NULL
+from ..tools.sql_arrays import array_literal
 from ..tools.tariff import BANDS
 
 # Columns written by _upsert, in the order of its arrays, with their types.
@@ -17,6 +18,17 @@ SUM_COLUMNS = {
     "charge_count": "int4",
     **{f"{band}_kwh": "numeric" for band in BANDS},
     **{f"{band}_cost": "numeric" for band in BANDS},
+}
+# The day's first and last reading: kept by a batch when earlier (first) or
+# not earlier (last) than the row's.
+EDGE_COLUMNS = {
+    f"{edge}_{column}": kind
+    for edge in ("first", "last")
+    for column, kind in (
+        ("read_at", "timestamp"),
+        ("energy_kwh", "float8"),
+        ("volume_m3", "float8"),
+    )
 }
 # Summed into an existing row by a billing batch (the others are labels).
 ADDED = [c for c in SUM_COLUMNS if c not in ("meter_id", "date")]
@@ -39,6 +51,9 @@ class PrepaidDailyUsage(models.Model):
     _description = "Daily Meter Use"
     _order = "date desc, meter_id"
     _rec_name = "date"
+    # Written by billing in bulk, never by hand: no create/write stamps (two
+    # foreign keys less to check on every row a batch adds).
+    _log_access = False
 
     date = fields.Date(required=True, readonly=True, index=True)
     meter_id = fields.Many2one(
@@ -130,7 +145,7 @@ class PrepaidDailyUsage(models.Model):
         add = days.add
         # Each row unpacked once in ReadingRow's field order (no named tuple
         # made per reading: this runs for every reading billed).
-        for reading_id, meter_id, read_at, kwh, m3, *_rest in readings:
+        for reading_id, meter_id, read_at, kwh, m3, *_rest, total, volume in readings:
             if meter_id != meter_id_seen:
                 meter_id_seen, meter = meter_id, meters[meter_id]
                 local, watermark = meter.clock.local, meter.watermark or 0
@@ -146,6 +161,7 @@ class PrepaidDailyUsage(models.Model):
                 add(
                     meter_id,
                     day,
+                    (read_at, total, volume),
                     kwh,
                     m3,
                     charge[2],
@@ -153,7 +169,7 @@ class PrepaidDailyUsage(models.Model):
                 )
                 charge_meter, charge = next(charges, (None, None))
             else:
-                add(meter_id, day, kwh, m3)
+                add(meter_id, day, (read_at, total, volume), kwh, m3)
         if days:
             self._upsert(days)
 
@@ -178,6 +194,7 @@ class PrepaidDailyUsage(models.Model):
             SELECT r.meter_id,
                    (r.read_at AT TIME ZONE 'UTC'
                               AT TIME ZONE COALESCE(s.tz, 'UTC'))::date,
+                   r.read_at, r.energy_total_kwh::float8, r.volume_m3::float8,
                    r.delta_kwh::float8, r.delta_m3::float8, c.amount::text, c.detail
               FROM prepaid_meter m
               LEFT JOIN prepaid_site s ON s.id = m.site_id
@@ -196,9 +213,27 @@ class PrepaidDailyUsage(models.Model):
             [date_from, date_to, list(meter_ids)],
         )
         days = daily.Days()
-        for meter_id, day, kwh, m3, amount, detail in cr.fetchall():
+        for (
+            meter_id,
+            day,
+            read_at,
+            total,
+            volume,
+            kwh,
+            m3,
+            amount,
+            detail,
+        ) in cr.fetchall():
             # (numeric as text: Odoo reads numeric columns as floats)
-            days.add(meter_id, day, kwh, m3, amount and Decimal(amount), detail)
+            days.add(
+                meter_id,
+                day,
+                (read_at, total, volume),
+                kwh,
+                m3,
+                amount and Decimal(amount),
+                detail,
+            )
         if days:
             self._upsert(days)
         self.invalidate_model()
@@ -206,7 +241,8 @@ class PrepaidDailyUsage(models.Model):
 
     def _upsert(self, days):
         """Add ``days`` to their rows (created when missing), in one
-        statement, then refresh the days' first and last counters."""
+        statement; a row's first and last reading move when the batch has
+        an earlier first or a later last one."""
         keys, uses = zip(*days.items(), strict=True)
         values = {
             "meter_id": [key[0] for key in keys],
@@ -219,67 +255,38 @@ class PrepaidDailyUsage(models.Model):
         for index, band in enumerate(BANDS):
             values[f"{band}_kwh"] = [use.band_kwh[index] for use in uses]
             values[f"{band}_cost"] = [use.band_cost[index] for use in uses]
-        unnest = ", ".join(f"%s::{kind}[]" for kind in SUM_COLUMNS.values())
-        added = ", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED)
+        for edge in ("first", "last"):
+            readings = [getattr(use, edge) for use in uses]
+            for index, column in enumerate(("read_at", "energy_kwh", "volume_m3")):
+                values[f"{edge}_{column}"] = [reading[index] for reading in readings]
+        columns = {**SUM_COLUMNS, **EDGE_COLUMNS}
+        unnest = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+        added = [f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED]
+        earlier = "d.first_read_at IS NULL OR EXCLUDED.first_read_at < d.first_read_at"
+        later = "d.last_read_at IS NULL OR EXCLUDED.last_read_at >= d.last_read_at"
+        edges = [
+            f"{c} = CASE WHEN {earlier if c.startswith('first') else later} "
+            f"THEN EXCLUDED.{c} ELSE d.{c} END"
+            for c in EDGE_COLUMNS
+        ]
         self.env.cr.execute(
             f"""
             INSERT INTO prepaid_daily_usage AS d (
-                {", ".join(SUM_COLUMNS)}, utility, room_id, floor_id, building_id,
-                site_id, company_id, account_id, partner_id,
-                create_uid, write_uid, create_date, write_date)
+                {", ".join(columns)}, utility, room_id, floor_id, building_id,
+                site_id, company_id, account_id, partner_id)
             SELECT u.*, CASE WHEN m.meter_type = 'water' THEN 'water'
                              ELSE 'electricity' END,
                    m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
-                   m.billing_account_id, a.partner_id,
-                   %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
-              FROM unnest({unnest}) AS u({", ".join(SUM_COLUMNS)})
+                   m.billing_account_id, a.partner_id
+              FROM unnest({unnest}) AS u({", ".join(columns)})
               JOIN prepaid_meter m ON m.id = u.meter_id
               LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
                 ON CONFLICT (meter_id, date) DO UPDATE
-               SET {added}, write_date = EXCLUDED.write_date
+               SET {", ".join(added + edges)}
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid, *(values[c] for c in SUM_COLUMNS)],
+            [array_literal(values[c]) for c in columns],
         )
-        self._refresh_counters(values["meter_id"], values["date"])
         self.invalidate_model()
-
-    def _refresh_counters(self, meter_ids, dates):
-        """First and last billed, plausible reading of each (meter, day)."""
-        self.env.cr.execute(
-            """
-            WITH k AS (
-                SELECT k.meter_id, k.day, m.billed_reading_id AS watermark,
-                       (k.day::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
-                           AT TIME ZONE 'UTC' AS lo,
-                       ((k.day + 1)::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
-                           AT TIME ZONE 'UTC' AS hi
-                  FROM unnest(%s::int4[], %s::date[]) AS k(meter_id, day)
-                  JOIN prepaid_meter m ON m.id = k.meter_id
-                  LEFT JOIN prepaid_site s ON s.id = m.site_id
-            )
-            UPDATE prepaid_daily_usage d
-               SET first_read_at = f.read_at, first_energy_kwh = f.energy_total_kwh,
-                   first_volume_m3 = f.volume_m3, last_read_at = l.read_at,
-                   last_energy_kwh = l.energy_total_kwh, last_volume_m3 = l.volume_m3
-              FROM k
-             CROSS JOIN LATERAL (
-                   SELECT r.read_at, r.energy_total_kwh, r.volume_m3
-                     FROM prepaid_reading r
-                    WHERE r.meter_id = k.meter_id AND r.read_at >= k.lo
-                      AND r.read_at < k.hi AND r.id <= k.watermark
-                      AND (r.review_state IS NULL OR r.review_state = 'accepted')
-                    ORDER BY r.read_at, r.id LIMIT 1) f
-             CROSS JOIN LATERAL (
-                   SELECT r.read_at, r.energy_total_kwh, r.volume_m3
-                     FROM prepaid_reading r
-                    WHERE r.meter_id = k.meter_id AND r.read_at >= k.lo
-                      AND r.read_at < k.hi AND r.id <= k.watermark
-                      AND (r.review_state IS NULL OR r.review_state = 'accepted')
-                    ORDER BY r.read_at DESC, r.id DESC LIMIT 1) l
-             WHERE d.meter_id = k.meter_id AND d.date = k.day
-            """,
-            [meter_ids, dates],
-        )
 
     # ------------------------------------------------------------------
     # Demo
@@ -300,16 +307,14 @@ class PrepaidDailyUsage(models.Model):
                 meter_id, date, utility, room_id, floor_id, building_id, site_id,
                 company_id, account_id, partner_id, energy_kwh, sharp_kwh, peak_kwh,
                 flat_kwh, valley_kwh, volume_m3, sharp_cost, peak_cost, flat_cost,
-                valley_cost, amount, charge_count, create_uid, write_uid,
-                create_date, write_date)
+                valley_cost, amount, charge_count)
             SELECT m.id, g.day, CASE WHEN m.meter_type = 'water' THEN 'water'
                                      ELSE 'electricity' END,
                    m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
                    m.billing_account_id, a.partner_id,
                    u.kwh, u.kwh * 0.1, u.kwh * 0.25, u.kwh * 0.35, u.kwh * 0.3,
                    u.m3, u.kwh * 0.13, u.kwh * 0.275, u.kwh * 0.245, u.kwh * 0.105,
-                   ROUND((u.kwh * 0.755 + u.m3 * 4)::numeric, 2), 24,
-                   %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'
+                   ROUND((u.kwh * 0.755 + u.m3 * 4)::numeric, 2), 24
               FROM prepaid_meter m
               LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
              CROSS JOIN LATERAL (
@@ -329,6 +334,6 @@ class PrepaidDailyUsage(models.Model):
                                 WHERE x.meter_id = m.id)
                 ON CONFLICT (meter_id, date) DO NOTHING
             """,
-            [self.env.uid, self.env.uid, today, days],
+            [today, days],
         )
         self.invalidate_model()

@@ -24,9 +24,19 @@ _BAND_INDEX = {band: index for index, band in enumerate(BANDS)}
 
 
 class DayUse:
-    """The sums of one meter and local day."""
+    """The sums of one meter and local day, and its first and last reading
+    (time and counters, ``first``/``last`` as ``(read_at, kWh, m³)``)."""
 
-    __slots__ = ("kwh", "m3", "amount", "charged", "band_kwh", "band_cost")
+    __slots__ = (
+        "kwh",
+        "m3",
+        "amount",
+        "charged",
+        "band_kwh",
+        "band_cost",
+        "first",
+        "last",
+    )
 
     def __init__(self):
         self.kwh = 0.0
@@ -35,6 +45,7 @@ class DayUse:
         self.charged = 0
         self.band_kwh = [ZERO] * len(BANDS)
         self.band_cost = [ZERO] * len(BANDS)
+        self.first = self.last = None
 
 
 def band_lines(detail):
@@ -67,13 +78,25 @@ class Days:
     def __len__(self):
         return len(self.uses)
 
-    def add(self, meter_id, day, kwh, m3, amount=None, detail=None):
-        """Count one billed reading: its deltas, and its charge if it has one
-        (``amount`` a ``Decimal``, ``detail`` its pricing lines or None)."""
+    def add(self, meter_id, day, reading, kwh, m3, amount=None, detail=None):
+        """Count one billed reading: ``reading`` is ``(read_at, kWh counter,
+        m³ counter)``, ``kwh``/``m3`` its deltas; its charge if it has one
+        (``amount`` a ``Decimal``, ``detail`` its pricing lines or None).
+
+        Readings of a meter come in id order: the first of a day is the
+        earliest (the lowest id on a tie), the last the latest (the highest).
+        """
         key = (meter_id, day)
         use = self.uses.get(key)
         if use is None:
             use = self.uses[key] = DayUse()
+            use.first = use.last = reading
+        else:
+            read_at = reading[0]
+            if read_at < use.first[0]:
+                use.first = reading
+            if read_at >= use.last[0]:
+                use.last = reading
         if kwh:
             use.kwh += kwh
         if m3:

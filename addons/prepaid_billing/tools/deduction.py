@@ -63,6 +63,9 @@ class ReadingRow(NamedTuple):
     valley_kwh: float | None
     # The balance a meter-side meter reported (None for server-side meters).
     balance: float | None
+    # The counters read (the daily aggregates keep a day's first and last).
+    total_kwh: float | None
+    total_m3: float | None
 
 
 class MeterRow(NamedTuple):
@@ -384,6 +387,8 @@ def price_readings(rows, meters, pricing, batch, mirror_detail, step=2000):
             flat_kwh,
             valley_kwh,
             balance,
+            _total_kwh,
+            _total_m3,
         ) in rows[start : start + step]:
             meter = meters[meter_id]
             if meter.stopped:
@@ -417,7 +422,7 @@ def expected_lines(rows):
     return len(
         {
             meter_id
-            for _id, meter_id, _at, kwh, m3, _a, _s, _p, _f, _v, balance in rows
+            for _id, meter_id, _at, kwh, m3, _a, _s, _p, _f, _v, balance, *_c in rows
             if kwh or m3 or balance is not None
         }
     )

@@ -94,9 +94,9 @@ class PrepaidReading(models.Model):
     _order = "read_at desc, id desc"
     _rec_name = "read_at"
 
-    meter_id = fields.Many2one(
-        "prepaid.meter", required=True, ondelete="cascade", index=True
-    )
+    # Indexed with the reading id (see init): a meter's readings after a
+    # watermark are one range of that index, however long its history.
+    meter_id = fields.Many2one("prepaid.meter", required=True, ondelete="cascade")
     meter_type = fields.Selection(related="meter_id.meter_type")
     room_id = fields.Many2one("prepaid.room", index=True, readonly=True)
     company_id = fields.Many2one("res.company", index=True, readonly=True)
@@ -149,6 +149,14 @@ class PrepaidReading(models.Model):
     )
 
     def init(self):
+        # A meter's readings in id order: billing takes those after its
+        # watermark, polling the last one.
+        sql.create_index(
+            self.env.cr,
+            "prepaid_reading_meter_id_id_index",
+            self._table,
+            ["meter_id", "id"],
+        )
         # Billing and the suspect list look for a meter's pending suspects.
         sql.create_index(
             self.env.cr,
