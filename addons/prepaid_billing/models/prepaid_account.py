@@ -1,5 +1,9 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..tools import credit
 
 BALANCE_STATES = [
     ("normal", "Normal"),
@@ -776,3 +780,29 @@ class PrepaidAccount(models.Model):
         (accounts - prepared).with_context(
             prepaid_opening_journal_id=journal.id
         )._open()
+
+    # ------------------------------------------------------------------
+    # Forecast
+    # ------------------------------------------------------------------
+    def _days_of_credit_left(self):
+        """Whole days the balance lasts at the last 7 days' average daily
+        charge (consumption and charge items), None without recent use.
+
+        Shown on the portal's balance page and in the alarm messages (email,
+        SMS, WeChat).
+        """
+        self.ensure_one()
+        since = fields.Datetime.now() - timedelta(days=credit.RECENT_DAYS)
+        [(total,)] = (
+            self.env["prepaid.ledger.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("account_id", "=", self.id),
+                    ("line_type", "in", credit.USE_LINE_TYPES),
+                    ("date", ">=", since),
+                ],
+                aggregates=["amount:sum"],
+            )
+        )
+        return credit.days_left(self.balance, -(total or 0.0))

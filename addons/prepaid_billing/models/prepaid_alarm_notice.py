@@ -38,6 +38,26 @@ class PrepaidAlarmNotice(models.Model):
     balance = fields.Monetary(help="Balance when the notice was raised.")
     currency_id = fields.Many2one(related="account_id.currency_id")
     log = fields.Text(readonly=True)
+    days_left_note = fields.Char(
+        string="Days Left",
+        compute="_compute_days_left_note",
+        help="How long the balance lasts at the tenant's recent use (the last "
+        "7 days' average daily charge), as the messages say it.",
+    )
+
+    @api.depends("account_id.balance")
+    def _compute_days_left_note(self):
+        for notice in self:
+            days = (
+                notice.account_id._days_of_credit_left()
+                if notice.event in ("alarm1", "alarm2", "alarm3")
+                else None
+            )
+            notice.days_left_note = (
+                self.env._("About %(days)s days left at your recent use.", days=days)
+                if days is not None
+                else ""
+            )
 
     @api.model
     def _raise_for(self, account, event):

@@ -87,6 +87,28 @@ class TestAlarmsAndCutoff(BillingCase):
         self.assertEqual(set(sms.mapped("number")), {"+8613800000001"})
         self.assertIn(self.account.name, sms[0].body)
 
+    def test_alarm_messages_say_how_many_days_the_balance_lasts(self):
+        with freeze_time("2026-03-02 06:00:00"):
+            self.use(1000.0, 1020.0, "2026-03-02 02:00:00")  # 60 - 16 = 44: level 1
+            (notice,) = self.notices("alarm1")
+            # 16 charged over the last 7 days: 2.29 a day, 44 lasts 19 days
+            self.assertEqual(self.account._days_of_credit_left(), 19)
+            self.assertEqual(
+                notice.days_left_note, "About 19 days left at your recent use."
+            )
+            self.Notice._cron_send()
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "prepaid.alarm.notice"), ("res_id", "=", notice.id)]
+        )
+        self.assertIn("About 19 days left at your recent use.", mail.body_html)
+        sms = self.env["sms.sms"].search([("partner_id", "=", self.tenant.id)])
+        self.assertIn("About 19 days left at your recent use.", sms.body)
+        # no forecast without use in the last 7 days
+        with freeze_time("2026-03-12 06:00:00"):
+            self.assertIsNone(self.account._days_of_credit_left())
+            notice.invalidate_recordset(["days_left_note"])
+            self.assertEqual(notice.days_left_note, "")
+
     def test_recharge_resets_the_alarms(self):
         self.use(1000.0, 1050.0, "2026-03-02 02:00:00")  # 20.0: level 2
         self.assertEqual(self.account.alarm_level, 2)

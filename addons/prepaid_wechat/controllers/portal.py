@@ -12,6 +12,7 @@ from odoo.addons.portal.controllers.portal import pager as portal_pager
 from .. import const
 
 LEDGER_PAGE_SIZE = 30
+BILL_PAGE_SIZE = 20
 
 
 class PrepaidPortal(CustomerPortal):
@@ -22,6 +23,13 @@ class PrepaidPortal(CustomerPortal):
             values["prepaid_account_count"] = (
                 Account.search_count([("state", "!=", "draft")])
                 if Account.has_access("read")
+                else 0
+            )
+        if "prepaid_bill_count" in counters:
+            Bill = request.env["prepaid.bill"]
+            values["prepaid_bill_count"] = (
+                Bill.search_count([("state", "=", "confirmed")])
+                if Bill.has_access("read")
                 else 0
             )
         return values
@@ -133,6 +141,46 @@ class PrepaidPortal(CustomerPortal):
             }
         )
         return request.render("prepaid_wechat.portal_my_prepaid_ledger", values)
+
+    @http.route(
+        ["/my/prepaid/bills", "/my/prepaid/bills/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+    )
+    def portal_my_prepaid_bills(self, page=1, **kwargs):
+        """The tenant's issued bills (postpaid), newest first."""
+        Bill = request.env["prepaid.bill"]
+        domain = [("state", "=", "confirmed")]
+        pager = portal_pager(
+            url="/my/prepaid/bills",
+            total=Bill.search_count(domain),
+            page=page,
+            step=BILL_PAGE_SIZE,
+        )
+        bills = Bill.search(
+            domain,
+            order="date_to desc, id desc",
+            limit=BILL_PAGE_SIZE,
+            offset=pager["offset"],
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {"bills": bills.sudo(), "pager": pager, "page_name": "prepaid_bills"}
+        )
+        return request.render("prepaid_wechat.portal_my_prepaid_bills", values)
+
+    @http.route(
+        ["/my/prepaid/bill/<int:bill_id>"], type="http", auth="user", website=True
+    )
+    def portal_my_prepaid_bill(self, bill_id, **kwargs):
+        try:
+            bill = self._document_check_access("prepaid.bill", bill_id)
+        except (AccessError, MissingError) as err:
+            raise NotFound() from err
+        values = self._prepare_portal_layout_values()
+        values.update({"bill": bill, "page_name": "prepaid_bill"})
+        return request.render("prepaid_wechat.portal_my_prepaid_bill", values)
 
     @http.route(
         ["/my/prepaid/meter/<int:meter_id>"], type="http", auth="user", website=True

@@ -5,9 +5,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import fields, models
 
-from ..tools import credit
-
-USE_LINE_TYPES = ("consumption", "charge")
+from odoo.addons.prepaid_billing.tools import credit
 
 
 class PrepaidAccount(models.Model):
@@ -21,29 +19,19 @@ class PrepaidAccount(models.Model):
     def _usage_domain(self, since):
         return [
             ("account_id", "=", self.id),
-            ("line_type", "in", USE_LINE_TYPES),
+            ("line_type", "in", credit.USE_LINE_TYPES),
             ("date", ">=", since),
         ]
-
-    def _days_of_credit_left(self):
-        """Days the balance lasts at the last 7 days' average daily charge
-        (None without recent use)."""
-        self.ensure_one()
-        since = fields.Datetime.now() - timedelta(days=credit.RECENT_DAYS)
-        [(total,)] = (
-            self.env["prepaid.ledger.line"]
-            .sudo()
-            ._read_group(self._usage_domain(since), aggregates=["amount:sum"])
-        )
-        return credit.days_left(self.balance, -(total or 0.0))
 
     def _portal_usage_series(self, granularity):
         """What the account used per local day (last 30 days, ``"day"``) or
         per month (last 12 months, ``"month"``): a list of dicts ``label``,
         ``amount`` (money), ``energy_kwh``, ``volume_m3``, oldest first.
 
-        The one place the portal reads use from: one grouped query over the
-        wallet's consumption lines of the window (never the readings).
+        The one place the portal reads use from: energy and water from the
+        daily aggregates (``prepaid.daily.usage``, local days of the site,
+        never the readings), plus the charge items the wallet paid in the
+        window (their wallet lines, by local day).
         """
         self.ensure_one()
         tz = self._portal_tz()
@@ -55,24 +43,43 @@ class PrepaidAccount(models.Model):
             first = today.replace(day=1)
             starts = [first - relativedelta(months=n) for n in range(11, -1, -1)]
             key, fmt = "date:month", "%Y-%m"
+        by_start = {start: {"amount": 0.0, "kwh": 0.0, "m3": 0.0} for start in starts}
+
+        def bucket(period):
+            return by_start.get(period.date() if hasattr(period, "date") else period)
+
+        days = (
+            self.env["prepaid.daily.usage"]
+            .sudo()
+            ._read_group(
+                [("account_id", "=", self.id), ("date", ">=", starts[0])],
+                groupby=[key],
+                aggregates=["amount:sum", "energy_kwh:sum", "volume_m3:sum"],
+            )
+        )
+        for period, amount, kwh, m3 in days:
+            if (point := bucket(period)) is not None:
+                point["amount"] += amount
+                point["kwh"] += kwh
+                point["m3"] += m3
         since = tz.localize(datetime.combine(starts[0], time.min)).astimezone(pytz.utc)
-        groups = (
+        items = (
             self.env["prepaid.ledger.line"]
             .sudo()
             .with_context(tz=tz.zone)
             ._read_group(
-                self._usage_domain(since.replace(tzinfo=None)),
-                groupby=[key, "unit"],
-                aggregates=["amount:sum", "quantity:sum"],
+                [
+                    ("account_id", "=", self.id),
+                    ("line_type", "=", "charge"),
+                    ("date", ">=", since.replace(tzinfo=None)),
+                ],
+                groupby=[key],
+                aggregates=["amount:sum"],
             )
         )
-        by_start = {start: {"amount": 0.0, "kwh": 0.0, "m3": 0.0} for start in starts}
-        for period, unit, amount, quantity in groups:
-            bucket = by_start.get(period.date() if hasattr(period, "date") else period)
-            if bucket is None:
-                continue
-            bucket["amount"] -= amount
-            bucket["m3" if unit and unit.startswith("m") else "kwh"] += quantity
+        for period, amount in items:
+            if (point := bucket(period)) is not None:
+                point["amount"] -= amount
         top = max([b["amount"] for b in by_start.values()] + [0.01])
         return [
             {

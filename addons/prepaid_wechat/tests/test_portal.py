@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.tests import new_test_user, tagged
 
 from .common import WeChatCase
@@ -63,15 +66,71 @@ class TestPortal(WeChatCase):
         self.assertIn(self.account_a.name, listing.text)
         self.assertNotIn(self.account_b.name, listing.text)
 
+    def make_bill(self, account, amount, state="confirmed", start="2026-03-01"):
+        product = self.env["product.product"].create(
+            {"name": "Electricity (postpaid)", "type": "service"}
+        )
+        return self.env["prepaid.bill"].create(
+            {
+                "name": f"BILL/{account.name}/{start}",
+                "account_id": account.id,
+                "partner_id": account.partner_id.id,
+                "company_id": account.company_id.id,
+                "currency_id": account.currency_id.id,
+                "date_from": start,
+                "date_to": "2026-03-31",
+                "state": state,
+                "amount_total": amount,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "name": "Electricity 150 kWh",
+                            "quantity": 150.0,
+                            "unit": "kWh",
+                            "unit_price": 0.8,
+                            "amount": amount,
+                        }
+                    )
+                ],
+            }
+        )
+
+    def test_tenant_sees_own_issued_bills_only(self):
+        issued = self.make_bill(self.account_a, 120.0)
+        draft = self.make_bill(self.account_a, 77.0, state="draft", start="2026-02-01")
+        other = self.make_bill(self.account_b, 99.0)
+        env_a = self.env(user=self.user_a)
+        self.assertEqual(env_a["prepaid.bill"].search([]), issued)
+        self.assertEqual(env_a["prepaid.bill.line"].search([]), issued.line_ids)
+        self.authenticate("tenant_a", "tenant_a")
+        listing = self.url_open("/my/prepaid/bills")
+        self.assertEqual(listing.status_code, 200)
+        self.assertIn(issued.name, listing.text)
+        self.assertNotIn(draft.name, listing.text)
+        self.assertNotIn(other.name, listing.text)
+        page = self.url_open(f"/my/prepaid/bill/{issued.id}")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("Electricity 150 kWh", page.text)
+        self.assertIn("120.00", page.text)
+        for bill in (draft, other):
+            response = self.url_open(f"/my/prepaid/bill/{bill.id}")
+            self.assertEqual(response.status_code, 404, bill.name)
+            self.assertNotIn(bill.name, response.text)
+        home = self.url_open("/my/home")
+        self.assertIn("/my/prepaid/bills", home.text)
+
     def test_tenant_a_gets_404_on_every_url_of_tenant_b(self):
         self.authenticate("tenant_a", "tenant_a")
         b = self.account_b.id
+        bill_b = self.make_bill(self.account_b, 99.0)
         for url in (
             f"/my/prepaid/{b}",
             f"/my/prepaid/{b}/usage",
             f"/my/prepaid/{b}/ledger",
             f"/my/prepaid/{b}/ledger/page/2",
             f"/my/prepaid/meter/{self.meter_b.id}",
+            f"/my/prepaid/bill/{bill_b.id}",
         ):
             response = self.url_open(url)
             self.assertIn(response.status_code, (403, 404), url)
@@ -122,24 +181,55 @@ class TestPortal(WeChatCase):
         self.assertEqual(tx.landing_route, f"/my/prepaid/{self.account_a.id}")
 
     def test_usage_series_by_local_day_and_month(self):
-        # 23:30 UTC is 07:30 the next day in Shanghai
-        self.charge(self.account_a, 3.0, 4.0, "2026-03-03 23:30:00")
-        self.charge(self.account_a, 2.0, 2.5, "2026-03-04 01:00:00")
-        self.charge(self.account_a, 5.0, 6.0, "2026-02-10 04:00:00")
+        # Energy from the daily aggregates billing keeps (local days of the
+        # Shanghai site), charge items from the wallet; 23:30 UTC is 07:30
+        # the next day in Shanghai.
+        with freeze_time("2026-03-06 04:00:00"):
+            for kwh, at in (
+                (100.0, "2026-03-02 06:00:00"),
+                (110.0, "2026-03-03 23:30:00"),
+                (112.5, "2026-03-04 01:00:00"),
+            ):
+                self.reading(self.meter_a, kwh, at)
+            self.bill()
+        self.charge(self.account_a, 3.0, 0.0, "2026-03-04 02:00:00")
+        self.charge(self.account_a, 5.0, 0.0, "2026-02-10 04:00:00")
+        by_reading = {c.reading_id.id: c.amount for c in self.charges(self.meter_a)}
+        expected = {}  # local day -> [amount, kWh]
+        for reading in self.meter_a.reading_ids:
+            day = (reading.read_at + timedelta(hours=8)).strftime("%m-%d")
+            point = expected.setdefault(day, [0.0, 0.0])
+            point[0] += by_reading.get(reading.id, 0.0)
+            point[1] += reading.delta_kwh
+        self.assertEqual(expected["03-04"][1], 12.5)  # 100 -> 110 -> 112.5
+        self.assertGreater(expected["03-04"][0], 0)
         with freeze_time("2026-03-06 04:00:00"):
             daily = self.account_a._portal_usage_series("day")
             monthly = self.account_a._portal_usage_series("month")
         self.assertEqual(len(daily), 30)
         self.assertEqual(daily[-1]["label"], "03-06")
         by_day = {point["label"]: point for point in daily}
-        self.assertEqual(by_day["03-04"]["amount"], 5.0)
-        self.assertEqual(by_day["03-04"]["energy_kwh"], 6.5)
-        self.assertEqual(by_day["03-04"]["percent"], 100.0)
+        for day, (amount, kwh) in expected.items():
+            extra = 3.0 if day == "03-04" else 0.0
+            self.assertAlmostEqual(by_day[day]["amount"], amount + extra, 2, day)
+            self.assertAlmostEqual(by_day[day]["energy_kwh"], kwh, 3, day)
         self.assertEqual(by_day["03-03"]["amount"], 0.0)
+        top = max(point["amount"] for point in daily)
+        self.assertEqual(
+            [p["label"] for p in daily if p["percent"] == 100.0],
+            [p["label"] for p in daily if p["amount"] == top],
+        )
         self.assertEqual(len(monthly), 12)
-        by_month = {point["label"]: point["amount"] for point in monthly}
-        self.assertEqual(by_month["2026-03"], 5.0)
-        self.assertEqual(by_month["2026-02"], 5.0)
+        by_month = {point["label"]: point for point in monthly}
+        march = sum(amount for amount, _kwh in expected.values()) + 3.0
+        self.assertAlmostEqual(by_month["2026-03"]["amount"], march, 2)
+        self.assertAlmostEqual(
+            by_month["2026-03"]["energy_kwh"],
+            sum(kwh for _amount, kwh in expected.values()),
+            3,
+        )
+        self.assertAlmostEqual(by_month["2026-02"]["amount"], 5.0, 2)
+        self.assertEqual(by_month["2026-02"]["energy_kwh"], 0.0)
         with freeze_time("2026-03-06 04:00:00"):
             self.authenticate("tenant_a", "tenant_a")
             page = self.url_open(f"/my/prepaid/{self.account_a.id}/usage")

@@ -1,8 +1,6 @@
 """Days of credit left at the last 7 days' use."""
 
-from test_wechat_crypto import _load
-
-credit = _load("credit")
+from prepaid_billing_tools import credit
 
 
 def test_days_left_from_the_last_seven_days_average():

@@ -3,6 +3,8 @@
 from decimal import ROUND_DOWN, Decimal
 
 RECENT_DAYS = 7
+# The wallet lines that are use: energy/water and charge items.
+USE_LINE_TYPES = ("consumption", "charge")
 
 
 def days_left(balance, charged_recently, days=RECENT_DAYS):
