@@ -21,6 +21,9 @@ for every room and one apportionment over ``--members`` rooms:
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import random
 import sys
 import time
@@ -229,6 +232,12 @@ def bench(args):
         cr.commit()
 
         # (a) draft bills
+        timer = None
+        if args.sql_top:
+            from billing import SqlTimer
+
+            timer = SqlTimer()
+        prof = cProfile.Profile() if args.profile else None
         for size in (500, 1000):
             bill_run = env["prepaid.bill.run"].create(
                 {
@@ -239,17 +248,33 @@ def bench(args):
                 }
             )
             count = statements(cr)
+            if timer is not None:
+                timer.reset()
+                timer.active = True
+            if prof is not None and size == 500:
+                prof.enable()
             started = time.perf_counter()
             bill_run.action_compute()
             elapsed = time.perf_counter() - started
+            if prof is not None:
+                prof.disable()
+            if timer is not None:
+                timer.active = False
             batches = -(-args.accounts // size)
             print(
                 f"(a) batch {size}: {len(bill_run.bill_ids)} draft bills in "
                 f"{elapsed:.2f} s (goal <= 30 s), {statements(cr) - count} "
                 f"statements for {batches} meter batches"
             )
+            if timer is not None:
+                timer.print(args.sql_top, f"(a) batch {size}")
             if size == 500:
                 cr.rollback()
+        if prof is not None:
+            out = io.StringIO()
+            stats = pstats.Stats(prof, stream=out).sort_stats("cumulative")
+            stats.print_stats(args.profile_top)
+            print(out.getvalue())
         total = sum(bill_run.bill_ids.mapped("amount_total"))
         print(f"    bills total {total:.2f}")
         cr.commit()
@@ -290,6 +315,13 @@ def parse_args(argv=None):
     parser.add_argument("--accounts", type=int, default=10000)
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument(
+        "--sql-top", type=int, default=0, help="print the N slowest SQL kinds of (a)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the first (a) run"
+    )
+    parser.add_argument("--profile-top", type=int, default=40)
     return parser.parse_args(argv)
 
 

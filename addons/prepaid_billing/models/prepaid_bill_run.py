@@ -3,6 +3,9 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools import bill_pricing
+from ..tools.sql_arrays import array_literal
+
 _logger = logging.getLogger(__name__)
 
 BILL_COLUMNS = {
@@ -39,11 +42,19 @@ LINE_COLUMNS = {
 
 
 def insert_rows(cr, table, columns, rows, uid):
-    """Insert ``rows`` (dicts) into ``table`` with one statement."""
+    """Insert ``rows`` (dicts) into ``table`` with one statement (one array
+    literal per column)."""
     if not rows:
         return
     names = list(columns)
     unnest = ", ".join(f"%s::{columns[c]}[]" for c in names)
+    params = []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        if columns[name] == "varchar":
+            params.append(bill_pricing.text_array_literal(values))
+        else:
+            params.append(array_literal(values))
     cr.execute(
         f"""
         INSERT INTO {table} ({", ".join(names)},
@@ -52,7 +63,7 @@ def insert_rows(cr, table, columns, rows, uid):
                now() at time zone 'UTC', now() at time zone 'UTC'
           FROM unnest({unnest}) AS u({", ".join(names)})
         """,  # noqa: S608 - table and column names are constants of this module
-        [uid, uid] + [[row.get(c) for row in rows] for c in names],
+        [uid, uid, *params],
     )
 
 
@@ -160,7 +171,9 @@ class PrepaidBillRun(models.Model):
         postpaid = Account.search(self._postpaid_account_domain(self.company_id))
         cr.execute(
             """
-            SELECT id, account_id FROM prepaid_charge_line
+            SELECT id, account_id, product_id, name, quantity,
+                   amount - COALESCE(credit_amount, 0)
+              FROM prepaid_charge_line
              WHERE collection = 'invoice' AND bill_id IS NULL AND company_id = %s
                AND period_start <= %s
              ORDER BY id
@@ -186,7 +199,7 @@ class PrepaidBillRun(models.Model):
         self._check_overlaps(account_ids)
         lines_by_account = {account_id: [] for account_id in account_ids}
         self._usage_lines(postpaid, lines_by_account)
-        self._charge_lines([row[0] for row in charges], lines_by_account)
+        self._charge_lines(charges, lines_by_account)
         self._share_lines([row[0] for row in shares], lines_by_account)
         self._write_bills(lines_by_account)
         self.state = "computed"
@@ -261,22 +274,20 @@ class PrepaidBillRun(models.Model):
                         }
                     )
 
-    def _charge_lines(self, charge_ids, lines_by_account):
-        charges = self.env["prepaid.charge.line"].browse(charge_ids)
-        charges.fetch(
-            ["account_id", "product_id", "name", "quantity", "amount", "credit_amount"]
-        )
-        for charge in charges:
-            lines_by_account[charge.account_id.id].append(
+    def _charge_lines(self, charges, lines_by_account):
+        """Lines of the invoice-collected ``charges`` (rows of id, account,
+        product, name, quantity and amount net of credits)."""
+        for charge_id, account_id, product_id, name, quantity, amount in charges:
+            lines_by_account[account_id].append(
                 {
                     "sequence": 100,
                     "kind": "charge",
-                    "product_id": charge.product_id.id,
-                    "name": charge.name,
-                    "quantity": charge.quantity,
+                    "product_id": product_id,
+                    "name": name,
+                    "quantity": quantity,
                     "unit_price": 0.0,
-                    "amount": charge.amount - (charge.credit_amount or 0.0),
-                    "charge_line_id": charge.id,
+                    "amount": amount,
+                    "charge_line_id": charge_id,
                 }
             )
 
@@ -350,7 +361,10 @@ class PrepaidBillRun(models.Model):
                     f"""UPDATE {table} t SET bill_id = u.bill_id
                           FROM unnest(%s::int4[], %s::int4[]) AS u(id, bill_id)
                          WHERE t.id = u.id""",  # noqa: S608 - constant names
-                    [[p[0] for p in pairs], [p[1] for p in pairs]],
+                    [
+                        array_literal(p[0] for p in pairs),
+                        array_literal(p[1] for p in pairs),
+                    ],
                 )
         self.env.invalidate_all()
 

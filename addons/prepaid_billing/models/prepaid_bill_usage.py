@@ -8,6 +8,7 @@ from odoo.exceptions import UserError
 
 from ..tools import bill_pricing, deduction
 from ..tools.clock import LocalClock
+from ..tools.sql_arrays import array_literal
 
 BANDS = ("sharp", "peak", "flat", "valley")
 
@@ -29,8 +30,10 @@ class PrepaidBillUsage(models.AbstractModel):
     """A period's usage of meters from their readings, priced by the tariff
     core: shared by postpaid bills and common-area apportionment.
 
-    Set-based: two statements for any number of meters (the readings of the
-    period, and the band registers just before it for time-of-use meters).
+    Set-based: a constant number of statements for any number of meters
+    (the daily sums of the period, the first and last readings; for
+    time-of-use meters the readings themselves and the band registers just
+    before the period).
     """
 
     _name = "prepaid.bill.usage"
@@ -69,6 +72,10 @@ class PrepaidBillUsage(models.AbstractModel):
         """Usage of ``meters`` from ``date_from`` to ``date_to`` (local days,
         included), priced with ``tariffs`` (``{meter id: tariff}``).
 
+        Meters priced by time of use are read reading by reading (each
+        reading's time and band registers count); the others only need each
+        local day's usage, which PostgreSQL sums.
+
         :returns: ``{meter id: MeterUsage}``
         :raises UserError: a meter without a tariff, or with readings before
             its tariff's first version
@@ -85,22 +92,62 @@ class PrepaidBillUsage(models.AbstractModel):
         versions = self._core_versions({t.id for t in tariffs.values()})
         tou = {tid for tid, entry in versions.items() if entry["tou"]}
         meters.fetch(["meter_type", "site_id"])
-        rows = []
+        bounds = {}
+        rows = []  # (meter id, start, stop, tz, water, tariff)
         for meter in meters:
             tz = meter.site_id.tz or "UTC"
-            start, stop = self._utc_bounds(tz, date_from, date_to)
-            rows.append((meter.id, start, stop, tz))
+            if tz not in bounds:
+                bounds[tz] = self._utc_bounds(tz, date_from, date_to)
+            rows.append(
+                (
+                    meter.id,
+                    *bounds[tz],
+                    tz,
+                    meter.meter_type == "water",
+                    tariffs[meter.id],
+                )
+            )
+        state = {}
+        for meter_id, _start, _stop, _tz, _water, tariff in rows:
+            state[meter_id] = {
+                "usage": bill_pricing.PeriodUsage(versions[tariff.id]["versions"])
+                if tariff.id in versions
+                else None,
+                "tariff": tariff,
+                "bands": None,
+                "quantity": 0.0,
+                "first": None,
+                "last": None,
+                "count": 0,
+            }
+        self.env.flush_all()
+        self._add_readings([row for row in rows if row[5].id in tou], state)
+        self._add_days([row for row in rows if row[5].id not in tou], state)
+        water = {row[0] for row in rows if row[4]}
+        return {
+            meter_id: MeterUsage(
+                meter_id,
+                entry["tariff"].id,
+                "m³" if meter_id in water else "kWh",
+                round(entry["quantity"], 6),
+                entry["usage"].lines() if entry["usage"] else [],
+                entry["first"],
+                entry["last"],
+                entry["count"],
+            )
+            for meter_id, entry in state.items()
+        }
+
+    def _add_readings(self, rows, state):
+        """Count the period's readings of the meters of ``rows`` one by one
+        (time of use: the band of each reading's time or its registers)."""
+        if not rows:
+            return
+        cr = self.env.cr
         ids = [row[0] for row in rows]
         starts = [row[1] for row in rows]
         stops = [row[2] for row in rows]
-        banded = [
-            meter.id
-            for meter in meters
-            if meter.meter_type != "water" and tariffs[meter.id].id in tou
-        ]
-        self.env.flush_all()
-        cr = self.env.cr
-        previous = {}
+        banded = [row[0] for row in rows if not row[4]]
         if banded:
             cr.execute(
                 f"""
@@ -115,9 +162,10 @@ class PrepaidBillUsage(models.AbstractModel):
                          ORDER BY r.read_at DESC, r.id DESC LIMIT 1) p ON TRUE
                  WHERE b.meter_id = ANY(%s)
                 """,  # noqa: S608
-                [ids, starts, banded],
+                [array_literal(ids), array_literal(starts), array_literal(banded)],
             )
-            previous = {row[0]: row[1:] for row in cr.fetchall()}
+            for meter_id, *bands in cr.fetchall():
+                state[meter_id]["bands"] = tuple(bands)
         cr.execute(
             f"""
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
@@ -134,33 +182,26 @@ class PrepaidBillUsage(models.AbstractModel):
              WHERE {self._usable_readings_sql()}
              ORDER BY r.meter_id, r.read_at, r.id
             """,  # noqa: S608
-            [ids, starts, stops, banded],
+            [
+                array_literal(ids),
+                array_literal(starts),
+                array_literal(stops),
+                array_literal(banded),
+            ],
         )
-        readings = cr.fetchall()
         band_quantities = deduction.band_quantities
-        clocks = {row[3]: LocalClock(row[3]) for row in rows}
-        tz_of = {row[0]: row[3] for row in rows}
-        water = {m.id for m in meters if m.meter_type == "water"}
+        clocks = {}
+        clock_of = {}
+        for row in rows:
+            if row[3] not in clocks:
+                clocks[row[3]] = LocalClock(row[3])
+            clock_of[row[0]] = clocks[row[3]]
+        water = {row[0] for row in rows if row[4]}
         banded_set = set(banded)
-        state = {}
-        for meter in meters:
-            tariff = tariffs[meter.id]
-            state[meter.id] = {
-                "usage": bill_pricing.PeriodUsage(versions[tariff.id]["versions"])
-                if tariff.id in versions
-                else None,
-                "tariff": tariff,
-                "bands": previous.get(meter.id),
-                "quantity": 0.0,
-                "first": None,
-                "last": None,
-                "count": 0,
-            }
-        for reading in readings:
+        for reading in cr.fetchall():
             (rid, meter_id, read_at, kwh, m3, anomaly, *bands) = reading
             entry = state[meter_id]
-            is_water = meter_id in water
-            quantity = m3 if is_water else kwh
+            quantity = m3 if meter_id in water else kwh
             entry["first"] = entry["first"] or rid
             entry["last"] = rid
             entry["count"] += 1
@@ -172,25 +213,84 @@ class PrepaidBillUsage(models.AbstractModel):
             moved = None
             if meter_id in banded_set and anomaly == "none":
                 moved = band_quantities(previous_bands, tuple(bands))
-            local = clocks[tz_of[meter_id]].local(read_at)
+            local = clock_of[meter_id].local(read_at)
             try:
                 entry["usage"].add(local, quantity, moved)
             except bill_pricing.NoVersion:
                 self._raise_no_version(meter_id, entry["tariff"], read_at)
             entry["quantity"] += quantity
-        return {
-            meter_id: MeterUsage(
-                meter_id,
-                entry["tariff"].id,
-                "m³" if meter_id in water else "kWh",
-                round(entry["quantity"], 6),
-                entry["usage"].lines() if entry["usage"] else [],
-                entry["first"],
-                entry["last"],
-                entry["count"],
-            )
-            for meter_id, entry in state.items()
-        }
+
+    def _add_days(self, rows, state):
+        """Count the period's usage of the meters of ``rows`` a local day at
+        a time (flat and tiered prices only depend on the day): one row per
+        meter and day, then the first and last readings' ids."""
+        if not rows:
+            return
+        cr = self.env.cr
+        usable = self._usable_readings_sql()
+        cr.execute(
+            f"""
+            SELECT r.meter_id,
+                   (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE b.tz)::date AS day,
+                   (SUM(CASE WHEN b.water THEN r.delta_m3 ELSE r.delta_kwh END)
+                        FILTER (WHERE CASE WHEN b.water THEN r.delta_m3
+                                           ELSE r.delta_kwh END > 0))::float8,
+                   COUNT(*), MIN(r.read_at), MAX(r.read_at)
+              FROM unnest(%s::int4[], %s::timestamp[], %s::timestamp[],
+                          %s::varchar[], %s::bool[])
+                   AS b(meter_id, start, stop, tz, water)
+              JOIN prepaid_reading r ON r.meter_id = b.meter_id
+                   AND r.read_at >= b.start AND r.read_at < b.stop
+             WHERE {usable}
+             GROUP BY 1, 2
+             ORDER BY 1, 2
+            """,  # noqa: S608
+            [
+                array_literal(row[0] for row in rows),
+                array_literal(row[1] for row in rows),
+                array_literal(row[2] for row in rows),
+                bill_pricing.text_array_literal(row[3] for row in rows),
+                bill_pricing.text_array_literal("t" if row[4] else "f" for row in rows),
+            ],
+        )
+        first_at, last_at = {}, {}
+        combine, midnight = datetime.combine, time.min
+        for meter_id, day, quantity, count, first, last in cr.fetchall():
+            entry = state[meter_id]
+            entry["count"] += count
+            first_at.setdefault(meter_id, first)
+            last_at[meter_id] = last
+            if not quantity or quantity <= 0:
+                continue
+            local = combine(day, midnight)
+            if entry["usage"] is None:
+                self._raise_no_version(meter_id, entry["tariff"], local)
+            try:
+                entry["usage"].add(local, quantity)
+            except bill_pricing.NoVersion:
+                self._raise_no_version(meter_id, entry["tariff"], local)
+            entry["quantity"] += quantity
+        if not first_at:
+            return
+        # the first reading is the lowest id at the first time, the last the
+        # highest at the last time (the order of the per-reading path)
+        ids = list(first_at) + list(last_at)
+        times = list(first_at.values()) + list(last_at.values())
+        cr.execute(
+            f"""
+            SELECT r.meter_id, r.read_at, MIN(r.id), MAX(r.id)
+              FROM unnest(%s::int4[], %s::timestamp[]) AS p(meter_id, read_at)
+              JOIN prepaid_reading r ON r.meter_id = p.meter_id
+                   AND r.read_at = p.read_at
+             WHERE {usable}
+             GROUP BY 1, 2
+            """,  # noqa: S608
+            [array_literal(ids), array_literal(times)],
+        )
+        found = {(row[0], row[1]): row[2:] for row in cr.fetchall()}
+        for meter_id, first in first_at.items():
+            state[meter_id]["first"] = found[meter_id, first][0]
+            state[meter_id]["last"] = found[meter_id, last_at[meter_id]][1]
 
     def _raise_no_version(self, meter_id, tariff, read_at):
         raise UserError(

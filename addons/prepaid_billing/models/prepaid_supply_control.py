@@ -221,8 +221,20 @@ class PrepaidSupplyControl(models.AbstractModel):
             pytz.utc.localize(now).astimezone(pytz.timezone(tz)).replace(tzinfo=None)
         )
         if protection_core.is_protected(rules, local):
+            try:
+                until = protection_core.next_unprotected(rules, local)
+            except ValueError:
+                until = None
+            if until is None:
+                return True, self.env._(
+                    "protection period (%s local time); the rules protect every "
+                    "day, so no cut-off can run",
+                    local.strftime("%Y-%m-%d %H:%M"),
+                )
             return True, self.env._(
-                "protection period (%s local time)", local.strftime("%Y-%m-%d %H:%M")
+                "protection period (%(now)s local time) until %(until)s",
+                now=local.strftime("%Y-%m-%d %H:%M"),
+                until=until.strftime("%Y-%m-%d %H:%M"),
             )
         return False, ""
 

@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.tools import sql
 
 from ..tools import month_report as core
 from ..tools.tariff import BANDS
@@ -15,89 +16,100 @@ class PrepaidMonthlyReport(models.AbstractModel):
     _name = "prepaid.monthly.report"
     _description = "Comprehensive Monthly Report"
 
+    def init(self):
+        # The report reads three months of one company's aggregates: by
+        # company and date (the bare date index would also read the other
+        # companies' days).
+        sql.create_index(
+            self.env.cr,
+            "prepaid_daily_usage_company_date_index",
+            "prepaid_daily_usage",
+            ["company_id", "date"],
+        )
+
     @api.model
     def _rows(self, company, month, room_domain=None):
         """``ShopMonth`` rows of ``month`` (any day of it) for the rooms of
         ``company`` matching ``room_domain``, sorted by building and room."""
         month = core.month_start(month)
-        previous = core.add_months(month, -1)
-        last_year = core.add_months(month, -12)
         room_ids = None
         if room_domain:
             room_ids = self.env["prepaid.room"].search(room_domain).ids
-        usage = self._usage(company, room_ids, (month, previous, last_year))
-        current = usage.get(month, {})
-        charges = self._charges(company, room_ids, month)
-        shares = self._shares(company, room_ids, month)
-        rows = []
-        for room_id in current.keys() | charges.keys() | shares.keys():
-            use, partner_id = current.get(room_id, (core.Usage(), None))
-            rows.append(
-                core.ShopMonth(
-                    room_id,
-                    partner_id,
-                    use,
-                    charges=charges.get(room_id, 0.0),
-                    share=shares.get(room_id, 0.0),
-                    previous=usage.get(previous, {}).get(room_id, (None,))[0],
-                    last_year=usage.get(last_year, {}).get(room_id, (None,))[0],
-                )
-            )
-        rooms = self.env["prepaid.room"].browse([row.room_id for row in rows])
-        order = {
-            room.id: (room.building_id.name or "", room.name or "", room.id)
-            for room in rooms
-        }
+        rows = core.shop_rows(
+            self._usage(company, room_ids, month),
+            self._charges(company, room_ids, month),
+            self._shares(company, room_ids, month),
+        )
+        order = self._room_order([row.room_id for row in rows])
         return sorted(rows, key=lambda row: order[row.room_id])
 
-    def _usage(self, company, room_ids, months):
-        """``{month: {room_id: (Usage, partner_id)}}`` from the aggregates of
-        ``months`` (one statement, on the date index)."""
-        bands = ", ".join(
-            f"SUM({band}_kwh)::float8, SUM({band}_cost)::float8" for band in BANDS
+    def _room_order(self, room_ids):
+        """``{room_id: sort key}``: building name, room name, id."""
+        self.env["prepaid.room"].flush_model(["name", "building_id"])
+        self.env["prepaid.building"].flush_model(["name"])
+        self.env.cr.execute(
+            """
+            SELECT r.id, COALESCE(b.name, ''), COALESCE(r.name, '')
+              FROM prepaid_room r
+              LEFT JOIN prepaid_building b ON b.id = r.building_id
+             WHERE r.id = ANY(%s)
+            """,
+            [room_ids],
         )
-        ranges = " OR ".join("(date >= %s AND date < %s)" for _month in months)
-        params = [company.id, room_ids, room_ids]
-        for month in months:
-            params += [month, core.add_months(month, 1)]
-        self.env.flush_all()
+        return {
+            room_id: (building, name, room_id)
+            for room_id, building, name in self.env.cr.fetchall()
+        }
+
+    def _usage(self, company, room_ids, month):
+        """The month's, the previous month's and the same month's a year
+        before sums by room, in one pass over the aggregates of the three
+        months (``core.shop_rows`` layout)."""
+        periods = {
+            "current": (month, core.add_months(month, 1)),
+            "previous": (core.add_months(month, -1), month),
+            "last_year": (core.add_months(month, -12), core.add_months(month, -11)),
+        }
+        params = {"company": company.id, "rooms": room_ids}
+        for name, (first, end) in periods.items():
+            params[f"{name}_first"], params[f"{name}_end"] = first, end
+
+        def within(period):
+            return f"date >= %({period}_first)s AND date < %({period}_end)s"
+
+        electric, water = "utility != 'water'", "utility = 'water'"
+        columns = [f"MAX(partner_id) FILTER (WHERE {within('current')})"]
+        columns += [
+            f"COUNT(*) FILTER (WHERE {within(period)})" for period in core.PERIODS
+        ]
+        for period in core.PERIODS:
+            sums = {
+                "kwh": ("energy_kwh", electric),
+                "m3": ("volume_m3", water),
+                "energy_amount": ("amount", electric),
+                "water_amount": ("amount", water),
+                **{f"{band}_kwh": (f"{band}_kwh", electric) for band in BANDS},
+                **{f"{band}_cost": (f"{band}_cost", electric) for band in BANDS},
+            }
+            columns += [
+                f"SUM({sums[name][0]}) FILTER (WHERE {within(period)} "
+                f"AND {sums[name][1]})::float8"
+                for name in core.SUMS
+            ]
+        ranges = " OR ".join(f"({within(period)})" for period in core.PERIODS)
+        self.env["prepaid.daily.usage"].flush_model()
         self.env.cr.execute(
             f"""
-            SELECT date_trunc('month', date)::date, room_id, utility,
-                   MAX(partner_id), SUM(energy_kwh)::float8, SUM(volume_m3)::float8,
-                   SUM(amount)::float8, {bands}
+            SELECT room_id, {", ".join(columns)}
               FROM prepaid_daily_usage
-             WHERE company_id = %s AND room_id IS NOT NULL
-               AND (%s::int4[] IS NULL OR room_id = ANY(%s::int4[]))
+             WHERE company_id = %(company)s AND room_id IS NOT NULL
+               AND (%(rooms)s::int4[] IS NULL OR room_id = ANY(%(rooms)s::int4[]))
                AND ({ranges})
-             GROUP BY 1, 2, 3
+             GROUP BY room_id
             """,  # noqa: S608 - constants of this method
             params,
         )
-        result = {}
-        for (
-            month,
-            room_id,
-            utility,
-            partner_id,
-            kwh,
-            m3,
-            amount,
-            *band,
-        ) in self.env.cr.fetchall():
-            by_room = result.setdefault(month, {})
-            use, known = by_room.get(room_id, (core.Usage(), None))
-            if utility == "water":
-                use.m3 += m3
-                use.water_amount += amount
-            else:
-                use.kwh += kwh
-                use.energy_amount += amount
-                for index, name in enumerate(BANDS):
-                    use.band_kwh[name] += band[2 * index]
-                    use.band_cost[name] += band[2 * index + 1]
-            by_room[room_id] = (use, known or partner_id)
-        return result
+        return self.env.cr.fetchall()
 
     def _charges(self, company, room_ids, month):
         """Charge items of the month by room."""

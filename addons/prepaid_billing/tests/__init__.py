@@ -14,3 +14,4 @@ from . import test_supply_outcome
 from . import test_batch_job
 from . import test_reports
 from . import test_suspect_billing
+from . import test_bill_usage

@@ -162,6 +162,14 @@ class TestAlarmsAndCutoff(BillingCase):
             self.use(1000.0, 1080.0, "2026-03-02 15:00:00")
             self.assertEqual(self.account.supply_state, "cut_pending")
             self.assertFalse(self.meter.command_ids)
+            # the chatter says when the night ends (07:00 local)
+            self.assertTrue(
+                any(
+                    "until 2026-03-03 07:00" in str(message.body)
+                    for message in self.account.message_ids
+                ),
+                self.account.message_ids.mapped("body"),
+            )
             self.assertEqual(engine._cron_deferred_cutoffs(), 0, "still night")
         with freeze_time("2026-03-02 23:05:00"):  # 07:05 local
             self.assertEqual(engine._cron_deferred_cutoffs(), 1)

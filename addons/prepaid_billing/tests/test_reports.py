@@ -109,6 +109,20 @@ class TestReports(BillingCase):
         february = self.rows("2026-02-01")
         self.assertEqual(round(february[self.room2.id].usage.energy_amount, 2), 40.0)
 
+    def test_rows_are_the_month_s_shops_in_building_and_room_order(self):
+        self.fill()
+        Report = self.env["prepaid.monthly.report"]
+        rows = Report._rows(self.company, date(2026, 3, 31))
+        self.assertEqual([row.room_id for row in rows], [self.room.id, self.room2.id])
+        # April: nothing used or charged (March is only its previous month)
+        self.assertEqual(self.rows("2026-04-01"), {})
+        only = Report._rows(
+            self.company, date(2026, 3, 1), [("id", "=", self.room2.id)]
+        )
+        self.assertEqual([row.room_id for row in only], [self.room2.id])
+        self.assertEqual(round(only[0].previous.kwh, 2), 80.0)
+        self.assertEqual(only[0].partner_id, self.tenant2.id)
+
     def test_pdf_and_xlsx_show_the_figures(self):
         self.fill()
         wizard = self.env["prepaid.monthly.report.wizard"].create(

@@ -17,6 +17,23 @@ from .money import CENT, ZERO, rounder
 from .tariff import SINGLE_PRICE, TariffError, compile_tariff, period_start
 
 
+def text_array_literal(values):
+    """The text literal of strings (or None) for a ``%s::varchar[]`` (or
+    ``bool[]`` with "t"/"f") parameter: like :func:`sql_arrays.array_literal`
+    for numbers, one value parsed by the server instead of one constant per
+    element."""
+    parts = []
+    append = parts.append
+    for value in values:
+        if value is None:
+            append("NULL")
+        elif isinstance(value, str):
+            append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        else:
+            raise TypeError(f"no text array literal for {value!r}")
+    return "{" + ",".join(parts) + "}"
+
+
 class UsageLine(NamedTuple):
     """``quantity`` × ``unit_price`` = ``amount`` (rounded to the cent)."""
 

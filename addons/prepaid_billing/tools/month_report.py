@@ -73,3 +73,74 @@ class ShopMonth:
     @property
     def amount_vs_last_year(self):
         return change_pct(self.usage.amount, self.last_year and self.last_year.amount)
+
+
+#: The figures of one month summed from the daily aggregates, in the order
+#: of the report's statement (see ``usage_sums``): electricity kWh, water m³,
+#: their amounts, then the kWh and the cost of each band.
+SUMS = (
+    "kwh",
+    "m3",
+    "energy_amount",
+    "water_amount",
+    *(f"{band}_kwh" for band in BANDS),
+    *(f"{band}_cost" for band in BANDS),
+)
+#: Periods compared by the report, in the order of its statement.
+PERIODS = ("current", "previous", "last_year")
+
+
+def usage_of(values):
+    """A :class:`Usage` from the sums of one period (``SUMS`` order, None
+    read as 0)."""
+    kwh, m3, energy, water, *bands = (value or 0.0 for value in values)
+    count = len(BANDS)
+    return Usage(
+        kwh=kwh,
+        m3=m3,
+        band_kwh=dict(zip(BANDS, bands[:count], strict=True)),
+        band_cost=dict(zip(BANDS, bands[count:], strict=True)),
+        energy_amount=energy,
+        water_amount=water,
+    )
+
+
+def shop_rows(usage_rows, charges, shares):
+    """The report's rows (unsorted) from the statement's rows and the
+    month's charge items and shares (``{room_id: amount}``).
+
+    A usage row is ``(room_id, partner_id, days_current, days_previous,
+    days_last_year, *sums_current, *sums_previous, *sums_last_year)``, the
+    sums in ``SUMS`` order: a period without a day has no usage (None), so
+    that no change is computed against it. A room with neither use, charge
+    nor share this month has no row.
+    """
+    width = len(SUMS)
+    rows = {}
+    for room_id, partner_id, *rest in usage_rows:
+        days, sums = rest[: len(PERIODS)], rest[len(PERIODS) :]
+        if not days[0] and room_id not in charges and room_id not in shares:
+            continue  # nothing this month: not a row of the report
+        usages = [
+            usage_of(sums[index * width : (index + 1) * width]) if days[index] else None
+            for index in range(len(PERIODS))
+        ]
+        current, previous, last_year = usages
+        rows[room_id] = ShopMonth(
+            room_id,
+            partner_id if current else None,
+            current or Usage(),
+            charges=charges.get(room_id, 0.0),
+            share=shares.get(room_id, 0.0),
+            previous=previous,
+            last_year=last_year,
+        )
+    for room_id in (charges.keys() | shares.keys()) - rows.keys():
+        rows[room_id] = ShopMonth(
+            room_id,
+            None,
+            Usage(),
+            charges=charges.get(room_id, 0.0),
+            share=shares.get(room_id, 0.0),
+        )
+    return list(rows.values())
