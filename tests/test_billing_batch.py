@@ -12,6 +12,7 @@ from prepaid_billing_tools.batch import (
     COPY_COLUMNS,
     ChargeBatch,
     CopyStream,
+    Where,
     copy_escape,
 )
 from prepaid_billing_tools.clock import LocalClock
@@ -22,11 +23,15 @@ LINE = ("single price", D("1.5"), D("0.8"), D("1.20"))
 def test_charges_of_a_meter_and_month_share_one_group():
     batch = ChargeBatch()
     at = datetime(2026, 3, 2, 2)
-    batch.add((1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("1.5"), D("1.20"), [LINE])
-    batch.add((1, 10, 7, "kWh", date(2026, 3, 2), 101, at), D("1.5"), D("1.20"), [LINE])
-    batch.add((1, 11, 7, "kWh", date(2026, 3, 2), 102, at), D("2"), D("1.60"))
-    batch.add((1, 10, 7, "kWh", date(2026, 4, 1), 103, at), D("1"), D("0.80"))
-    batch.add((1, 10, 8, "kWh", date(2026, 4, 1), 104, at), D("1"), D("0.90"))
+    batch.add(
+        Where(1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("1.5"), D("1.20"), [LINE]
+    )
+    batch.add(
+        Where(1, 10, 7, "kWh", date(2026, 3, 2), 101, at), D("1.5"), D("1.20"), [LINE]
+    )
+    batch.add(Where(1, 11, 7, "kWh", date(2026, 3, 2), 102, at), D("2"), D("1.60"))
+    batch.add(Where(1, 10, 7, "kWh", date(2026, 4, 1), 103, at), D("1"), D("0.80"))
+    batch.add(Where(1, 10, 8, "kWh", date(2026, 4, 1), 104, at), D("1"), D("0.90"))
     first, other_meter, next_month, next_version = batch.groups
     assert (first.count, first.quantity, first.amount) == (2, D("3.0"), D("2.40"))
     assert (first.first_reading_id, first.last_reading_id) == (100, 101)
@@ -40,8 +45,10 @@ def test_charges_of_a_meter_and_month_share_one_group():
 def test_copy_text_rows_name_the_wallet_line_or_null():
     batch = ChargeBatch([55])
     at = datetime(2026, 3, 2, 2, 0)
-    batch.add((1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("1.5"), D("1.20"), [LINE])
-    batch.add((2, 11, 7, "kWh", date(2026, 3, 2), 101, at), D("0.01"), D("0"))
+    batch.add(
+        Where(1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("1.5"), D("1.20"), [LINE]
+    )
+    batch.add(Where(2, 11, 7, "kWh", date(2026, 3, 2), 101, at), D("0.01"), D("0"))
     rows = batch.copy_text().splitlines()
     assert rows[0].split("\t") == [
         "100",
@@ -64,7 +71,7 @@ def test_single_price_charges_sum_like_the_general_path():
         label = "single price" if price == D("0.8") else "peak"
         exact = quantity * price
         amount = exact.quantize(D("0.01"))
-        where = (1, 10, 7, "kWh", 1, reading_id, at)
+        where = Where(1, 10, 7, "kWh", 1, reading_id, at)
         fast.add_single(where, quantity, amount, label, price, exact)
         general.add(where, quantity, amount, [(label, quantity, price, exact)])
     (group,), (expected,) = fast.groups, general.groups
@@ -77,7 +84,7 @@ def test_single_price_charges_sum_like_the_general_path():
         ]
     )
     assert (group.amount, group.quantity) == (expected.amount, expected.quantity)
-    details = [charge[3] for charge in group.charges]
+    details = [charge.detail for charge in group.charges]
     assert details == ["\\N", "\\N", "peak: 1 x 1.1 = 1.1"]
 
 
@@ -90,9 +97,9 @@ def test_copy_text_loads_into_postgresql_as_written():
     batch = ChargeBatch([9, 10])
     at = datetime(2026, 3, 2, 2, 0, 30, 250000)
     two = [("peak", D("1"), D("1.1"), D("1.1")), ("valley", D("2"), D("0.4"), D("0.8"))]
-    batch.add((1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("3"), D("1.90"), two)
+    batch.add(Where(1, 10, 7, "kWh", date(2026, 3, 2), 100, at), D("3"), D("1.90"), two)
     batch.add(
-        (1, 10, None, "kWh", date(2026, 3, 2), 101, at), D("1"), D("1"), (), "a\tb"
+        Where(1, 10, None, "kWh", date(2026, 3, 2), 101, at), D("1"), D("1"), (), "a\tb"
     )
     try:
         conn = psycopg2.connect(dbname="postgres")
@@ -149,7 +156,7 @@ def test_local_clock_agrees_with_pytz(tzname):
 
 
 def _charge(batch, meter_id, reading_id, amount, period=1):
-    where = (1, meter_id, 7, "kWh", period, reading_id, datetime(2026, 3, 2))
+    where = Where(1, meter_id, 7, "kWh", period, reading_id, datetime(2026, 3, 2))
     batch.add_single(where, D(1), D(amount), "single price", D(amount), D(amount))
 
 

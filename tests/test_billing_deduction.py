@@ -104,7 +104,7 @@ def test_readings_are_charged_with_the_carry_and_the_watermark_moves():
     batch = price(readings, meters)
     # 0.008 + 0.008: the first rounds to 0.01, the carry makes the second 0.01
     (group,) = batch.groups
-    assert [charge[2] for charge in group.charges] == [D("0.01"), D("0.01")]
+    assert [charge.amount for charge in group.charges] == [D("0.01"), D("0.01")]
     assert meters[10].carry == D("-0.004")
     assert meters[10].watermark == 3
     assert group.version_key == 7
@@ -152,7 +152,7 @@ def test_a_meter_side_meter_is_charged_what_its_balance_fell():
     batch = price(readings, meters)
     (group,) = batch.groups
     assert (group.count, group.amount, group.quantity) == (1, D("1.60"), D("2.0"))
-    assert group.charges[0][3] == "Meter balance 50.00 -> 48.40"
+    assert group.charges[0].detail == "Meter balance 50.00 -> 48.40"
     assert (meters[10].mirror, meters[10].watermark) == (98.0, 3)
 
 
@@ -203,5 +203,5 @@ def test_a_time_of_use_reading_is_priced_by_the_band_registers_that_moved():
     batch.close()
     (group,) = batch.groups
     # 0.5 peak x 1.10 + 0.5 flat x 0.70, then 1 kWh in the flat register
-    assert [charge[2] for charge in group.charges] == [D("0.90"), D("0.70")]
+    assert [charge.amount for charge in group.charges] == [D("0.90"), D("0.70")]
     assert meters[10].bands == (10.0, 20.5, 31.5, 40.0)

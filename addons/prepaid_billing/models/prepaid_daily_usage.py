@@ -154,17 +154,17 @@ class PrepaidDailyUsage(models.Model):
             day = local(read_at).date()
             if (
                 charge is not None
-                and charge[0] == reading_id
+                and charge.reading_id == reading_id
                 and charge_meter == meter_id
             ):
-                detail = charge[3]
+                detail = charge.detail
                 add(
                     meter_id,
                     day,
                     (read_at, total, volume),
                     kwh,
                     m3,
-                    charge[2],
+                    charge.amount,
                     None if detail == NULL else detail.replace("\\n", "\n"),
                 )
                 charge_meter, charge = next(charges, (None, None))

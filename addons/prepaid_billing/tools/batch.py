@@ -17,7 +17,9 @@ is still pricing the next meters, and posts the wallet lines, with those ids,
 at the end.
 """
 
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from .tariff import SINGLE_PRICE
 
@@ -25,6 +27,34 @@ ZERO = Decimal(0)
 NULL = "\\N"
 # Columns of prepaid_reading_charge, in the order of Group.copy_rows.
 COPY_COLUMNS = ("id", "ledger_line_id", "meter_id", "quantity", "amount", "detail")
+
+
+class Where(NamedTuple):
+    """Where a charge belongs (the ``where`` of ``ChargeBatch.add``): its
+    wallet line is per account, meter, tariff version and local month."""
+
+    account_id: int
+    meter_id: int
+    version_key: object
+    unit: str
+    period: int  # local year * 12 + month
+    reading_id: int
+    read_at: datetime
+
+
+class Charge(NamedTuple):
+    """The charge of one reading (a row of prepaid_reading_charge)."""
+
+    reading_id: int
+    quantity: Decimal
+    amount: Decimal
+    # how it was priced, COPY-escaped (NULL when single price, nothing to say)
+    detail: str
+
+
+# Made per reading with ``tuple.__new__``: the generated ``Charge(...)`` is a
+# Python-level call, three times the cost.
+_new_charge = tuple.__new__
 
 
 def copy_escape(text):
@@ -75,7 +105,7 @@ class Group:
         self.lines = {}
         # id of the wallet line (None: nothing to post, less than a cent)
         self.line_id = None
-        # (reading_id, quantity, amount, COPY-escaped detail) in reading order
+        # Charge of each reading, in reading order
         self.charges = []
 
     def summary(self):
@@ -236,7 +266,9 @@ class ChargeBatch:
             detail = "\\n".join(texts)
         else:
             detail = copy_escape(detail)
-        group.charges.append((where[5], quantity, amount, detail))
+        group.charges.append(
+            _new_charge(Charge, (where.reading_id, quantity, amount, detail))
+        )
         self.count += 1
 
     def add_single(self, where, quantity, amount, label, price, exact):
@@ -254,13 +286,16 @@ class ChargeBatch:
             total[0] += quantity
             total[1] += exact
         group.charges.append(
-            (
-                where[5],
-                quantity,
-                amount,
-                NULL
-                if label == SINGLE_PRICE
-                else f"{label}: {quantity} x {price} = {exact}",
+            _new_charge(
+                Charge,
+                (
+                    where.reading_id,
+                    quantity,
+                    amount,
+                    NULL
+                    if label == SINGLE_PRICE
+                    else f"{label}: {quantity} x {price} = {exact}",
+                ),
             )
         )
         self.count += 1

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from . import money
 from . import tariff as core
+from .batch import Where
 from .clock import LocalClock
 
 _logger = logging.getLogger(__name__)
@@ -100,19 +101,6 @@ class TariffVersions(NamedTuple):
     dates: list
     pricers: list
     tou: bool
-
-
-class Where(NamedTuple):
-    """Where a charge belongs (the ``where`` of ``ChargeBatch.add``): its
-    wallet line is per account, meter, tariff version and local month."""
-
-    account_id: int
-    meter_id: int
-    version_key: object
-    unit: str
-    period: int  # local year * 12 + month
-    reading_id: int
-    read_at: datetime
 
 
 @dataclass(slots=True)
