@@ -1,6 +1,8 @@
 import logging
 from datetime import timedelta
 
+from psycopg2.errors import LockNotAvailable, SerializationFailure
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
@@ -342,17 +344,29 @@ class PaymentTransaction(models.Model):
         now = fields.Datetime.now()
         for tx in pending:
             try:
-                if tx._wechatpay_sync() == "pending" and tx._wechatpay_expired(now):
-                    tx.provider_id._wechatpay_make_request(
-                        "close", tx.wechatpay_out_trade_no
-                    )
-                    tx._set_canceled(
-                        state_message=self.env._("Closed unpaid after its time.")
-                    )
+                # One savepoint per order: an order that fails, or that a
+                # notification settles at the same moment, leaves the others
+                # to this run.
+                with self.env.cr.savepoint():
+                    if tx._wechatpay_sync() == "pending" and tx._wechatpay_expired(now):
+                        tx.provider_id._wechatpay_make_request(
+                            "close", tx.wechatpay_out_trade_no
+                        )
+                        tx._set_canceled(
+                            state_message=self.env._("Closed unpaid after its time.")
+                        )
             except (UserError, ValidationError) as err:
                 _logger.info("WeChat Pay sync of %s failed: %s", tx.reference, err)
-                if commit:
-                    self.env.cr.rollback()
+                self.env.invalidate_all()
+                continue
+            except (SerializationFailure, LockNotAvailable):
+                # A notification is settling this order right now: it credits
+                # the wallet; the next run sees the outcome.
+                _logger.info(
+                    "WeChat Pay sync of %s: settled concurrently, skipped",
+                    tx.reference,
+                )
+                self.env.invalidate_all()
                 continue
             if commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit

@@ -232,3 +232,52 @@ class TestNotificationQueryRace(HttpCase):
                 [("journal_id", "=", self.ids["journal"])]
             )
             self.assertEqual(len(moves), ROUNDS, "one bank entry per payment")
+
+    def test_the_sync_cron_skips_an_order_settled_concurrently_and_goes_on(self):
+        first, *others = self.tx_ids
+        # Another transaction (a notification being settled) holds and
+        # changes the first order while the cron runs.
+        locker = self.registry.cursor()
+        self.addCleanup(locker.close)
+        locker.execute(
+            "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", [first]
+        )
+        locker.execute(
+            "UPDATE payment_transaction SET state_message = 'settling' WHERE id = %s",
+            [first],
+        )
+        outcome = {}
+
+        def cron():
+            try:
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    env["payment.transaction"]._cron_wechatpay_sync(commit=True)
+                outcome["cron"] = "ran"
+            except Exception as err:  # noqa: BLE001 - reported by the test
+                outcome["cron"] = repr(err)
+
+        thread = threading.Thread(target=cron)
+        with mute_logger("odoo.sql_db"):
+            thread.start()
+            time.sleep(1.0)  # the cron waits on the first order's row lock
+            locker.commit()
+            thread.join(timeout=60)
+        self.assertEqual(outcome, {"cron": "ran"}, "the run is not aborted")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            txs = env["payment.transaction"].browse(self.tx_ids)
+            states = dict(zip(txs.ids, txs.mapped("state"), strict=True))
+            self.assertEqual([states[i] for i in others], ["done"] * len(others))
+            self.assertNotEqual(states[first], "done", "left to the next run")
+            account = env["prepaid.account"].browse(self.ids["account"])
+            self.assertEqual(account.balance, 50.0, "20 + 30")
+        # the next run settles it
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["payment.transaction"]._cron_wechatpay_sync(commit=True)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env["payment.transaction"].browse(first).state, "done")
+            account = env["prepaid.account"].browse(self.ids["account"])
+            self.assertEqual(account.balance, 60.0)
