@@ -113,15 +113,34 @@ class PrepaidSupplyControl(models.AbstractModel):
         return cut
 
     @staticmethod
-    def _switchable(meter):
-        """Whether billing switches ``meter``'s supply: a server-side meter
-        with a relay or valve (a meter-side meter opens its own)."""
-        return meter.billing_mode == "server" and meter.profile_ids._switch_profile()
+    def _has_switch(meter):
+        """Whether ``meter`` has a relay or valve the server can switch."""
+        return bool(meter.profile_ids._switch_profile())
+
+    @classmethod
+    def _switchable(cls, meter):
+        """Whether billing switches ``meter``'s supply on its own: a
+        server-side meter with a relay or valve (a meter-side meter opens
+        its own). A manager's override switches every meter with a switch
+        (see ``_manual_cut`` and ``_restore(force=True)``)."""
+        return meter.billing_mode == "server" and cls._has_switch(meter)
+
+    def _manual_cut(self, account, reason):
+        """A manager cuts ``account`` off now, whatever its balance: every
+        meter with a relay or valve, meter-side ones included."""
+        account.meter_ids.filtered(self._has_switch)._queue_commands(
+            lambda m: m._switch_command_type(False), reason
+        )
+        account._write_guarded({"supply_state": "cut_off"})
+        account.message_post(body=reason)
 
     def _restore(self, account, reason=None, force=False):
         """Supply ``account`` again; its meters are switched on when it was
-        cut off (or ``force``)."""
-        meters = account.meter_ids.filtered(self._switchable)
+        cut off. ``force`` (a manager's override) switches on every meter with
+        a relay or valve, as ``_manual_cut`` cut them."""
+        meters = account.meter_ids.filtered(
+            self._has_switch if force else self._switchable
+        )
         was_cut = force or account.supply_state in ("cut_off", "cut_failed")
         account._write_guarded({"supply_state": "on"})
         if meters and was_cut:

@@ -213,6 +213,24 @@ class TestMeterSideRecharge(MeterSideCase):
         self.assertEqual(self.account.balance, 30.0)
         self.assertEqual(self.meter.billing_account_id, self.account)
 
+    def test_a_manager_cuts_and_restores_a_meter_side_meter_by_hand(self):
+        # Billing never switches a meter-side meter on its own; a manager's
+        # override does, both ways, and the meter's relay follows.
+        Wizard = self.env["prepaid.supply.override.wizard"]
+        Command = self.env["prepaid.meter.command"]
+        for action, relay_open in (("cut", True), ("restore", False)):
+            Wizard.create(
+                {"account_id": self.account.id, "action": action, "reason": "test"}
+            ).action_apply()
+            command = self.meter.command_ids.sorted("id")[-1]
+            self.assertEqual(
+                command.command_type, "relay_off" if relay_open else "relay_on"
+            )
+            Command._cron_process()
+            self.assertEqual(command.state, "done", command.last_error)
+            self.assertEqual(self.sim.relay_open, relay_open, action)
+        self.assertEqual(self.account.supply_state, "on")
+
 
 @tagged("post_install", "-at_install")
 class TestMeterSideAccess(MeterSideCase):

@@ -33,12 +33,7 @@ class PrepaidSupplyOverrideWizard(models.TransientModel):
             reason=self.reason,
         )
         if self.action == "cut":
-            meters = account.meter_ids.filtered(
-                lambda m: m.profile_ids._switch_profile()
-            )
-            meters._queue_commands(lambda m: m._switch_command_type(False), reason)
-            account._write_guarded({"supply_state": "cut_off"})
-            account.message_post(body=reason)
+            engine._manual_cut(account, reason)
         elif self.action == "restore":
             engine._restore(account, reason=reason, force=True)
         else:
