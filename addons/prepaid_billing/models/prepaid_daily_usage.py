@@ -1,7 +1,10 @@
 from decimal import Decimal
 
 from odoo import api, fields, models
-from odoo.tools import sql
+from odoo.modules import module as odoo_module
+from odoo.tools import SQL, sql
+
+from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import daily
 from ..tools.batch import NULL
@@ -172,6 +175,125 @@ class PrepaidDailyUsage(models.Model):
                 add(meter_id, day, (read_at, total, volume), kwh, m3)
         if days:
             self._upsert(days)
+
+    @api.model
+    def _cron_not_deducted(self, commit=None, batch=1000):
+        """Add the readings of the meters billing does not deduct (postpaid
+        accounts, meters without an open prepaid account) to their days:
+        energy, water and counters, no money (a postpaid bill prices them).
+
+        Set-based like billing: a batch of meters, their readings after their
+        watermark, one upsert. Suspect and rejected readings are left out and
+        a pending suspect stops its meter, as in billing. The watermark is
+        the later of ``daily_reading_id`` and billing's own, so a meter that
+        was deducted before is never counted twice. Returns readings added.
+        """
+        if commit is None:
+            commit = not odoo_module.current_test
+        done, last = 0, 0
+        while True:
+            if commit:
+                start_read_committed(self.env.cr)
+            meter_ids = self._claim_not_deducted(batch, last)
+            if not meter_ids:
+                break
+            done += self._add_not_deducted(meter_ids)
+            last = meter_ids[-1]
+            if commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            self.env["ir.cron"]._notify_progress(done=done, remaining=0)
+        return done
+
+    def _claim_not_deducted(self, limit, after_id):
+        """Lock up to ``limit`` meters after ``after_id`` that billing does not
+        deduct and that have readings to add (other workers skip them)."""
+        self.env.flush_all()
+        Meter = self.env["prepaid.meter"].sudo().with_context(active_test=False)
+        billable = Meter._search(Meter._get_billable_meter_domain())
+        query = Meter._search(
+            [("active", "=", True), ("id", ">", after_id), ("id", "not in", billable)],
+            order="id",
+            limit=limit,
+        )
+        table = query.table
+        query.add_where(
+            SQL(
+                """EXISTS (SELECT 1 FROM prepaid_reading r
+                            WHERE r.meter_id = %s
+                              AND r.id > GREATEST(COALESCE(%s, 0), COALESCE(%s, 0)))""",
+                SQL.identifier(table, "id"),
+                SQL.identifier(table, "daily_reading_id"),
+                SQL.identifier(table, "billed_reading_id"),
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                "%s FOR UPDATE OF %s SKIP LOCKED", query.select(), SQL.identifier(table)
+            )
+        )
+        return [meter_id for (meter_id,) in self.env.cr.fetchall()]
+
+    def _add_not_deducted(self, meter_ids):
+        """Add the good readings of the locked ``meter_ids`` after their
+        watermark to their days and move the watermark (one upsert)."""
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT m.id,
+                   (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE m.tz)::date,
+                   r.id, r.read_at, r.energy_total_kwh::float8, r.volume_m3::float8,
+                   r.delta_kwh::float8, r.delta_m3::float8,
+                   r.review_state IS NOT DISTINCT FROM 'rejected'
+              FROM (SELECT m.id, COALESCE(s.tz, 'UTC') AS tz,
+                           GREATEST(COALESCE(m.daily_reading_id, 0),
+                                    COALESCE(m.billed_reading_id, 0)) AS watermark,
+                           (SELECT min(h.id) FROM prepaid_reading h
+                             WHERE h.meter_id = m.id
+                               AND h.review_state = 'suspect') AS hold
+                      FROM prepaid_meter m
+                      LEFT JOIN prepaid_site s ON s.id = m.site_id
+                     WHERE m.id = ANY(%s)) m
+             CROSS JOIN LATERAL (
+                   SELECT r.id, r.read_at, r.energy_total_kwh, r.volume_m3,
+                          r.delta_kwh, r.delta_m3, r.review_state
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = m.id AND r.id > m.watermark
+                      AND (m.hold IS NULL OR r.id < m.hold)
+                    ORDER BY r.id) r
+             ORDER BY m.id, r.id
+            """,
+            [meter_ids],
+        )
+        days = daily.Days()
+        watermarks = {}
+        added = 0
+        for (
+            meter_id,
+            day,
+            reading_id,
+            read_at,
+            total,
+            volume,
+            kwh,
+            m3,
+            rejected,
+        ) in cr.fetchall():
+            watermarks[meter_id] = reading_id
+            if rejected:
+                continue  # no use, but passed
+            days.add(meter_id, day, (read_at, total, volume), kwh, m3)
+            added += 1
+        if days:
+            self._upsert(days)
+        if watermarks:
+            cr.execute(
+                """UPDATE prepaid_meter m SET daily_reading_id = u.reading_id
+                     FROM unnest(%s::int4[], %s::int4[]) AS u(meter_id, reading_id)
+                    WHERE m.id = u.meter_id""",
+                [list(watermarks), list(watermarks.values())],
+            )
+            self.env["prepaid.meter"].invalidate_model(["daily_reading_id"])
+        return added
 
     @api.model
     def _rebuild(self, meter_ids, date_from, date_to):

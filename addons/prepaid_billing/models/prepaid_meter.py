@@ -35,6 +35,13 @@ class PrepaidMeter(models.Model):
         copy=False,
         help="Last reading priced; later readings are still to bill.",
     )
+    daily_reading_id = fields.Many2one(
+        "prepaid.reading",
+        readonly=True,
+        copy=False,
+        help="Meters billing does not deduct (postpaid, no account): the last "
+        "reading added to the daily use.",
+    )
     bill_band_kwh = fields.Json(
         readonly=True,
         copy=False,

@@ -182,3 +182,41 @@ class TestDailyUsage(BillingCase):
             before[(self.meter.id, date(2026, 3, 1))],
         )
         self.assertEqual(after[(self.meter.id, date(2026, 2, 28))]["energy_kwh"], 0)
+
+    def test_postpaid_and_unassigned_meters_get_their_days_without_money(self):
+        postpaid = self.make_meter(self.gateway, 4, room=self.room2)
+        account = self.make_account(postpaid, opening=0.0, mode="postpaid")
+        loose = self.make_meter(self.gateway, 5, room=self.room2)  # no account
+        postpaid.rated_power_kw = 10.0
+        for meter in (postpaid, loose):
+            self.reading(meter, 100.0, "2026-02-28 14:00:00")  # 22:00 local
+            self.reading(meter, 103.0, "2026-02-28 17:00:00")  # 01:00 Mar 1
+            self.reading(meter, 107.5, "2026-03-01 03:00:00")  # 11:00 Mar 1
+        # +900 kWh in an hour on a 10 kW supply: suspect, it stops the meter
+        suspect = self.reading(postpaid, 1007.5, "2026-03-01 04:00:00")
+        self.assertEqual(suspect.review_state, "suspect")
+        self.bill()
+        self.assertFalse(self.days(postpaid | loose), "billing does not deduct them")
+        added = self.Daily._cron_not_deducted()
+        self.assertEqual(added, 6)
+        for meter in (postpaid, loose):
+            days = self.days(meter)
+            mar1 = days[(meter.id, date(2026, 3, 1))]
+            self.assertEqual(
+                (mar1["energy_kwh"], mar1["first_energy_kwh"], mar1["last_energy_kwh"]),
+                (7.5, 103.0, 107.5),
+            )
+            self.assertEqual((mar1["amount"], mar1["charge_count"]), (0, 0))
+            self.assertEqual(
+                days[(meter.id, date(2026, 2, 28))]["last_energy_kwh"], 100
+            )
+        self.assertEqual(
+            self.Daily.search([("meter_id", "=", postpaid.id)]).account_id, account
+        )
+        self.assertEqual(self.Daily._cron_not_deducted(), 0, "nothing twice")
+        # the suspect reading rejected: the readings after it count, it never
+        suspect._review("reject", "bus noise")
+        self.reading(postpaid, 108.0, "2026-03-01 05:00:00")
+        self.assertEqual(self.Daily._cron_not_deducted(), 1)
+        mar1 = self.days(postpaid)[(postpaid.id, date(2026, 3, 1))]
+        self.assertEqual((mar1["energy_kwh"], mar1["last_energy_kwh"]), (8.0, 108.0))
