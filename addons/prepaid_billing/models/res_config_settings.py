@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -47,6 +48,26 @@ class ResConfigSettings(models.TransientModel):
         default=1000,
         config_parameter="prepaid_billing.bill_batch_meters",
     )
+
+    prepaid_arrears_cutoff_days = fields.Integer(
+        string="Cut Off Postpaid Arrears After (Days)",
+        config_parameter="prepaid_billing.arrears_cutoff_days",
+        help="Cut off the supply of a postpaid account whose invoice is overdue "
+        "for more than this many days (protection periods respected); restored "
+        "once paid. 0: never.",
+    )
+
+    @api.constrains("prepaid_arrears_cutoff_days", "prepaid_bill_batch_meters")
+    def _check_prepaid_counts(self):
+        for settings in self:
+            if settings.prepaid_arrears_cutoff_days < 0:
+                raise ValidationError(
+                    self.env._("The arrears cut-off days cannot be negative.")
+                )
+            if settings.prepaid_bill_batch_meters < 1:
+                raise ValidationError(
+                    self.env._("A billing batch takes at least one meter.")
+                )
 
     @api.constrains(
         "prepaid_alarm1_amount", "prepaid_alarm2_amount", "prepaid_alarm3_amount"

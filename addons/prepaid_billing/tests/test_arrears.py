@@ -1,6 +1,7 @@
 import base64
 from datetime import date
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .test_postpaid import PostpaidCase
@@ -68,7 +69,14 @@ class TestArrears(PostpaidCase):
         icp.set_param("prepaid_billing.arrears_cutoff_days", 0)
         Notice._cron_arrears_cutoff()
         self.assertEqual(self.account1.supply_state, "on", "off by default")
-        icp.set_param("prepaid_billing.arrears_cutoff_days", 5)
+        # set by an administrator in Settings
+        self.env["res.config.settings"].create(
+            {"prepaid_arrears_cutoff_days": 5}
+        ).execute()
+        self.assertEqual(icp.get_param("prepaid_billing.arrears_cutoff_days"), "5")
+        with self.assertRaises(ValidationError):
+            self.env["res.config.settings"].create({"prepaid_arrears_cutoff_days": -1})
+        self.assertEqual(icp.get_param("prepaid_billing.arrears_cutoff_days"), "5")
         self.account1.protected = True
         Notice._cron_arrears_cutoff()
         self.assertEqual(self.account1.supply_state, "cut_pending", "protected")
