@@ -7,6 +7,7 @@ from . import prepaid_register_profile
 from . import prepaid_register
 from . import prepaid_meter
 from . import prepaid_reading
+from . import prepaid_reading_review
 from . import prepaid_reading_store
 from . import prepaid_meter_command_wire
 from . import prepaid_meter_command_queue
