@@ -129,3 +129,32 @@ def test_split_evenly_always_sums_exactly_and_stays_within_a_step():
             assert abs(Fraction(part) - exact) < Fraction(step)
             if not weight:
                 assert part == 0
+
+
+def test_balance_decisions_for_a_batch_of_accounts():
+    from prepaid_billing_tools import balance
+
+    def row(account_id, amount, level=0, supply="on", credit="0"):
+        return balance.AccountRow(
+            account_id, amount, level, credit, supply, "50", "20", "5", "0.01"
+        )
+
+    decided = balance.decide(
+        [
+            row(1, "60.00"),  # nothing to do
+            row(2, "50.004"),  # rounds to 50.00: level 1 reached
+            row(3, "19.99", level=1),  # level 2
+            row(4, "30.00", level=3, supply="cut_off"),  # recharged: reset, restore
+            row(5, "0.004"),  # rounds to zero: exhausted, cut
+            row(6, "-3.00", level=3, credit="5"),  # within the allowed credit
+            row(7, "-0.50", level=3, supply="cut_pending"),  # still nothing left
+        ]
+    )
+    assert decided.raise_events == [(2, "alarm1"), (3, "alarm2"), (5, "alarm3")]
+    assert decided.resets == [(4, 1)]
+    assert decided.by_level == {1: [2, 4], 2: [3], 3: [5]}
+    assert decided.to_cut == [5]
+    assert decided.to_restore == [4]
+    assert balance.alarm_level("5.00", ("50", "20", "5"), "0.01") == 3
+    assert balance.compare("1.004", "1", "0.01") == 0
+    assert balance.compare("1.006", "1", "0.01") == 1

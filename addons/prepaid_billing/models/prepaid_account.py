@@ -3,6 +3,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..tools import balance as balance_core
 from ..tools import credit
 
 BALANCE_STATES = [
@@ -395,12 +396,11 @@ class PrepaidAccount(models.Model):
         return [("state", "=", "open"), ("mode", "=", "prepaid")]
 
     def _level_for(self, balance):
-        """Alarm level (0-3) reached by ``balance``."""
-        level = 0
-        for number, threshold in enumerate(self._alarm_amounts(), start=1):
-            if self.currency_id.compare_amounts(balance, threshold) <= 0:
-                level = number
-        return level
+        """Alarm level (0-3) reached by ``balance`` (the rule of
+        ``tools/balance``, which the billing engine applies in bulk)."""
+        return balance_core.alarm_level(
+            balance, self._alarm_amounts(), self.currency_id.rounding
+        )
 
     def _tariff_for(self, meter):
         """The tariff pricing ``meter``: the meter's own, else the account's."""

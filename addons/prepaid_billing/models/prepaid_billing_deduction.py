@@ -12,6 +12,7 @@ from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import batch as batch_core
 from ..tools import deduction
+from ..tools.sql_arrays import array_literal
 
 _logger = logging.getLogger(__name__)
 
@@ -410,6 +411,6 @@ class PrepaidBillingDeduction(models.AbstractModel):
               FROM unnest({unnest}) AS u({", ".join(BILL_COLUMNS)})
              WHERE m.id = u.id
             """,  # noqa: S608 - column names are constants of this module
-            [values[column] for column in BILL_COLUMNS],
+            [array_literal(values[column]) for column in BILL_COLUMNS],
         )
         self.env["prepaid.meter"].invalidate_model(list(BILL_COLUMNS)[1:])

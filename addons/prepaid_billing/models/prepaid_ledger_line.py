@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_round
 
+from ..tools.sql_arrays import array_literal
+
 LINE_TYPES = [
     ("opening", "Opening Balance"),
     ("recharge", "Recharge"),
@@ -287,7 +289,8 @@ class PrepaidLedgerLine(models.Model):
               FROM unnest({unnest}) AS u({", ".join(columns)})
             RETURNING id
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
+            [self.env.uid, self.env.uid]
+            + [array_literal([row[c] for row in rows]) for c in columns],
         )
         line_ids = [row[0] for row in cr.fetchall()]
         cr.execute(
@@ -295,7 +298,10 @@ class PrepaidLedgerLine(models.Model):
                       write_date = now() at time zone 'UTC'
                  FROM unnest(%s::int4[], %s::numeric[]) AS u(id, balance)
                 WHERE a.id = u.id""",
-            [list(accounts), [acc[0] for acc in accounts.values()]],
+            [
+                array_literal(list(accounts)),
+                array_literal([acc[0] for acc in accounts.values()]),
+            ],
         )
         self.env["prepaid.account"].invalidate_model(["balance", "ledger_line_ids"])
         return self.browse(line_ids)

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 
 from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
 
+from ..tools import balance as balance_core
 from ..tools import protection as protection_core
 
 
@@ -25,39 +26,79 @@ class PrepaidSupplyControl(models.AbstractModel):
         of accounts (one write per alarm level, one notice search and create,
         one command create for all meters to cut).
         """
-        Account = self.env["prepaid.account"]
-        accounts = accounts.filtered_domain(Account._get_billable_account_domain())
         if not accounts:
             return
-        accounts.invalidate_recordset(["balance"])
-        raise_events, resets, by_level, to_cut, to_restore = [], [], {}, [], []
-        for account in accounts:
-            currency = account.currency_id
-            level = account._level_for(account.balance)
-            if level > account.alarm_level:
-                raise_events.append((account, f"alarm{level}"))
-            elif level < account.alarm_level:
-                resets.append((account, level))
-            if level != account.alarm_level:
-                by_level.setdefault(level, []).append(account.id)
-            exhausted = (
-                currency.compare_amounts(account.balance, -account.credit_limit) <= 0
+        Account = self.env["prepaid.account"]
+        Account.flush_model()
+        accounts.invalidate_recordset(["balance"])  # moved in SQL by the engine
+        # One read of every account of the batch, the decisions in plain
+        # Python (tools/balance): no field access per account.
+        self.env.cr.execute(
+            """
+            SELECT a.id, a.balance::text, a.alarm_level,
+                   COALESCE(a.credit_limit, 0)::text, a.supply_state,
+                   (CASE WHEN a.alarm_override THEN a.alarm1_amount
+                         ELSE c.prepaid_alarm1_amount END)::text,
+                   (CASE WHEN a.alarm_override THEN a.alarm2_amount
+                         ELSE c.prepaid_alarm2_amount END)::text,
+                   (CASE WHEN a.alarm_override THEN a.alarm3_amount
+                         ELSE c.prepaid_alarm3_amount END)::text,
+                   cur.rounding::text
+              FROM prepaid_account a
+              JOIN res_company c ON c.id = a.company_id
+              JOIN res_currency cur ON cur.id = c.currency_id
+             WHERE a.id = ANY(%s) AND a.state = 'open' AND a.mode = 'prepaid'
+             ORDER BY a.id
+            """,
+            [accounts.ids],
+        )
+        rows = [
+            balance_core.AccountRow(
+                account_id,
+                balance or "0",
+                level or 0,
+                credit,
+                supply,
+                alarm1 or "0",
+                alarm2 or "0",
+                alarm3 or "0",
+                rounding,
             )
-            if exhausted and account.supply_state == "on":
-                to_cut.append(account.id)
-            elif (
-                account.supply_state in ("cut_off", "cut_pending", "cut_failed")
-                and currency.compare_amounts(account.balance, 0) > 0
-            ):
-                to_restore.append(account)
+            for (
+                account_id,
+                balance,
+                level,
+                credit,
+                supply,
+                alarm1,
+                alarm2,
+                alarm3,
+                rounding,
+            ) in self.env.cr.fetchall()
+        ]
+        if not rows:
+            return
+        decided = balance_core.decide(rows)
         Notice = self.env["prepaid.alarm.notice"]
-        for level, ids in by_level.items():
+        for level, ids in decided.by_level.items():
             Account.browse(ids)._write_guarded({"alarm_level": level})
-        Notice._reset_batch(resets)
-        Notice._raise_batch(raise_events)
-        if to_cut:
-            self._cut_or_defer_batch(Account.browse(to_cut), fields.Datetime.now())
-        for account in to_restore:
+        Notice._reset_batch(
+            [
+                (Account.browse(account_id), level)
+                for account_id, level in decided.resets
+            ]
+        )
+        Notice._raise_batch(
+            [
+                (Account.browse(account_id), event)
+                for account_id, event in decided.raise_events
+            ]
+        )
+        if decided.to_cut:
+            self._cut_or_defer_batch(
+                Account.browse(decided.to_cut), fields.Datetime.now()
+            )
+        for account in Account.browse(decided.to_restore):
             self._restore(account)
 
     def _cut_or_defer_batch(self, accounts, now, reason=None):

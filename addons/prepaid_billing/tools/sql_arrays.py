@@ -16,13 +16,20 @@ _PLAIN = (int, float, Decimal, date, datetime)
 
 
 def array_literal(values):
-    """The text literal of ``values`` (numbers, dates, datetimes or None) for
-    a ``%s::<type>[]`` parameter."""
+    """The text literal of ``values`` (numbers, dates, datetimes, strings or
+    None) for a ``%s::<type>[]`` parameter.
+
+    Strings are always quoted (``"NULL"`` stays the text NULL), with their
+    backslashes and double quotes escaped. Booleans are refused: ``False``
+    is Odoo's "no value" as often as it is a boolean.
+    """
     parts = []
     append = parts.append
     for value in values:
         if value is None:
             append("NULL")
+        elif isinstance(value, str):
+            append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
         elif isinstance(value, _PLAIN) and not isinstance(value, bool):
             append(str(value))
         else:

@@ -1,0 +1,78 @@
+"""What a batch of balance changes calls for: alarm levels, cut-offs and
+restores (plain Python, no Odoo import).
+
+The billing engine reads the accounts it touched in one statement
+(:class:`AccountRow`) and :func:`decide` says, for all of them at once, which
+alarm notices to raise or reset, which levels to write, which accounts to cut
+off and which to restore. Amounts are compared after rounding their
+difference to the currency's step, like Odoo's ``compare_amounts``.
+"""
+
+from typing import NamedTuple
+
+from .money import ZERO, rounder, to_decimal
+
+CUT_STATES = frozenset({"cut_off", "cut_pending", "cut_failed"})
+
+
+class AccountRow(NamedTuple):
+    id: int
+    balance: object  # Decimal, float or numeric text
+    alarm_level: int
+    credit_limit: object
+    supply_state: str
+    # the three alarm thresholds in force (the account's or its company's)
+    alarm1: object
+    alarm2: object
+    alarm3: object
+    rounding: object  # the currency's rounding step
+
+
+class Decisions(NamedTuple):
+    raise_events: list  # (account id, "alarm<n>")
+    resets: list  # (account id, new level)
+    by_level: dict  # new level -> [account ids]
+    to_cut: list  # account ids
+    to_restore: list  # account ids
+
+
+def compare(first, second, rounding):
+    """-1, 0 or 1: ``first`` against ``second``, equal when their difference
+    rounds to zero at ``rounding``."""
+    difference = rounder(to_decimal(rounding))(to_decimal(first) - to_decimal(second))
+    return (difference > ZERO) - (difference < ZERO)
+
+
+def alarm_level(balance, thresholds, rounding):
+    """The alarm level (0-3) ``balance`` reaches: the number of the last
+    threshold it is at or below."""
+    level = 0
+    for number, threshold in enumerate(thresholds, start=1):
+        if compare(balance, threshold, rounding) <= 0:
+            level = number
+    return level
+
+
+def decide(rows):
+    """:class:`Decisions` for the :class:`AccountRow` ``rows``."""
+    decisions = Decisions([], [], {}, [], [])
+    for row in rows:
+        level = alarm_level(
+            row.balance, (row.alarm1, row.alarm2, row.alarm3), row.rounding
+        )
+        if level > row.alarm_level:
+            decisions.raise_events.append((row.id, f"alarm{level}"))
+        elif level < row.alarm_level:
+            decisions.resets.append((row.id, level))
+        if level != row.alarm_level:
+            decisions.by_level.setdefault(level, []).append(row.id)
+        exhausted = (
+            compare(row.balance, -to_decimal(row.credit_limit), row.rounding) <= 0
+        )
+        if exhausted and row.supply_state == "on":
+            decisions.to_cut.append(row.id)
+        elif (
+            row.supply_state in CUT_STATES and compare(row.balance, 0, row.rounding) > 0
+        ):
+            decisions.to_restore.append(row.id)
+    return decisions
