@@ -62,9 +62,39 @@ def test_array_literals_round_trip_numbers_dates_and_nulls():
     assert array_literal([1, 2.5, D("0.0070"), None]) == "{1,2.5,0.0070,NULL}"
     assert array_literal([date(2026, 3, 2), at]) == "{2026-03-02,2026-03-02 01:30:00}"
     assert array_literal([]) == "{}"
+    assert array_literal(['1}"\\', "NULL"]) == '{"1}\\"\\\\","NULL"}'
     try:
-        array_literal(["1}"])
+        array_literal([True])
     except TypeError:
         pass
     else:
-        raise AssertionError("a string must not be spliced into a literal")
+        raise AssertionError("False is Odoo's empty value, not a boolean to send")
+
+
+def test_a_billing_batch_sums_by_local_day_with_its_charges():
+    from types import SimpleNamespace
+
+    from prepaid_billing_tools import batch
+    from prepaid_billing_tools.clock import LocalClock
+    from prepaid_billing_tools.daily import add_billed
+
+    def row(reading_id, hour, kwh, total, meter_id=7):
+        at = datetime(2026, 3, 1, hour)  # UTC: 16:00 is midnight in Shanghai
+        return (reading_id, meter_id, at, kwh, None, "none", *[None] * 5, total, None)
+
+    rows = [row(1, 10, 1.0, 101), row(2, 15, 2.0, 103), row(3, 17, 0.5, 103.5)]
+    rows.append(row(4, 18, 9.0, 112.5))  # after the watermark: not billed
+    group = batch.Group(1, 7, 9, "kWh", 0)
+    for reading_id, amount, detail in (
+        (1, "0.80", batch.NULL),
+        (3, "0.45", "peak: 0.5 x 0.9 = 0.45"),
+    ):
+        group.charges.append(batch.Charge(reading_id, D(1), D(amount), detail))
+    meters = {7: SimpleNamespace(clock=LocalClock("Asia/Shanghai"), watermark=3)}
+    uses = dict(add_billed(rows, meters, [group]).items())
+    march1, march2 = uses[(7, date(2026, 3, 1))], uses[(7, date(2026, 3, 2))]
+    assert (march1.kwh, march1.amount, march1.charged) == (3.0, D("0.80"), 1)
+    assert march1.first[1:] == (101, None) and march1.last[1:] == (103, None)
+    assert (march2.kwh, march2.amount, march2.charged) == (0.5, D("0.45"), 1)
+    assert march2.band_kwh[1] == D("0.5") and march2.band_cost[1] == D("0.45")
+    assert march2.first == march2.last == (datetime(2026, 3, 1, 17), 103.5, None)

@@ -7,7 +7,6 @@ from odoo.tools import SQL, sql
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import daily
-from ..tools.batch import NULL
 from ..tools.sql_arrays import array_literal
 from ..tools.tariff import BANDS
 
@@ -137,42 +136,7 @@ class PrepaidDailyUsage(models.Model):
         billed), ``batch`` the ChargeBatch whose charges follow the readings
         in the same order.
         """
-        days = daily.Days()
-        charges = (
-            (group.meter_id, charge)
-            for group in batch.groups
-            for charge in group.charges
-        )
-        charge_meter, charge = next(charges, (None, None))
-        meter_id_seen, meter, local, watermark = None, None, None, 0
-        add = days.add
-        # Each row unpacked once in ReadingRow's field order (no named tuple
-        # made per reading: this runs for every reading billed).
-        for reading_id, meter_id, read_at, kwh, m3, *_rest, total, volume in readings:
-            if meter_id != meter_id_seen:
-                meter_id_seen, meter = meter_id, meters[meter_id]
-                local, watermark = meter.clock.local, meter.watermark or 0
-            if reading_id > watermark:
-                continue  # not billed (no tariff in force from there on)
-            day = local(read_at).date()
-            if (
-                charge is not None
-                and charge.reading_id == reading_id
-                and charge_meter == meter_id
-            ):
-                detail = charge.detail
-                add(
-                    meter_id,
-                    day,
-                    (read_at, total, volume),
-                    kwh,
-                    m3,
-                    charge.amount,
-                    None if detail == NULL else detail.replace("\\n", "\n"),
-                )
-                charge_meter, charge = next(charges, (None, None))
-            else:
-                add(meter_id, day, (read_at, total, volume), kwh, m3)
+        days = daily.add_billed(readings, meters, batch.groups)
         if days:
             self._upsert(days)
 

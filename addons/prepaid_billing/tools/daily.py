@@ -15,11 +15,18 @@ sum of the rounded charges, which is what the wallet paid.
 Plain Python (no Odoo import).
 """
 
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from .tariff import BANDS
 
 ZERO = Decimal(0)
+ONE_DAY = timedelta(days=1)
+# COPY's NULL: the detail of a charge that has none (see tools/batch)
+NULL_DETAIL = "\\N"
+# Where add_billed finds a reading's fields in the billing engine's rows
+# (tools/deduction.ReadingRow): id, meter, time, deltas, counters.
+_ID, _METER, _AT, _KWH, _M3, _TOTAL, _VOLUME = 0, 1, 2, 3, 4, 11, 12
 _BAND_INDEX = {band: index for index, band in enumerate(BANDS)}
 
 
@@ -113,3 +120,78 @@ class Days:
     def items(self):
         """``((meter_id, day), DayUse)`` pairs."""
         return self.uses.items()
+
+
+def _day_of(uses, meter_id, at, row):
+    """``(DayUse, local start, local end)`` of the local day of ``at`` (made
+    with ``row`` as its first and last reading when new)."""
+    day = at.date()
+    start = datetime.combine(day, time.min)
+    key = (meter_id, day)
+    use = uses.get(key)
+    if use is None:
+        use = uses[key] = DayUse()
+        use.first = use.last = row
+    return use, start, start + ONE_DAY
+
+
+def _count_bands(use, detail):
+    """Add the band lines of a charge's (COPY-escaped) ``detail`` to ``use``."""
+    if detail:
+        for index, quantity, amount in band_lines(detail.replace("\\n", "\n")):
+            use.band_kwh[index] += quantity
+            use.band_cost[index] += amount
+
+
+def add_billed(rows, meters, groups):
+    """The days of one billing batch: a new :class:`Days`.
+
+    ``rows`` are the engine's readings (``ReadingRow`` field order) sorted by
+    meter and id, ``meters`` its billing states by meter id (``clock`` and
+    ``watermark``: readings after the watermark were not billed), ``groups``
+    the batch's charge groups (each charge names its reading).
+
+    The same sums as :meth:`Days.add` per reading, on the hot path of billing:
+    a reading of the same meter and local day as the one before costs one
+    comparison of its local time with the day's bounds and a few additions
+    (no key, no tuple, no call per reading).
+    """
+    days = Days()
+    uses = days.uses
+    charge_of = {
+        charge.reading_id: charge for group in groups for charge in group.charges
+    }.get
+    meter_id_seen, use = None, None
+    local, watermark = None, 0
+    day_start = day_end = None
+    for row in rows:
+        reading_id, meter_id = row[_ID], row[_METER]
+        if meter_id != meter_id_seen:
+            meter_id_seen, meter = meter_id, meters[meter_id]
+            local, watermark, use = meter.clock.local, meter.watermark or 0, None
+        if reading_id > watermark:
+            continue  # not billed (no tariff in force from there on)
+        at = local(row[_AT])
+        if use is None or not day_start <= at < day_end:
+            use, day_start, day_end = _day_of(uses, meter_id, at, row)
+        if row[_AT] < use.first[_AT]:
+            use.first = row
+        if row[_AT] >= use.last[_AT]:
+            use.last = row
+        kwh, m3 = row[_KWH], row[_M3]
+        if kwh:
+            use.kwh += kwh
+        if m3:
+            use.m3 += m3
+        charge = charge_of(reading_id)
+        if charge is not None:
+            use.charged += 1
+            use.amount += charge.amount
+            if charge.detail != NULL_DETAIL:
+                _count_bands(use, charge.detail)
+    for use in uses.values():
+        # the edges as Days.add keeps them: (time, kWh counter, m³ counter)
+        first, last = use.first, use.last
+        use.first = (first[_AT], first[_TOTAL], first[_VOLUME])
+        use.last = (last[_AT], last[_TOTAL], last[_VOLUME])
+    return days
