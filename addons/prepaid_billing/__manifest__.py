@@ -42,6 +42,7 @@
         "report/prepaid_monthly_report_views.xml",
         "wizards/prepaid_monthly_report_wizard_views.xml",
         "views/prepaid_daily_usage_views.xml",
+        "views/prepaid_dashboard_views.xml",
         "views/prepaid_room_usage_views.xml",
     ],
     "demo": [
@@ -50,4 +51,12 @@
         "demo/prepaid_billing_history_demo.xml",
     ],
     "application": True,
+    "assets": {
+        "web.assets_backend": [
+            "prepaid_billing/static/src/dashboard/*",
+        ],
+        "web.assets_tests": [
+            "prepaid_billing/static/tests/tours/*.js",
+        ],
+    },
 }

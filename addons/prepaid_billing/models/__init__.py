@@ -30,3 +30,4 @@ from . import prepaid_bill_run
 from . import prepaid_bill
 from . import prepaid_bill_line
 from . import prepaid_arrears_notice
+from . import prepaid_dashboard

@@ -15,3 +15,4 @@ from . import test_batch_job
 from . import test_reports
 from . import test_suspect_billing
 from . import test_bill_usage
+from . import test_dashboard
