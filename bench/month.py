@@ -15,7 +15,8 @@ for every room and one apportionment over ``--members`` rooms:
     (other bills of the same run).
 
     PYTHONPATH=. python3 bench/month.py [--db NAME] [--keep] [--accounts 10000]
-        [--members 1000] [--invoices 1000]
+        [--members 1000] [--invoices 1000] [--loop-invoices N] [--sql-top N]
+        [--profile]
 """
 
 from __future__ import annotations
@@ -189,32 +190,138 @@ def setup(env, args):
     return env, company, items, apportionment
 
 
+def print_profile(prof, top):
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
+
+
+def bench_charges(env, items, args, timer):
+    """(c) the charge-item generation for all targets."""
+    cr = env.cr
+    Line = env["prepaid.charge.line"]
+    if timer is not None:
+        timer.reset()
+        timer.active = True
+    prof = cProfile.Profile() if args.profile else None
+    if prof is not None:
+        prof.enable()
+    before = statements(cr)
+    started = time.perf_counter()
+    for item in items:
+        count = statements(cr)
+        created = Line._generate(item, today=MONTH_END)
+        print(
+            f"(c) {item.name}: {len(created)} charges, "
+            f"{statements(cr) - count} SQL statements"
+        )
+    elapsed = time.perf_counter() - started
+    if prof is not None:
+        prof.disable()
+        print_profile(prof, args.profile_top)
+    print(
+        f"(c) charge cron: {2 * args.accounts} targets in {elapsed:.2f} s "
+        f"(goal <= 10 s), {statements(cr) - before} statements"
+    )
+    if timer is not None:
+        timer.active = False
+        timer.print(args.sql_top, "(c)")
+    again = time.perf_counter()
+    assert not Line._generate(items, today=MONTH_END)
+    print(f"    second run: nothing new, {time.perf_counter() - again:.2f} s")
+
+
+def bench_bills(env, company, args, timer):
+    """(a) draft bills, with meter batches of 500 (rolled back) and 1000."""
+    cr = env.cr
+    prof = cProfile.Profile() if args.profile else None
+    for size in (500, 1000):
+        bill_run = env["prepaid.bill.run"].create(
+            {
+                "date_from": MONTH_START,
+                "date_to": MONTH_END,
+                "company_id": company.id,
+                "batch_size": size,
+            }
+        )
+        count = statements(cr)
+        if timer is not None:
+            timer.reset()
+            timer.active = True
+        if prof is not None and size == 500:
+            prof.enable()
+        started = time.perf_counter()
+        bill_run.action_compute()
+        elapsed = time.perf_counter() - started
+        if prof is not None:
+            prof.disable()
+        if timer is not None:
+            timer.active = False
+        batches = -(-args.accounts // size)
+        print(
+            f"(a) batch {size}: {len(bill_run.bill_ids)} draft bills in "
+            f"{elapsed:.2f} s (goal <= 30 s), {statements(cr) - count} "
+            f"statements for {batches} meter batches"
+        )
+        if timer is not None:
+            timer.print(args.sql_top, f"(a) batch {size}")
+        if size == 500:
+            cr.rollback()
+    if prof is not None:
+        print_profile(prof, args.profile_top)
+    total = sum(bill_run.bill_ids.mapped("amount_total"))
+    print(f"    bills total {total:.2f}")
+    return bill_run
+
+
+def bench_invoices(env, bill_run, args):
+    """(b) batched confirm of ``--invoices`` bills against a plain loop."""
+    cr = env.cr
+    bills = bill_run.bill_ids.sorted("id")
+    looped_count = args.invoices if args.loop_invoices is None else args.loop_invoices
+    batch = bills[: args.invoices]
+    loop = bills[args.invoices : args.invoices + looped_count]
+    prof = cProfile.Profile() if args.profile else None
+    if prof is not None:
+        prof.enable()
+    started = time.perf_counter()
+    batch._confirm_batch(batch_size=200)
+    batched = time.perf_counter() - started
+    if prof is not None:
+        prof.disable()
+        print_profile(prof, args.profile_top)
+    cr.commit()
+    Move = env["account.move"]
+    today = date.today()
+    started = time.perf_counter()
+    for bill in loop:
+        Move.create(bill._invoice_vals(today)).action_post()
+    looped = time.perf_counter() - started
+    print(
+        f"(b) {len(batch)} invoices batched: {len(batch) / batched:.1f}/s; "
+        f"plain create+post loop ({len(loop)}): {len(loop) / looped:.1f}/s; "
+        f"ratio {looped / batched * len(batch) / max(len(loop), 1):.2f}x "
+        "(goal >= 2x)"
+    )
+    posted = batch.move_id.filtered(lambda m: m.state == "posted")
+    same = all(
+        abs(bill.amount_total - bill.move_id.amount_untaxed) < 0.005 for bill in batch
+    )
+    print(f"    {len(posted)} posted; bill totals == invoice untaxed: {same}")
+
+
 def bench(args):
     registry = open_registry(args.db)
     with registry.cursor() as cr:
         env = new_env(cr)
         env, company, items, apportionment = setup(env, args)
         cr.commit()
-        Line = env["prepaid.charge.line"]
+        timer = None
+        if args.sql_top:
+            from billing import SqlTimer
 
-        # (c) charge items
-        before = statements(cr)
-        started = time.perf_counter()
-        for item in items:
-            count = statements(cr)
-            created = Line._generate(item, today=MONTH_END)
-            print(
-                f"(c) {item.name}: {len(created)} charges, "
-                f"{statements(cr) - count} SQL statements"
-            )
-        elapsed = time.perf_counter() - started
-        print(
-            f"(c) charge cron: {2 * args.accounts} targets in {elapsed:.2f} s "
-            f"(goal <= 10 s), {statements(cr) - before} statements"
-        )
-        again = time.perf_counter()
-        assert not Line._generate(items, today=MONTH_END)
-        print(f"    second run: nothing new, {time.perf_counter() - again:.2f} s")
+            timer = SqlTimer()
+        bench_charges(env, items, args, timer)
         run = env["prepaid.apportionment.run"].create(
             {
                 "apportionment_id": apportionment.id,
@@ -230,80 +337,9 @@ def bench(args):
             f"{round(sum(run.share_ids.mapped('amount')), 2)}"
         )
         cr.commit()
-
-        # (a) draft bills
-        timer = None
-        if args.sql_top:
-            from billing import SqlTimer
-
-            timer = SqlTimer()
-        prof = cProfile.Profile() if args.profile else None
-        for size in (500, 1000):
-            bill_run = env["prepaid.bill.run"].create(
-                {
-                    "date_from": MONTH_START,
-                    "date_to": MONTH_END,
-                    "company_id": company.id,
-                    "batch_size": size,
-                }
-            )
-            count = statements(cr)
-            if timer is not None:
-                timer.reset()
-                timer.active = True
-            if prof is not None and size == 500:
-                prof.enable()
-            started = time.perf_counter()
-            bill_run.action_compute()
-            elapsed = time.perf_counter() - started
-            if prof is not None:
-                prof.disable()
-            if timer is not None:
-                timer.active = False
-            batches = -(-args.accounts // size)
-            print(
-                f"(a) batch {size}: {len(bill_run.bill_ids)} draft bills in "
-                f"{elapsed:.2f} s (goal <= 30 s), {statements(cr) - count} "
-                f"statements for {batches} meter batches"
-            )
-            if timer is not None:
-                timer.print(args.sql_top, f"(a) batch {size}")
-            if size == 500:
-                cr.rollback()
-        if prof is not None:
-            out = io.StringIO()
-            stats = pstats.Stats(prof, stream=out).sort_stats("cumulative")
-            stats.print_stats(args.profile_top)
-            print(out.getvalue())
-        total = sum(bill_run.bill_ids.mapped("amount_total"))
-        print(f"    bills total {total:.2f}")
+        bill_run = bench_bills(env, company, args, timer)
         cr.commit()
-
-        # (b) invoices: batched confirm vs a plain loop
-        bills = bill_run.bill_ids.sorted("id")
-        batch, loop = bills[: args.invoices], bills[args.invoices : 2 * args.invoices]
-        started = time.perf_counter()
-        batch._confirm_batch(batch_size=200)
-        batched = time.perf_counter() - started
-        cr.commit()
-        Move = env["account.move"]
-        today = date.today()
-        started = time.perf_counter()
-        for bill in loop:
-            Move.create(bill._invoice_vals(today)).action_post()
-        looped = time.perf_counter() - started
-        print(
-            f"(b) {len(batch)} invoices batched: {len(batch) / batched:.1f}/s; "
-            f"plain create+post loop: {len(loop) / looped:.1f}/s; "
-            f"ratio {looped / batched * len(batch) / max(len(loop), 1):.2f}x "
-            "(goal >= 2x)"
-        )
-        posted = batch.move_id.filtered(lambda m: m.state == "posted")
-        same = all(
-            abs(bill.amount_total - bill.move_id.amount_untaxed) < 0.005
-            for bill in batch
-        )
-        print(f"    {len(posted)} posted; bill totals == invoice untaxed: {same}")
+        bench_invoices(env, bill_run, args)
         cr.rollback()
 
 
@@ -314,12 +350,23 @@ def parse_args(argv=None):
     parser.add_argument("--update", action="store_true")
     parser.add_argument("--accounts", type=int, default=10000)
     parser.add_argument("--members", type=int, default=1000)
-    parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument(
+        "--invoices", type=int, default=1000, help="bills confirmed in batches (b)"
+    )
+    parser.add_argument(
+        "--loop-invoices",
+        type=int,
+        default=None,
+        help="bills invoiced by the plain loop (default: --invoices); the loop "
+        "is slow, a sample gives its rate",
+    )
     parser.add_argument(
         "--sql-top", type=int, default=0, help="print the N slowest SQL kinds of (a)"
     )
     parser.add_argument(
-        "--profile", action="store_true", help="cProfile the first (a) run"
+        "--profile",
+        action="store_true",
+        help="cProfile (c), the first (a) run and the batched (b)",
     )
     parser.add_argument("--profile-top", type=int, default=40)
     return parser.parse_args(argv)

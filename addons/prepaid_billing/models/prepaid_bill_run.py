@@ -3,7 +3,6 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import bill_pricing
 from ..tools.sql_arrays import array_literal
 
 _logger = logging.getLogger(__name__)
@@ -48,13 +47,7 @@ def insert_rows(cr, table, columns, rows, uid):
         return
     names = list(columns)
     unnest = ", ".join(f"%s::{columns[c]}[]" for c in names)
-    params = []
-    for name in names:
-        values = [row.get(name) for row in rows]
-        if columns[name] == "varchar":
-            params.append(bill_pricing.text_array_literal(values))
-        else:
-            params.append(array_literal(values))
+    params = [array_literal([row.get(c) for row in rows]) for c in names]
     cr.execute(
         f"""
         INSERT INTO {table} ({", ".join(names)},
@@ -233,7 +226,9 @@ class PrepaidBillRun(models.Model):
         meters = self.env["prepaid.meter"].search(
             [("billing_account_id", "in", accounts.ids)], order="id"
         )
-        meters.fetch(["billing_account_id", "tariff_id", "meter_type", "name"])
+        meters.fetch(
+            ["billing_account_id", "tariff_id", "meter_type", "name", "site_id"]
+        )
         accounts.fetch(["tariff_id", "water_tariff_id"])
         tariffs = {
             meter.id: meter.billing_account_id._tariff_for(meter) for meter in meters
@@ -247,22 +242,27 @@ class PrepaidBillRun(models.Model):
                     ", ".join(t.name for t in without_product),
                 )
             )
+        products = {tariff: tariff.product_id.id for tariff in set(tariffs.values())}
+        owners = {
+            meter.id: (meter.billing_account_id.id, meter.name) for meter in meters
+        }
         Usage = self.env["prepaid.bill.usage"]
         size = max(self.batch_size, 1)
         for start in range(0, len(meters), size):
             batch = meters[start : start + size]
             usage = Usage._meter_usage(batch, self.date_from, self.date_to, tariffs)
-            for meter in batch:
-                meter_usage = usage[meter.id]
-                product = tariffs[meter.id].product_id.id
+            for meter_id in batch.ids:
+                meter_usage = usage[meter_id]
+                product = products[tariffs[meter_id]]
+                account_id, meter_name = owners[meter_id]
                 for sequence, line in enumerate(meter_usage.lines):
-                    lines_by_account[meter.billing_account_id.id].append(
+                    lines_by_account[account_id].append(
                         {
                             "sequence": sequence,
                             "kind": "usage",
                             "product_id": product,
-                            "name": f"{meter.name} {line.label}",
-                            "meter_id": meter.id,
+                            "name": f"{meter_name} {line.label}",
+                            "meter_id": meter_id,
                             "quantity": float(line.quantity),
                             "unit": meter_usage.unit,
                             "unit_price": float(line.unit_price),

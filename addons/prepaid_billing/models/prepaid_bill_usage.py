@@ -72,9 +72,10 @@ class PrepaidBillUsage(models.AbstractModel):
         """Usage of ``meters`` from ``date_from`` to ``date_to`` (local days,
         included), priced with ``tariffs`` (``{meter id: tariff}``).
 
-        Meters priced by time of use are read reading by reading (each
-        reading's time and band registers count); the others only need each
-        local day's usage, which PostgreSQL sums.
+        Meters priced by time of use, or in a zone changing its UTC offset
+        during the period, are read reading by reading (each reading's time
+        and band registers count); the others only need each local day's
+        usage, which PostgreSQL sums.
 
         :returns: ``{meter id: MeterUsage}``
         :raises UserError: a meter without a tariff, or with readings before
@@ -93,22 +94,24 @@ class PrepaidBillUsage(models.AbstractModel):
         tou = {tid for tid, entry in versions.items() if entry["tou"]}
         meters.fetch(["meter_type", "site_id"])
         bounds = {}
-        rows = []  # (meter id, start, stop, tz, water, tariff)
+        rows = []  # (meter id, start, stop, tz, water, tariff, UTC offset)
         for meter in meters:
             tz = meter.site_id.tz or "UTC"
             if tz not in bounds:
-                bounds[tz] = self._utc_bounds(tz, date_from, date_to)
+                start, stop = self._utc_bounds(tz, date_from, date_to)
+                offset = bill_pricing.fixed_utc_offset(tz, start, stop)
+                bounds[tz] = (start, stop, tz, offset)
             rows.append(
                 (
                     meter.id,
-                    *bounds[tz],
-                    tz,
+                    *bounds[tz][:3],
                     meter.meter_type == "water",
                     tariffs[meter.id],
+                    bounds[tz][3],
                 )
             )
         state = {}
-        for meter_id, _start, _stop, _tz, _water, tariff in rows:
+        for meter_id, _start, _stop, _tz, _water, tariff, _offset in rows:
             state[meter_id] = {
                 "usage": bill_pricing.PeriodUsage(versions[tariff.id]["versions"])
                 if tariff.id in versions
@@ -121,8 +124,14 @@ class PrepaidBillUsage(models.AbstractModel):
                 "count": 0,
             }
         self.env.flush_all()
-        self._add_readings([row for row in rows if row[5].id in tou], state)
-        self._add_days([row for row in rows if row[5].id not in tou], state)
+        by_day = [row for row in rows if row[5].id not in tou and row[6] is not None]
+        days = {row[0] for row in by_day}
+        self._add_readings(
+            [row for row in rows if row[0] not in days],
+            state,
+            {row[0] for row in rows if not row[4] and row[5].id in tou},
+        )
+        self._add_days(by_day, state)
         water = {row[0] for row in rows if row[4]}
         return {
             meter_id: MeterUsage(
@@ -138,16 +147,17 @@ class PrepaidBillUsage(models.AbstractModel):
             for meter_id, entry in state.items()
         }
 
-    def _add_readings(self, rows, state):
+    def _add_readings(self, rows, state, banded=()):
         """Count the period's readings of the meters of ``rows`` one by one
-        (time of use: the band of each reading's time or its registers)."""
+        (time of use: the band of each reading's time or, for the ``banded``
+        meters, its band registers)."""
         if not rows:
             return
         cr = self.env.cr
         ids = [row[0] for row in rows]
         starts = [row[1] for row in rows]
         stops = [row[2] for row in rows]
-        banded = [row[0] for row in rows if not row[4]]
+        banded = [row[0] for row in rows if row[0] in banded]
         if banded:
             cr.execute(
                 f"""
@@ -222,8 +232,9 @@ class PrepaidBillUsage(models.AbstractModel):
 
     def _add_days(self, rows, state):
         """Count the period's usage of the meters of ``rows`` a local day at
-        a time (flat and tiered prices only depend on the day): one row per
-        meter and day, then the first and last readings' ids."""
+        a time (flat and tiered prices only depend on the day; the zone's UTC
+        offset is fixed over the period): one row per meter and day, then the
+        first and last readings' ids."""
         if not rows:
             return
         cr = self.env.cr
@@ -231,14 +242,14 @@ class PrepaidBillUsage(models.AbstractModel):
         cr.execute(
             f"""
             SELECT r.meter_id,
-                   (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE b.tz)::date AS day,
+                   (r.read_at + b.shift * interval '1 second')::date AS day,
                    (SUM(CASE WHEN b.water THEN r.delta_m3 ELSE r.delta_kwh END)
                         FILTER (WHERE CASE WHEN b.water THEN r.delta_m3
                                            ELSE r.delta_kwh END > 0))::float8,
                    COUNT(*), MIN(r.read_at), MAX(r.read_at)
               FROM unnest(%s::int4[], %s::timestamp[], %s::timestamp[],
-                          %s::varchar[], %s::bool[])
-                   AS b(meter_id, start, stop, tz, water)
+                          %s::int4[], %s::bool[])
+                   AS b(meter_id, start, stop, shift, water)
               JOIN prepaid_reading r ON r.meter_id = b.meter_id
                    AND r.read_at >= b.start AND r.read_at < b.stop
              WHERE {usable}
@@ -249,8 +260,8 @@ class PrepaidBillUsage(models.AbstractModel):
                 array_literal(row[0] for row in rows),
                 array_literal(row[1] for row in rows),
                 array_literal(row[2] for row in rows),
-                bill_pricing.text_array_literal(row[3] for row in rows),
-                bill_pricing.text_array_literal("t" if row[4] else "f" for row in rows),
+                array_literal(row[6] for row in rows),
+                array_literal("t" if row[4] else "f" for row in rows),
             ],
         )
         first_at, last_at = {}, {}

@@ -236,20 +236,30 @@ class PrepaidChargeItem(models.Model):
             self.amount if self.amount_type == "fixed" else self.rate_m2
         )
 
-    def _charge_amount(self, period, target):
-        """(quantity, days covered, amount) of one occurrence."""
+    def _charge_terms(self):
+        """The item's values every occurrence is priced from (read once per
+        generation, not per target)."""
         self.ensure_one()
-        quantity = 1.0 if self.amount_type == "fixed" else target.area_m2
-        full = self._unit_amount() * money.to_decimal(quantity)
+        return {
+            "fixed": self.amount_type == "fixed",
+            "unit": self._unit_amount(),
+            "prorate": self.prorate and self.recurrence != "once",
+            "window": (self.date_start, self.date_end or None),
+            "rounding": money.to_decimal(self.currency_id.rounding),
+        }
+
+    def _charge_amount(self, period, target, terms=None):
+        """(quantity, days covered, amount) of one occurrence; ``terms`` from
+        :meth:`_charge_terms` (read here when not given)."""
+        terms = terms or self._charge_terms()
+        quantity = 1.0 if terms["fixed"] else target.area_m2
+        full = terms["unit"] * money.to_decimal(quantity)
         days = period.days
-        if self.prorate and self.recurrence != "once":
+        if terms["prorate"]:
             days = proration.covered_days(
-                period,
-                (self.date_start, self.date_end or None),
-                (target.opened, target.closed),
+                period, terms["window"], (target.opened, target.closed)
             )
-        rounding = money.to_decimal(self.currency_id.rounding)
-        return quantity, days, proration.prorate(full, period, days, rounding)
+        return quantity, days, proration.prorate(full, period, days, terms["rounding"])
 
     @staticmethod
     def _due_datetime(period):

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.modules import module as odoo_module
 
 from ..tools import money, proration
+from ..tools.sql_arrays import array_literal
 
 _logger = logging.getLogger(__name__)
 
@@ -167,25 +168,30 @@ class PrepaidChargeLine(models.Model):
             return self.browse()
         targets = item._targets()
         company = item.company_id
+        terms = item._charge_terms()
+        constants = {
+            "item_id": item.id,
+            "company_id": company.id,
+            "currency_id": company.currency_id.id,
+            "product_id": item.product_id.id,
+        }
+        wallet_item = item.collection == "wallet"
         rows = []
         for period in periods:
             label = self._period_label(item, period)
             for target in targets:
                 if target.opened and period.end < target.opened:
                     continue
-                quantity, days, amount = item._charge_amount(period, target)
+                quantity, days, amount = item._charge_amount(period, target, terms)
                 if days <= 0 or not amount:
                     continue
                 rows.append(
                     {
-                        "item_id": item.id,
+                        **constants,
                         "account_id": target.account_id,
                         "room_id": target.room_id,
-                        "company_id": company.id,
-                        "currency_id": company.currency_id.id,
-                        "product_id": item.product_id.id,
                         "collection": "wallet"
-                        if item.collection == "wallet" and target.mode == "prepaid"
+                        if wallet_item and target.mode == "prepaid"
                         else "invoice",
                         "name": label,
                         "period_start": period.start,
@@ -234,7 +240,8 @@ class PrepaidChargeLine(models.Model):
             RETURNING id, collection, account_id, amount::float8, name, product_id,
                       quantity
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid] + [[row[c] for row in rows] for c in columns],
+            [self.env.uid, self.env.uid]
+            + [array_literal([row[c] for row in rows]) for c in columns],
         )
         return sorted(self.env.cr.fetchall())
 

@@ -10,28 +10,29 @@ prepaid pricing.
 """
 
 import bisect
+from datetime import timedelta
 from decimal import Decimal
 from typing import NamedTuple
+
+import pytz
 
 from .money import CENT, ZERO, rounder
 from .tariff import SINGLE_PRICE, TariffError, compile_tariff, period_start
 
 
-def text_array_literal(values):
-    """The text literal of strings (or None) for a ``%s::varchar[]`` (or
-    ``bool[]`` with "t"/"f") parameter: like :func:`sql_arrays.array_literal`
-    for numbers, one value parsed by the server instead of one constant per
-    element."""
-    parts = []
-    append = parts.append
-    for value in values:
-        if value is None:
-            append("NULL")
-        elif isinstance(value, str):
-            append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        else:
-            raise TypeError(f"no text array literal for {value!r}")
-    return "{" + ",".join(parts) + "}"
+def fixed_utc_offset(tzname, start, stop):
+    """Seconds the local time of zone ``tzname`` is ahead of UTC from
+    ``start`` to ``stop`` (naive UTC, ``stop`` excluded), or None when the
+    zone changes its offset in between (daylight saving time). The offsets
+    are pytz's, like :class:`clock.LocalClock`."""
+    zone = pytz.timezone(tzname or "UTC")
+    transitions = getattr(zone, "_utc_transition_times", None)
+    if not transitions:
+        return int((zone.utcoffset(start) or timedelta(0)).total_seconds())
+    index = bisect.bisect_right(transitions, start) - 1
+    if index + 1 < len(transitions) and transitions[index + 1] < stop:
+        return None
+    return int(zone._transition_info[max(index, 0)][0].total_seconds())
 
 
 class UsageLine(NamedTuple):
