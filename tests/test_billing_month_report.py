@@ -3,6 +3,7 @@
 from datetime import date
 
 from prepaid_billing_tools.month_report import (
+    COMPARED,
     SUMS,
     ShopMonth,
     Usage,
@@ -32,28 +33,32 @@ def test_a_shop_month_sums_usage_charges_and_share():
     assert row.kwh_vs_last_year is None
 
 
-def _sums(kwh=0.0, m3=0.0, energy=0.0, water=0.0, bands=(0.0,) * 8):
-    return (kwh, m3, energy, water, *bands)
+def _sums(kwh=0.0, m3=0.0, energy=0.0, water=0.0, bands=None):
+    """The sums of one period: the month's (with ``bands``) or a compared
+    one's."""
+    return (kwh, m3, energy, water, *(bands or ()))
 
 
 def test_shop_rows_put_three_months_side_by_side():
     current = _sums(120.0, 2.5, 90.0, 10.0, (1, 2, 3, 4, 0.5, 1.5, 2.5, 3.5))
-    previous = _sums(100.0)
-    usage_rows = [(7, 3, 30, 31, 0, *current, *previous, *[None] * len(SUMS))]
+    previous = _sums(100.0, 1.0, 70.0, 8.0)
+    last_year = [None] * len(COMPARED)
+    usage_rows = [(7, 3, 30, 31, 0, *current, *previous, *last_year)]
     (row,) = shop_rows(usage_rows, {7: 30.0}, {})
     assert (row.room_id, row.partner_id) == (7, 3)
     assert row.usage.band_kwh == {"sharp": 1, "peak": 2, "flat": 3, "valley": 4}
     assert row.usage.band_cost["valley"] == 3.5
     assert row.total == 130.0
     assert row.kwh_vs_previous == 20.0
+    assert (row.previous.m3, row.previous.amount) == (1.0, 78.0)
     assert row.last_year is None, "no day a year before: nothing to compare with"
 
 
 def test_shop_rows_keep_only_shops_of_the_month():
-    nothing = [None] * len(SUMS)
+    month, compared = [None] * len(SUMS), [None] * len(COMPARED)
     usage_rows = [
-        (1, 9, 0, 30, 0, *nothing, *_sums(50.0), *nothing),  # only last month
-        (2, 9, 0, 30, 0, *nothing, *_sums(40.0), *nothing),  # + a charge item
+        (1, 9, 0, 30, 0, *month, *_sums(50.0), *compared),  # only last month
+        (2, 9, 0, 30, 0, *month, *_sums(40.0), *compared),  # + a charge item
     ]
     rows = {row.room_id: row for row in shop_rows(usage_rows, {2: 5.0}, {3: 1.5})}
     assert set(rows) == {2, 3}

@@ -435,9 +435,28 @@ class PrepaidBatchJob(models.Model):
             worked += job._work(commit)
         self._sync_sent_lines()
         jobs._finish_settled()
-        if jobs.filtered(lambda j: j.state == "running"):
+        running = jobs.filtered(lambda j: j.state == "running")
+        if running:
             self._trigger(fields.Datetime.now() + timedelta(seconds=5))
+            if running._waiting_commands():
+                # The command job sends a claim at a time and then waits for
+                # its next call: keep it going while our commands wait.
+                self.env["prepaid.meter.command"]._trigger_processing()
         return worked
+
+    def _waiting_commands(self):
+        """Whether queued commands of these tasks' lines wait to be sent."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT 1 FROM prepaid_batch_job_line l
+              JOIN prepaid_meter_command c ON c.id = l.command_id
+             WHERE l.job_id = ANY(%s) AND l.state = 'sent' AND c.state = 'queued'
+             LIMIT 1
+            """,
+            [self.ids],
+        )
+        return bool(self.env.cr.fetchone())
 
     def _work(self, commit):
         self.ensure_one()
@@ -536,11 +555,8 @@ class PrepaidBatchJob(models.Model):
                 commands = sendable.meter_id._queue_commands(
                     self._command_type, reason, params
                 )
-            by_meter = {command.meter_id: command for command in commands}
-            for line in sendable:
-                line.sudo().write(
-                    {"state": "sent", "command_id": by_meter[line.meter_id].id}
-                )
+            by_meter = {command.meter_id.id: command.id for command in commands}
+            sendable._mark_sent([by_meter[line.meter_id.id] for line in sendable])
         except (UserError, ValidationError, AccessError):
             # one meter refused the command (parameters it has no register
             # for...): queue them one by one to tell which

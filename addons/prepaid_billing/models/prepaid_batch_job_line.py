@@ -42,3 +42,23 @@ class PrepaidBatchJobLine(models.Model):
             line.display_name = (
                 line.meter_id.display_name or line.account_id.display_name or ""
             )
+
+    def _mark_sent(self, command_ids):
+        """These lines were sent as ``command_ids`` (same order), in one
+        statement."""
+        if not self:
+            return
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            UPDATE prepaid_batch_job_line l
+               SET state = 'sent', command_id = u.command_id, write_uid = %s,
+                   write_date = now() AT TIME ZONE 'UTC'
+              FROM unnest(%s::int4[], %s::int4[]) AS u(id, command_id)
+             WHERE l.id = u.id
+            """,
+            [self.env.uid, self.ids, list(command_ids)],
+        )
+        self.invalidate_recordset(["state", "command_id", "write_uid", "write_date"])
+        # the tasks' progress counts the lines by state
+        self.job_id.invalidate_recordset()

@@ -94,6 +94,31 @@ class TestBatchJob(BillingCase):
             "the meter that succeeded got no second command",
         )
 
+    def test_the_command_job_is_woken_while_the_task_s_commands_wait(self):
+        cron = self.env.ref("prepaid_metering.ir_cron_meter_commands")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+
+        def wakes():
+            return Trigger.search_count([("cron_id", "=", cron.id)])
+
+        job = self.job(self.operator, meter_ids=[Command.set((self.m1 | self.m2).ids)])
+        job.action_run_now()
+        self.run_cron()
+        self.assertEqual(job.line_ids.mapped("state"), ["sent"] * 2)
+        self.assertEqual(
+            job.line_ids.command_id.mapped("state"), ["queued"] * 2, "not sent yet"
+        )
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        self.run_cron()
+        self.assertEqual(wakes(), 1, "its commands still wait: the job is woken")
+        job.line_ids.command_id._write_internal(
+            {"state": "failed", "last_error": "no reply"}
+        )
+        Trigger.search([("cron_id", "=", cron.id)]).unlink()
+        self.run_cron()
+        self.assertEqual(job.state, "partial")
+        self.assertEqual(wakes(), 0, "nothing waits any more")
+
     def test_scheduled_task_starts_at_its_time_from_the_cron(self):
         start = datetime(2026, 3, 2, 8, 0)
         with freeze_time(start):

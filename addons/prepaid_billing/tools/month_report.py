@@ -75,9 +75,9 @@ class ShopMonth:
         return change_pct(self.usage.amount, self.last_year and self.last_year.amount)
 
 
-#: The figures of one month summed from the daily aggregates, in the order
-#: of the report's statement (see ``usage_sums``): electricity kWh, water m³,
-#: their amounts, then the kWh and the cost of each band.
+#: The figures of the month summed from the daily aggregates, in the order of
+#: the report's statement: electricity kWh, water m³, their amounts, then the
+#: kWh and the cost of each band.
 SUMS = (
     "kwh",
     "m3",
@@ -86,14 +86,19 @@ SUMS = (
     *(f"{band}_kwh" for band in BANDS),
     *(f"{band}_cost" for band in BANDS),
 )
-#: Periods compared by the report, in the order of its statement.
+#: What the previous month and the same month a year before are compared by
+#: (the first sums: no bands).
+COMPARED = SUMS[:4]
+#: Periods of the report, in the order of its statement.
 PERIODS = ("current", "previous", "last_year")
 
 
 def usage_of(values):
-    """A :class:`Usage` from the sums of one period (``SUMS`` order, None
-    read as 0)."""
+    """A :class:`Usage` from the sums of one period (``SUMS`` order, or only
+    the ``COMPARED`` ones; None read as 0)."""
     kwh, m3, energy, water, *bands = (value or 0.0 for value in values)
+    if not bands:
+        return Usage(kwh=kwh, m3=m3, energy_amount=energy, water_amount=water)
     count = len(BANDS)
     return Usage(
         kwh=kwh,
@@ -110,30 +115,27 @@ def shop_rows(usage_rows, charges, shares):
     month's charge items and shares (``{room_id: amount}``).
 
     A usage row is ``(room_id, partner_id, days_current, days_previous,
-    days_last_year, *sums_current, *sums_previous, *sums_last_year)``, the
-    sums in ``SUMS`` order: a period without a day has no usage (None), so
-    that no change is computed against it. A room with neither use, charge
-    nor share this month has no row.
+    days_last_year, *sums_current, *sums_previous, *sums_last_year)``: the
+    month's sums in ``SUMS`` order, the two others in ``COMPARED`` order. A
+    period without a day has no usage (None), so that no change is computed
+    against it. A room with neither use, charge nor share this month has no
+    row.
     """
-    width = len(SUMS)
+    periods, width, compared = len(PERIODS), len(SUMS), len(COMPARED)
     rows = {}
     for room_id, partner_id, *rest in usage_rows:
-        days, sums = rest[: len(PERIODS)], rest[len(PERIODS) :]
+        days = rest[:periods]
         if not days[0] and room_id not in charges and room_id not in shares:
             continue  # nothing this month: not a row of the report
-        usages = [
-            usage_of(sums[index * width : (index + 1) * width]) if days[index] else None
-            for index in range(len(PERIODS))
-        ]
-        current, previous, last_year = usages
+        start = periods + width
         rows[room_id] = ShopMonth(
             room_id,
-            partner_id if current else None,
-            current or Usage(),
+            partner_id if days[0] else None,
+            usage_of(rest[periods:start]) if days[0] else Usage(),
             charges=charges.get(room_id, 0.0),
             share=shares.get(room_id, 0.0),
-            previous=previous,
-            last_year=last_year,
+            previous=usage_of(rest[start : start + compared]) if days[1] else None,
+            last_year=usage_of(rest[start + compared :]) if days[2] else None,
         )
     for room_id in (charges.keys() | shares.keys()) - rows.keys():
         rows[room_id] = ShopMonth(
