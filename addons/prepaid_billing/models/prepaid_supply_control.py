@@ -79,27 +79,22 @@ class PrepaidSupplyControl(models.AbstractModel):
         if not rows:
             return
         decided = balance_core.decide(rows)
+        # One recordset for all of them: what the notices read of an account
+        # is fetched for the whole batch at once (shared prefetch).
+        by_id = {
+            account.id: account for account in Account.browse([r.id for r in rows])
+        }
         Notice = self.env["prepaid.alarm.notice"]
         for level, ids in decided.by_level.items():
             Account.browse(ids)._write_guarded({"alarm_level": level})
-        Notice._reset_batch(
-            [
-                (Account.browse(account_id), level)
-                for account_id, level in decided.resets
-            ]
-        )
-        Notice._raise_batch(
-            [
-                (Account.browse(account_id), event)
-                for account_id, event in decided.raise_events
-            ]
-        )
+        Notice._reset_batch([(by_id[i], level) for i, level in decided.resets])
+        Notice._raise_batch([(by_id[i], event) for i, event in decided.raise_events])
         if decided.to_cut:
             self._cut_or_defer_batch(
                 Account.browse(decided.to_cut), fields.Datetime.now()
             )
-        for account in Account.browse(decided.to_restore):
-            self._restore(account)
+        for account_id in decided.to_restore:
+            self._restore(by_id[account_id])
 
     def _cut_or_defer_batch(self, accounts, now, reason=None):
         """Queue the cut-off of ``accounts`` (or defer those protected now).

@@ -166,7 +166,22 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             # before talking to slow meters.
             self.env.cr.commit()  # pylint: disable=invalid-commit
         commands._execute_claimed(commit)
+        # More waiting (a batch task of a thousand meters): Odoo runs the job
+        # again at once instead of at its next interval.
+        self.env["ir.cron"]._notify_progress(
+            done=len(commands), remaining=self._count_sendable() if commands else 0
+        )
         return len(commands)
+
+    @api.model
+    def _count_sendable(self):
+        """How many queued commands are due now."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            f"SELECT count(*) FROM prepaid_meter_command c WHERE {SENDABLE}",  # noqa: S608
+            {"ids": None, "now": fields.Datetime.now()},
+        )
+        return self.env.cr.fetchone()[0]
 
     @api.model
     def _process_in_own_cursor(self, ids):
