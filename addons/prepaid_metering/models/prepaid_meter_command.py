@@ -369,8 +369,10 @@ class PrepaidMeterCommand(models.Model):
         also after a crash). Modules override it to act on the outcome."""
         self.ensure_one()
         meter = self.meter_id
+        # Logged notes (no follower notification): a batch task switches a
+        # thousand meters, each outcome is one cheap line in its chatter.
         if self.state == "failed":
-            meter.sudo().message_post(
+            meter.sudo()._message_log(
                 body=self.env._(
                     "Command %(name)s failed: %(error)s",
                     name=self.name,
@@ -383,7 +385,7 @@ class PrepaidMeterCommand(models.Model):
             meter.sudo().write({"switch_state": "on" if supply_on else "off"})
             # Built outside _(): babel cannot extract a call holding an f-string.
             reason = f": {self.reason}" if self.reason else ""
-            meter.sudo().message_post(
+            meter.sudo()._message_log(
                 body=self.env._(
                     "%(command)s done (%(name)s)%(reason)s",
                     command=dict(COMMAND_TYPES)[self.command_type],
