@@ -47,6 +47,7 @@ for _path in (REPO_ROOT, BENCH_DIR):
         sys.path.insert(0, str(_path))
 
 from poll import (  # noqa: E402
+    PROFILES,
     new_env,
     open_registry,
     run_in_database,
@@ -54,7 +55,6 @@ from poll import (  # noqa: E402
 )
 
 MODULE = "prepaid_billing"
-PROFILES = ("profile_acrel_ddsy1352", "profile_px_prepaid_v1")
 BATCH_PARAM = "prepaid_billing.bill_batch_meters"
 TZ = "Asia/Shanghai"
 TZ_HOURS = 8  # Asia/Shanghai has no DST
@@ -210,9 +210,6 @@ def create_tariff(env, kind: str):
 
 
 def create_meters(env, site, name: str, n_gateways: int, per_gateway: int):
-    from odoo import Command
-
-    profiles = [env.ref(f"prepaid_metering.{xmlid}").id for xmlid in PROFILES]
     gateways = env["prepaid.gateway"].create(
         [
             {
@@ -225,7 +222,16 @@ def create_meters(env, site, name: str, n_gateways: int, per_gateway: int):
             for g in range(n_gateways)
         ]
     )
-    meters = env["prepaid.meter"].create(
+    return create_gateway_meters(env, gateways, name, per_gateway)
+
+
+def create_gateway_meters(env, gateways, name: str, per_gateway: int):
+    """``per_gateway`` single-phase meters (devices 1..n, the benchmark's
+    register profiles) on each of ``gateways``, named ``<name><g>-<device>``."""
+    from odoo import Command
+
+    profiles = [env.ref(f"prepaid_metering.{xmlid}").id for xmlid in PROFILES]
+    return env["prepaid.meter"].create(
         [
             {
                 "name": f"{name}{g + 1}-{d}",
@@ -238,7 +244,6 @@ def create_meters(env, site, name: str, n_gateways: int, per_gateway: int):
             for d in range(1, per_gateway + 1)
         ]
     )
-    return meters
 
 
 def create_accounts(env, meters, tariff, label: str):

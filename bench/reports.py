@@ -39,7 +39,7 @@ from unittest.mock import patch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import billing  # noqa: E402
-from poll import PROFILES, new_env, open_registry, run_in_database  # noqa: E402
+from poll import new_env, open_registry, run_in_database  # noqa: E402
 from pymodbus.client import AsyncModbusTcpClient  # noqa: E402
 from pymodbus.framer import FramerType  # noqa: E402
 
@@ -259,13 +259,10 @@ def relays_open(pending: dict[str, tuple[dict, list[int]]]) -> dict[str, list[in
 def relay_fleet(registry, fleet, endpoints: list[dict], per_gateway: int) -> list[int]:
     """Gateways of the bench company aimed at the simulator's endpoints,
     ``per_gateway`` electric meters each; returns the meter ids."""
-    from odoo import Command
-
     stamp = time.strftime("%H%M%S")
     with registry.cursor() as cr:
         env = new_env(cr)
         env = env(context=dict(env.context, allowed_company_ids=[fleet.company_id]))
-        profiles = [env.ref(f"prepaid_metering.{xmlid}").id for xmlid in PROFILES]
         site = env["prepaid.site"].create(
             {
                 "name": f"bench-relay-{stamp}",
@@ -287,19 +284,7 @@ def relay_fleet(registry, fleet, endpoints: list[dict], per_gateway: int) -> lis
                 for endpoint in endpoints
             ]
         )
-        meters = env["prepaid.meter"].create(
-            [
-                {
-                    "name": f"RL{g + 1}-{d}",
-                    "meter_type": "electric_1p",
-                    "gateway_id": gateway.id,
-                    "device_id": d,
-                    "profile_ids": [Command.set(profiles)],
-                }
-                for g, gateway in enumerate(gateways)
-                for d in range(1, per_gateway + 1)
-            ]
-        )
+        meters = billing.create_gateway_meters(env, gateways, "RL", per_gateway)
         cr.commit()
         return meters.ids
 

@@ -5,8 +5,6 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import fields, models
 
-from odoo.addons.prepaid_billing.tools import credit
-
 
 class PrepaidAccount(models.Model):
     _inherit = "prepaid.account"
@@ -15,13 +13,6 @@ class PrepaidAccount(models.Model):
         self.ensure_one()
         site = self.meter_ids.site_id[:1]
         return pytz.timezone(site.tz or self.partner_id.tz or "Asia/Shanghai")
-
-    def _usage_domain(self, since):
-        return [
-            ("account_id", "=", self.id),
-            ("line_type", "in", credit.USE_LINE_TYPES),
-            ("date", ">=", since),
-        ]
 
     def _portal_usage_series(self, granularity):
         """What the account used per local day (last 30 days, ``"day"``) or
