@@ -6,7 +6,6 @@ from psycopg2.errors import UniqueViolation
 
 from odoo import api, models
 from odoo.modules import module as odoo_module
-from odoo.tools import SQL
 
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
@@ -62,31 +61,13 @@ class PrepaidBillingDeduction(models.AbstractModel):
         """
         if meter_ids is not None and not meter_ids:
             return []
-        self.env.flush_all()
-        Meter = self.env["prepaid.meter"].sudo().with_context(active_test=False)
+        Meter = self.env["prepaid.meter"]
         domain = [*Meter._get_billable_meter_domain(), ("id", ">", after_id)]
         if meter_ids is not None:
             domain.append(("id", "in", list(meter_ids)))
-        query = Meter._search(domain, order="id", limit=limit)
-        query.add_where(
-            SQL(
-                """EXISTS (SELECT 1 FROM prepaid_reading r
-                            WHERE r.meter_id = %s
-                              AND r.id > COALESCE(%s, 0)
-                              AND (r.review_state IS NULL
-                                   OR r.review_state = 'accepted'))""",
-                SQL.identifier(query.table, "id"),
-                SQL.identifier(query.table, "billed_reading_id"),
-            )
+        return Meter._claim_with_readings_after(
+            domain, limit, ["billed_reading_id"], good_only=True
         )
-        self.env.cr.execute(
-            SQL(
-                "%s FOR UPDATE OF %s SKIP LOCKED",
-                query.select(),
-                SQL.identifier(query.table),
-            )
-        )
-        return [meter_id for (meter_id,) in self.env.cr.fetchall()]
 
     # ------------------------------------------------------------------
     # Runs

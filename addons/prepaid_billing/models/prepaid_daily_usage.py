@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.modules import module as odoo_module
-from odoo.tools import SQL, sql
+from odoo.tools import sql
 
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
@@ -171,31 +171,13 @@ class PrepaidDailyUsage(models.Model):
     def _claim_not_deducted(self, limit, after_id):
         """Lock up to ``limit`` meters after ``after_id`` that billing does not
         deduct and that have readings to add (other workers skip them)."""
-        self.env.flush_all()
         Meter = self.env["prepaid.meter"].sudo().with_context(active_test=False)
         billable = Meter._search(Meter._get_billable_meter_domain())
-        query = Meter._search(
+        return Meter._claim_with_readings_after(
             [("active", "=", True), ("id", ">", after_id), ("id", "not in", billable)],
-            order="id",
-            limit=limit,
+            limit,
+            ["daily_reading_id", "billed_reading_id"],
         )
-        table = query.table
-        query.add_where(
-            SQL(
-                """EXISTS (SELECT 1 FROM prepaid_reading r
-                            WHERE r.meter_id = %s
-                              AND r.id > GREATEST(COALESCE(%s, 0), COALESCE(%s, 0)))""",
-                SQL.identifier(table, "id"),
-                SQL.identifier(table, "daily_reading_id"),
-                SQL.identifier(table, "billed_reading_id"),
-            )
-        )
-        self.env.cr.execute(
-            SQL(
-                "%s FOR UPDATE OF %s SKIP LOCKED", query.select(), SQL.identifier(table)
-            )
-        )
-        return [meter_id for (meter_id,) in self.env.cr.fetchall()]
 
     def _add_not_deducted(self, meter_ids):
         """Add the good readings of the locked ``meter_ids`` after their

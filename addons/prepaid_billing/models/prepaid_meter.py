@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 
 class PrepaidMeter(models.Model):
@@ -94,6 +95,45 @@ class PrepaidMeter(models.Model):
         locked = super()._reading_locked_until()
         billed = self.sudo().billed_reading_id.read_at
         return max(locked, billed) if locked and billed else locked or billed
+
+    @api.model
+    def _claim_with_readings_after(self, domain, limit, watermarks, good_only=False):
+        """Lock up to ``limit`` meters of ``domain``, in id order, that have
+        a reading after their watermark (other workers skip locked meters:
+        ``FOR UPDATE SKIP LOCKED``); returns their ids.
+
+        ``watermarks``: the meter columns holding reading ids, the later of
+        which is the watermark; ``good_only``: only readings neither suspect
+        nor rejected count.
+        """
+        self.env.flush_all()
+        Meter = self.sudo().with_context(active_test=False)
+        query = Meter._search(domain, order="id", limit=limit)
+        table = query.table
+        watermark = SQL(", ").join(
+            SQL("COALESCE(%s, 0)", SQL.identifier(table, column))
+            for column in watermarks
+        )
+        good = SQL(
+            "AND (r.review_state IS NULL OR r.review_state = 'accepted')"
+            if good_only
+            else ""
+        )
+        query.add_where(
+            SQL(
+                """EXISTS (SELECT 1 FROM prepaid_reading r
+                            WHERE r.meter_id = %s AND r.id > GREATEST(%s) %s)""",
+                SQL.identifier(table, "id"),
+                watermark,
+                good,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                "%s FOR UPDATE OF %s SKIP LOCKED", query.select(), SQL.identifier(table)
+            )
+        )
+        return [meter_id for (meter_id,) in self.env.cr.fetchall()]
 
     @api.model
     def _get_billable_meter_domain(self):
