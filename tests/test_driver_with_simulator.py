@@ -1,11 +1,19 @@
 """Driver against the project's meter-fleet simulator (skipped if it is absent)."""
 
 import logging
+import socket
 
 import pytest
 from drivers import codec
 from drivers.codec import Register
-from drivers.modbus import Endpoint, MeterPoll, execute_write, run_sweep
+from drivers.modbus import (
+    Endpoint,
+    MeterPoll,
+    WriteJob,
+    execute_write,
+    iter_writes,
+    run_sweep,
+)
 
 simulator = pytest.importorskip("simulator")
 
@@ -86,3 +94,68 @@ def test_trip_command_is_verified_on_simulated_meter(fleet):
         assert gw.meter(3).relay_open
     finally:
         execute_write(endpoint(gw), 3, address=0x57, words=[1, 0])
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _trip(key, device_id, on):
+    return WriteJob(
+        key,
+        device_id,
+        address=0x57,
+        words=[1, 1 if on else 0],
+        verify=PX[0],
+        mask=1,
+        expected=1 if on else 0,
+        settle_timeout=1.0,
+    )
+
+
+def test_writes_on_many_buses_one_result_per_write(fleet):
+    """Every bus at once, each bus in order; a silent meter fails alone and
+    the next one on its bus is still switched; a dead gateway fails all its
+    writes with the reason; a write the driver refuses fails alone."""
+    silent = fleet.meter(1, 2)
+    silent.inject("timeout")
+    dead = Endpoint("tcp", port=_free_port(), timeout=0.3)
+    buses = [
+        (endpoint(gw), [_trip((gw.index, d), d, True) for d in (1, 2, 3)])
+        for gw in fleet.gateways
+    ]
+    bad = WriteJob((0, "bad"), 4, address=0x57, words=[0x1FFFF])
+    buses[0][1].append(bad)
+    buses.append((dead, [_trip(("dead", 1), 1, True), _trip(("dead", 2), 2, True)]))
+    try:
+        batches = list(iter_writes(buses))
+        results = {job.key: result for batch in batches for job, result in batch}
+        assert len(results) == sum(len(jobs) for _e, jobs in buses)
+        for gw in fleet.gateways:
+            for device_id in (1, 2, 3):
+                result = results[(gw.index, device_id)]
+                if (gw.index, device_id) == (1, 2):
+                    assert not result.ok and result.error_kind == "timeout"
+                    assert not gw.meter(device_id).relay_open
+                else:
+                    assert result.ok, result.error
+                    assert gw.meter(device_id).relay_open
+        assert "invalid write" in results[(0, "bad")].error
+        for device_id in (1, 2):
+            dead_result = results[("dead", device_id)]
+            assert dead_result.error_kind == "connection"
+            assert "cannot connect" in dead_result.error
+        # Each bus's results come back in the order of its writes.
+        order = [job.key for batch in batches for job, _r in batch]
+        first_bus = [key for key in order if key[0] == 0]
+        assert first_bus == [(0, 1), (0, 2), (0, 3), (0, "bad")]
+    finally:
+        silent.clear_faults()
+        off = [
+            (endpoint(gw), [_trip(None, d, False) for d in (1, 2, 3)])
+            for gw in fleet.gateways
+        ]
+        for batch in iter_writes(off):
+            assert all(result.ok for _job, result in batch)

@@ -61,14 +61,16 @@ class PrepaidMeterCommand(models.Model):
                     )
                 )
 
-    def _on_command_settled(self):
-        super()._on_command_settled()
-        if self.command_type == "record_write":
-            account_id = (self.params or {}).get("account_id")
-            if self.state == "done" and account_id:
-                account = self.env["prepaid.account"].sudo().browse(account_id)
-                # The counter proved the meter applied the record: the wallet
-                # follows, once (the ledger key is the command).
-                account._credit_meter_recharge(self.sudo())
-        elif self.command_type in SWITCH_COMMANDS:
-            self.env["prepaid.billing.engine"]._switch_settled(self)
+    def _on_commands_settled(self):
+        super()._on_commands_settled()
+        Engine = self.env["prepaid.billing.engine"]
+        for command in self:
+            if command.command_type == "record_write":
+                account_id = (command.params or {}).get("account_id")
+                if command.state == "done" and account_id:
+                    account = self.env["prepaid.account"].sudo().browse(account_id)
+                    # The counter proved the meter applied the record: the
+                    # wallet follows, once (the ledger key is the command).
+                    account._credit_meter_recharge(command.sudo())
+            elif command.command_type in SWITCH_COMMANDS:
+                Engine._switch_settled(command)

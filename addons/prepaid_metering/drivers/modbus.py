@@ -388,6 +388,45 @@ def run_sweep(
     return asyncio.run(poll_many(jobs))
 
 
+def _iter_in_thread(coroutines) -> Iterator[list]:
+    """Run ``coroutines`` on an event loop in a helper thread and yield what
+    they put as it comes, so that the caller stores what is done while the
+    rest is still on the wire. Items waiting together are handed over as one
+    list. ``coroutines`` are functions of ``put`` (the queue's)."""
+    done: queue.Queue = queue.Queue()
+    finished = object()
+    failure: list[BaseException] = []
+
+    async def all_of_them():
+        await asyncio.gather(*(make(done.put) for make in coroutines))
+
+    def run():
+        try:
+            asyncio.run(all_of_them())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failure.append(exc)
+        done.put(finished)
+
+    thread = threading.Thread(target=run, name="modbus-buses", daemon=True)
+    thread.start()
+    try:
+        while True:
+            items = [done.get()]
+            while not done.empty():
+                items.append(done.get_nowait())
+            over = items[-1] is finished
+            if over:
+                items.pop()
+            if items:
+                yield items
+            if over:
+                if failure:
+                    raise failure[0]
+                return
+    finally:
+        thread.join()
+
+
 def iter_sweep(
     jobs: Sequence[tuple[Endpoint, Sequence[MeterPoll]]],
 ) -> Iterator[tuple[int, list[PollResult]]]:
@@ -397,33 +436,15 @@ def iter_sweep(
     The event loop runs in a helper thread so that the caller can store the
     buses already read while the slow ones are still on the wire.
     """
-    done: queue.Queue = queue.Queue()
 
-    async def one(index, endpoint, polls):
-        done.put((index, await _poll_bus_safe(endpoint, polls)))
+    def one(index, endpoint, polls):
+        async def bus(put):
+            put((index, await _poll_bus_safe(endpoint, polls)))
 
-    async def sweep():
-        await asyncio.gather(*(one(i, e, p) for i, (e, p) in enumerate(jobs)))
+        return bus
 
-    failure: list[BaseException] = []
-
-    def run():
-        try:
-            asyncio.run(sweep())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            failure.append(exc)
-            done.put(None)
-
-    thread = threading.Thread(target=run, name="modbus-sweep", daemon=True)
-    thread.start()
-    try:
-        for _job in range(len(jobs)):
-            item = done.get()
-            if item is None:
-                raise failure[0]
-            yield item
-    finally:
-        thread.join()
+    for items in _iter_in_thread([one(i, e, p) for i, (e, p) in enumerate(jobs)]):
+        yield from items
 
 
 async def read_registers(
@@ -626,3 +647,103 @@ async def write_and_verify(
 def execute_write(endpoint: Endpoint, device_id: int, **kw) -> CommandResult:
     """Synchronous ``write_and_verify`` with its own event loop."""
     return asyncio.run(write_and_verify(endpoint, device_id, **kw))
+
+
+@dataclass
+class WriteJob:
+    """One write (and read-back) for a meter of a bus: the keyword arguments
+    of ``write_and_verify``. ``key`` is the caller's handle (a command id)."""
+
+    key: object
+    device_id: int
+    address: int
+    words: Sequence[int]
+    function: int = 16
+    verify: Register | None = None
+    mask: int = 0
+    expected: int = 0
+    settle_timeout: float = 5.0
+
+
+def _failed_writes(jobs: Sequence[WriteJob], kind: str, reason: str):
+    return [
+        (job, CommandResult(ok=False, error=reason, error_kind=kind)) for job in jobs
+    ]
+
+
+async def write_bus(endpoint: Endpoint, jobs: Sequence[WriteJob], put) -> None:
+    """Send the writes of one bus one after another over one connection,
+    calling ``put((job, result))`` as each one ends.
+
+    A timeout or a garbled reply reopens the connection before the next
+    meter (as polling does). When the gateway cannot be (re)connected, the
+    writes not yet sent fail with kind "connection" (nothing was sent to
+    them). A write the driver refuses (ValueError) fails alone. A driver bug
+    fails the writes not yet done (kind "protocol") and spares other buses.
+    """
+    try:
+        client = _make_client(endpoint)
+    except ValueError as exc:
+        reason = f"bad endpoint {endpoint.label}: {exc}"
+        for item in _failed_writes(jobs, CONNECTION, reason):
+            put(item)
+        return
+    done = 0  # jobs whose result was put
+    try:
+        reason = await _connect(client, endpoint)
+        if reason:
+            _logger.info("%s", reason)
+            for item in _failed_writes(jobs, CONNECTION, reason):
+                put(item)
+            return
+        for job in jobs:
+            try:
+                result = await write_and_verify(
+                    endpoint,
+                    job.device_id,
+                    address=job.address,
+                    words=job.words,
+                    function=job.function,
+                    verify=job.verify,
+                    mask=job.mask,
+                    expected=job.expected,
+                    settle_timeout=job.settle_timeout,
+                    client=client,
+                )
+            except ValueError as exc:
+                result = CommandResult(
+                    ok=False, error=f"invalid write: {exc}", error_kind=PROTOCOL
+                )
+            put((job, result))
+            done += 1
+            resync = not result.ok and result.error_kind in _RESYNC_KINDS
+            if resync or not client.connected:
+                reason = await _reconnect(client, endpoint)
+                if reason:
+                    _logger.info("%s", reason)
+                    for item in _failed_writes(jobs[done:], CONNECTION, reason):
+                        put(item)
+                    return
+    except Exception as exc:  # noqa: BLE001 - isolate one bus from the others
+        _logger.error("writing on %s failed", endpoint.label, exc_info=exc)
+        reason = f"driver error on {endpoint.label}: {exc!r}"
+        for item in _failed_writes(jobs[done:], PROTOCOL, reason):
+            put(item)
+    finally:
+        client.close()
+
+
+def iter_writes(
+    buses: Sequence[tuple[Endpoint, Sequence[WriteJob]]],
+) -> Iterator[list[tuple[WriteJob, CommandResult]]]:
+    """Send the writes of all buses, the buses in parallel and each bus's
+    writes in sequence; yield the ``(job, result)`` pairs as they end, those
+    waiting together in one list (the caller records a list at a time)."""
+
+    def one(endpoint, jobs):
+        async def bus(put):
+            await write_bus(endpoint, jobs, put)
+
+        return bus
+
+    yield from _iter_in_thread([one(e, jobs) for e, jobs in buses if jobs])

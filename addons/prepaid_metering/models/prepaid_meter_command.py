@@ -365,31 +365,55 @@ class PrepaidMeterCommand(models.Model):
         return True
 
     def _on_command_settled(self):
-        """Hook: the command ended done or failed (called once per outcome,
-        also after a crash). Modules override it to act on the outcome."""
+        """The outcome of this one command (see ``_on_commands_settled``)."""
         self.ensure_one()
-        meter = self.meter_id
-        # Logged notes (no follower notification): a batch task switches a
-        # thousand meters, each outcome is one cheap line in its chatter.
-        if self.state == "failed":
-            meter.sudo()._message_log(
-                body=self.env._(
+        self._on_commands_settled()
+
+    def _on_commands_settled(self):
+        """Hook: these commands ended done or failed (called once per outcome,
+        also after a crash). Modules override it to act on the outcomes.
+
+        Each outcome is a logged note on its meter (no follower notification:
+        a batch task switches a thousand meters), written together; a switch
+        that worked sets its meter's switch state.
+        """
+        notes, states = [], {}
+        for command in self:
+            meter = command.meter_id
+            if command.state == "failed":
+                body = self.env._(
                     "Command %(name)s failed: %(error)s",
-                    name=self.name,
-                    error=self.last_error,
+                    name=command.name,
+                    error=command.last_error,
                 )
-            )
-            return
-        if self.command_type in SWITCH_COMMANDS:
-            supply_on = SWITCH_COMMANDS[self.command_type][1]
-            meter.sudo().write({"switch_state": "on" if supply_on else "off"})
-            # Built outside _(): babel cannot extract a call holding an f-string.
-            reason = f": {self.reason}" if self.reason else ""
-            meter.sudo()._message_log(
-                body=self.env._(
+            elif command.command_type in SWITCH_COMMANDS:
+                supply_on = SWITCH_COMMANDS[command.command_type][1]
+                states[meter] = "on" if supply_on else "off"
+                # Built outside _(): babel cannot extract a call holding an
+                # f-string.
+                reason = f": {command.reason}" if command.reason else ""
+                body = self.env._(
                     "%(command)s done (%(name)s)%(reason)s",
-                    command=dict(COMMAND_TYPES)[self.command_type],
-                    name=self.name,
+                    command=dict(COMMAND_TYPES)[command.command_type],
+                    name=command.name,
                     reason=reason,
                 )
-            )
+            else:
+                continue
+            notes.append((meter, body))
+        Meter = self.env["prepaid.meter"].sudo()
+        for state in ("on", "off"):
+            meters = Meter.browse([m.id for m, s in states.items() if s == state])
+            if meters:
+                meters.write({"switch_state": state})
+        # One note per meter and call: a meter with two outcomes here gets
+        # its second note in a second round.
+        rounds = []
+        for meter, body in notes:
+            free = next((r for r in rounds if meter.id not in r), None)
+            if free is None:
+                free = {}
+                rounds.append(free)
+            free[meter.id] = body
+        for bodies in rounds:
+            Meter.browse(list(bodies))._message_log_batch(bodies=bodies)

@@ -9,8 +9,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
+from ..drivers import modbus
 from ..tools.transactions import start_read_committed
-from .prepaid_meter_command_wire import Outcome
+from .prepaid_meter_command_wire import SWITCH_COMMANDS, Outcome
 
 _logger = logging.getLogger(__name__)
 
@@ -33,6 +34,24 @@ SENDABLE = """
 """
 #: Commands a dead worker left sending (SQL on ``c``).
 STUCK = "c.state = 'sending' AND c.claimed_at <= %(before)s"
+
+
+def _unexpected(env, err, final=True):
+    """The outcome of a command that raised what nobody expected."""
+    return Outcome(False, env._("Unexpected error: %s", repr(err)), final=final)
+
+
+class Progress:
+    """How many claimed commands are settled, told to the cron runner."""
+
+    def __init__(self, total):
+        self.total, self.done = total, 0
+
+    def step(self, env, count):
+        self.done += count
+        env["ir.cron"]._notify_progress(
+            done=self.done, remaining=self.total - self.done
+        )
 
 
 class Claim(NamedTuple):
@@ -285,11 +304,18 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     # Sending
     # ------------------------------------------------------------------
     def _execute_claimed(self, commit):
-        """Send claimed commands bus by bus; each command's outcome is kept
-        (committed when ``commit``) whatever happens to the next one, and
-        each bus is released after its last command."""
-        done = 0
-        for gateway, commands in self.grouped("gateway_id").items():
+        """Send claimed commands; each command's outcome is kept (committed
+        when ``commit``) whatever happens to the next one, and each bus is
+        released after its last command.
+
+        Relay and valve commands go out together (``_execute_switches``: the
+        buses in parallel, each bus's commands in sequence on one connection);
+        the others (counted records, parameters, reads) one at a time, bus by
+        bus, each with its own commit.
+        """
+        switches = self.filtered(lambda c: c.command_type in SWITCH_COMMANDS)
+        progress = Progress(len(self))
+        for gateway, commands in (self - switches).grouped("gateway_id").items():
             for command in commands:
                 gateway._renew_bus("command")
                 command._execute_one(commit)
@@ -297,20 +323,110 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                     # Deliberate: keep each command's outcome even if a later
                     # one fails or the worker is killed.
                     self.env.cr.commit()  # pylint: disable=invalid-commit
-                done += 1
-                self.env["ir.cron"]._notify_progress(
-                    done=done, remaining=len(self) - done
+                progress.step(self.env, 1)
+            if gateway not in switches.gateway_id:
+                gateway._release_bus("command")
+                if commit:
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+        switches._execute_switches(commit, progress)
+
+    def _execute_switches(self, commit, progress):
+        """Send relay and valve commands: every bus at once, each bus's
+        commands one after another over one connection, and record the
+        outcomes in groups as they come back (the outcomes, commit, their
+        follow-ups, commit). Switch commands are idempotent: a worker killed
+        with commands on the wire leaves them sending, and the recovery job
+        reads back and resends them."""
+        if not self:
+            return
+        jobs = self._switch_jobs(commit, progress)
+        buses, left = [], {}
+        for gateway, commands in self.grouped("gateway_id").items():
+            gateway_jobs = [jobs[c.id] for c in commands if c.id in jobs]
+            if gateway_jobs:
+                buses.append((gateway._driver_endpoint(), gateway_jobs))
+                left[gateway.id] = len(gateway_jobs)
+            else:
+                gateway._release_bus("command")
+        on_wire = self.browse(list(jobs))
+        on_wire._lock()
+        try:
+            for results in modbus.iter_writes(buses):
+                settled = self.browse([job.key for job, _result in results])
+                on_wire -= settled
+                self._record_outcomes(
+                    [
+                        (command, command._switch_outcome(job, result))
+                        for command, (job, result) in zip(settled, results, strict=True)
+                    ],
+                    commit,
                 )
-            gateway._release_bus("command")
+                left = self._hold_buses(left, settled)
+                if commit:
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    # The commands still on the wire stay held for this worker.
+                    on_wire._lock()
+                progress.step(self.env, len(settled))
+        except Exception as err:  # noqa: BLE001 - the claimed commands go on
+            _logger.exception("sending %s switch commands failed", len(on_wire))
+            if commit:
+                self.env.cr.rollback()
+            failed = [(c, _unexpected(self.env, err, final=False)) for c in on_wire]
+            self._record_outcomes(failed, commit)
+            self.env["prepaid.gateway"].browse(list(left))._release_bus("command")
             if commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
 
+    def _switch_jobs(self, commit, progress):
+        """{command id: driver write} of these switch commands; a command
+        whose write cannot be built fails at once with the reason."""
+        jobs, failed = {}, []
+        for command in self:
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    jobs[command.id] = command._switch_job()
+            except (UserError, ValidationError) as err:
+                failed.append((command, Outcome(False, str(err), final=True)))
+            except Exception as err:  # noqa: BLE001 - one command, not the queue
+                _logger.exception("meter command %s failed unexpectedly", command.name)
+                failed.append((command, _unexpected(self.env, err)))
+        if failed:
+            self._record_outcomes(failed, commit)
+            progress.step(self.env, len(failed))
+        return jobs
+
+    def _hold_buses(self, left, settled):
+        """Count ``settled`` off ``left`` ({gateway id: commands on the wire});
+        release the buses that are done, renew the others; returns what is
+        left."""
+        left = dict(left)
+        for command in settled:
+            left[command.gateway_id.id] -= 1
+        Gateway = self.env["prepaid.gateway"]
+        Gateway.browse([g for g, n in left.items() if not n])._release_bus("command")
+        left = {g: n for g, n in left.items() if n}
+        Gateway.browse(list(left))._renew_bus("command")
+        return left
+
     def _lock(self):
-        """Hold this command's row while it is on the wire: the recovery job
-        skips locked rows, so it never takes a command a live worker sends."""
-        self.env.cr.execute(
-            "SELECT id FROM prepaid_meter_command WHERE id = %s FOR UPDATE", [self.id]
-        )
+        """Hold these commands' rows while they are on the wire: the recovery
+        job skips locked rows, so it never takes a command a live worker
+        sends."""
+        if self:
+            self.env.cr.execute(
+                "SELECT id FROM prepaid_meter_command WHERE id = ANY(%s) FOR UPDATE",
+                [self.ids],
+            )
+
+    def _record_outcomes(self, outcomes, commit):
+        """Record ``(command, outcome)`` pairs, then their follow-ups (each
+        step committed when ``commit``)."""
+        for command, outcome in outcomes:
+            command._record_outcome(outcome)
+        if commit:
+            # Deliberate: the outcomes are kept even if a follow-up fails.
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.browse([command.id for command, _outcome in outcomes])._run_followups()
 
     def _execute_one(self, commit):
         """Send one claimed command and record the outcome.
@@ -339,9 +455,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             outcome = Outcome(False, str(err), final=True)
         except Exception as err:  # noqa: BLE001 - one command, not the queue
             _logger.exception("meter command %s failed unexpectedly", self.name)
-            outcome = Outcome(
-                False, self.env._("Unexpected error: %s", repr(err)), final=True
-            )
+            outcome = _unexpected(self.env, err)
         self._record_outcome(outcome)
         if commit:
             # Deliberate: the outcome is kept even if its follow-up fails.
@@ -376,12 +490,26 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             )
 
     def _run_followups(self):
-        """Apply settled outcomes to what depends on them, each in a
-        savepoint; a follow-up that fails stays pending for the recovery job."""
-        for command in self.filtered("followup_pending"):
+        """Apply settled outcomes to what depends on them: all together in a
+        savepoint, or, when that fails, each in its own; a follow-up that
+        fails stays pending for the recovery job."""
+        pending = self.filtered("followup_pending")
+        if len(pending) > 1:
             try:
                 with self.env.cr.savepoint():
-                    command._on_command_settled()
+                    pending._on_commands_settled()
+                    pending._write_internal({"followup_pending": False})
+                return
+            except Exception:  # noqa: BLE001 - one by one below
+                _logger.info(
+                    "follow-ups of %s meter commands together failed; one by one",
+                    len(pending),
+                    exc_info=True,
+                )
+        for command in pending:
+            try:
+                with self.env.cr.savepoint():
+                    command._on_commands_settled()
                     command._write_internal({"followup_pending": False})
             except Exception as err:  # noqa: BLE001 - retried by the recovery job
                 _logger.warning(

@@ -151,6 +151,24 @@ class PrepaidMeterCommandWire(models.AbstractModel):
         return self._send_switch(endpoint)
 
     def _send_switch(self, endpoint):
+        job = self._switch_job()
+        result = modbus.execute_write(
+            endpoint,
+            job.device_id,
+            address=job.address,
+            words=job.words,
+            function=job.function,
+            verify=job.verify,
+            mask=job.mask,
+            expected=job.expected,
+            settle_timeout=job.settle_timeout,
+        )
+        return self._switch_outcome(job, result)
+
+    def _switch_job(self):
+        """The driver's write of this relay or valve command (its words and
+        the read-back that proves it), keyed by the command id."""
+        self.ensure_one()
         meter = self.meter_id
         profiles = meter.profile_ids
         profile = profiles._switch_profile()
@@ -158,24 +176,27 @@ class PrepaidMeterCommandWire(models.AbstractModel):
         words = profile._parse_words(
             profile.switch_on_words if supply_on else profile.switch_off_words
         )
-        verify = profiles._find_register(profile.state_register or "")
         if supply_on:
             mask, expected = profile.state_on_mask, profile.state_on_value
         else:
             mask, expected = profile.state_off_mask, profile.state_off_value
-        result = modbus.execute_write(
-            endpoint,
-            meter.device_id,
+        return modbus.WriteJob(
+            key=self.id,
+            device_id=meter.device_id,
             address=profile.switch_address,
             words=words,
             function=int(profile.switch_function),
-            verify=verify,
+            verify=profiles._find_register(profile.state_register or ""),
             mask=mask,
             expected=expected,
             settle_timeout=profile.settle_timeout_s,
         )
+
+    def _switch_outcome(self, job, result):
+        """The :class:`Outcome` of a switch write's driver result."""
         if not result.ok:
             return Outcome(False, result.error)
+        verify = job.verify
         if verify is None:
             return Outcome(
                 True,

@@ -1,3 +1,4 @@
+import time
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -212,26 +213,39 @@ class TestCommands(MeteringCase):
         good = self.Command.create(
             {"meter_id": self.w.id, "command_type": "valve_close"}
         )
+        # One not switching: it goes through the one-at-a-time path.
+        bad_read = self.Command.create(
+            {"meter_id": self.m1.id, "command_type": "read_now"}
+        )
+        switch_job = PrepaidMeterCommandWire._switch_job
         send = PrepaidMeterCommandWire._send
 
-        def faulty_send(command):
+        def faulty_job(command):
             if command == bad_value:
                 raise ValueError("register words out of range")
             if command == bad_sql:
                 command.env.cr.execute("SELECT 1 / 0")
+            return switch_job(command)
+
+        def faulty_send(command):
+            if command == bad_read:
+                raise ValueError("cannot plan the reads")
             return send(command)
 
         with (
+            patch.object(PrepaidMeterCommandWire, "_switch_job", faulty_job),
             patch.object(PrepaidMeterCommandWire, "_send", faulty_send),
             self.assertLogs(COMMAND_LOGGER, "ERROR") as logs,
             mute_logger("odoo.sql_db"),
         ):
-            self.assertEqual(self.Command._cron_process(), 3)
-        self.assertEqual(len(logs.records), 2)
+            self.assertEqual(self.Command._cron_process(), 4)
+        self.assertEqual(len(logs.records), 3)
         self.assertEqual(bad_value.state, "failed")
         self.assertIn("register words out of range", bad_value.last_error)
         self.assertEqual(bad_sql.state, "failed")
         self.assertIn("division by zero", bad_sql.last_error)
+        self.assertEqual(bad_read.state, "failed")
+        self.assertIn("cannot plan the reads", bad_read.last_error)
         self.assertEqual(good.state, "done", good.last_error)
         self.assertFalse(self.sim(3).valve_open)
         self.assertFalse(self.sim(1).relay_open or self.sim(2).relay_open)
@@ -376,3 +390,117 @@ class TestCommandAccess(MeteringCase):
         self.assertEqual(command.state, "cancelled")
         with self.assertRaises(UserError):
             command.with_user(self.manager).action_retry()
+
+
+@tagged("post_install", "-at_install")
+class TestSwitchesOnManyBuses(MeteringCase):
+    """Relay and valve commands of one run go out on every bus at once, each
+    bus's commands one after another over one connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.bus_a = cls.make_gateway(port=1, name="Bus A")
+        cls.bus_b = cls.make_gateway(port=1, name="Bus B")
+        cls.dead = cls.make_gateway(port=1, name="Dead bus")
+        cls.a1 = cls.make_meter(cls.bus_a, 1)
+        cls.a2 = cls.make_meter(cls.bus_a, 2, room=cls.room2)
+        cls.b1 = cls.make_meter(cls.bus_b, 1)
+        cls.b2 = cls.make_meter(cls.bus_b, 2, room=cls.room2)
+        cls.d1 = cls.make_meter(cls.dead, 1)
+        cls.Command = cls.env["prepaid.meter.command"]
+
+    def queue(self, meter, command_type):
+        return self.Command.create(
+            {"meter_id": meter.id, "command_type": command_type, "max_attempts": 2}
+        )
+
+    def test_every_bus_switched_in_one_run_outcome_per_command(self):
+        fleet = self.start_fresh_fleet(
+            [
+                ("socket", [electric(1), electric(2)]),
+                ("rtu", [electric(1), electric(2)]),
+            ],
+            [self.bus_a, self.bus_b],
+        )
+        self.bus_b.protocol = "rtu_over_tcp"
+        self.dead.port = free_port()
+        offs = {
+            m: self.queue(m, "relay_off")
+            for m in self.a1 + self.a2 + self.b1 + self.b2 + self.d1
+        }
+        # The same meter twice in one run: off, then on again.
+        again = self.queue(self.a1, "relay_on")
+        self.assertEqual(self.Command._cron_process(), 6)
+        for meter in self.a2 + self.b1 + self.b2:
+            command = offs[meter]
+            self.assertEqual(command.state, "done", command.last_error)
+            self.assertIn("relay_state", command.result)
+            self.assertEqual(meter.switch_state, "off")
+            self.assertIn(command.name, meter.message_ids[0].body)
+        self.assertTrue(fleet.meter(0, 2).relay_open)
+        self.assertTrue(fleet.meter(1, 1).relay_open and fleet.meter(1, 2).relay_open)
+        # a1: both outcomes noted, the later one holds.
+        self.assertEqual((offs[self.a1].state, again.state), ("done", "done"))
+        self.assertFalse(fleet.meter(0, 1).relay_open)
+        self.assertEqual(self.a1.switch_state, "on")
+        notes = self.a1.message_ids.mapped("body")
+        self.assertTrue(any(offs[self.a1].name in body for body in notes))
+        self.assertTrue(any(again.name in body for body in notes))
+        # The dead bus: nothing sent, retried later with the reason.
+        dead = offs[self.d1]
+        self.assertEqual(dead.state, "queued")
+        self.assertIn("cannot connect", dead.last_error)
+        self.assertTrue(dead.next_attempt_at)
+        self.assertFalse(
+            self.a1.message_ids.filtered(lambda m: m.message_type != "notification")
+        )
+        gateways = self.bus_a + self.bus_b + self.dead
+        gateways.invalidate_recordset()
+        self.assertEqual(
+            gateways.mapped("bus_claimed_by"), [False] * 3, "buses released"
+        )
+        self.assertFalse(
+            (self.Command.search([]) - dead).filtered(lambda c: c.followup_pending)
+        )
+
+    def test_buses_are_switched_in_parallel(self):
+        slow = 0.6
+        gateways = self.bus_a + self.bus_b + self.dead
+        self.start_fresh_fleet(
+            [("socket", [water(3, valve_delay=slow)]) for _gateway in gateways],
+            gateways,
+        )
+        meters = self.env["prepaid.meter"]
+        for gateway in gateways:
+            meters |= self.make_meter(
+                gateway, 3, kind="water", name=f"W-{gateway.name}"
+            )
+        commands = [self.queue(meter, "valve_close") for meter in meters]
+        started = time.perf_counter()
+        self.assertEqual(self.Command._cron_process(), 3)
+        elapsed = time.perf_counter() - started
+        for command in commands:
+            self.assertEqual(command.state, "done", command.last_error)
+        # One after another, three valves take at least 3 x 0.6 s.
+        self.assertLess(elapsed, 2 * slow, "the three buses were not switched at once")
+        self.assertGreater(elapsed, slow)
+
+    def test_a_switch_that_cannot_be_built_fails_alone(self):
+        self.start_fresh_fleet([("socket", [electric(1), electric(2)])], [self.bus_a])
+        bad = self.queue(self.a1, "relay_off")
+        good = self.queue(self.a2, "relay_off")
+        switch_job = PrepaidMeterCommandWire._switch_job
+
+        def faulty_job(command):
+            if command == bad:
+                raise ValidationError("no switch words")
+            return switch_job(command)
+
+        with patch.object(PrepaidMeterCommandWire, "_switch_job", faulty_job):
+            self.assertEqual(self.Command._cron_process(), 2)
+        self.assertEqual(bad.state, "failed")
+        self.assertIn("no switch words", bad.last_error)
+        self.assertEqual(good.state, "done", good.last_error)
+        self.bus_a.invalidate_recordset()
+        self.assertFalse(self.bus_a.bus_claimed_by)
