@@ -42,6 +42,7 @@
         "report/prepaid_monthly_report_views.xml",
         "wizards/prepaid_monthly_report_wizard_views.xml",
         "views/prepaid_daily_usage_views.xml",
+        "wizards/prepaid_daily_rebuild_wizard_views.xml",
         "views/prepaid_dashboard_views.xml",
         "views/prepaid_room_usage_views.xml",
     ],

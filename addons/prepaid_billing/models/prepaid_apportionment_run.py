@@ -210,7 +210,10 @@ class PrepaidApportionmentRun(models.Model):
         return True
 
     def action_cancel(self):
-        """Cancel: reverse the wallet deductions, credit invoiced shares."""
+        """Cancel: reverse the wallet deductions, take the shares off draft
+        bills and credit those already invoiced (a credit note each,
+        reconciled with the invoice); cancelling such a bill afterwards
+        reverses its invoice and these credit notes together."""
         for run in self:
             if run.state == "cancel":
                 continue

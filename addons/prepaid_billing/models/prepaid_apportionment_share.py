@@ -90,7 +90,30 @@ class PrepaidApportionmentShare(models.Model):
     def _reverse(self, reason):
         """Reverse what the shares posted: a positive charge line per wallet
         share (recognised as negative revenue), a credit note per invoiced
-        share; shares on a draft bill leave it."""
+        share, reconciled with the invoice; shares on a draft bill leave it.
+
+        A share whose invoice was cancelled or credited in full since is owed
+        by nobody: it gets no credit note.
+
+        :raises UserError: a share's invoice is back in draft (nothing done)
+        """
+        on_bill = self.filtered("bill_id")
+        drafts = on_bill.filtered(lambda s: s.bill_id.state == "draft")
+        invoiced = (on_bill - drafts).filtered(
+            lambda s: not s.refund_move_id and s.bill_id.move_id.state != "cancel"
+        )
+        unposted = invoiced.filtered(lambda s: s.bill_id.move_id.state != "posted")
+        if unposted:
+            raise UserError(
+                self.env._(
+                    "The invoice of bill %s is in draft: post or cancel it, then "
+                    "cancel the apportionment run.",
+                    unposted[0].bill_id.name,
+                )
+            )
+        invoiced = invoiced.filtered(
+            lambda s: s.bill_id.move_id.payment_state != "reversed"
+        )
         wallet = self.filtered("ledger_line_id")
         vals_list = []
         for share in wallet:
@@ -106,14 +129,20 @@ class PrepaidApportionmentShare(models.Model):
         for share in wallet:
             share.reversal_line_id = by_key.get(f"apportion_reversal:{share.id}")
         self.env["prepaid.billing.engine"]._after_balance_change(posted.account_id)
-        on_bill = self.filtered("bill_id")
-        drafts = on_bill.filtered(lambda s: s.bill_id.state == "draft")
         if drafts:
             drafts.bill_id._drop_lines(share_ids=drafts.ids)
-        for share in on_bill - drafts:
-            share.refund_move_id = share.bill_id._credit_note(
-                share.run_id.apportionment_id.product_id, share.amount, reason
+        if invoiced:
+            notes = self.env["account.move"].create(
+                [
+                    share.bill_id._credit_note_vals(
+                        share.run_id.apportionment_id.product_id, share.amount, reason
+                    )
+                    for share in invoiced
+                ]
             )
+            notes.action_post()
+            for share, note in zip(invoiced, notes, strict=True):
+                share.refund_move_id = note
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_posted(self):

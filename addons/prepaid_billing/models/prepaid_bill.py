@@ -1,7 +1,7 @@
 from collections import defaultdict
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..tools import xlsx
 
@@ -58,9 +58,12 @@ class PrepaidBill(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_invoiced(self):
-        if self.filtered(lambda bill: bill.state == "confirmed"):
+        if self.filtered(lambda bill: bill.state == "confirmed" or bill.move_id):
             raise UserError(
-                self.env._("An invoiced bill is kept; issue a credit note instead.")
+                self.env._(
+                    "Invoiced bills are kept, cancelled or not: cancel an "
+                    "invoiced bill to credit its invoice."
+                )
             )
 
     def action_view_readings(self):
@@ -106,14 +109,100 @@ class PrepaidBill(models.Model):
         return True
 
     def action_cancel(self):
-        """Cancel draft bills: their charges and shares wait for the next run."""
-        if self.filtered(lambda bill: bill.state != "draft"):
-            raise UserError(
-                self.env._("Only draft bills can be cancelled; credit the invoice.")
+        """Cancel bills; their charges and common-area shares are freed for
+        the next bill run (a share of a cancelled apportionment run is not
+        billed again).
+
+        An invoiced bill has its invoice reversed by a credit note reconciled
+        with it, and the credit notes issued against it for the shares of
+        cancelled apportionment runs are reversed too: nothing of the bill is
+        owed any more and nothing is credited twice. An invoice already
+        credited in full by hand is left as it is. Refused, with nothing
+        done, while payments or other entries are reconciled with an invoice.
+        """
+        bills = self.filtered(lambda bill: bill.state != "cancel")
+        invoiced = bills.filtered(lambda bill: bill.state == "confirmed")
+        if (
+            invoiced
+            and not self.env.su
+            and not self.env.user.has_group("prepaid_billing.group_billing_manager")
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only billing managers may cancel an invoiced bill (it credits "
+                    "the invoice): %s.",
+                    ", ".join(invoiced.mapped("name")),
+                )
             )
-        self._release()
-        self.write({"state": "cancel"})
+        to_reverse = bills._entries_to_reverse()
+        bills.move_id.filtered(lambda move: move.state == "draft").button_cancel()
+        if to_reverse:
+            moves = self.env["account.move"].concat(*to_reverse)
+            today = fields.Date.context_today(self)
+            moves._reverse_moves(
+                [
+                    {
+                        "ref": self.env._("Bill %s cancelled", bill.name),
+                        "date": today,
+                        "invoice_date": today,
+                    }
+                    for bill in to_reverse.values()
+                ],
+                cancel=True,
+            )
+        bills._release()
+        bills.write({"state": "cancel"})
         return True
+
+    def _entries_to_reverse(self):
+        """``{entry: bill}``: what cancelling the bills reverses.
+
+        A posted invoice reconciled with nothing but the credit notes issued
+        for its shares (see ``prepaid.apportionment.share._reverse``) is
+        reversed with them. An invoice credited in full by hand is not, nor
+        are the share credit notes reconciled with it; the share credit
+        notes left open are, as those of an invoice no longer posted.
+
+        :raises UserError: payments or other entries are reconciled with an
+            invoice (what to do with that money is the accountant's decision)
+        """
+        notes_of = defaultdict(lambda: self.env["account.move"])
+        for share in self.env["prepaid.apportionment.share"].search(
+            [("bill_id", "in", self.ids), ("refund_move_id.state", "=", "posted")]
+        ):
+            notes_of[share.bill_id] |= share.refund_move_id
+        result = {}
+        for bill in self:
+            move, notes = bill.move_id, notes_of[bill]
+            reverse = notes.filtered(
+                lambda note: not note.currency_id.is_zero(note.amount_residual)
+            )
+            if move.state == "posted":
+                receivable = move.line_ids.filtered(
+                    lambda line: line.account_id.account_type == "asset_receivable"
+                )
+                others = (
+                    receivable.matched_credit_ids.credit_move_id
+                    | receivable.matched_debit_ids.debit_move_id
+                ).move_id - (notes | move)
+                if not others:
+                    reverse = move | notes
+                elif not move.currency_id.is_zero(move.amount_residual) or any(
+                    other.reversed_entry_id != move for other in others
+                ):
+                    raise UserError(
+                        self.env._(
+                            "Bill %(bill)s cannot be cancelled: its invoice "
+                            "%(invoice)s is reconciled with %(entries)s. "
+                            "Unreconcile them (refund the tenant if need be), "
+                            "then cancel the bill.",
+                            bill=bill.name,
+                            invoice=move.name,
+                            entries=", ".join(others.mapped("name")),
+                        )
+                    )
+            result.update(dict.fromkeys(reverse, bill))
+        return result
 
     def _release(self):
         self.env["prepaid.charge.line"].search([("bill_id", "in", self.ids)]).write(
@@ -121,7 +210,7 @@ class PrepaidBill(models.Model):
         )
         self.env["prepaid.apportionment.share"].search(
             [("bill_id", "in", self.ids)]
-        ).write({"bill_id": False})
+        ).write({"bill_id": False, "refund_move_id": False})
 
     # ------------------------------------------------------------------
     # Export
@@ -262,32 +351,28 @@ class PrepaidBill(models.Model):
                 empty.write({"state": "confirmed"})
             bills.invalidate_recordset(["move_id", "state"])
 
-    def _credit_note(self, product, amount, reason):
-        """Post a credit note of ``amount`` for ``product`` against the
-        bill's invoice; returns it."""
+    def _credit_note_vals(self, product, amount, reason):
+        """A credit note of ``amount`` for ``product`` against the bill's
+        invoice (posting reconciles it with the invoice)."""
         self.ensure_one()
-        move = self.env["account.move"].create(
-            {
-                "move_type": "out_refund",
-                "partner_id": self.partner_id.id,
-                "company_id": self.company_id.id,
-                "invoice_date": fields.Date.context_today(self),
-                "reversed_entry_id": self.move_id.id,
-                "ref": reason,
-                "invoice_line_ids": [
-                    fields.Command.create(
-                        {
-                            "product_id": product.id,
-                            "name": reason,
-                            "quantity": 1.0,
-                            "price_unit": amount,
-                        }
-                    )
-                ],
-            }
-        )
-        move.action_post()
-        return move
+        return {
+            "move_type": "out_refund",
+            "partner_id": self.partner_id.id,
+            "company_id": self.company_id.id,
+            "invoice_date": fields.Date.context_today(self),
+            "reversed_entry_id": self.move_id.id,
+            "ref": reason,
+            "invoice_line_ids": [
+                fields.Command.create(
+                    {
+                        "product_id": product.id,
+                        "name": reason,
+                        "quantity": 1.0,
+                        "price_unit": amount,
+                    }
+                )
+            ],
+        }
 
     def _drop_lines(self, share_ids=()):
         """Take shares off draft bills (their run was cancelled)."""

@@ -111,7 +111,9 @@ class PrepaidBillRun(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_invoiced(self):
-        if self.bill_ids.filtered(lambda bill: bill.state == "confirmed"):
+        if self.bill_ids.filtered(
+            lambda bill: bill.state == "confirmed" or bill.move_id
+        ):
             raise UserError(self.env._("A run with invoiced bills is kept."))
         self.bill_ids._release()
 

@@ -13,6 +13,18 @@ from ..tools.sql_arrays import array_literal
 BANDS = ("sharp", "peak", "flat", "valley")
 
 
+class _Row(NamedTuple):
+    """A meter to price: its period in UTC, zone, utility and tariff."""
+
+    meter_id: int
+    start: datetime  # naive UTC of the first local day's 00:00
+    stop: datetime  # naive UTC of the day after the period
+    tz: str
+    water: bool
+    tariff: object  # prepaid.tariff record
+    offset: int | None  # fixed UTC offset (seconds), None across a DST change
+
+
 class MeterUsage(NamedTuple):
     """A meter's priced usage over a period and the readings behind it."""
 
@@ -33,7 +45,8 @@ class PrepaidBillUsage(models.AbstractModel):
     Set-based: a constant number of statements for any number of meters
     (the daily sums of the period, the first and last readings; for
     time-of-use meters the readings themselves and the band registers just
-    before the period).
+    before the period; for tiered tariffs whose tier period started before
+    the period, the use since then).
     """
 
     _name = "prepaid.bill.usage"
@@ -75,7 +88,8 @@ class PrepaidBillUsage(models.AbstractModel):
         Meters priced by time of use, or in a zone changing its UTC offset
         during the period, are read reading by reading (each reading's time
         and band registers count); the others only need each local day's
-        usage, which PostgreSQL sums.
+        usage, which PostgreSQL sums. Tiers continue from the meter's use
+        earlier in their tier period (``_tier_used_before``).
 
         :returns: ``{meter id: MeterUsage}``
         :raises UserError: a meter without a tariff, or with readings before
@@ -94,26 +108,34 @@ class PrepaidBillUsage(models.AbstractModel):
         tou = {tid for tid, entry in versions.items() if entry["tou"]}
         meters.fetch(["meter_type", "site_id"])
         bounds = {}
-        rows = []  # (meter id, start, stop, tz, water, tariff, UTC offset)
+        rows = []
         for meter in meters:
             tz = meter.site_id.tz or "UTC"
             if tz not in bounds:
                 start, stop = self._utc_bounds(tz, date_from, date_to)
                 offset = bill_pricing.fixed_utc_offset(tz, start, stop)
-                bounds[tz] = (start, stop, tz, offset)
+                bounds[tz] = (start, stop, offset)
+            start, stop, offset = bounds[tz]
             rows.append(
-                (
+                _Row(
                     meter.id,
-                    *bounds[tz][:3],
+                    start,
+                    stop,
+                    tz,
                     meter.meter_type == "water",
                     tariffs[meter.id],
-                    bounds[tz][3],
+                    offset,
                 )
             )
+        self.env.flush_all()
+        used_before = self._tier_used_before(rows, versions, date_from, date_to)
         state = {}
-        for meter_id, _start, _stop, _tz, _water, tariff, _offset in rows:
-            state[meter_id] = {
-                "usage": bill_pricing.PeriodUsage(versions[tariff.id]["versions"])
+        for row in rows:
+            tariff = row.tariff
+            state[row.meter_id] = {
+                "usage": bill_pricing.PeriodUsage(
+                    versions[tariff.id]["versions"], used_before.get(row.meter_id)
+                )
                 if tariff.id in versions
                 else None,
                 "tariff": tariff,
@@ -123,16 +145,17 @@ class PrepaidBillUsage(models.AbstractModel):
                 "last": None,
                 "count": 0,
             }
-        self.env.flush_all()
-        by_day = [row for row in rows if row[5].id not in tou and row[6] is not None]
-        days = {row[0] for row in by_day}
+        by_day = [
+            row for row in rows if row.tariff.id not in tou and row.offset is not None
+        ]
+        days = {row.meter_id for row in by_day}
         self._add_readings(
-            [row for row in rows if row[0] not in days],
+            [row for row in rows if row.meter_id not in days],
             state,
-            {row[0] for row in rows if not row[4] and row[5].id in tou},
+            {row.meter_id for row in rows if not row.water and row.tariff.id in tou},
         )
         self._add_days(by_day, state)
-        water = {row[0] for row in rows if row[4]}
+        water = {row.meter_id for row in rows if row.water}
         return {
             meter_id: MeterUsage(
                 meter_id,
@@ -147,6 +170,115 @@ class PrepaidBillUsage(models.AbstractModel):
             for meter_id, entry in state.items()
         }
 
+    def _tier_used_before(self, rows, versions, date_from, date_to):
+        """What the meters of ``rows`` used before ``date_from`` in the tier
+        periods the period enters after their start (see
+        ``bill_pricing.tier_carry_windows``), in one statement for all meters:
+        ``{meter id: {tier period start: quantity}}``.
+
+        Counted like the prepaid engine counts its tier use: the meter's use
+        on the days a tiered version was in force, since the meter's billing
+        started under its account (the baseline reading ``_start_billing``
+        set on a postpaid account's meter, which billing never moves). The
+        whole days come from the daily use (``prepaid.daily.usage``, so the
+        cost does not grow with the length of the tier period); the readings
+        it has not counted yet (after its watermark, the later of the daily
+        and the billing one) and those of the day billing started are read
+        one by one, with the rule of the period's own readings.
+        """
+        windows = {}
+        params = []  # (meter, period start, first day, day after, UTC bounds...)
+        one_day = timedelta(days=1)
+        for row in rows:
+            tariff_id = row.tariff.id
+            if tariff_id not in versions:
+                continue
+            if tariff_id not in windows:
+                windows[tariff_id] = bill_pricing.tier_carry_windows(
+                    versions[tariff_id]["versions"], date_from, date_to
+                )
+            for period, days in windows[tariff_id].items():
+                for first, until in days:
+                    start, stop = self._utc_bounds(row.tz, first, until - one_day)
+                    params.append(
+                        (
+                            row.meter_id,
+                            period,
+                            first,
+                            until,
+                            start,
+                            stop,
+                            "t" if row.water else "f",
+                            row.tz,
+                        )
+                    )
+        if not params:
+            return {}
+        usable = self._usable_readings_sql()
+        quantity = "CASE WHEN w.water THEN r.delta_m3 ELSE r.delta_kwh END"
+        cr = self.env.cr
+        cr.execute(
+            f"""
+            SELECT w.meter_id, w.period, SUM(u.quantity)::float8
+              FROM (SELECT w.*,
+                           GREATEST(COALESCE(m.daily_reading_id, 0),
+                                    COALESCE(m.billed_reading_id, 0)) AS watermark,
+                           b.id AS base_id, b.read_at AS base_at,
+                           b.day + 1 AS whole_day,
+                           COALESCE(((b.day + 1)::timestamp AT TIME ZONE w.tz)
+                                    AT TIME ZONE 'UTC', '-infinity') AS whole_at
+                      FROM unnest(%s::int4[], %s::date[], %s::date[], %s::date[],
+                                  %s::timestamp[], %s::timestamp[], %s::bool[],
+                                  %s::varchar[])
+                           AS w(meter_id, period, day_from, day_to, start, stop,
+                                water, tz)
+                      JOIN prepaid_meter m ON m.id = w.meter_id
+                      LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
+                           AND a.mode = 'postpaid'
+                      LEFT JOIN LATERAL (
+                            SELECT b.id, b.read_at,
+                                   (b.read_at AT TIME ZONE 'UTC'
+                                              AT TIME ZONE w.tz)::date AS day
+                              FROM prepaid_reading b
+                             WHERE b.id = m.billed_reading_id AND a.id IS NOT NULL
+                           ) b ON TRUE) w
+             CROSS JOIN LATERAL (
+                   -- the whole days after billing started, as the daily use has them
+                   SELECT CASE WHEN w.water THEN d.volume_m3 ELSE d.energy_kwh END
+                              AS quantity
+                     FROM prepaid_daily_usage d
+                    WHERE d.meter_id = w.meter_id AND d.date < w.day_to
+                      AND d.date >= GREATEST(w.day_from, w.whole_day)
+                   UNION ALL
+                   -- their readings the daily use does not have yet (in id order:
+                   -- the few after the watermark, not the whole period)
+                   SELECT t.quantity
+                     FROM (SELECT r.read_at, {quantity} AS quantity
+                             FROM prepaid_reading r
+                            WHERE r.meter_id = w.meter_id AND r.id > w.watermark
+                              AND {usable}
+                            ORDER BY r.id OFFSET 0) t
+                    WHERE t.read_at >= GREATEST(w.start, w.whole_at)
+                      AND t.read_at < w.stop
+                   UNION ALL
+                   -- the day billing started: its readings after the baseline
+                   SELECT {quantity}
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = w.meter_id AND r.id > w.base_id
+                      AND r.read_at >= GREATEST(w.start, w.base_at)
+                      AND r.read_at < LEAST(w.stop, w.whole_at)
+                      AND {usable}
+                   ) u
+             WHERE u.quantity > 0
+             GROUP BY 1, 2
+            """,  # noqa: S608 - constant SQL of this module
+            [array_literal(column) for column in zip(*params, strict=True)],
+        )
+        result = {}
+        for meter_id, period, used in cr.fetchall():
+            result.setdefault(meter_id, {})[period] = used
+        return result
+
     def _add_readings(self, rows, state, banded=()):
         """Count the period's readings of the meters of ``rows`` one by one
         (time of use: the band of each reading's time or, for the ``banded``
@@ -154,10 +286,10 @@ class PrepaidBillUsage(models.AbstractModel):
         if not rows:
             return
         cr = self.env.cr
-        ids = [row[0] for row in rows]
-        starts = [row[1] for row in rows]
-        stops = [row[2] for row in rows]
-        banded = [row[0] for row in rows if row[0] in banded]
+        ids = [row.meter_id for row in rows]
+        starts = [row.start for row in rows]
+        stops = [row.stop for row in rows]
+        banded = [row.meter_id for row in rows if row.meter_id in banded]
         if banded:
             cr.execute(
                 f"""
@@ -203,10 +335,10 @@ class PrepaidBillUsage(models.AbstractModel):
         clocks = {}
         clock_of = {}
         for row in rows:
-            if row[3] not in clocks:
-                clocks[row[3]] = LocalClock(row[3])
-            clock_of[row[0]] = clocks[row[3]]
-        water = {row[0] for row in rows if row[4]}
+            if row.tz not in clocks:
+                clocks[row.tz] = LocalClock(row.tz)
+            clock_of[row.meter_id] = clocks[row.tz]
+        water = {row.meter_id for row in rows if row.water}
         banded_set = set(banded)
         for reading in cr.fetchall():
             (rid, meter_id, read_at, kwh, m3, anomaly, *bands) = reading
@@ -257,11 +389,11 @@ class PrepaidBillUsage(models.AbstractModel):
              ORDER BY 1, 2
             """,  # noqa: S608
             [
-                array_literal(row[0] for row in rows),
-                array_literal(row[1] for row in rows),
-                array_literal(row[2] for row in rows),
-                array_literal(row[6] for row in rows),
-                array_literal("t" if row[4] else "f" for row in rows),
+                array_literal(row.meter_id for row in rows),
+                array_literal(row.start for row in rows),
+                array_literal(row.stop for row in rows),
+                array_literal(row.offset for row in rows),
+                array_literal("t" if row.water else "f" for row in rows),
             ],
         )
         first_at, last_at = {}, {}

@@ -244,14 +244,26 @@ class PrepaidDailyUsage(models.Model):
     @api.model
     def _rebuild(self, meter_ids, date_from, date_to):
         """Recompute the days ``date_from``..``date_to`` (local, inclusive) of
-        ``meter_ids`` from their billed readings and charges.
+        ``meter_ids`` from their readings and charges.
 
         Call it after a billed reading changed (a suspect reading accepted, a
         reading billed late): the days become what billing them afresh would
-        have added up. Returns the number of days written.
+        have added up. The readings counted are the good ones up to the
+        meter's watermark, the later of ``billed_reading_id`` and
+        ``daily_reading_id`` as in ``_add_not_deducted``: a meter billing does
+        not deduct (postpaid, no account) gets back the use those added, with
+        no money. Returns the number of days written.
+
+        The meters are locked first: a billing batch of them in progress ends
+        before, and billing skips them until the transaction ends (it claims
+        meters with SKIP LOCKED), so no batch adds to a day half rebuilt.
         """
         self.env.flush_all()
         cr = self.env.cr
+        cr.execute(
+            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [list(meter_ids)],
+        )
         cr.execute(
             "DELETE FROM prepaid_daily_usage "
             "WHERE meter_id = ANY(%s) AND date BETWEEN %s AND %s",
@@ -267,7 +279,8 @@ class PrepaidDailyUsage(models.Model):
               FROM prepaid_meter m
               LEFT JOIN prepaid_site s ON s.id = m.site_id
               JOIN prepaid_reading r ON r.meter_id = m.id
-                   AND r.id <= m.billed_reading_id
+                   AND r.id <= GREATEST(COALESCE(m.billed_reading_id, 0),
+                                        COALESCE(m.daily_reading_id, 0))
                    AND r.read_at >= (%s::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
                                     AT TIME ZONE 'UTC'
                    AND r.read_at < ((%s::date + 1)::timestamp

@@ -73,3 +73,44 @@ class MonthCase(BillingCase):
 
     def generate(self, items, today):
         return self.env["prepaid.charge.line"]._generate(items, today=today)
+
+
+class PostpaidCase(MonthCase):
+    """Both shops' tenants postpaid, a sales journal and a receivable."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account1 = cls.open_account(cls.meter1, opening=0.0, mode="postpaid")
+        cls.account2 = cls.open_account(
+            cls.meter2, opening=0.0, partner=cls.tenant2, mode="postpaid"
+        )
+        cls.sale = cls.env["account.journal"].create(
+            {"name": "Test sales", "code": "TSAL", "type": "sale"}
+        )
+        receivable = cls.env["account.account"].create(
+            {
+                "name": "Test receivable",
+                "code": "TRC121",
+                "account_type": "asset_receivable",
+                "reconcile": True,
+            }
+        )
+        (cls.tenant | cls.tenant2).property_account_receivable_id = receivable
+        cls.cash.inbound_payment_method_line_ids.payment_account_id = (
+            cls.cash.default_account_id
+        )
+
+    def january(self, meter, start=100.0, used=250.0):
+        self.reading(meter, start, "2025-12-31 12:00:00")
+        self.reading(meter, start + used / 2, "2026-01-15 04:00:00")
+        self.reading(meter, start + used, "2026-01-31 12:00:00")
+
+    def new_run(self, date_from=date(2026, 1, 1), date_to=date(2026, 1, 31)):
+        return self.env["prepaid.bill.run"].create(
+            {"date_from": date_from, "date_to": date_to}
+        )
+
+    def confirm(self, run, when="2026-02-01"):
+        with freeze_time(when):
+            run.action_confirm()

@@ -1,10 +1,10 @@
 from datetime import date
 
 from odoo import Command
-from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
 
-from .common_month import MonthCase
+from .common_month import MonthCase, PostpaidCase
 
 
 @tagged("post_install", "-at_install")
@@ -178,3 +178,187 @@ class TestApportionment(MonthCase):
                     "period_end": date(2026, 1, 1),
                 }
             )
+
+
+@tagged("post_install", "-at_install")
+class TestInvoicedShares(PostpaidCase):
+    """Common-area shares of postpaid tenants go on their bills; cancelling
+    the run or the bill afterwards loses no share and credits none twice."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.master = cls.make_meter(cls.gateway, 9, is_master=True)
+        cls.common = cls.make_tariff("Common 1.00", kind="flat", price=1.0)
+        cls.common.product_id = cls.power
+
+    def invoiced_month(self):
+        """January billed and invoiced: usage (200.00 and 80.00), rent on the
+        first shop, the corridors' 100.00 split by area (58.62 and 41.38)."""
+        self.january(self.meter1, used=250.0)
+        self.january(self.meter2, used=100.0)
+        self.reading(self.master, 1000.0, "2025-12-31 12:00:00")
+        self.reading(self.master, 1100.0, "2026-01-31 12:00:00")
+        apportionment = self.env["prepaid.apportionment"].create(
+            {
+                "name": "Corridors",
+                "master_meter_id": self.master.id,
+                "tariff_id": self.common.id,
+                "product_id": self.power.id,
+                "method": "area",
+                "line_ids": [
+                    Command.create({"room_id": self.room.id}),
+                    Command.create({"room_id": self.room2.id}),
+                ],
+            }
+        )
+        apportionment_run = self.env["prepaid.apportionment.run"].create(
+            {
+                "apportionment_id": apportionment.id,
+                "period_start": date(2026, 1, 1),
+                "period_end": date(2026, 1, 31),
+            }
+        )
+        apportionment_run.action_post()
+        rent = self.make_item(
+            name="Rent",
+            product_id=self.rent.id,
+            amount_type="fixed",
+            amount=1000.0,
+            collection="invoice",
+            target_type="room",
+            room_ids=[Command.set(self.room.ids)],
+        )
+        self.generate(rent, date(2026, 1, 1))
+        bill_run = self.new_run()
+        bill_run.action_compute()
+        self.confirm(bill_run)
+        bills = bill_run.bill_ids.sorted(lambda bill: bill.account_id.id)
+        shares = apportionment_run.share_ids.sorted(lambda s: s.account_id.id)
+        self.assertEqual(bills.mapped("amount_total"), [1258.62, 121.38])
+        self.assertEqual(shares.bill_id, bills)
+        return apportionment_run, shares, bills, rent.line_ids
+
+    def february(self):
+        run = self.new_run(date(2026, 2, 1), date(2026, 2, 28))
+        run.action_compute()
+        return run
+
+    def receivable(self, partner):
+        """(balance, all reconciled) of the partner's posted receivable."""
+        lines = self.env["account.move.line"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("account_id.account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+            ]
+        )
+        return round(sum(lines.mapped("balance")), 2), all(lines.mapped("reconciled"))
+
+    def test_cancelling_a_run_credits_its_invoiced_shares_once(self):
+        apportionment_run, shares, bills, _rent = self.invoiced_month()
+        apportionment_run.action_cancel()
+        notes = shares.refund_move_id
+        self.assertEqual(len(notes), 2)
+        self.assertEqual(notes.mapped("move_type"), ["out_refund"] * 2)
+        self.assertEqual(notes.mapped("amount_total"), [58.62, 41.38])
+        self.assertEqual(notes.reversed_entry_id, bills.move_id)
+        # reconciled with the invoices: only the rest is due
+        self.assertEqual(bills.mapped("amount_residual"), [1200.0, 80.0])
+        self.assertEqual(self.receivable(self.tenant), (1200.0, False))
+        apportionment_run.action_cancel()
+        self.assertEqual(shares.refund_move_id, notes, "credited once")
+        self.assertFalse(self.february().bill_ids.line_ids, "and never billed again")
+
+    def test_cancelling_an_invoiced_bill_frees_its_share_for_the_next_run(self):
+        _run, shares, bills, rent = self.invoiced_month()
+        bill = bills[0]
+        bill.action_cancel()
+        self.assertEqual(bill.state, "cancel")
+        self.assertEqual(bill.payment_state, "reversed")
+        self.assertEqual(self.receivable(self.tenant), (0.0, True))
+        self.assertFalse(shares[0].bill_id)
+        self.assertFalse(rent.bill_id)
+        self.assertEqual(shares[1].bill_id, bills[1], "the other bill keeps its own")
+        february = self.february()
+        lines = february.bill_ids.line_ids
+        self.assertEqual(lines.share_id, shares[0], "billed again, once")
+        self.assertEqual(lines.charge_line_id, rent)
+        self.assertEqual(february.bill_ids.amount_total, 1058.62)
+        with self.assertRaises(UserError):
+            bill.unlink()
+
+    def test_only_billing_managers_cancel_an_invoiced_bill(self):
+        _run, shares, bills, _rent = self.invoiced_month()
+        clerk = new_test_user(
+            self.env,
+            login="bill_clerk",
+            groups="prepaid_billing.group_billing_user,account.group_account_invoice",
+        )
+        with self.assertRaises(AccessError):
+            bills[0].with_user(clerk).action_cancel()
+        self.assertEqual(bills[0].state, "confirmed")
+        self.assertEqual(bills[0].payment_state, "not_paid")
+        self.assertEqual(shares[0].bill_id, bills[0])
+
+    def test_cancelling_the_bill_after_the_run_leaves_nothing_owed_or_credited(self):
+        apportionment_run, shares, bills, rent = self.invoiced_month()
+        apportionment_run.action_cancel()
+        note = shares[0].refund_move_id
+        bills[0].action_cancel()
+        # invoice and share credit note both reversed: the tenant owes nothing
+        # and has no credit left over
+        self.assertEqual(note.reversal_move_ids.move_type, "out_invoice")
+        self.assertEqual(self.receivable(self.tenant), (0.0, True))
+        self.assertFalse(shares[0].bill_id)
+        self.assertFalse(shares[0].refund_move_id)
+        february = self.february()
+        self.assertEqual(february.bill_ids.line_ids.charge_line_id, rent)
+        self.assertFalse(february.bill_ids.line_ids.share_id)
+        # the other tenant's bill stands, less its credited share
+        self.assertEqual(self.receivable(self.tenant2), (80.0, False))
+
+    def test_cancelling_the_run_after_the_bill_credits_only_invoiced_shares(self):
+        apportionment_run, shares, bills, _rent = self.invoiced_month()
+        bills[0].action_cancel()
+        apportionment_run.action_cancel()
+        self.assertFalse(shares[0].refund_move_id, "its invoice is reversed")
+        self.assertEqual(shares[1].refund_move_id.amount_total, 41.38)
+        self.assertEqual(self.receivable(self.tenant), (0.0, True))
+        self.assertFalse(self.february().bill_ids.line_ids.share_id)
+
+    def test_a_paid_bill_is_not_cancelled(self):
+        _run, shares, bills, rent = self.invoiced_month()
+        bill = bills[0]
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=bill.move_id.ids
+        ).create({"journal_id": self.cash.id})._create_payments()
+        with self.assertRaises(UserError) as caught:
+            bill.action_cancel()
+        self.assertIn("Unreconcile", str(caught.exception))
+        self.assertEqual(bill.state, "confirmed")
+        self.assertEqual(bill.payment_state, "paid")
+        self.assertEqual(shares[0].bill_id, bill)
+        self.assertEqual(rent.bill_id, bill)
+
+    def test_a_bill_whose_invoice_was_credited_by_hand_is_cancelled_once(self):
+        apportionment_run, shares, bills, rent = self.invoiced_month()
+        apportionment_run.action_cancel()
+        bill, note = bills[0], shares[0].refund_move_id
+        # the accountant reversed the whole invoice in Odoo (full refund): the
+        # share's credit note is left open
+        by_hand = bill.move_id._reverse_moves(cancel=True)
+        self.assertEqual(self.receivable(self.tenant), (-58.62, False))
+        bill.action_cancel()
+        self.assertEqual(bill.move_id.reversal_move_ids, note | by_hand, "once")
+        self.assertEqual(note.reversal_move_ids.move_type, "out_invoice")
+        self.assertEqual(self.receivable(self.tenant), (0.0, True))
+        self.assertFalse(rent.bill_id)
+
+    def test_a_share_whose_invoice_was_credited_by_hand_gets_no_credit_note(self):
+        apportionment_run, shares, bills, _rent = self.invoiced_month()
+        bills[0].move_id._reverse_moves(cancel=True)
+        apportionment_run.action_cancel()
+        self.assertFalse(shares[0].refund_move_id)
+        self.assertEqual(self.receivable(self.tenant), (0.0, True))
+        self.assertEqual(shares[1].refund_move_id.amount_total, 41.38)

@@ -122,3 +122,53 @@ class TestBillUsage(MonthCase):
             [(2.0, 20.0)],
         )
         self.assertEqual(usage.reading_count, 2)
+
+    def test_tiers_carried_into_the_period_match_whatever_the_daily_use_holds(self):
+        """Yearly tiers, a February period: January's use is carried in, the
+        same by day and reading by reading, whether the daily use holds all
+        of January, part of it or nothing."""
+        tiered = self.make_tariff(
+            "Yearly",
+            kind="tiered",
+            tier_period="year",
+            tier_ids=[
+                Command.create({"upto": 60.0, "price": 0.5}),
+                Command.create({"upto": 0.0, "price": 0.9}),
+            ],
+        )
+        meters = self.meter1 | self.meter2
+        water = self.make_meter(self.gateway, 5, kind="water", room=self.room2)
+        Daily = self.env["prepaid.daily.usage"]
+        for meter, scale in ((self.meter1, 1.0), (self.meter2, 2.0), (water, 0.1)):
+            self.reading(meter, 10.0 * scale, "2025-12-20 04:00:00")
+            self.reading(meter, 30.0 * scale, "2026-01-03 04:00:00")
+        Daily._cron_not_deducted()
+        for meter, scale in ((self.meter1, 1.0), (self.meter2, 2.0), (water, 0.1)):
+            # 23:00 on 31 January local: still January
+            self.reading(meter, 55.5 * scale, "2026-01-31 15:00:00")
+            self.reading(meter, 80.0 * scale, "2026-02-10 04:00:00")
+        meters |= water
+        february = (date(2026, 2, 1), date(2026, 2, 28))
+        part = self.usage(meters, tiered, period=february)
+        for meter in meters:
+            self.assertEqual(
+                part[meter.id],
+                self.usage(meters, tiered, by_reading=True, period=february)[meter.id],
+            )
+        Daily._cron_not_deducted()
+        self.assertEqual(self.usage(meters, tiered, period=february), part)
+        Daily.search([("meter_id", "in", meters.ids)]).unlink()
+        meters.sudo().write({"daily_reading_id": False})
+        self.assertEqual(self.usage(meters, tiered, period=february), part)
+        lines = {
+            meter.id: [
+                (line.label, float(line.quantity)) for line in part[meter.id].lines
+            ]
+            for meter in meters
+        }
+        # 45.5 kWh in January: 14.5 more in the first tier
+        self.assertEqual(
+            lines[self.meter1.id], [("tier 1 (2026)", 14.5), ("tier 2 (2026)", 10.0)]
+        )
+        self.assertEqual(lines[self.meter2.id], [("tier 2 (2026)", 49.0)])
+        self.assertEqual(lines[water.id], [("tier 1 (2026)", 2.45)])

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 from freezegun import freeze_time
 
@@ -6,49 +7,10 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common_month import MonthCase
+from .common_month import PostpaidCase
 
 
 @tagged("post_install", "-at_install")
-class PostpaidCase(MonthCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.account1 = cls.open_account(cls.meter1, opening=0.0, mode="postpaid")
-        cls.account2 = cls.open_account(
-            cls.meter2, opening=0.0, partner=cls.tenant2, mode="postpaid"
-        )
-        cls.sale = cls.env["account.journal"].create(
-            {"name": "Test sales", "code": "TSAL", "type": "sale"}
-        )
-        receivable = cls.env["account.account"].create(
-            {
-                "name": "Test receivable",
-                "code": "TRC121",
-                "account_type": "asset_receivable",
-                "reconcile": True,
-            }
-        )
-        (cls.tenant | cls.tenant2).property_account_receivable_id = receivable
-        cls.cash.inbound_payment_method_line_ids.payment_account_id = (
-            cls.cash.default_account_id
-        )
-
-    def january(self, meter, start=100.0, used=250.0):
-        self.reading(meter, start, "2025-12-31 12:00:00")
-        self.reading(meter, start + used / 2, "2026-01-15 04:00:00")
-        self.reading(meter, start + used, "2026-01-31 12:00:00")
-
-    def new_run(self, date_from=date(2026, 1, 1), date_to=date(2026, 1, 31)):
-        return self.env["prepaid.bill.run"].create(
-            {"date_from": date_from, "date_to": date_to}
-        )
-
-    def confirm(self, run, when="2026-02-01"):
-        with freeze_time(when):
-            run.action_confirm()
-
-
 class TestPostpaid(PostpaidCase):
     def test_postpaid_meters_are_polled_but_never_deducted(self):
         self.january(self.meter1)
@@ -135,3 +97,136 @@ class TestPostpaid(PostpaidCase):
         with self.assertRaises(UserError):
             run.action_compute()
         self.assertFalse(run.bill_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestPostpaidTiers(PostpaidCase):
+    """Tiers count the meter's use in the tier period, whatever bill it went
+    on: a bill starting inside a tier period continues from the use before."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.yearly = cls.tiered("Yearly tiers", "year")
+        cls.monthly = cls.tiered("Monthly tiers", "month")
+
+    @classmethod
+    def tiered(cls, name, period):
+        """Up to 100: 0.50, up to 300: 0.80, above: 1.20."""
+        tariff = cls.make_tariff(
+            name,
+            kind="tiered",
+            tier_period=period,
+            tier_ids=[
+                Command.create({"upto": 100.0, "price": 0.5}),
+                Command.create({"upto": 300.0, "price": 0.8}),
+                Command.create({"upto": 0.0, "price": 1.2}),
+            ],
+        )
+        tariff.product_id = cls.power
+        return tariff
+
+    def usage_lines(self, run, meter):
+        lines = run.bill_ids.line_ids.filtered(
+            lambda line: line.kind == "usage" and line.meter_id == meter
+        )
+        return [(line.name, line.quantity, line.amount) for line in lines]
+
+    def test_a_monthly_bill_continues_the_yearly_tiers_of_the_months_before(self):
+        meter = self.meter1
+        meter.tariff_id = self.yearly
+        self.reading(meter, 1000.0, "2025-12-10 04:00:00")
+        self.reading(meter, 1400.0, "2025-12-25 04:00:00")  # 400 kWh in 2025
+        self.reading(meter, 1460.0, "2026-01-10 04:00:00")
+        # the daily use holds the start of January, not its end
+        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.reading(meter, 1550.0, "2026-01-20 04:00:00")
+        self.reading(meter, 1650.0, "2026-02-15 04:00:00")
+        january = self.new_run()
+        january.action_compute()
+        self.assertEqual(
+            self.usage_lines(january, meter),
+            [
+                (f"{meter.name} tier 1 (2026)", 100.0, 50.0),
+                (f"{meter.name} tier 2 (2026)", 50.0, 40.0),
+            ],
+            "a bill starting with the tier year carries nothing from 2025",
+        )
+        february = self.new_run(date(2026, 2, 1), date(2026, 2, 28))
+        february.action_compute()
+        self.assertEqual(
+            self.usage_lines(february, meter),
+            [(f"{meter.name} tier 2 (2026)", 100.0, 80.0)],
+        )
+
+    def test_two_half_month_bills_cost_the_whole_month_to_the_cent(self):
+        meter = self.meter1
+        meter.tariff_id = self.monthly
+        for kwh, at in (
+            (100.0, "2025-12-31 12:00:00"),
+            (130.0, "2026-01-05 04:00:00"),
+            (170.0, "2026-01-12 04:00:00"),  # 70 kWh in the first half
+            (220.0, "2026-01-20 04:00:00"),
+            (250.5, "2026-01-28 04:00:00"),  # 80.5 in the second
+        ):
+            self.reading(meter, kwh, at)
+        first = self.new_run(date(2026, 1, 1), date(2026, 1, 15))
+        first.action_compute()
+        second = self.new_run(date(2026, 1, 16), date(2026, 1, 31))
+        second.action_compute()
+        self.assertEqual(
+            self.usage_lines(first, meter),
+            [(f"{meter.name} tier 1 (2026-01)", 70.0, 35.0)],
+        )
+        self.assertEqual(
+            self.usage_lines(second, meter),
+            [
+                (f"{meter.name} tier 1 (2026-01)", 30.0, 15.0),
+                (f"{meter.name} tier 2 (2026-01)", 50.5, 40.4),
+            ],
+        )
+        whole = self.env["prepaid.bill.usage"]._meter_usage(
+            meter, date(2026, 1, 1), date(2026, 1, 31), {meter.id: self.monthly}
+        )[meter.id]
+        self.assertEqual(
+            sum(line.amount for line in whole.lines),
+            Decimal("90.40"),
+        )
+        self.assertEqual(
+            sum(line[2] for line in self.usage_lines(first | second, meter)), 90.4
+        )
+
+    def test_a_bill_starting_with_its_tier_month_carries_nothing(self):
+        meter = self.meter1
+        meter.tariff_id = self.monthly
+        self.january(meter, used=250.0)
+        self.reading(meter, 380.0, "2026-02-10 04:00:00")
+        february = self.new_run(date(2026, 2, 1), date(2026, 2, 28))
+        february.action_compute()
+        self.assertEqual(
+            self.usage_lines(february, meter),
+            [(f"{meter.name} tier 1 (2026-02)", 30.0, 15.0)],
+        )
+
+    def test_the_tiers_count_from_the_start_of_the_tenants_account(self):
+        """The shop was used before its tenant came: the tiers count the use
+        after the reading billing started from (that day's included), as the
+        prepaid engine does."""
+        meter = self.make_meter(self.gateway, 5, room=self.room2)
+        meter.tariff_id = self.yearly
+        self.reading(meter, 0.0, "2026-01-02 01:00:00")
+        self.reading(meter, 300.0, "2026-01-10 01:00:00")  # 09:00 on 10 January
+        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        with freeze_time("2026-01-10 02:00:00"):
+            self.make_account(meter, opening=0.0, mode="postpaid")
+        self.reading(meter, 320.0, "2026-01-10 08:00:00")  # 16:00, the same day
+        self.reading(meter, 400.0, "2026-01-20 04:00:00")
+        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.reading(meter, 500.0, "2026-02-10 04:00:00")
+        february = self.new_run(date(2026, 2, 1), date(2026, 2, 28))
+        february.action_compute()
+        # 100 kWh of the tenant's before February: the second tier
+        self.assertEqual(
+            self.usage_lines(february, meter),
+            [(f"{meter.name} tier 2 (2026)", 100.0, 80.0)],
+        )

@@ -5,8 +5,12 @@ and a common-area apportionment price a period's usage at once: every reading
 delta goes to a bucket (tariff version and band, or version and tier period),
 and each bucket is priced once with the version's :class:`tariff.Pricer`.
 Time of use uses the meter's band registers when they moved, else the band of
-the reading's time; tiers start from zero at each tier period, like the
-prepaid pricing.
+the reading's time. Tiers count the meter's use in the tier period, like the
+prepaid pricing: a bill starting inside a tier period (a monthly bill under
+yearly tiers, the second half of a month) continues from the use before it
+(:func:`tier_carry_windows` says which days count, the caller sums them), and
+a tariff version changing inside a tier period continues from the previous
+version's use.
 """
 
 import bisect
@@ -59,21 +63,75 @@ def _quantity(value):
     return Decimal(repr(round(value, 6)))
 
 
+def _period_label(start, tier_period):
+    return f"{start:%Y}" if tier_period == "year" else f"{start:%Y-%m}"
+
+
+def tier_carry_windows(versions, date_from, date_to):
+    """The tier periods that a bill from ``date_from`` to ``date_to`` (local
+    days, included) enters after their start, and the days before the bill
+    whose use counts towards them.
+
+    Tiers count the use priced by a tiered version since the start of the
+    tier period (the prepaid engine's ``period_qty``), so only the days a
+    tiered version of the tariff was in force count.
+
+    :param versions: the tariff's :class:`tariff.TariffVersion` list
+    :returns: ``{period start: [(first day, day after the last), ...]}``,
+        only for periods with such days; empty when every tier period of the
+        bill starts inside it (a monthly bill under monthly tiers)
+    """
+    ordered = sorted(versions, key=lambda version: version.valid_from)
+    spans = []  # (version, first day, day after the last or None)
+    for index, version in enumerate(ordered):
+        until = ordered[index + 1].valid_from if index + 1 < len(ordered) else None
+        spans.append((version, version.valid_from, until))
+    stop = date_to + timedelta(days=1)
+    starts = set()
+    for version, begin, until in spans:
+        if version.kind != "tiered" or begin >= stop:
+            continue
+        if until is not None and until <= date_from:
+            continue
+        start = period_start(max(begin, date_from), version.tier_period)
+        if start < date_from:
+            starts.add(start)
+    windows = {}
+    for start in sorted(starts):
+        days = []
+        for version, begin, until in spans:
+            first = max(begin, start)
+            end = date_from if until is None else min(until, date_from)
+            if version.kind == "tiered" and first < end:
+                days.append((first, end))
+        if days:
+            windows[start] = days
+    return windows
+
+
 class PeriodUsage:
     """Collects the reading deltas of one meter and prices them.
 
     :param versions: the tariff's :class:`tariff.TariffVersion` list (any
         order); each reading is priced by the one in force on its local day
+    :param used_before: ``{tier period start: quantity}``, the meter's use in
+        those tier periods before the first reading added (see
+        :func:`tier_carry_windows`); the tiers continue from it
     """
 
-    __slots__ = ("_dates", "_pricers", "_buckets", "_window")
+    __slots__ = ("_dates", "_pricers", "_buckets", "_window", "_used_before")
 
-    def __init__(self, versions):
+    def __init__(self, versions, used_before=None):
         ordered = sorted(versions, key=lambda version: version.valid_from)
         self._dates = [version.valid_from for version in ordered]
         self._pricers = [compile_tariff(version) for version in ordered]
         self._buckets = {}
         self._window = None
+        self._used_before = {
+            start: _quantity(quantity)
+            for start, quantity in (used_before or {}).items()
+            if quantity
+        }
 
     def _pricer_at(self, local):
         window = self._window
@@ -120,9 +178,12 @@ class PeriodUsage:
             buckets[key] = buckets.get(key, 0.0) + quantity
 
     def lines(self, rounding=CENT):
-        """The priced lines, in the order the buckets were first used."""
+        """The priced lines, in the order the buckets were first used (the
+        order of the readings: a tier period's buckets continue one from the
+        other)."""
         pricers = {pricer.key: pricer for pricer in self._pricers}
         to_money = rounder(rounding)
+        used = dict(self._used_before)
         result = []
         for (version_key, label), total in self._buckets.items():
             quantity = _quantity(total)
@@ -130,12 +191,17 @@ class PeriodUsage:
                 continue
             pricer = pricers[version_key]
             if pricer.version.kind == "tiered":
-                charge = pricer.price(quantity, rounding=rounding)
+                before = used.get(label, ZERO)
+                used[label] = before + quantity
+                charge = pricer.price(
+                    quantity, period_used_before=before, rounding=rounding
+                )
+                period = _period_label(label, pricer.version.tier_period)
                 for line in charge.lines:
                     result.append(
                         UsageLine(
                             version_key,
-                            f"{line.label} ({label:%Y-%m})",
+                            f"{line.label} ({period})",
                             line.quantity,
                             line.unit_price,
                             to_money(line.amount),

@@ -3,3 +3,4 @@ from . import prepaid_account_open_wizard
 from . import prepaid_account_close_wizard
 from . import prepaid_supply_override_wizard
 from . import prepaid_monthly_report_wizard
+from . import prepaid_daily_rebuild_wizard
