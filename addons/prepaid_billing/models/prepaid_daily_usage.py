@@ -333,15 +333,23 @@ class PrepaidDailyUsage(models.Model):
             "amount": [use.amount for use in uses],
             "charge_count": [use.charged for use in uses],
         }
-        for index, band in enumerate(BANDS):
-            values[f"{band}_kwh"] = [use.band_kwh[index] for use in uses]
-            values[f"{band}_cost"] = [use.band_cost[index] for use in uses]
+        # Flat and tiered charges name no band: their band columns are zeros
+        # made by PostgreSQL instead of arrays built and parsed here.
+        banded = any(any(use.band_kwh) or any(use.band_cost) for use in uses)
+        if banded:
+            for index, band in enumerate(BANDS):
+                values[f"{band}_kwh"] = [use.band_kwh[index] for use in uses]
+                values[f"{band}_cost"] = [use.band_cost[index] for use in uses]
         for edge in ("first", "last"):
             readings = [getattr(use, edge) for use in uses]
             for index, column in enumerate(("read_at", "energy_kwh", "volume_m3")):
                 values[f"{edge}_{column}"] = [reading[index] for reading in readings]
         columns = {**SUM_COLUMNS, **EDGE_COLUMNS}
-        unnest = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+        zeros = f"array_fill(0::numeric, ARRAY[{len(keys)}])"
+        unnest = ", ".join(
+            f"%s::{kind}[]" if column in values else zeros
+            for column, kind in columns.items()
+        )
         added = [f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED]
         earlier = "d.first_read_at IS NULL OR EXCLUDED.first_read_at < d.first_read_at"
         later = "d.last_read_at IS NULL OR EXCLUDED.last_read_at >= d.last_read_at"
@@ -365,7 +373,7 @@ class PrepaidDailyUsage(models.Model):
                 ON CONFLICT (meter_id, date) DO UPDATE
                SET {", ".join(added + edges)}
             """,  # noqa: S608 - column names are constants of this module
-            [array_literal(values[c]) for c in columns],
+            [array_literal(values[c]) for c in columns if c in values],
         )
         self.invalidate_model()
 

@@ -1,6 +1,8 @@
 from odoo import api, models
 from odoo.tools import sql
 
+from odoo.addons.prepaid_metering.tools.transactions import local_settings
+
 from ..tools import month_report as core
 from ..tools.tariff import BANDS
 
@@ -106,26 +108,20 @@ class PrepaidMonthlyReport(models.AbstractModel):
         self.env["prepaid.daily.usage"].flush_model()
         cr = self.env.cr
         # for this statement only (see SETTINGS)
-        before = {}
-        for name, value in SETTINGS.items():
-            cr.execute(f"SHOW {name}")
-            before[name] = cr.fetchone()[0]
-            cr.execute(f"SET LOCAL {name} = %s", [value])
-        cr.execute(
-            f"""
-            SELECT room_id, {", ".join(columns)}
-              FROM prepaid_daily_usage
-             WHERE company_id = %(company)s AND room_id IS NOT NULL
-               AND (%(rooms)s::int4[] IS NULL OR room_id = ANY(%(rooms)s::int4[]))
-               AND ({ranges})
-             GROUP BY room_id
-            """,  # noqa: S608 - constants of this method
-            params,
-        )
-        rows = cr.fetchall()
-        for name, value in before.items():
-            cr.execute(f"SET LOCAL {name} = %s", [value])
-        return rows
+        with local_settings(cr, **SETTINGS):
+            cr.execute(
+                f"""
+                SELECT room_id, {", ".join(columns)}
+                  FROM prepaid_daily_usage
+                 WHERE company_id = %(company)s AND room_id IS NOT NULL
+                   AND (%(rooms)s::int4[] IS NULL
+                        OR room_id = ANY(%(rooms)s::int4[]))
+                   AND ({ranges})
+                 GROUP BY room_id
+                """,  # noqa: S608 - constants of this method
+                params,
+            )
+            return cr.fetchall()
 
     def _charges(self, company, room_ids, month):
         """Charge items of the month by room."""
