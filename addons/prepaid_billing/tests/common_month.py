@@ -106,6 +106,21 @@ class PostpaidCase(MonthCase):
         self.reading(meter, start + used / 2, "2026-01-15 04:00:00")
         self.reading(meter, start + used, "2026-01-31 12:00:00")
 
+    def january_rent(self):
+        """Rent of 1000.00 on the first shop's invoice, generated for
+        January."""
+        rent = self.make_item(
+            name="Rent",
+            product_id=self.rent.id,
+            amount_type="fixed",
+            amount=1000.0,
+            collection="invoice",
+            target_type="room",
+            room_ids=[Command.set(self.room.ids)],
+        )
+        self.generate(rent, date(2026, 1, 1))
+        return rent
+
     def new_run(self, date_from=date(2026, 1, 1), date_to=date(2026, 1, 31)):
         return self.env["prepaid.bill.run"].create(
             {"date_from": date_from, "date_to": date_to}

@@ -220,16 +220,7 @@ class TestInvoicedShares(PostpaidCase):
             }
         )
         apportionment_run.action_post()
-        rent = self.make_item(
-            name="Rent",
-            product_id=self.rent.id,
-            amount_type="fixed",
-            amount=1000.0,
-            collection="invoice",
-            target_type="room",
-            room_ids=[Command.set(self.room.ids)],
-        )
-        self.generate(rent, date(2026, 1, 1))
+        rent = self.january_rent()
         bill_run = self.new_run()
         bill_run.action_compute()
         self.confirm(bill_run)

@@ -21,16 +21,7 @@ class TestPostpaid(PostpaidCase):
     def test_bill_run_prices_usage_charges_and_shares_into_posted_invoices(self):
         self.january(self.meter1, used=250.0)
         self.january(self.meter2, used=100.0)
-        rent = self.make_item(
-            name="Rent",
-            product_id=self.rent.id,
-            amount_type="fixed",
-            amount=1000.0,
-            collection="invoice",
-            target_type="room",
-            room_ids=[Command.set(self.room.ids)],
-        )
-        self.generate(rent, date(2026, 1, 1))
+        rent = self.january_rent()
         run = self.new_run()
         run.action_compute()
         self.assertEqual(run.state, "computed")

@@ -665,6 +665,27 @@ class WriteJob:
     settle_timeout: float = 5.0
 
 
+async def write_job(endpoint: Endpoint, job: WriteJob, *, client=None) -> CommandResult:
+    """``write_and_verify`` of one :class:`WriteJob`."""
+    return await write_and_verify(
+        endpoint,
+        job.device_id,
+        address=job.address,
+        words=job.words,
+        function=job.function,
+        verify=job.verify,
+        mask=job.mask,
+        expected=job.expected,
+        settle_timeout=job.settle_timeout,
+        client=client,
+    )
+
+
+def execute_job(endpoint: Endpoint, job: WriteJob) -> CommandResult:
+    """Synchronous ``write_job`` with its own event loop and connection."""
+    return asyncio.run(write_job(endpoint, job))
+
+
 def _failed_writes(jobs: Sequence[WriteJob], kind: str, reason: str):
     return [
         (job, CommandResult(ok=False, error=reason, error_kind=kind)) for job in jobs
@@ -698,18 +719,7 @@ async def write_bus(endpoint: Endpoint, jobs: Sequence[WriteJob], put) -> None:
             return
         for job in jobs:
             try:
-                result = await write_and_verify(
-                    endpoint,
-                    job.device_id,
-                    address=job.address,
-                    words=job.words,
-                    function=job.function,
-                    verify=job.verify,
-                    mask=job.mask,
-                    expected=job.expected,
-                    settle_timeout=job.settle_timeout,
-                    client=client,
-                )
+                result = await write_job(endpoint, job, client=client)
             except ValueError as exc:
                 result = CommandResult(
                     ok=False, error=f"invalid write: {exc}", error_kind=PROTOCOL

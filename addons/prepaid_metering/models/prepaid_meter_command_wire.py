@@ -152,18 +152,7 @@ class PrepaidMeterCommandWire(models.AbstractModel):
 
     def _send_switch(self, endpoint):
         job = self._switch_job()
-        result = modbus.execute_write(
-            endpoint,
-            job.device_id,
-            address=job.address,
-            words=job.words,
-            function=job.function,
-            verify=job.verify,
-            mask=job.mask,
-            expected=job.expected,
-            settle_timeout=job.settle_timeout,
-        )
-        return self._switch_outcome(job, result)
+        return self._switch_outcome(job, modbus.execute_job(endpoint, job))
 
     def _switch_job(self):
         """The driver's write of this relay or valve command (its words and
