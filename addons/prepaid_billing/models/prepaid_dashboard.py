@@ -66,12 +66,18 @@ class PrepaidDashboard(models.AbstractModel):
             "months": {
                 key: fields.Date.to_string(day) for key, day in months._asdict().items()
             },
-            "currency_id": self.env.company.currency_id.id,
+            "currency_id": self._dashboard_currency(site).id,
             **usage,
             **self._dashboard_accounts(site),
             **self._dashboard_meters(site),
             "revenue": self._dashboard_revenue(site, months, tzname),
         }
+
+    @api.model
+    def _dashboard_currency(self, site):
+        """The currency of the money figures: the site's company's, else the
+        current company's (amounts in other currencies are not added in)."""
+        return (site.company_id or self.env.company).currency_id
 
     @api.model
     def _dashboard_tz(self, sites):
@@ -280,17 +286,23 @@ class PrepaidDashboard(models.AbstractModel):
         if not self.env.user.has_group(BILLING_USER):
             return None
         Line = self.env["prepaid.ledger.line"]
-        currency = self.env.company.currency_id
+        currency = self._dashboard_currency(site)
         last, this, following = (dashboard.utc_start(day, tzname) for day in months)
         figures = {}
+        left_out = self.env["res.currency"]
         for key, start, end in (("this", this, following), ("last", last, this)):
-            by_type = dict(
-                Line._read_group(
-                    self._get_revenue_domain(site, start, end),
-                    ["line_type"],
-                    ["amount:sum"],
-                )
-            )
+            by_type = {}
+            # Amounts of another currency are not added to these: they are
+            # named instead (several companies, no site chosen).
+            for line_currency, line_type, amount in Line._read_group(
+                self._get_revenue_domain(site, start, end),
+                ["currency_id", "line_type"],
+                ["amount:sum"],
+            ):
+                if line_currency == currency:
+                    by_type[line_type] = amount
+                else:
+                    left_out |= line_currency
             figures[key] = {
                 line_type: currency.round(0.0 - (by_type.get(line_type) or 0.0))
                 for line_type in REVENUE_LINE_TYPES
@@ -298,6 +310,8 @@ class PrepaidDashboard(models.AbstractModel):
             figures[key]["total"] = currency.round(sum(figures[key].values()))
         return {
             **figures,
+            "currency_id": currency.id,
+            "left_out": ", ".join(left_out.sorted("name").mapped("name")),
             "change": dashboard.change_pct(
                 figures["this"]["total"], figures["last"]["total"]
             ),

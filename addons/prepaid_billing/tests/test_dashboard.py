@@ -173,6 +173,38 @@ class TestDashboardData(BillingCase):
         self.assertEqual(revenue["change"], 837.5)
         self.assertEqual(revenue["utc"]["this"], "2026-02-28 16:00:00")
 
+    def test_amounts_in_another_currency_are_named_not_added(self):
+        self.fill()
+        fee = self.env["prepaid.ledger.line"]._post(
+            [
+                {
+                    "account_id": self.account3.id,
+                    "line_type": "charge",
+                    "amount": -15.0,
+                    "name": "Property fee",
+                    "date": datetime(2026, 3, 10, 1, 0),
+                    "idempotency_key": "test-dashboard-foreign-fee",
+                }
+            ]
+        )
+        own = self.company.currency_id
+        other = self.env.ref("base.EUR" if own.name != "EUR" else "base.USD")
+        # A line of a company keeping its books in another currency.
+        self.env.cr.execute(
+            "UPDATE prepaid_ledger_line SET currency_id = %s WHERE id = %s",
+            [other.id, fee.id],
+        )
+        fee.invalidate_recordset()
+        data = self.dashboard()
+        self.assertEqual(data["currency_id"], own.id)
+        self.assertEqual(
+            data["revenue"]["this"], {"consumption": 60.0, "charge": 0.0, "total": 60.0}
+        )
+        self.assertEqual(data["revenue"]["left_out"], other.name)
+        self.assertEqual(
+            self.dashboard(site_id=self.site.id)["revenue"]["left_out"], other.name
+        )
+
     def test_problem_meters_and_cut_off_accounts_are_counted(self):
         self.meter1.write({"state": "offline", "state_reason": "No answer"})
         self.meter2.write({"state": "fault"})
