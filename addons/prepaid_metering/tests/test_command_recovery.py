@@ -132,6 +132,31 @@ class TestCommandRecovery(MeteringCase):
             )
             self.assertEqual(cr.fetchone()[0], "off")
 
+    def test_switches_sent_together_are_committed_and_the_bus_freed(self):
+        first = self.commit_command(1, "relay_off")
+        second = self.commit_command(2, "relay_off")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            claim = env["prepaid.meter.command"]._process_in_own_cursor([first, second])
+            self.assertEqual(sorted(claim.commands.ids), [first, second])
+        for command_id in (first, second):
+            outcome = self.read(command_id)
+            self.assertEqual(outcome["state"], "done", outcome["last_error"])
+            self.assertFalse(outcome["followup_pending"])
+        self.assertTrue(self.fleet.meter(0, 1).relay_open)
+        self.assertTrue(self.fleet.meter(0, 2).relay_open)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT bus_claimed_by FROM prepaid_gateway WHERE id = %s",
+                [self.gateway_id],
+            )
+            self.assertIsNone(cr.fetchone()[0], "the bus is free again")
+            cr.execute(
+                "SELECT switch_state FROM prepaid_meter WHERE id = ANY(%s)",
+                [self.meter_ids],
+            )
+            self.assertEqual([row[0] for row in cr.fetchall()], ["off", "off"])
+
     def test_a_command_sending_within_the_timeout_is_left_alone(self):
         command_id = self.commit_command(1, "relay_off")
         self.leave_sending(command_id, minutes_ago=1)
