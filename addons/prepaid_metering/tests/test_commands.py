@@ -494,7 +494,7 @@ class TestSwitchesOnManyBuses(MeteringCase):
 
         def faulty_job(command):
             if command == bad:
-                raise ValidationError("no switch words")
+                raise ValidationError(command.env._("no switch words"))
             return switch_job(command)
 
         with patch.object(PrepaidMeterCommandWire, "_switch_job", faulty_job):
