@@ -142,7 +142,7 @@ class PrepaidBatchJob(models.Model):
         domain="[('type', 'in', ('cash', 'bank'))]",
         check_company=True,
     )
-    write_unit_price = fields.Boolean(string="Write Unit Price")
+    write_unit_price = fields.Boolean()
     unit_price = fields.Float(digits=(16, 4))
     write_alarms = fields.Boolean(string="Write Alarm Amounts")
     alarm1_amount = fields.Float(string="Alarm 1 Amount", digits=(16, 2))

@@ -62,7 +62,7 @@ class PrepaidMeterCommand(models.Model):
                 )
 
     def _on_commands_settled(self):
-        super()._on_commands_settled()
+        res = super()._on_commands_settled()
         Engine = self.env["prepaid.billing.engine"]
         for command in self:
             if command.command_type == "record_write":
@@ -74,3 +74,4 @@ class PrepaidMeterCommand(models.Model):
                     account._credit_meter_recharge(command.sudo())
             elif command.command_type in SWITCH_COMMANDS:
                 Engine._switch_settled(command)
+        return res

@@ -58,13 +58,14 @@ class TestMeterRechargeCrash(MeterSideCase):
         (Not ``assertRaises``: Odoo's wraps its block in a savepoint of the
         test's transaction and would undo what the worker committed.)
         """
+        died = False
         with patch.object(target, method, killed):
             try:
                 call()
             except WorkerKilled:
-                pass
-            else:
-                self.fail(f"the worker did not reach {method}")
+                died = True
+        if not died:
+            self.fail(f"the worker did not reach {method}")
         self.env.invalidate_all()
 
     def send_and_die_at(self, target, method, command_id):

@@ -69,24 +69,23 @@ class PrepaidMonthlyReportWizard(models.TransientModel):
         }
 
     def _xlsx_headers(self):
-        _ = self.env._
         return [
-            _("Building"),
-            _("Room"),
-            _("Tenant"),
-            _("Total kWh"),
-            *[_("%s kWh", band.title()) for band in BANDS],
-            *[_("%s cost", band.title()) for band in BANDS],
-            _("Electricity"),
-            _("Water m³"),
-            _("Water"),
-            _("Charge items"),
-            _("Apportioned share"),
-            _("Amount"),
-            _("kWh previous month"),
-            _("kWh vs previous month %"),
-            _("kWh same month last year"),
-            _("kWh vs last year %"),
+            self.env._("Building"),
+            self.env._("Room"),
+            self.env._("Tenant"),
+            self.env._("Total kWh"),
+            *[self.env._("%s kWh", band.title()) for band in BANDS],
+            *[self.env._("%s cost", band.title()) for band in BANDS],
+            self.env._("Electricity"),
+            self.env._("Water m³"),
+            self.env._("Water"),
+            self.env._("Charge items"),
+            self.env._("Apportioned share"),
+            self.env._("Amount"),
+            self.env._("kWh previous month"),
+            self.env._("kWh vs previous month %"),
+            self.env._("kWh same month last year"),
+            self.env._("kWh vs last year %"),
         ]
 
     def _xlsx_content(self):

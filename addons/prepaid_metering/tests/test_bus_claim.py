@@ -114,7 +114,7 @@ class TestBusClaim(MeteringCase):
             )
         )
 
-    def read(self, command_id):
+    def read_command(self, command_id):
         with self.registry.cursor() as cr:
             cr.execute(
                 "SELECT state, coalesce(attempts, 0) AS attempts, last_error, "
@@ -197,10 +197,10 @@ class TestBusClaim(MeteringCase):
         self.assertEqual(self.bus(self.g_id), {"bus_claimed_by": "poll", "held": True})
         requests = bus_g.requests
         self.assertEqual(self.send_commands(), 1, "only the free bus")
-        self.assertEqual(self.read(on_h)["state"], "done")
+        self.assertEqual(self.read_command(on_h)["state"], "done")
         self.assertTrue(self.fleet.meter(1, 1).relay_open)
         self.assertEqual(
-            self.read(on_g),
+            self.read_command(on_g),
             {"state": "queued", "attempts": 0, "last_error": None, "expected_count": 0},
             "left for later, not counted as an attempt",
         )
@@ -219,7 +219,7 @@ class TestBusClaim(MeteringCase):
             )
             self.assertTrue(cr.fetchone()[0], "the freed bus woke the command job")
         self.assertEqual(self.send_commands(), 1)
-        self.assertEqual(self.read(on_g)["state"], "done")
+        self.assertEqual(self.read_command(on_g)["state"], "done")
         self.assertTrue(self.fleet.meter(0, 1).relay_open)
 
     def test_poll_job_skips_a_bus_the_command_job_holds(self):
@@ -246,7 +246,7 @@ class TestBusClaim(MeteringCase):
                     lambda e: e["prepaid.gateway"].browse(self.g_id).action_poll_now()
                 )
             claim.commands._execute_claimed(commit=True)
-        self.assertEqual(self.read(on_g)["state"], "done")
+        self.assertEqual(self.read_command(on_g)["state"], "done")
         self.assertEqual(self.bus(self.g_id), {"bus_claimed_by": None, "held": False})
         self.assertEqual(
             self.in_worker(lambda e: e["prepaid.gateway"]._cron_poll(commit=True)), 1
@@ -283,9 +283,11 @@ class TestBusClaim(MeteringCase):
         self.assertFalse(claim.commands)
         self.assertEqual(claim.busy.ids, [self.g_id])
         for command_id in (relay, record):
-            self.assertEqual(self.read(command_id)["state"], "queued")
-            self.assertEqual(self.read(command_id)["attempts"], 0)
-        self.assertEqual(self.read(record)["expected_count"], 0, "counter not read")
+            self.assertEqual(self.read_command(command_id)["state"], "queued")
+            self.assertEqual(self.read_command(command_id)["attempts"], 0)
+        self.assertEqual(
+            self.read_command(record)["expected_count"], 0, "counter not read"
+        )
         sim = self.fleet.meter(0, 1)
         self.assertFalse(sim.relay_open)
         self.assertEqual(sim.purchase_count, 0)
@@ -298,8 +300,8 @@ class TestBusClaim(MeteringCase):
                     env["prepaid.meter.command"].browse(c).action_send_now()
                 )
             )
-        self.assertEqual(self.read(relay)["state"], "done")
-        self.assertEqual(self.read(record)["state"], "done")
+        self.assertEqual(self.read_command(relay)["state"], "done")
+        self.assertEqual(self.read_command(record)["state"], "done")
         self.assertTrue(sim.relay_open)
         self.assertEqual(sim.purchase_count, 1)
 
@@ -318,11 +320,11 @@ class TestBusClaim(MeteringCase):
             return env["prepaid.meter.command"]._cron_recover(commit=True)
 
         self.assertEqual(self.in_worker(recover), 0)
-        self.assertEqual(self.read(stuck)["state"], "sending")
+        self.assertEqual(self.read_command(stuck)["state"], "sending")
         self.assertFalse(self.fleet.meter(0, 1).relay_open)
         self.in_worker(
             lambda env: env["prepaid.gateway"].browse(self.g_id)._release_bus("poll")
         )
         self.assertEqual(self.in_worker(recover), 1)
-        self.assertEqual(self.read(stuck)["state"], "done")
+        self.assertEqual(self.read_command(stuck)["state"], "done")
         self.assertTrue(self.fleet.meter(0, 1).relay_open)

@@ -102,7 +102,7 @@ class TestCommandRecovery(MeteringCase):
                 ),
             )
 
-    def read(self, command_id):
+    def read_command(self, command_id):
         with self.registry.cursor() as cr:
             cr.execute(
                 "SELECT state, attempts, last_error, result, followup_pending "
@@ -121,7 +121,7 @@ class TestCommandRecovery(MeteringCase):
         self.leave_sending(command_id, minutes_ago=10)
         self.assertFalse(self.fleet.meter(0, 1).relay_open, "the worker died first")
         self.assertEqual(self.recover(), 1)
-        outcome = self.read(command_id)
+        outcome = self.read_command(command_id)
         self.assertEqual(outcome["state"], "done", outcome["last_error"])
         self.assertFalse(outcome["followup_pending"])
         self.assertTrue(self.fleet.meter(0, 1).relay_open)
@@ -140,7 +140,7 @@ class TestCommandRecovery(MeteringCase):
             claim = env["prepaid.meter.command"]._process_in_own_cursor([first, second])
             self.assertEqual(sorted(claim.commands.ids), [first, second])
         for command_id in (first, second):
-            outcome = self.read(command_id)
+            outcome = self.read_command(command_id)
             self.assertEqual(outcome["state"], "done", outcome["last_error"])
             self.assertFalse(outcome["followup_pending"])
         self.assertTrue(self.fleet.meter(0, 1).relay_open)
@@ -161,7 +161,7 @@ class TestCommandRecovery(MeteringCase):
         command_id = self.commit_command(1, "relay_off")
         self.leave_sending(command_id, minutes_ago=1)
         self.assertEqual(self.recover(), 0)
-        self.assertEqual(self.read(command_id)["state"], "sending")
+        self.assertEqual(self.read_command(command_id)["state"], "sending")
         self.assertFalse(self.fleet.meter(0, 1).relay_open)
 
     def test_a_command_a_live_worker_holds_is_not_recovered(self):
@@ -175,9 +175,9 @@ class TestCommandRecovery(MeteringCase):
             )
             self.assertEqual(self.recover(), 0)
             env.cr.rollback()
-        self.assertEqual(self.read(command_id)["state"], "sending")
+        self.assertEqual(self.read_command(command_id)["state"], "sending")
         self.assertEqual(self.recover(), 1)
-        self.assertEqual(self.read(command_id)["state"], "done")
+        self.assertEqual(self.read_command(command_id)["state"], "done")
 
     def test_stuck_counted_record_is_settled_by_the_counter(self):
         # Written and applied by the meter, then the worker died before it
@@ -188,7 +188,7 @@ class TestCommandRecovery(MeteringCase):
         sim.recharge(20.0, 1)
         balance = sim.balance
         self.assertEqual(self.recover(), 1)
-        outcome = self.read(command_id)
+        outcome = self.read_command(command_id)
         self.assertEqual(outcome["state"], "done", outcome["last_error"])
         self.assertIn("already applied", outcome["result"])
         self.assertEqual(sim.purchase_count, 1, "no second record")
@@ -216,7 +216,7 @@ class TestCommandRecovery(MeteringCase):
         with sender:
             env["prepaid.meter.command"].browse(command_id).action_send_now()
             env.cr.commit()
-        self.assertEqual(self.read(command_id)["state"], "done")
+        self.assertEqual(self.read_command(command_id)["state"], "done")
         self.assertTrue(self.fleet.meter(0, 1).relay_open)
         self.assertFalse(self.bus_claim(), "the bus is free again")
 
@@ -236,7 +236,7 @@ class TestCommandRecovery(MeteringCase):
                     ).action_send_now()
                 other_env.cr.rollback()
             env.cr.rollback()
-        self.assertEqual(self.read(command_id)["state"], "queued")
+        self.assertEqual(self.read_command(command_id)["state"], "queued")
         self.assertFalse(self.fleet.meter(0, 1).relay_open)
 
     def bus_claim(self):

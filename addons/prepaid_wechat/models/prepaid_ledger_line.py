@@ -5,7 +5,7 @@ class PrepaidLedgerLine(models.Model):
     _inherit = "prepaid.ledger.line"
 
     def init(self):
-        super().init()
+        res = super().init()
         # The portal reads an account's lines of a date window (charts, days
         # of credit left): with this index their cost does not grow with the
         # account's history.
@@ -15,3 +15,4 @@ class PrepaidLedgerLine(models.Model):
                 ON prepaid_ledger_line (account_id, date)
             """
         )
+        return res
