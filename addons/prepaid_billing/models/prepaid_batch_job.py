@@ -14,6 +14,7 @@ OPERATIONS = [
     ("write_settings", "Write Meter Settings"),
     ("set_tariff", "Set Tariff"),
     ("recharge", "Recharge a Fixed Amount"),
+    ("rebuild_daily", "Rebuild Daily Use"),
 ]
 #: Who may run each operation (checked on the server when the task is
 #: created, scheduled, and again as its requester when it runs).
@@ -24,6 +25,7 @@ OPERATION_GROUPS = {
     "write_settings": "prepaid_metering.group_metering_manager",
     "set_tariff": "prepaid_billing.group_billing_manager",
     "recharge": "prepaid_billing.group_billing_user",
+    "rebuild_daily": "prepaid_billing.group_billing_manager",
 }
 #: Operations that queue one meter command per line.
 COMMAND_OPERATIONS = {"switch_off", "switch_on", "read_now", "write_settings"}
@@ -51,6 +53,8 @@ REQUEST_FIELDS = {
     "alarm2_amount",
     "write_overdraft",
     "overdraft_limit",
+    "rebuild_from",
+    "rebuild_to",
 }
 CHUNK = 500
 
@@ -149,6 +153,13 @@ class PrepaidBatchJob(models.Model):
     alarm2_amount = fields.Float(string="Alarm 2 Amount", digits=(16, 2))
     write_overdraft = fields.Boolean(string="Write Overdraft Limit")
     overdraft_limit = fields.Float(digits=(16, 2))
+    rebuild_from = fields.Date(
+        string="Rebuild From", help="First local day (site time zone) to rebuild."
+    )
+    rebuild_to = fields.Date(
+        string="Rebuild To",
+        help="Last local day to rebuild (included); a day after today counts as today.",
+    )
 
     @api.depends("target_type")
     def _compute_target_model(self):
@@ -244,6 +255,8 @@ class PrepaidBatchJob(models.Model):
         "write_unit_price",
         "write_alarms",
         "write_overdraft",
+        "rebuild_from",
+        "rebuild_to",
     )
     def _check_parameters(self):
         for job in self:
@@ -257,6 +270,17 @@ class PrepaidBatchJob(models.Model):
                 raise ValidationError(
                     self.env._(
                         "A recharge task needs a positive amount and a payment journal."
+                    )
+                )
+            if operation == "rebuild_daily" and (
+                not job.rebuild_from
+                or not job.rebuild_to
+                or job.rebuild_to < job.rebuild_from
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "A rebuild task needs its first and last day, the last "
+                        "not before the first."
                     )
                 )
             if operation == "write_settings" and not (
@@ -618,6 +642,34 @@ class PrepaidBatchJob(models.Model):
                 )
             except (UserError, ValidationError, AccessError) as err:
                 line.sudo().write({"state": "failed", "error": str(err)})
+
+    def _run_rebuild_daily(self, lines):
+        """Rebuild the daily use of the lines' meters over the task's days
+        (up to the sites' today), in pieces committed as they are done: a
+        piece is a complete rebuild, so a task stopped half-way and run
+        again ends right."""
+        Daily = self.env["prepaid.daily.usage"].sudo()
+        meters = lines.meter_id
+        date_to = min(self.rebuild_to, Daily._local_today(meters))
+        if self.rebuild_from > date_to:
+            lines.sudo().write(
+                {
+                    "state": "failed",
+                    "error": self.env._("The first day is in the future."),
+                }
+            )
+            return
+        Daily._rebuild_in_pieces(meters.ids, self.rebuild_from, date_to)
+        lines.sudo().write(
+            {
+                "state": "done",
+                "result": self.env._(
+                    "Rebuilt from %(date_from)s to %(date_to)s",
+                    date_from=self.rebuild_from,
+                    date_to=date_to,
+                ),
+            }
+        )
 
     @api.model
     def _sync_sent_lines(self):

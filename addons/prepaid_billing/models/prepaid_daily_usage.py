@@ -6,7 +6,7 @@ from odoo.tools import sql
 
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
-from ..tools import daily
+from ..tools import daily, rebuild
 from ..tools.sql_arrays import array_literal
 from ..tools.tariff import BANDS
 
@@ -319,6 +319,45 @@ class PrepaidDailyUsage(models.Model):
             self._upsert(days)
         self.invalidate_model()
         return len(days)
+
+    @api.model
+    def _local_today(self, meters):
+        """The latest local date among the sites of ``meters``: their days
+        are local, and a site east of the user is already a day ahead."""
+        zones = set(meters.site_id.mapped("tz"))
+        if not zones or meters.filtered(lambda meter: not meter.site_id):
+            zones.add("UTC")
+        now = fields.Datetime.now()
+        return max(meters._local_date(now, zone) for zone in zones)
+
+    @api.model
+    def _rebuild_in_pieces(
+        self,
+        meter_ids,
+        date_from,
+        date_to,
+        commit=None,
+        meters_per_piece=rebuild.METERS_PER_PIECE,
+        meter_days_per_piece=rebuild.METER_DAYS_PER_PIECE,
+    ):
+        """``_rebuild`` piece by piece (``tools/rebuild``), a transaction
+        each when ``commit`` (in READ COMMITTED, like billing: a day billing
+        just added to is re-read, not a serialization failure). Returns the
+        days written."""
+        if commit is None:
+            commit = not odoo_module.current_test
+        written = 0
+        for piece in rebuild.pieces(
+            meter_ids,
+            date_from,
+            date_to,
+            meters=meters_per_piece,
+            meter_days=meter_days_per_piece,
+        ):
+            if commit:
+                start_read_committed(self.env.cr)
+            written += self._rebuild(piece.meter_ids, piece.date_from, piece.date_to)
+        return written
 
     def _upsert(self, days):
         """Add ``days`` to their rows (created when missing), in one

@@ -296,3 +296,64 @@ class TestDailyRebuild(BillingCase):
                 with self.assertRaisesRegex(AccessError, "may rebuild the daily use"):
                     wizard.with_user(user).action_rebuild()
         self.assertEqual(self.snapshot(), damaged)
+
+    # ------------------------------------------------------------------
+    # Large scopes: a batch task
+    # ------------------------------------------------------------------
+    def test_a_large_scope_becomes_a_batch_task_the_cron_runs(self):
+        before = self.snapshot()
+        self.damage()
+        damaged = self.snapshot()
+        Wizard = type(self.env["prepaid.daily.rebuild.wizard"])
+        # 5 meters x 3 days: above 10 meter-days it is not the request's work
+        with patch.object(Wizard, "_inline_meter_days", 10):
+            result = self.wizard(scope="company", date_to=MAR2).action_rebuild()
+        self.assertEqual(self.snapshot(), damaged, "nothing rebuilt in the request")
+        self.assertEqual(result["res_model"], "prepaid.batch.job")
+        job = self.env["prepaid.batch.job"].browse(result["res_id"])
+        self.assertEqual(
+            (job.operation, job.state, job.rebuild_from, job.rebuild_to),
+            ("rebuild_daily", "scheduled", FEB28, MAR2),
+        )
+        self.assertEqual(job.meter_ids, self.meters)
+        self.env["prepaid.batch.job"]._cron_run()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(job.done_count, 5)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_rebuild_tasks_check_their_days_and_their_users(self):
+        Job = self.env["prepaid.batch.job"]
+        vals = {
+            "operation": "rebuild_daily",
+            "meter_ids": [(6, 0, self.meters.ids)],
+            "rebuild_from": MAR2,
+            "rebuild_to": MAR1,
+        }
+        with self.assertRaisesRegex(ValidationError, "first and last day"):
+            Job.with_user(self.manager).create(vals)
+        vals["rebuild_from"] = FEB28
+        for user in (self.accountant, self.operator):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                Job.with_user(user).create(vals)
+        self.assertTrue(Job.with_user(self.manager).create(vals))
+
+    @freeze_time("2026-02-28 17:00:00")  # 01:00 on March 1st at the site
+    def test_a_rebuild_task_stops_at_the_sites_today(self):
+        before = self.snapshot()
+        self.damage()
+        damaged = self.snapshot()
+        job = self.env["prepaid.batch.job"].create(
+            {
+                "operation": "rebuild_daily",
+                "meter_ids": [(6, 0, self.meters.ids)],
+                "rebuild_from": MAR1,
+                "rebuild_to": date(2026, 3, 31),
+            }
+        )
+        job.action_run_now()
+        self.env["prepaid.batch.job"]._cron_run()
+        self.assertEqual(job.state, "done")
+        self.assertIn("2026-03-01 to 2026-03-01", job.line_ids[0].result)
+        after = self.snapshot()
+        self.assert_days(after, before, [(m.id, MAR1) for m in self.meters])
+        self.assert_days(after, damaged, [(self.other.id, MAR2), (self.far.id, MAR2)])

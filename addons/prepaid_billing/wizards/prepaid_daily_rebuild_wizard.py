@@ -1,11 +1,8 @@
 import logging
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.modules import module as odoo_module
 from odoo.tools import format_date
-
-from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import rebuild
 
@@ -34,6 +31,9 @@ class PrepaidDailyRebuildWizard(models.TransientModel):
     # Meters and meter-days per _rebuild call (tests make them small).
     _rebuild_meters_per_piece = rebuild.METERS_PER_PIECE
     _rebuild_meter_days_per_piece = rebuild.METER_DAYS_PER_PIECE
+    # Above this many meter-days the rebuild is a batch task (the cron does
+    # it, with progress and a line per meter), not the browser's request.
+    _inline_meter_days = 20000
 
     date_from = fields.Date(
         string="From",
@@ -128,22 +128,14 @@ class PrepaidDailyRebuildWizard(models.TransientModel):
             )
         return meters
 
-    def _today(self, meters):
-        """The latest local date among the sites of ``meters``: their days are
-        local, and a site east of the user is already a day ahead."""
-        zones = set(meters.site_id.mapped("tz"))
-        if not zones or meters.filtered(lambda meter: not meter.site_id):
-            zones.add("UTC")
-        now = fields.Datetime.now()
-        return max(meters._local_date(now, zone) for zone in zones)
-
     def action_rebuild(self):
         """Rebuild the scope's days, piece by piece; a notification (and the
         server log) tells how many days of how many meters were written."""
         self.ensure_one()
         self._check_manager()
         meters = self._get_meters()
-        today = self._today(meters)
+        Daily = self.env["prepaid.daily.usage"]
+        today = Daily._local_today(meters)
         if self.date_from > today:
             raise UserError(
                 self.env._(
@@ -154,7 +146,18 @@ class PrepaidDailyRebuildWizard(models.TransientModel):
                 )
             )
         date_to = min(self.date_to, today)
-        written = self._rebuild_pieces(meters.ids, self.date_from, date_to)
+        if (
+            len(meters) * ((date_to - self.date_from).days + 1)
+            > self._inline_meter_days
+        ):
+            return self._rebuild_in_background(meters, date_to)
+        written = Daily._rebuild_in_pieces(
+            meters.ids,
+            self.date_from,
+            date_to,
+            meters_per_piece=self._rebuild_meters_per_piece,
+            meter_days_per_piece=self._rebuild_meter_days_per_piece,
+        )
         _logger.info(
             "Daily use rebuilt by %s: %d meters, %s to %s, %d days written",
             self.env.user.login,
@@ -182,23 +185,25 @@ class PrepaidDailyRebuildWizard(models.TransientModel):
             },
         }
 
-    def _rebuild_pieces(self, meter_ids, date_from, date_to, commit=None):
-        """``prepaid.daily.usage._rebuild`` piece by piece, a transaction
-        each (in READ COMMITTED, like billing: a day billing just added to is
-        re-read, not a serialization failure). Returns the days written."""
-        if commit is None:
-            commit = not odoo_module.current_test
-        Daily = self.env["prepaid.daily.usage"]
-        cr = self.env.cr
-        written = 0
-        for piece in rebuild.pieces(
-            meter_ids,
-            date_from,
-            date_to,
-            meters=self._rebuild_meters_per_piece,
-            meter_days=self._rebuild_meter_days_per_piece,
-        ):
-            if commit:
-                start_read_committed(cr)
-            written += Daily._rebuild(piece.meter_ids, piece.date_from, piece.date_to)
-        return written
+    def _rebuild_in_background(self, meters, date_to):
+        """A batch task rebuilding ``meters`` (run now), opened for the user
+        to follow."""
+        job = self.env["prepaid.batch.job"].create(
+            {
+                "operation": "rebuild_daily",
+                "company_id": self.company_id.id,
+                "target_type": "meter",
+                "meter_ids": [Command.set(meters.ids)],
+                "rebuild_from": self.date_from,
+                "rebuild_to": date_to,
+            }
+        )
+        job.action_run_now()
+        return {
+            "type": "ir.actions.act_window",
+            "name": job.name,
+            "res_model": "prepaid.batch.job",
+            "res_id": job.id,
+            "view_mode": "form",
+            "target": "current",
+        }
