@@ -9,6 +9,7 @@ from odoo.exceptions import UserError
 from ..tools import bill_pricing, deduction
 from ..tools.clock import LocalClock
 from ..tools.sql_arrays import array_literal
+from .prepaid_daily_usage import DAILY_WATERMARK
 
 BANDS = ("sharp", "peak", "flat", "valley")
 
@@ -221,8 +222,7 @@ class PrepaidBillUsage(models.AbstractModel):
             f"""
             SELECT w.meter_id, w.period, SUM(u.quantity)::float8
               FROM (SELECT w.*,
-                           GREATEST(COALESCE(m.daily_reading_id, 0),
-                                    COALESCE(m.billed_reading_id, 0)) AS watermark,
+                           {DAILY_WATERMARK} AS watermark,
                            b.id AS base_id, b.read_at AS base_at,
                            b.day + 1 AS whole_day,
                            COALESCE(((b.day + 1)::timestamp AT TIME ZONE w.tz)

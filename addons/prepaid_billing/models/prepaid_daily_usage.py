@@ -10,6 +10,13 @@ from ..tools import daily, rebuild
 from ..tools.sql_arrays import array_literal
 from ..tools.tariff import BANDS
 
+#: A meter's daily watermark (SQL on ``m``, a prepaid_meter): its readings up
+#: to here are in its days, whoever counted them (billing for a deducted meter,
+#: ``_add_not_deducted`` for the others; the later of the two, so a meter that
+#: changed mode is never counted twice).
+DAILY_WATERMARK = (
+    "GREATEST(COALESCE(m.daily_reading_id, 0), COALESCE(m.billed_reading_id, 0))"
+)
 # Columns written by _upsert, in the order of its arrays, with their types.
 SUM_COLUMNS = {
     "meter_id": "int4",
@@ -184,15 +191,14 @@ class PrepaidDailyUsage(models.Model):
         watermark to their days and move the watermark (one upsert)."""
         cr = self.env.cr
         cr.execute(
-            """
+            f"""
             SELECT m.id,
                    (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE m.tz)::date,
                    r.id, r.read_at, r.energy_total_kwh::float8, r.volume_m3::float8,
                    r.delta_kwh::float8, r.delta_m3::float8,
                    r.review_state IS NOT DISTINCT FROM 'rejected'
               FROM (SELECT m.id, COALESCE(s.tz, 'UTC') AS tz,
-                           GREATEST(COALESCE(m.daily_reading_id, 0),
-                                    COALESCE(m.billed_reading_id, 0)) AS watermark,
+                           {DAILY_WATERMARK} AS watermark,
                            (SELECT min(h.id) FROM prepaid_reading h
                              WHERE h.meter_id = m.id
                                AND h.review_state = 'suspect') AS hold
@@ -270,7 +276,7 @@ class PrepaidDailyUsage(models.Model):
             [list(meter_ids), date_from, date_to],
         )
         cr.execute(
-            """
+            f"""
             SELECT r.meter_id,
                    (r.read_at AT TIME ZONE 'UTC'
                               AT TIME ZONE COALESCE(s.tz, 'UTC'))::date,
@@ -279,8 +285,7 @@ class PrepaidDailyUsage(models.Model):
               FROM prepaid_meter m
               LEFT JOIN prepaid_site s ON s.id = m.site_id
               JOIN prepaid_reading r ON r.meter_id = m.id
-                   AND r.id <= GREATEST(COALESCE(m.billed_reading_id, 0),
-                                        COALESCE(m.daily_reading_id, 0))
+                   AND r.id <= {DAILY_WATERMARK}
                    AND r.read_at >= (%s::timestamp AT TIME ZONE COALESCE(s.tz, 'UTC'))
                                     AT TIME ZONE 'UTC'
                    AND r.read_at < ((%s::date + 1)::timestamp

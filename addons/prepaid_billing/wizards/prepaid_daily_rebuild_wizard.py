@@ -4,11 +4,13 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_date
 
+from ..models.prepaid_batch_job import OPERATION_GROUPS
 from ..tools import rebuild
 
 _logger = logging.getLogger(__name__)
 
-BILLING_MANAGER = "prepaid_billing.group_billing_manager"
+#: Who may rebuild: the group of the batch task doing the same.
+BILLING_MANAGER = OPERATION_GROUPS["rebuild_daily"]
 
 
 class PrepaidDailyRebuildWizard(models.TransientModel):
