@@ -85,7 +85,7 @@ FINAL_BALANCES = [
 # ---------------------------------------------------------------------------
 # Database plumbing (see poll.py)
 # ---------------------------------------------------------------------------
-def vacuum(dbname: str, tables: list[str]) -> None:
+def vacuum(dbname: str, tables: list[str], full: bool = False) -> None:
     import psycopg2
 
     cnx = psycopg2.connect(dbname=dbname)
@@ -93,7 +93,7 @@ def vacuum(dbname: str, tables: list[str]) -> None:
     try:
         with cnx.cursor() as cr:
             for table in tables:
-                cr.execute(f"VACUUM ANALYZE {table}")
+                cr.execute(f"VACUUM {'FULL ' if full else ''}ANALYZE {table}")
     finally:
         cnx.close()
 

@@ -4,8 +4,11 @@ Prints figures; it is not a timed test. Uses the billing benchmark's fleet
 (10,000 meters in rooms, one company of its own) and measures:
 
 (c) billing 1,000,000 readings (``_cron_bill(commit=True)``, batches of
-    1,000 meters) with the daily aggregates maintained, and again after an
-    SQL reset with ``prepaid.daily.usage._add_batch`` replaced by a no-op;
+    1,000 meters) with the daily aggregates maintained, and without them
+    (``prepaid.daily.usage._count_batch`` and ``_add_batch`` replaced by
+    no-ops), ``--billing-pairs`` times each, alternating, after a warm-up
+    run, each run from an SQL reset and compacted tables; medians, and the
+    time spent in ``_add_batch`` inside the runs with aggregates;
 (a) the comprehensive monthly report for all shops
     (``prepaid.monthly.report._rows``, June 2026) over a year of aggregates
     (June 2025, the month compared, to June 2026: 395 days), against a
@@ -183,15 +186,63 @@ def place_meters(registry, fleet) -> None:
         cr.commit()
 
 
-def billing_runs(registry, probe, fleet) -> tuple[float, float]:
-    with_agg = billing.product_run(registry, probe, fleet, 1000)
+def _fresh(registry, fleet) -> None:
+    """Unbill the readings and empty the daily use, with the tables
+    compacted (every run starts from the same state)."""
     billing.reset_billing(registry, fleet)
     with registry.cursor() as cr:
         cr.execute("DELETE FROM prepaid_daily_usage")
+    billing.vacuum(
+        registry.db_name,
+        [
+            "prepaid_daily_usage",
+            "prepaid_ledger_line",
+            "prepaid_reading_charge",
+            "prepaid_account",
+            "prepaid_meter",
+        ],
+        full=True,
+    )
+
+
+def billing_runs(registry, probe, fleet, pairs: int) -> dict:
+    """Billing the readings with and without the daily use, ``pairs`` times
+    each, alternating (with first, then without first), after a warm-up run
+    (the first billing of new readings also sets their hint bits). Returns
+    the walls of each kind and the time the aggregates took inside the runs
+    with them (``_add_batch``: the last meters' count and the upsert; the
+    count of the others runs inside pricing)."""
     Daily = registry["prepaid.daily.usage"]
-    with patch.object(Daily, "_add_batch", lambda self, *args: None):
-        without = billing.product_run(registry, probe, fleet, 1000)
-    return with_agg.wall, without.wall
+    add_batch = Daily._add_batch
+    inside = []
+
+    def timed_add(self, *args):
+        started = time.perf_counter()
+        try:
+            return add_batch(self, *args)
+        finally:
+            inside[-1] += time.perf_counter() - started
+
+    def run(with_days: bool) -> float:
+        _fresh(registry, fleet)
+        if with_days:
+            inside.append(0.0)
+            with patch.object(Daily, "_add_batch", timed_add):
+                return billing.product_run(registry, probe, fleet, 1000).wall
+        # no daily use at all: nothing counted, nothing written
+        with (
+            patch.object(Daily, "_count_batch", lambda self, *args: None),
+            patch.object(Daily, "_add_batch", lambda self, *args: None),
+        ):
+            return billing.product_run(registry, probe, fleet, 1000).wall
+
+    print("  warm-up run (not counted)", flush=True)
+    run(False)
+    walls = {True: [], False: []}
+    for pair in range(pairs):
+        for with_days in (True, False) if pair % 2 == 0 else (False, True):
+            walls[with_days].append(run(with_days))
+    return {"with": walls[True], "without": walls[False], "inside": inside}
 
 
 def tariff_change(registry, fleet) -> tuple[float, int]:
@@ -396,11 +447,19 @@ def run(args) -> None:
     if not args.skip_billing:
         probe = billing.Probe(registry)
         print("\n(c) billing the readings", flush=True)
-        with_agg, without = billing_runs(registry, probe, fleet)
+        runs = billing_runs(registry, probe, fleet, args.billing_pairs)
+        with_agg = statistics.median(runs["with"])
+        without = statistics.median(runs["without"])
+        inside = statistics.median(runs["inside"])
+        readings = len(fleet.meter_ids) * args.readings
         figures.append(
-            f"(c) billing {len(fleet.meter_ids) * args.readings} readings: "
+            f"(c) billing {readings} readings, median of {args.billing_pairs}: "
             f"{with_agg:.2f} s with aggregates, {without:.2f} s without: "
-            f"+{(with_agg / without - 1) * 100:.1f} %"
+            f"+{(with_agg / without - 1) * 100:.1f} %; inside the runs with "
+            f"them the aggregates took {inside:.2f} s "
+            f"({inside / (with_agg - inside) * 100:.1f} % of the rest) "
+            f"[with {', '.join(f'{w:.2f}' for w in runs['with'])}; without "
+            f"{', '.join(f'{w:.2f}' for w in runs['without'])}]"
         )
         print(figures[-1], flush=True)
     print(f"\n(a) monthly report over {args.days} days", flush=True)
@@ -483,6 +542,12 @@ def parse_args(argv=None):
         "reported (default: from the same month a year before)",
     )
     parser.add_argument("--skip-billing", action="store_true", help="no (c)")
+    parser.add_argument(
+        "--billing-pairs",
+        type=int,
+        default=3,
+        help="(c) runs with and without the aggregates (medians reported)",
+    )
     parser.add_argument("--skip-relay", action="store_true", help="no relay-off")
     parser.add_argument("--skip-tariff", action="store_true", help="no tariff change")
     parser.add_argument("--relay-gateways", type=int, default=10)

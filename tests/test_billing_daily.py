@@ -36,9 +36,9 @@ def test_days_sum_readings_and_charges_per_meter_and_day():
     assert first.band_kwh == [0, D("1.5"), 0, D("2")]
     assert first.band_cost == [0, D("1.65"), 0, D("0.70")]
     flat = uses[(1, date(2026, 3, 3))]
-    assert (flat.kwh, flat.amount, flat.band_kwh) == (1.0, D("0.80"), [0, 0, 0, 0])
+    assert (flat.kwh, flat.amount, flat.band_kwh) == (1.0, D("0.80"), None)
     water = uses[(2, day)]
-    assert (water.m3, water.amount, water.band_cost) == (0.5, D("2.00"), [0] * 4)
+    assert (water.m3, water.amount, water.band_cost) == (0.5, D("2.00"), None)
     assert len(days) == 3
 
 
@@ -91,10 +91,149 @@ def test_a_billing_batch_sums_by_local_day_with_its_charges():
     ):
         group.charges.append(batch.Charge(reading_id, D(1), D(amount), detail))
     meters = {7: SimpleNamespace(clock=LocalClock("Asia/Shanghai"), watermark=3)}
-    uses = dict(add_billed(rows, meters, [group]).items())
+    group.lines[("peak", D("0.9"))] = [D("0.5"), D("0.45")]
+    days = add_billed(rows, meters, [group]).days()
+    uses = dict(days.items())
     march1, march2 = uses[(7, date(2026, 3, 1))], uses[(7, date(2026, 3, 2))]
     assert (march1.kwh, march1.amount, march1.charged) == (3.0, D("0.80"), 1)
-    assert march1.first[1:] == (101, None) and march1.last[1:] == (103, None)
+    first, last = days.edges(march1)
+    assert first[1:] == (101, None) and last[1:] == (103, None)
     assert (march2.kwh, march2.amount, march2.charged) == (0.5, D("0.45"), 1)
     assert march2.band_kwh[1] == D("0.5") and march2.band_cost[1] == D("0.45")
-    assert march2.first == march2.last == (datetime(2026, 3, 1, 17), 103.5, None)
+    first, last = days.edges(march2)
+    assert first == last == (datetime(2026, 3, 1, 17), 103.5, None)
+
+
+def _reference_days(rows, meters, groups):
+    """What Days.add makes of the billed rows, reading by reading."""
+    from prepaid_billing_tools.daily import Days
+
+    charges = {c[0]: c for g in groups for c in g.charges}
+    days = Days()
+    for row in rows:
+        meter = meters[row[1]]
+        if row[0] > (meter.watermark or 0):
+            continue
+        day = meter.clock.local(row[2]).date()
+        charge = charges.get(row[0])
+        detail = charge and charge[3].replace("\\n", "\n")
+        days.add(
+            row[1],
+            day,
+            (row[2], row[11], row[12]),
+            row[3],
+            row[4],
+            charge and charge[2],
+            None if detail == "\\N" else detail,
+        )
+    return days
+
+
+def test_a_billing_batch_sums_like_reading_by_reading_whatever_the_rows():
+    """Random batches (time zones with and without daylight saving time,
+    readings entered late out of time order, watermarks, time-of-use and
+    single-price charges, readings without charge): the batch's day sums
+    equal Days.add's."""
+    import random
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from prepaid_billing_tools import batch
+    from prepaid_billing_tools.clock import LocalClock
+    from prepaid_billing_tools.daily import BatchDays, add_billed
+
+    rng = random.Random(20261129)
+    zones = ["Asia/Shanghai", "Europe/Berlin", "America/Santiago", "UTC"]
+    for _round in range(30):
+        rows, groups, meters, reading_id = [], [], {}, 0
+        for meter_id in range(1, rng.randint(2, 8)):
+            clock = LocalClock(rng.choice(zones))
+            # around the autumn transitions of Berlin (Oct 25) and Santiago
+            at = datetime(2026, rng.choice([4, 9, 10]), rng.randint(1, 28), 12)
+            group = batch.Group(1, meter_id, 1, "kWh", 0)
+            total, meter_rows = 100.0, []
+            for _n in range(rng.randint(1, 60)):
+                reading_id += 1
+                at += timedelta(minutes=rng.choice([15, 60, 240, 600]))
+                read_at = at
+                if rng.random() < 0.05:  # entered late, hours before
+                    read_at = at - timedelta(hours=rng.randint(1, 30))
+                kwh = rng.choice([None, 0.0, round(rng.uniform(0.1, 3), 2)])
+                total += kwh or 0.0
+                water = rng.random() < 0.2
+                row = (
+                    reading_id,
+                    meter_id,
+                    read_at,
+                    None if water else kwh,
+                    kwh if water else 0.0,
+                    "none",
+                    *[None] * 5,
+                    None if water else total,
+                    total if water else None,
+                )
+                meter_rows.append(row)
+                if kwh and rng.random() < 0.9:
+                    amount = D(str(round(kwh * 0.8, 2)))
+                    if rng.random() < 0.3:
+                        band = rng.choice(["peak", "valley (register difference)"])
+                        detail = f"{band}: {kwh} x 0.8 = {amount}"
+                        group.lines[(band, D("0.8"))] = [D(0), D(0)]
+                    else:
+                        detail = batch.NULL
+                    group.charges.append(
+                        batch.Charge(reading_id, D(kwh), amount, detail)
+                    )
+            rows.extend(meter_rows)
+            groups.append(group)
+            watermark = meter_rows[rng.randint(0, len(meter_rows) - 1)][0]
+            if rng.random() < 0.5:
+                watermark = meter_rows[-1][0]
+            meters[meter_id] = SimpleNamespace(clock=clock, watermark=watermark)
+            # charges exist for billed readings only
+            group.charges[:] = [c for c in group.charges if c[0] <= watermark]
+        got = add_billed(rows, meters, groups).days()
+        want = _reference_days(rows, meters, groups)
+        # counted as pricing goes, in steps of any size: the same days
+        counting = BatchDays(rows, meters, groups)
+        priced = 0
+        while priced < len(rows):
+            priced = min(priced + rng.randint(1, 40), len(rows))
+            counting.count(priced)
+        stepped = counting.count().days()
+        assert list(stepped.items()) == [
+            (key, use) for key, use in stepped.items() if key in dict(got.items())
+        ]
+        assert len(stepped) == len(got)
+        for key, use in got.items():
+            again = stepped.uses[key]
+            assert (again.kwh, again.m3, again.amount, again.charged) == (
+                use.kwh,
+                use.m3,
+                use.amount,
+                use.charged,
+            )
+            assert stepped.edges(again) == got.edges(use)
+        assert list(dict(got.items())) == list(dict(want.items())) or sorted(
+            dict(got.items())
+        ) == sorted(dict(want.items()))
+        for key, use in want.items():
+            mine = got.uses[key]
+            assert (mine.kwh, mine.m3, mine.amount, mine.charged) == (
+                use.kwh,
+                use.m3,
+                use.amount,
+                use.charged,
+            ), key
+            assert (mine.band_kwh, mine.band_cost) == (use.band_kwh, use.band_cost)
+            assert got.edges(mine) == want.edges(use), key
+
+
+def test_plain_array_literals_equal_the_checked_ones():
+    from prepaid_billing_tools.sql_arrays import array_literal, plain_array_literal
+
+    at = datetime(2026, 3, 2, 1, 30)
+    values = [1, 2.5, D("0.0070"), None, date(2026, 3, 2), at, at, None]
+    assert plain_array_literal(values) == array_literal(values)
+    assert plain_array_literal(values, repeated=True) == array_literal(values)
+    assert plain_array_literal([]) == "{}"

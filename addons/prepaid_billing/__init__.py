@@ -1,3 +1,8 @@
 from . import models
 from . import wizards
 from . import report
+
+
+def uninstall_hook(env):
+    # the daily use's triggers on tables that stay (res_partner, res_company)
+    models.prepaid_daily_usage.drop_forget_triggers(env.cr)

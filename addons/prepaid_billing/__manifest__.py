@@ -52,6 +52,7 @@
         "demo/prepaid_billing_history_demo.xml",
     ],
     "application": True,
+    "uninstall_hook": "uninstall_hook",
     "assets": {
         "web.assets_backend": [
             "prepaid_billing/static/src/dashboard/*",

@@ -182,9 +182,12 @@ class PrepaidBillingDeduction(models.AbstractModel):
         copy = f"COPY prepaid_reading_charge ({', '.join(batch_core.COPY_COLUMNS)}) "
         copy += "FROM STDIN"
         mirror_detail = self.env._("Meter balance %(before).2f -> %(after).2f")
+        pump = deduction.price_readings(rows, meters, pricing, batch, mirror_detail)
+        # the daily use of the batch, counted meter by meter as it is priced
+        Daily = self.env["prepaid.daily.usage"]
+        counting = Daily._count_batch(rows, meters, batch)
         stream = batch_core.CopyStream(
-            batch,
-            deduction.price_readings(rows, meters, pricing, batch, mirror_detail),
+            batch, counting.follow(pump) if counting is not None else pump
         )
         self.env.cr.copy_expert(copy, stream)
         if stream.error:
@@ -197,7 +200,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
         self._post_batch(batch, meters)
         self._last_bands([m for m in meters.values() if not m.water and not m.banded])
         self._store_meter_billing(list(meters.values()))
-        self.env["prepaid.daily.usage"]._add_batch(rows, meters, batch)
+        Daily._add_batch(counting)
         accounts = self.env["prepaid.account"].browse(
             sorted({m.account_id for m in meters.values()})
         )

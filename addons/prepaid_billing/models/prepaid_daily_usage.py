@@ -1,4 +1,6 @@
 from decimal import Decimal
+from functools import partial
+from operator import is_not, itemgetter
 
 from odoo import api, fields, models
 from odoo.modules import module as odoo_module
@@ -7,7 +9,7 @@ from odoo.tools import sql
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import daily, rebuild
-from ..tools.sql_arrays import array_literal
+from ..tools.sql_arrays import plain_array_literal
 from ..tools.tariff import BANDS
 
 #: A meter's daily watermark (SQL on ``m``, a prepaid_meter): its readings up
@@ -41,6 +43,122 @@ EDGE_COLUMNS = {
 }
 # Summed into an existing row by a billing batch (the others are labels).
 ADDED = [c for c in SUM_COLUMNS if c not in ("meter_id", "date")]
+# The rows a daily row names, and what deleting one does to the daily rows
+# (statement triggers of init(), in place of foreign keys: see _Reference).
+REFERENCES = {
+    "meter_id": ("prepaid_meter", "delete"),
+    "room_id": ("prepaid_room", "set null"),
+    "floor_id": ("prepaid_floor", "set null"),
+    "building_id": ("prepaid_building", "set null"),
+    "site_id": ("prepaid_site", "set null"),
+    "company_id": ("res_company", "set null"),
+    "account_id": ("prepaid_account", "set null"),
+    "partner_id": ("res_partner", "set null"),
+}
+FORGET = "prepaid_daily_usage_forget"
+_is_value = partial(is_not, None)
+
+
+def drop_forget_triggers(cr):
+    """Drop the deletion triggers of the daily use (module uninstall)."""
+    for column, (table, _action) in REFERENCES.items():
+        cr.execute(f"DROP TRIGGER IF EXISTS {FORGET}_{column} ON {table}")
+    cr.execute(f"DROP FUNCTION IF EXISTS {FORGET}()")
+
+
+def upsert_statement(days):
+    """The upsert of ``days`` (``tools/daily``: Days or DayColumns) as
+    ``(query, params)``."""
+    days = days.columns()
+    count = len(days)
+    values = {
+        "meter_id": days.meter_id,
+        "date": days.date,
+        "energy_kwh": days.kwh,
+        "volume_m3": days.m3,
+        "amount": days.amount,
+        "charge_count": days.charged,
+    }
+    # Flat and tiered charges name no band: their band columns are zeros
+    # made by PostgreSQL instead of arrays built and parsed here.
+    if any(days.band_kwh):
+        for index, band in enumerate(BANDS):
+            values[f"{band}_kwh"] = [
+                bands[index] if bands else 0 for bands in days.band_kwh
+            ]
+            values[f"{band}_cost"] = [
+                bands[index] if bands else 0 for bands in days.band_cost
+            ]
+    for edge, readings in (("first", days.first), ("last", days.last)):
+        for index, column in zip(
+            days.edge, ("read_at", "energy_kwh", "volume_m3"), strict=True
+        ):
+            values[f"{edge}_{column}"] = list(map(itemgetter(index), readings))
+    # A column of nulls only or zeros only (the water of electricity
+    # meters, the bands of flat tariffs) is made by PostgreSQL, not sent.
+    columns = {**SUM_COLUMNS, **EDGE_COLUMNS}
+    arrays, params = [], []
+    for column, kind in columns.items():
+        value = values.get(column)
+        if value is None:
+            fill = "0"
+        elif column in ("meter_id", "date") or any(value):
+            fill = None
+        elif not any(map(_is_value, value)):
+            fill = "NULL"
+        else:
+            fill = "0" if all(map(_is_value, value)) else None
+        if fill is None:
+            arrays.append(f"%s::{kind}[]")
+            params.append(
+                plain_array_literal(value, repeated=kind in ("date", "timestamp"))
+            )
+        else:
+            arrays.append(f"array_fill({fill}::{kind}, ARRAY[{count}])")
+    unnest = ", ".join(arrays)
+    added = [f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED]
+    earlier = "d.first_read_at IS NULL OR EXCLUDED.first_read_at < d.first_read_at"
+    later = "d.last_read_at IS NULL OR EXCLUDED.last_read_at >= d.last_read_at"
+    edges = [
+        f"{c} = CASE WHEN {earlier if c.startswith('first') else later} "
+        f"THEN EXCLUDED.{c} ELSE d.{c} END"
+        for c in EDGE_COLUMNS
+    ]
+    return (
+        f"""
+        INSERT INTO prepaid_daily_usage AS d (
+            {", ".join(columns)}, utility, room_id, floor_id, building_id,
+            site_id, company_id, account_id, partner_id)
+        SELECT u.*, CASE WHEN m.meter_type = 'water' THEN 'water'
+                         ELSE 'electricity' END,
+               m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
+               m.billing_account_id, a.partner_id
+          FROM unnest({unnest}) AS u({", ".join(columns)})
+          JOIN prepaid_meter m ON m.id = u.meter_id
+          LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
+            ON CONFLICT (meter_id, date) DO UPDATE
+           SET {", ".join(added + edges)}
+        """,  # noqa: S608 - column names are constants of this module
+        params,
+    )
+
+
+class _Reference(fields.Many2one):
+    """A Many2one of the daily use without a foreign key.
+
+    Billing writes thousands of daily rows per batch; a foreign key checks
+    each new row against each table it names (eight lookups, each locking the
+    row it finds), which cost more than the rest of the daily upkeep together.
+    The rows are written from the meter's own row in the same statement (the
+    meter, its room, floor, building, site, company, account and tenant), so
+    they name existing rows by construction; what a foreign key would still
+    do, following deletions, statement triggers on the named tables do
+    (``init``, :data:`REFERENCES`): a deleted meter takes its days with it,
+    a deleted room, tenant... leaves the days unlabelled.
+    """
+
+    def update_db_foreign_key(self, model, column):
+        return
 
 
 class PrepaidDailyUsage(models.Model):
@@ -64,8 +182,11 @@ class PrepaidDailyUsage(models.Model):
     # foreign keys less to check on every row a batch adds).
     _log_access = False
 
-    date = fields.Date(required=True, readonly=True, index=True)
-    meter_id = fields.Many2one(
+    # Searched by company and date (prepaid_daily_usage_company_date_index),
+    # by meter and date (the unique key), by room or by account: no index of
+    # its own on date or company (each index is written for every new day).
+    date = fields.Date(required=True, readonly=True)
+    meter_id = _Reference(
         "prepaid.meter", required=True, readonly=True, ondelete="cascade"
     )
     utility = fields.Selection(
@@ -73,13 +194,13 @@ class PrepaidDailyUsage(models.Model):
         required=True,
         readonly=True,
     )
-    room_id = fields.Many2one("prepaid.room", readonly=True, index=True)
-    floor_id = fields.Many2one("prepaid.floor", readonly=True)
-    building_id = fields.Many2one("prepaid.building", readonly=True)
-    site_id = fields.Many2one("prepaid.site", readonly=True)
-    company_id = fields.Many2one("res.company", readonly=True, index=True)
-    account_id = fields.Many2one("prepaid.account", readonly=True, index=True)
-    partner_id = fields.Many2one("res.partner", string="Tenant", readonly=True)
+    room_id = _Reference("prepaid.room", readonly=True, index=True)
+    floor_id = _Reference("prepaid.floor", readonly=True)
+    building_id = _Reference("prepaid.building", readonly=True)
+    site_id = _Reference("prepaid.site", readonly=True)
+    company_id = _Reference("res.company", readonly=True)
+    account_id = _Reference("prepaid.account", readonly=True, index=True)
+    partner_id = _Reference("res.partner", string="Tenant", readonly=True)
     currency_id = fields.Many2one(related="company_id.currency_id")
     energy_kwh = fields.Float(string="Energy (kWh)", readonly=True, digits=(16, 3))
     sharp_kwh = fields.Float(string="Sharp (kWh)", readonly=True, digits=(16, 3))
@@ -121,31 +242,81 @@ class PrepaidDailyUsage(models.Model):
     ]
 
     def init(self):
+        cr = self.env.cr
         # The first and last reading of a meter's local day (see
         # _refresh_counters and _rebuild) are found by meter and time.
         sql.create_index(
-            self.env.cr,
+            cr,
             "prepaid_reading_meter_read_at_index",
             "prepaid_reading",
             ["meter_id", "read_at"],
         )
+        # the indexes of an earlier version (see date)
+        cr.execute(
+            "DROP INDEX IF EXISTS prepaid_daily_usage__date_index, "
+            "prepaid_daily_usage__company_id_index"
+        )
+        # What the foreign keys of _Reference would do on deletion, one
+        # statement per deleting statement (the function does nothing once
+        # the table is gone: see uninstall_hook).
+        cr.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION {FORGET}() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF to_regclass('prepaid_daily_usage') IS NULL THEN
+                    RETURN NULL;
+                END IF;
+                IF TG_ARGV[1] = 'delete' THEN
+                    EXECUTE format('DELETE FROM prepaid_daily_usage WHERE %1$I
+                                    IN (SELECT id FROM {FORGET}_old)', TG_ARGV[0]);
+                ELSE
+                    EXECUTE format('UPDATE prepaid_daily_usage SET %1$I = NULL
+                                     WHERE %1$I IN (SELECT id FROM {FORGET}_old)',
+                                   TG_ARGV[0]);
+                END IF;
+                RETURN NULL;
+            END $$
+            """
+        )
+        for column, (table, action) in REFERENCES.items():
+            trigger = f"{FORGET}_{column}"
+            cr.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+            cr.execute(
+                f"""CREATE TRIGGER {trigger} AFTER DELETE ON {table}
+                    REFERENCING OLD TABLE AS {FORGET}_old FOR EACH STATEMENT
+                    EXECUTE FUNCTION {FORGET}('{column}', '{action}')"""
+            )
+            # the foreign key of an earlier version, and its record
+            name = f"prepaid_daily_usage_{column}_fkey"
+            cr.execute(
+                f"ALTER TABLE prepaid_daily_usage DROP CONSTRAINT IF EXISTS {name}"
+            )
+            cr.execute("DELETE FROM ir_model_constraint WHERE name = %s", [name])
 
     # ------------------------------------------------------------------
     # Maintenance
     # ------------------------------------------------------------------
     @api.model
-    def _add_batch(self, readings, meters, batch):
-        """Add a billing batch to the days it touched (the engine's hook).
+    def _count_batch(self, readings, meters, batch):
+        """Start counting a billing batch into days (the engine's hook,
+        before pricing): a ``tools/daily.BatchDays`` whose ``follow`` the
+        engine wraps its pricing in, so that each meter is counted as soon as
+        it is priced; :meth:`_add_batch` writes the days.
 
         ``readings`` are the engine's rows in ``ReadingRow``'s field order
         (``tools/deduction``) in meter order, ``meters`` its ``MeterBilling``
-        states by meter id (after pricing: the watermark is the last reading
-        billed), ``batch`` the ChargeBatch whose charges follow the readings
-        in the same order.
+        states by meter id, ``batch`` the ChargeBatch whose charges follow
+        the readings in the same order.
         """
-        days = daily.add_billed(readings, meters, batch.groups)
-        if days:
-            self._upsert(days)
+        return daily.BatchDays(readings, meters, batch.groups)
+
+    @api.model
+    def _add_batch(self, counting):
+        """Add the days of a priced batch (:meth:`_count_batch`) to their
+        rows (one upsert)."""
+        if counting is not None:
+            self._upsert(counting.count())
 
     @api.model
     def _cron_not_deducted(self, commit=None, batch=1000):
@@ -365,60 +536,18 @@ class PrepaidDailyUsage(models.Model):
         return written
 
     def _upsert(self, days):
-        """Add ``days`` to their rows (created when missing), in one
-        statement; a row's first and last reading move when the batch has
-        an earlier first or a later last one."""
-        keys, uses = zip(*days.items(), strict=True)
-        values = {
-            "meter_id": [key[0] for key in keys],
-            "date": [key[1] for key in keys],
-            "energy_kwh": [use.kwh for use in uses],
-            "volume_m3": [use.m3 for use in uses],
-            "amount": [use.amount for use in uses],
-            "charge_count": [use.charged for use in uses],
-        }
-        # Flat and tiered charges name no band: their band columns are zeros
-        # made by PostgreSQL instead of arrays built and parsed here.
-        banded = any(any(use.band_kwh) or any(use.band_cost) for use in uses)
-        if banded:
-            for index, band in enumerate(BANDS):
-                values[f"{band}_kwh"] = [use.band_kwh[index] for use in uses]
-                values[f"{band}_cost"] = [use.band_cost[index] for use in uses]
-        for edge in ("first", "last"):
-            readings = [getattr(use, edge) for use in uses]
-            for index, column in enumerate(("read_at", "energy_kwh", "volume_m3")):
-                values[f"{edge}_{column}"] = [reading[index] for reading in readings]
-        columns = {**SUM_COLUMNS, **EDGE_COLUMNS}
-        zeros = f"array_fill(0::numeric, ARRAY[{len(keys)}])"
-        unnest = ", ".join(
-            f"%s::{kind}[]" if column in values else zeros
-            for column, kind in columns.items()
-        )
-        added = [f"{c} = d.{c} + EXCLUDED.{c}" for c in ADDED]
-        earlier = "d.first_read_at IS NULL OR EXCLUDED.first_read_at < d.first_read_at"
-        later = "d.last_read_at IS NULL OR EXCLUDED.last_read_at >= d.last_read_at"
-        edges = [
-            f"{c} = CASE WHEN {earlier if c.startswith('first') else later} "
-            f"THEN EXCLUDED.{c} ELSE d.{c} END"
-            for c in EDGE_COLUMNS
-        ]
-        self.env.cr.execute(
-            f"""
-            INSERT INTO prepaid_daily_usage AS d (
-                {", ".join(columns)}, utility, room_id, floor_id, building_id,
-                site_id, company_id, account_id, partner_id)
-            SELECT u.*, CASE WHEN m.meter_type = 'water' THEN 'water'
-                             ELSE 'electricity' END,
-                   m.room_id, m.floor_id, m.building_id, m.site_id, m.company_id,
-                   m.billing_account_id, a.partner_id
-              FROM unnest({unnest}) AS u({", ".join(columns)})
-              JOIN prepaid_meter m ON m.id = u.meter_id
-              LEFT JOIN prepaid_account a ON a.id = m.billing_account_id
-                ON CONFLICT (meter_id, date) DO UPDATE
-               SET {", ".join(added + edges)}
-            """,  # noqa: S608 - column names are constants of this module
-            [array_literal(values[c]) for c in columns if c in values],
-        )
+        """Add ``days`` (``tools/daily``: Days or DayColumns) to their rows
+        (created when missing), in one statement; a row's first and last
+        reading move when the batch has an earlier first or a later last
+        one."""
+        if days:
+            # the labels are read from the meters and accounts in SQL
+            self.env["prepaid.meter"].flush_model(
+                ["meter_type", "room_id", "floor_id", "building_id", "site_id"]
+                + ["company_id", "billing_account_id"]
+            )
+            self.env["prepaid.account"].flush_model(["partner_id"])
+            self.env.cr.execute(*upsert_statement(days))
         self.invalidate_model()
 
     # ------------------------------------------------------------------

@@ -1,7 +1,8 @@
-from datetime import date
+from datetime import date, datetime
 
 from odoo.tests import tagged
 
+from ..tools import daily
 from .common import BillingCase
 
 FIELDS = [
@@ -220,3 +221,69 @@ class TestDailyUsage(BillingCase):
         self.assertEqual(self.Daily._cron_not_deducted(), 1)
         mar1 = self.days(postpaid)[(postpaid.id, date(2026, 3, 1))]
         self.assertEqual((mar1["energy_kwh"], mar1["last_energy_kwh"]), (8.0, 108.0))
+
+    def test_deleting_what_a_day_names_unlabels_it_or_takes_it(self):
+        """No foreign keys on the daily use (a batch writes thousands of
+        rows): statement triggers do what they did. A deleted room, floor,
+        site, account or tenant leaves the days without it; a deleted meter
+        takes its days."""
+        floor = self.env["prepaid.floor"].create(
+            {"name": "Kiosks", "level": 9, "building_id": self.building.id}
+        )
+        room = self.env["prepaid.room"].create({"name": "K1", "floor_id": floor.id})
+        meter = self.make_meter(self.gateway, 9, room=room)
+        other = self.make_meter(self.gateway, 10, room=room)
+        tenant = self.env["res.partner"].create({"name": "Kiosk tenant"})
+        account = self.make_account(meter, open_it=False, partner_id=tenant.id)
+        days = daily.Days()
+        for each in meter | other:
+            days.add(each.id, date(2026, 3, 1), (datetime(2026, 3, 1), 5.0, None), 1, 0)
+            days.add(each.id, date(2026, 3, 2), (datetime(2026, 3, 2), 6.0, None), 1, 0)
+        self.Daily._upsert(days)
+        rows = self.Daily.search([("meter_id", "in", (meter | other).ids)])
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows.room_id, room)
+        self.assertEqual(rows.floor_id, floor)
+        mine = rows.filtered(lambda row: row.meter_id == meter)
+        self.assertEqual((mine.account_id, mine.partner_id), (account, tenant))
+        # the account (a draft) and its tenant go: the days stay, unlabelled
+        account.unlink()
+        tenant.unlink()
+        self.assertEqual(len(mine.exists()), 2)
+        self.assertFalse(mine.account_id)
+        self.assertFalse(mine.partner_id)
+        # the meter goes: its days go with it (the other meter keeps its own)
+        meter.unlink()
+        self.assertFalse(mine.exists())
+        theirs = self.Daily.search([("meter_id", "=", other.id)])
+        self.assertEqual(len(theirs), 2)
+        # the room and its floor go (the meter first leaves the room)
+        other.room_id = False
+        room.unlink()
+        floor.unlink()
+        self.assertFalse(theirs.room_id)
+        self.assertFalse(theirs.floor_id)
+        self.assertEqual(theirs.building_id, self.building)
+        # the names are gone from the table itself, not only from the cache
+        self.env.cr.execute(
+            "SELECT count(*) FROM prepaid_daily_usage "
+            "WHERE room_id = %s OR floor_id = %s OR account_id = %s",
+            [room.id, floor.id, account.id],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+    def test_the_deletion_triggers_are_dropped_and_made_again(self):
+        from ..models.prepaid_daily_usage import REFERENCES, drop_forget_triggers
+
+        def triggers():
+            self.env.cr.execute(
+                "SELECT count(*) FROM pg_trigger "
+                "WHERE tgname LIKE 'prepaid_daily_usage_forget%%'"
+            )
+            return self.env.cr.fetchone()[0]
+
+        self.assertEqual(triggers(), len(REFERENCES))
+        drop_forget_triggers(self.env.cr)  # the uninstall hook
+        self.assertEqual(triggers(), 0)
+        self.Daily.init()  # install / update
+        self.assertEqual(triggers(), len(REFERENCES))

@@ -50,3 +50,11 @@ class LocalClock:
         if not self._low <= utc < self._high:
             self._window(utc)
         return utc + self._offset
+
+    def offset_over(self, first, last):
+        """The UTC offset of local time from ``first`` to ``last`` (naive
+        UTC, ``first <= last``) when one offset applies to all of it (no
+        transition in between), else None."""
+        if not self._low <= first < self._high:
+            self._window(first)
+        return self._offset if last < self._high else None

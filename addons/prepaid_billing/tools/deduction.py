@@ -351,7 +351,8 @@ def mirror_reading(meter, reading_id, read_at, delta_kwh, balance, batch, detail
 
 def price_readings(rows, meters, pricing, batch, mirror_detail, step=2000):
     """Price the readings of ``rows`` (in meter order) into ``batch``,
-    pausing every ``step`` readings (a generator: the COPY stream drives it).
+    pausing every ``step`` readings (a generator: the COPY stream drives it;
+    each pause yields how many rows are priced).
 
     A meter's watermark follows the readings priced; it stops before the
     first reading without a tariff in force.
@@ -400,7 +401,7 @@ def price_readings(rows, meters, pricing, batch, mirror_detail, step=2000):
                 )
             if not meter.stopped:
                 meter.watermark = reading_id
-        yield
+        yield min(start + step, len(rows))
 
 
 def expected_lines(rows):

@@ -35,3 +35,21 @@ def array_literal(values):
         else:
             raise TypeError(f"no array literal for {value!r}")
     return "{" + ",".join(parts) + "}"
+
+
+class _Texts(dict):
+    """``str`` of values, each made once (a batch's dates and reading times
+    repeat: a fleet is read at the same hours)."""
+
+    def __missing__(self, value):
+        text = self[value] = str(value)
+        return text
+
+
+def plain_array_literal(values, repeated=False):
+    """:func:`array_literal` of numbers, dates and datetimes (None for
+    NULL) only, made by built-ins for the large arrays of a billing batch:
+    the values are not checked (no string, no boolean). ``repeated``: the
+    values repeat (dates, times), each one's text is made once."""
+    texts = map(_Texts().__getitem__ if repeated else str, values)
+    return "{" + ",".join(texts).replace("None", "NULL") + "}"
