@@ -8,7 +8,7 @@ Prints figures; it is not a timed test. Uses the billing benchmark's fleet
     (``prepaid.daily.usage._count_batch`` and ``_add_batch`` replaced by
     no-ops), ``--billing-pairs`` times each, alternating, after a warm-up
     run, each run from an SQL reset and compacted tables; medians, and the
-    time spent in ``_add_batch`` inside the runs with aggregates;
+    time spent counting and writing them inside the runs with aggregates;
 (a) the comprehensive monthly report for all shops
     (``prepaid.monthly.report._rows``, June 2026) over a year of aggregates
     (June 2025, the month compared, to June 2026: 395 days), against a
@@ -210,24 +210,45 @@ def billing_runs(registry, probe, fleet, pairs: int) -> dict:
     each, alternating (with first, then without first), after a warm-up run
     (the first billing of new readings also sets their hint bits). Returns
     the walls of each kind and the time the aggregates took inside the runs
-    with them (``_add_batch``: the last meters' count and the upsert; the
-    count of the others runs inside pricing)."""
+    with them (the counts of the meters as they are priced, and
+    ``_add_batch``)."""
+    from odoo.addons.prepaid_billing.tools import daily as daily_tools
+
     Daily = registry["prepaid.daily.usage"]
-    add_batch = Daily._add_batch
+    add_batch, count = Daily._add_batch, daily_tools.BatchDays.count
     inside = []
 
-    def timed_add(self, *args):
-        started = time.perf_counter()
-        try:
-            return add_batch(self, *args)
-        finally:
-            inside[-1] += time.perf_counter() - started
+    def timed(func):
+        # the time of the outermost timed call (_add_batch counts the last
+        # meters before its upsert)
+        depth = [0]
+
+        def wrapper(*args):
+            depth[0] += 1
+            started = time.perf_counter()
+            try:
+                return func(*args)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:
+                    inside[-1] += time.perf_counter() - started
+
+        return wrapper
+
+    shared = timed(lambda call, *args: call(*args))
 
     def run(with_days: bool) -> float:
         _fresh(registry, fleet)
         if with_days:
             inside.append(0.0)
-            with patch.object(Daily, "_add_batch", timed_add):
+            with (
+                patch.object(
+                    Daily, "_add_batch", lambda *args: shared(add_batch, *args)
+                ),
+                patch.object(
+                    daily_tools.BatchDays, "count", lambda *args: shared(count, *args)
+                ),
+            ):
                 return billing.product_run(registry, probe, fleet, 1000).wall
         # no daily use at all: nothing counted, nothing written
         with (
@@ -456,7 +477,7 @@ def run(args) -> None:
             f"(c) billing {readings} readings, median of {args.billing_pairs}: "
             f"{with_agg:.2f} s with aggregates, {without:.2f} s without: "
             f"+{(with_agg / without - 1) * 100:.1f} %; inside the runs with "
-            f"them the aggregates took {inside:.2f} s "
+            f"them, counting and writing the aggregates took {inside:.2f} s "
             f"({inside / (with_agg - inside) * 100:.1f} % of the rest) "
             f"[with {', '.join(f'{w:.2f}' for w in runs['with'])}; without "
             f"{', '.join(f'{w:.2f}' for w in runs['without'])}]"
