@@ -287,3 +287,18 @@ class TestDailyUsage(BillingCase):
         self.assertEqual(triggers(), 0)
         self.Daily.init()  # install / update
         self.assertEqual(triggers(), len(REFERENCES))
+
+    def test_merging_tenants_moves_their_days(self):
+        meter = self.make_meter(self.gateway, 11)
+        twin = self.env["res.partner"].create({"name": "Tenant (duplicate)"})
+        self.make_account(meter, open_it=False, partner_id=twin.id)
+        days = daily.Days()
+        days.add(meter.id, date(2026, 3, 1), (datetime(2026, 3, 1), 5.0, None), 1, 0)
+        self.Daily._upsert(days)
+        row = self.Daily.search([("meter_id", "=", meter.id)])
+        self.assertEqual(row.partner_id, twin)
+        self.env["base.partner.merge.automatic.wizard"]._merge(
+            (twin | self.tenant).ids, self.tenant, extra_checks=False
+        )
+        self.assertFalse(twin.exists())
+        self.assertEqual(row.partner_id, self.tenant)
