@@ -170,19 +170,8 @@ class DayColumns:
     /``last`` its edge tuples, laid out as ``edge`` says (see :class:`Days`).
     """
 
-    __slots__ = (
-        "meter_id",
-        "date",
-        "kwh",
-        "m3",
-        "amount",
-        "charged",
-        "band_kwh",
-        "band_cost",
-        "first",
-        "last",
-        "edge",
-    )
+    # a list per field of DayUse, and the edge layout
+    __slots__ = ("meter_id", "date", *DayUse.__slots__, "edge")
 
     def __init__(self, edge=(0, 1, 2)):
         for name in self.__slots__[:-1]:
