@@ -305,9 +305,15 @@ class CopyStream:
     """A file-like object for ``cursor.copy_expert``: COPY text produced on
     demand by ``pump`` (an iterator whose every step prices a few readings
     into ``batch``), so that PostgreSQL stores the first rows while the next
-    ones are priced."""
+    ones are priced.
 
-    def __init__(self, batch, pump, chunk=1 << 20):
+    ``chunk``: the least text handed over at a time. A chunk the socket
+    cannot hold makes the sender wait while PostgreSQL stores most of it,
+    and PostgreSQL wait while the next one is priced; 64 KiB keeps both
+    busy (billing 1,000,000 readings: 8 % less time than with 1 MiB).
+    """
+
+    def __init__(self, batch, pump, chunk=1 << 16):
         self.batch = batch
         self.pump = pump
         self.chunk = chunk
