@@ -4,7 +4,7 @@ from operator import is_not, itemgetter
 
 from odoo import api, fields, models
 from odoo.modules import module as odoo_module
-from odoo.tools import sql
+from odoo.tools import SQL, sql
 
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
@@ -59,11 +59,41 @@ FORGET = "prepaid_daily_usage_forget"
 _is_value = partial(is_not, None)
 
 
+# The statement trigger function of REFERENCES (arguments: the column, the
+# action); it does nothing once the table is gone (see uninstall_hook).
+FORGET_FUNCTION = """
+    CREATE OR REPLACE FUNCTION prepaid_daily_usage_forget() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF to_regclass('prepaid_daily_usage') IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF TG_ARGV[1] = 'delete' THEN
+            EXECUTE format('DELETE FROM prepaid_daily_usage WHERE %1$I
+                            IN (SELECT id FROM prepaid_daily_usage_forget_old)',
+                           TG_ARGV[0]);
+        ELSE
+            EXECUTE format('UPDATE prepaid_daily_usage SET %1$I = NULL
+                             WHERE %1$I
+                                   IN (SELECT id FROM prepaid_daily_usage_forget_old)',
+                           TG_ARGV[0]);
+        END IF;
+        RETURN NULL;
+    END $$
+"""
+
+
 def drop_forget_triggers(cr):
     """Drop the deletion triggers of the daily use (module uninstall)."""
     for column, (table, _action) in REFERENCES.items():
-        cr.execute(f"DROP TRIGGER IF EXISTS {FORGET}_{column} ON {table}")
-    cr.execute(f"DROP FUNCTION IF EXISTS {FORGET}()")
+        cr.execute(
+            SQL(
+                "DROP TRIGGER IF EXISTS %s ON %s",
+                SQL.identifier(f"{FORGET}_{column}"),
+                SQL.identifier(table),
+            )
+        )
+    cr.execute("DROP FUNCTION IF EXISTS prepaid_daily_usage_forget()")
 
 
 def upsert_statement(days):
@@ -257,40 +287,32 @@ class PrepaidDailyUsage(models.Model):
             "prepaid_daily_usage__company_id_index"
         )
         # What the foreign keys of _Reference would do on deletion, one
-        # statement per deleting statement (the function does nothing once
-        # the table is gone: see uninstall_hook).
-        cr.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION {FORGET}() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                IF to_regclass('prepaid_daily_usage') IS NULL THEN
-                    RETURN NULL;
-                END IF;
-                IF TG_ARGV[1] = 'delete' THEN
-                    EXECUTE format('DELETE FROM prepaid_daily_usage WHERE %1$I
-                                    IN (SELECT id FROM {FORGET}_old)', TG_ARGV[0]);
-                ELSE
-                    EXECUTE format('UPDATE prepaid_daily_usage SET %1$I = NULL
-                                     WHERE %1$I IN (SELECT id FROM {FORGET}_old)',
-                                   TG_ARGV[0]);
-                END IF;
-                RETURN NULL;
-            END $$
-            """
-        )
+        # statement per deleting statement (FORGET_FUNCTION).
+        cr.execute(FORGET_FUNCTION)
         for column, (table, action) in REFERENCES.items():
-            trigger = f"{FORGET}_{column}"
-            cr.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+            trigger = SQL.identifier(f"{FORGET}_{column}")
             cr.execute(
-                f"""CREATE TRIGGER {trigger} AFTER DELETE ON {table}
-                    REFERENCING OLD TABLE AS {FORGET}_old FOR EACH STATEMENT
-                    EXECUTE FUNCTION {FORGET}('{column}', '{action}')"""
+                SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, SQL.identifier(table))
+            )
+            cr.execute(
+                SQL(
+                    "CREATE TRIGGER %s AFTER DELETE ON %s "
+                    "REFERENCING OLD TABLE AS prepaid_daily_usage_forget_old "
+                    "FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION prepaid_daily_usage_forget(%s, %s)",
+                    trigger,
+                    SQL.identifier(table),
+                    column,
+                    action,
+                )
             )
             # the foreign key of an earlier version, and its record
             name = f"prepaid_daily_usage_{column}_fkey"
             cr.execute(
-                f"ALTER TABLE prepaid_daily_usage DROP CONSTRAINT IF EXISTS {name}"
+                SQL(
+                    "ALTER TABLE prepaid_daily_usage DROP CONSTRAINT IF EXISTS %s",
+                    SQL.identifier(name),
+                )
             )
             cr.execute("DELETE FROM ir_model_constraint WHERE name = %s", [name])
 
