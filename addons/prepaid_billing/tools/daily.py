@@ -198,17 +198,14 @@ class DayColumns:
         self.last.append(use.last)
 
     def days(self):
-        """The same as :class:`Days` (edges as ``(read_at, kWh, m³)``)."""
-        days = Days()
-        at, kwh, m3 = self.edge
+        """The same as :class:`Days` (with the same edge layout)."""
+        days = Days(self.edge)
         for index, key in enumerate(zip(self.meter_id, self.date, strict=True)):
             use = days.uses[key] = DayUse()
             use.kwh, use.m3 = self.kwh[index], self.m3[index]
             use.amount, use.charged = self.amount[index], self.charged[index]
             use.band_kwh, use.band_cost = self.band_kwh[index], self.band_cost[index]
-            first, last = self.first[index], self.last[index]
-            use.first = (first[at], first[kwh], first[m3])
-            use.last = (last[at], last[kwh], last[m3])
+            use.first, use.last = self.first[index], self.last[index]
         return days
 
 
