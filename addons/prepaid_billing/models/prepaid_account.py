@@ -708,6 +708,59 @@ class PrepaidAccount(models.Model):
             "context": {"default_account_id": self.id},
         }
 
+    def _close(self, read_meters=True, journal=None):
+        """Close the account, in an order that leaves no money behind: final
+        readings, last consumption, credits of the charges' unused days, then
+        a refund of the whole balance through ``journal``, then the meters
+        are released. A refusal changes nothing (one transaction; the final
+        reading commands excepted, which only read)."""
+        self.ensure_one()
+        self._check_group(BILLING_USER)
+        self.check_access("write")
+        if self.state != "open":
+            raise UserError(self.env._("Only open accounts can be closed."))
+        meters = self.meter_ids
+        if read_meters:
+            meters._take_final_readings(self)
+        self.env["prepaid.billing.engine"]._bill(meters.ids)
+        self.invalidate_recordset(["balance"])
+        currency = self.currency_id
+        meter_side = meters.filtered(lambda m: m.billing_mode == "meter")
+        if meter_side and currency.compare_amounts(self.balance, 0) > 0:
+            # The wallet never pays out money a meter still holds.
+            raise UserError(
+                self.env._(
+                    "%(balance)s is still kept on meter-side meter(s) %(meters)s. "
+                    "Refund it from the meter first (Refund, choose the meter), "
+                    "then close the account.",
+                    balance=currency.format(self.balance),
+                    meters=", ".join(meter_side.mapped("name")),
+                )
+            )
+        # Closed (with its meters still linked: they give the site's day)
+        # before the credits, which are computed from the closing day.
+        self._write_guarded({"state": "closed", "closed_at": fields.Datetime.now()})
+        self.env["prepaid.charge.line"].sudo()._credit_vacated(self)
+        self.invalidate_recordset(["balance"])
+        if currency.compare_amounts(self.balance, 0) > 0:
+            if not journal:
+                raise UserError(
+                    self.env._(
+                        "Choose the journal that pays back %s.",
+                        currency.format(self.balance),
+                    )
+                )
+            self._refund(
+                self.balance,
+                journal,
+                f"close:{self.id}",
+                "bank" if journal.type == "bank" else "cash",
+                label=self.env._("Refund on closing"),
+            )
+        meters.sudo().write({"billing_account_id": False})
+        self.message_post(body=self.env._("Account closed; meters released."))
+        return True
+
     def action_recharge(self):
         self.ensure_one()
         self._check_group(BILLING_USER)

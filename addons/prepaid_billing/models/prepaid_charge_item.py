@@ -27,14 +27,41 @@ COLLECTIONS = [
 ]
 
 
+# The time zone whose calendar days count for an account (and room): the
+# room's site, else the site of the account's meters, else of the rooms it was
+# charged for (a closed account has released its meters), else the company's
+# first site; UTC when the company has no site. ``{account}`` and ``{room}``
+# are SQL expressions of the account and room ids (constants of this module).
+LOCAL_TZ_SQL = """COALESCE(
+    (SELECT s.tz FROM prepaid_room tr JOIN prepaid_site s ON s.id = tr.site_id
+      WHERE tr.id = {room}),
+    (SELECT s.tz FROM prepaid_meter tm JOIN prepaid_site s ON s.id = tm.site_id
+      WHERE tm.billing_account_id = {account} ORDER BY tm.id LIMIT 1),
+    (SELECT s.tz FROM prepaid_charge_line tc
+       JOIN prepaid_room tr ON tr.id = tc.room_id
+       JOIN prepaid_site s ON s.id = tr.site_id
+      WHERE tc.account_id = {account} ORDER BY tc.id LIMIT 1),
+    (SELECT s.tz FROM prepaid_site s JOIN prepaid_account ta
+         ON ta.company_id = s.company_id
+      WHERE ta.id = {account} ORDER BY s.id LIMIT 1),
+    'UTC')"""
+
+
+def local_day_sql(stamp, account, room="NULL::int4"):
+    """SQL of the site's local calendar day of the naive UTC timestamp
+    ``stamp`` for ``account`` (and ``room``): every day a charge counts."""
+    zone = LOCAL_TZ_SQL.format(account=account, room=room)
+    return f"(({stamp}) AT TIME ZONE 'UTC' AT TIME ZONE {zone})::date"
+
+
 class Target(NamedTuple):
     """Who pays one occurrence of an item: an account, for a room or not."""
 
     account_id: int
     room_id: int | None
     area_m2: float
-    opened: object  # date the account opened, or None
-    closed: object  # date the account closed, or None
+    opened: object  # local day the account opened (site time zone), or None
+    closed: object  # local day the account closed (site time zone), or None
     mode: str
 
 
@@ -174,7 +201,8 @@ class PrepaidChargeItem(models.Model):
     def _targets(self):
         """The accounts (and rooms) paying this item now: accounts opened,
         not closed (a charge of a closed account is credited back by
-        ``prepaid.charge.line._credit_vacated``)."""
+        ``prepaid.charge.line._credit_vacated``); the days they opened and
+        closed are the site's local calendar days."""
         self.ensure_one()
         self.env.flush_all()
         cr = self.env.cr
@@ -186,11 +214,14 @@ class PrepaidChargeItem(models.Model):
                                   WHERE r.id IN (SELECT m.room_id FROM prepaid_meter m
                                                   WHERE m.billing_account_id = a.id)),
                                 0)::float8,
-                       a.opened_at, a.closed_at, a.mode
+                       {opened}, {closed}, a.mode
                   FROM prepaid_account a
                  WHERE a.id = ANY(%s) AND a.state = 'open' AND a.company_id = %s
                  ORDER BY a.id
-                """,
+                """.format(  # noqa: S608 - constant SQL of this module
+                    opened=local_day_sql("a.opened_at", "a.id"),
+                    closed=local_day_sql("a.closed_at", "a.id"),
+                ),
                 [self.account_ids.ids, self.company_id.id],
             )
         else:
@@ -198,7 +229,8 @@ class PrepaidChargeItem(models.Model):
             cr.execute(
                 f"""
                 SELECT DISTINCT a.id, r.id, COALESCE(r.area_m2, 0)::float8,
-                       a.opened_at, a.closed_at, a.mode
+                       {local_day_sql("a.opened_at", "a.id", "r.id")},
+                       {local_day_sql("a.closed_at", "a.id", "r.id")}, a.mode
                   FROM prepaid_room r
                   JOIN prepaid_meter m ON m.room_id = r.id AND m.active
                   JOIN prepaid_account a ON a.id = m.billing_account_id
@@ -208,17 +240,7 @@ class PrepaidChargeItem(models.Model):
                 """,  # noqa: S608 - condition is a constant of _room_filter
                 [ids, self.company_id.id],
             )
-        return [
-            Target(
-                row[0],
-                row[1],
-                row[2],
-                row[3] and row[3].date(),
-                row[4] and row[4].date(),
-                row[5],
-            )
-            for row in cr.fetchall()
-        ]
+        return [Target(*row) for row in cr.fetchall()]
 
     def _periods(self, today):
         self.ensure_one()

@@ -6,6 +6,7 @@ from odoo.modules import module as odoo_module
 
 from ..tools import money, proration
 from ..tools.sql_arrays import array_literal
+from .prepaid_charge_item import local_day_sql
 
 _logger = logging.getLogger(__name__)
 
@@ -286,27 +287,34 @@ class PrepaidChargeLine(models.Model):
         self.env["prepaid.billing.engine"]._after_balance_change(posted.account_id)
 
     @api.model
-    def _credit_vacated(self):
+    def _credit_vacated(self, accounts=None):
         """Credit back the days after a room was vacated (account closed inside
-        a prorated charge's period): wallet charges get a positive charge line,
-        invoice charges not billed yet are credited on the bill."""
+        a prorated charge's period; the day of closing, in the site's time
+        zone, was used and is paid): wallet charges get a positive charge
+        line, invoice charges not billed yet are credited on the bill.
+        ``accounts``: only theirs (the closing of an account), else all."""
         self.env.flush_all()
+        closed_day = local_day_sql("a.closed_at", "a.id", "c.room_id")
         self.env.cr.execute(
-            """
-            SELECT c.id FROM prepaid_charge_line c
+            f"""
+            SELECT c.id, {closed_day} FROM prepaid_charge_line c
               JOIN prepaid_account a ON a.id = c.account_id
               JOIN prepaid_charge_item i ON i.id = c.item_id
              WHERE a.state = 'closed' AND i.prorate AND i.recurrence != 'once'
                AND c.credit_amount IS NULL
-               AND (a.closed_at AT TIME ZONE 'UTC')::date < c.period_end
+               AND {closed_day} < c.period_end
                AND (c.collection = 'wallet' OR c.bill_id IS NULL)
-            """
+               AND (%(ids)s::int4[] IS NULL OR a.id = ANY(%(ids)s::int4[]))
+             ORDER BY c.id
+            """,  # noqa: S608 - constant SQL of this module
+            {"ids": accounts.ids if accounts is not None else None},
         )
-        lines = self.browse([row[0] for row in self.env.cr.fetchall()])
+        closed_on = dict(self.env.cr.fetchall())
+        lines = self.browse(list(closed_on))
         vals_list, credits = [], {}
         for line in lines:
             period = proration.Period(line.period_start, line.period_end, line.date_due)
-            closed = line.account_id.closed_at.date()
+            closed = closed_on[line.id]
             unused = min((period.end - closed).days, line.days)
             full = line.item_id._unit_amount() * money.to_decimal(line.quantity)
             rounding = money.to_decimal(line.currency_id.rounding)

@@ -181,6 +181,42 @@ class PrepaidMeter(models.Model):
                 }
             )
 
+    def _take_final_readings(self, account):
+        """Read these meters now (closing ``account``); a meter that cannot
+        be read stops the closing with the reason."""
+        for meter in self:
+            command = self.env["prepaid.meter.command"].create(
+                {
+                    "meter_id": meter.id,
+                    "command_type": "read_now",
+                    "max_attempts": 1,
+                    "reason": self.env._("Final reading of %s", account.name),
+                }
+            )
+            try:
+                command.action_send_now()
+            except UserError as error:
+                # A bus busy with a poll: the closing (and the command with
+                # it) is rolled back, so say so instead of "queued".
+                raise UserError(
+                    self.env._(
+                        "The final reading of %(meter)s cannot be taken now "
+                        "(%(error)s). Nothing was closed: try again in a "
+                        "moment, or close without final readings.",
+                        meter=meter.name,
+                        error=error.args[0],
+                    )
+                ) from error
+            if command.state != "done":
+                raise UserError(
+                    self.env._(
+                        "Final reading of %(meter)s failed: %(error)s. Close "
+                        "without final readings or fix the meter.",
+                        meter=meter.name,
+                        error=command.last_error,
+                    )
+                )
+
     def _push_prepaid_parameters(self):
         """Write the tariff price and alarm amounts into meter-side meters."""
         commands = self.env["prepaid.meter.command"]

@@ -1,5 +1,7 @@
 from datetime import date, datetime
 
+from freezegun import freeze_time
+
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -88,6 +90,36 @@ class TestChargeItems(MonthCase):
             (line.period_start, line.days, line.amount), (date(2026, 1, 1), 10, 10.0)
         )
 
+    def test_moving_in_at_7_in_shanghai_pays_from_that_local_day(self):
+        meter = self.make_meter(self.gateway, 3, room=self.room2)
+        late = self.make_account(meter, opening=100.0, partner_id=self.tenant2.id)
+        # 2026-01-22 07:00 in Shanghai is still the 21st in UTC
+        late.opened_at = datetime(2026, 1, 21, 23, 0)
+        item = self.make_item(
+            amount_type="fixed",
+            amount=31.0,
+            target_type="room",
+            room_ids=[(6, 0, self.room2.ids)],
+        )
+        lines = self.generate(item, date(2026, 1, 31))
+        line = lines.filtered(lambda charge: charge.account_id == late)
+        self.assertEqual((line.days, line.amount), (10, 10.0))
+
+    def test_leaving_at_7_in_shanghai_pays_that_local_day(self):
+        item = self.make_item(
+            amount_type="fixed",
+            amount=310.0,
+            target_type="account",
+            account_ids=[(6, 0, self.account1.ids)],
+        )
+        (line,) = self.generate(item, date(2026, 1, 1))
+        # 2026-01-21 07:00 in Shanghai (the 20th in UTC): the 21st was used
+        self.account1.write({"state": "closed", "closed_at": datetime(2026, 1, 20, 23)})
+        self.env["prepaid.charge.line"]._credit_vacated()
+        # 10 days (22nd to 31st) of 31 credited back
+        self.assertEqual(line.credit_amount, 100.0)
+        self.assertEqual(self.account1.balance, 290.0)
+
     def test_vacated_room_gets_the_unused_days_back(self):
         item = self.make_item(
             amount_type="fixed",
@@ -105,6 +137,35 @@ class TestChargeItems(MonthCase):
         self.assertEqual(self.account1.balance, 290.0)
         self.env["prepaid.charge.line"]._credit_vacated()
         self.assertEqual(self.account1.balance, 290.0)
+        self.assert_reconciled()
+
+    def test_closing_credits_the_unused_days_then_refunds_everything(self):
+        item = self.make_item(
+            amount_type="fixed",
+            amount=310.0,
+            target_type="account",
+            account_ids=[(6, 0, self.account1.ids)],
+        )
+        (line,) = self.generate(item, date(2026, 1, 1))
+        self.assertEqual(self.account1.balance, 190.0)
+        with freeze_time("2026-01-21 03:00:00"):
+            self.env["prepaid.account.close.wizard"].create(
+                {
+                    "account_id": self.account1.id,
+                    "read_meters": False,
+                    "journal_id": self.cash.id,
+                }
+            ).action_close()
+        self.assertEqual(self.account1.state, "closed")
+        self.assertEqual(line.credit_amount, 100.0)
+        refund = self.account1.ledger_line_ids.filtered(
+            lambda ledger: ledger.line_type == "refund"
+        )
+        self.assertEqual(refund.amount, -290.0)
+        # the charge job finds nothing left to credit: no money stays behind
+        self.env["prepaid.charge.line"]._credit_vacated()
+        self.assertEqual(self.account1.balance, 0.0)
+        self.assertFalse(self.account1.meter_ids)
         self.assert_reconciled()
 
     def test_a_charge_can_exhaust_the_wallet_and_cut_the_supply(self):
