@@ -65,3 +65,16 @@ def test_shop_rows_keep_only_shops_of_the_month():
     assert rows[2].partner_id is None and rows[2].usage.kwh == 0.0
     assert rows[2].previous.kwh == 40.0 and rows[2].total == 5.0
     assert rows[3].share == 1.5 and rows[3].previous is None
+
+
+def test_shop_rows_add_postpaid_bills_and_keep_money_of_no_room():
+    month = _sums(100.0, bands=(0,) * 8)
+    compared = [None] * len(COMPARED)
+    usage_rows = [(1, 9, 31, 0, 0, *month, *compared, *compared)]
+    rows = {
+        row.room_id: row
+        for row in shop_rows(usage_rows, {None: 20.0}, {}, {1: (80.0, 4.0)})
+    }
+    assert (rows[1].usage.energy_amount, rows[1].usage.water_amount) == (80.0, 4.0)
+    assert rows[1].total == 84.0
+    assert rows[None].total == 20.0 and rows[None].partner_id is None

@@ -47,8 +47,11 @@ class PrepaidMonthlyReport(models.AbstractModel):
             self._usage(company, room_ids, month),
             self._charges(company, room_ids, month),
             self._shares(company, room_ids, month),
+            self._billed(company, room_ids, month),
         )
-        order = self._room_order([row.room_id for row in rows])
+        order = self._room_order([row.room_id for row in rows if row.room_id])
+        # The money of no room comes last.
+        order[None] = ("\uffff", "", 0)
         return sorted(rows, key=lambda row: order[row.room_id])
 
     def _room_order(self, room_ids):
@@ -124,21 +127,68 @@ class PrepaidMonthlyReport(models.AbstractModel):
             return cr.fetchall()
 
     def _charges(self, company, room_ids, month):
-        """Charge items of the month by room."""
-        domain = [
-            ("company_id", "=", company.id),
-            ("room_id", "!=", False),
-            ("period_start", ">=", month),
-            ("period_start", "<", core.add_months(month, 1)),
-        ]
-        if room_ids is not None:
-            domain.append(("room_id", "in", room_ids))
-        return {
-            room.id: amount
-            for room, amount in self.env["prepaid.charge.line"]
-            .sudo()
-            ._read_group(domain, ["room_id"], ["amount:sum"])
-        }
+        """Charge items of the month by room; a charge of an account (no
+        room) counts in the account's room: the first room of its meters,
+        else of its other charges; None when it has none (the report's
+        last row)."""
+        self.env["prepaid.charge.line"].flush_model()
+        self.env["prepaid.meter"].flush_model(["room_id", "billing_account_id"])
+        self.env.cr.execute(
+            """
+            SELECT room_id, SUM(amount)::float8
+              FROM (SELECT COALESCE(
+                               c.room_id,
+                               (SELECT MIN(m.room_id) FROM prepaid_meter m
+                                 WHERE m.billing_account_id = c.account_id),
+                               (SELECT MIN(o.room_id) FROM prepaid_charge_line o
+                                 WHERE o.account_id = c.account_id)) AS room_id,
+                           c.amount
+                      FROM prepaid_charge_line c
+                     WHERE c.company_id = %(company)s
+                       AND c.period_start >= %(first)s AND c.period_start < %(end)s
+                   ) AS charge
+             WHERE %(rooms)s::int4[] IS NULL OR room_id = ANY(%(rooms)s::int4[])
+             GROUP BY room_id
+            """,
+            {
+                "company": company.id,
+                "first": month,
+                "end": core.add_months(month, 1),
+                "rooms": room_ids,
+            },
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _billed(self, company, room_ids, month):
+        """Usage priced on the issued postpaid bills of the month (starting
+        in it), by the meter's room: ``{room_id: (energy, water)}``. Their
+        charges and shares are counted by ``_charges`` and ``_shares``."""
+        for model in ("prepaid.bill", "prepaid.bill.line", "prepaid.meter"):
+            self.env[model].flush_model()
+        self.env.cr.execute(
+            """
+            SELECT m.room_id,
+                   COALESCE(SUM(l.amount) FILTER (
+                       WHERE m.meter_type != 'water'), 0)::float8,
+                   COALESCE(SUM(l.amount) FILTER (
+                       WHERE m.meter_type = 'water'), 0)::float8
+              FROM prepaid_bill_line l
+              JOIN prepaid_bill b ON b.id = l.bill_id
+              JOIN prepaid_meter m ON m.id = l.meter_id
+             WHERE l.kind = 'usage' AND b.state = 'confirmed'
+               AND b.company_id = %(company)s
+               AND b.date_from >= %(first)s AND b.date_from < %(end)s
+               AND (%(rooms)s::int4[] IS NULL OR m.room_id = ANY(%(rooms)s::int4[]))
+             GROUP BY m.room_id
+            """,
+            {
+                "company": company.id,
+                "first": month,
+                "end": core.add_months(month, 1),
+                "rooms": room_ids,
+            },
+        )
+        return {room: (energy, water) for room, energy, water in self.env.cr.fetchall()}
 
     def _shares(self, company, room_ids, month):
         """Posted common-area shares of the month by room."""

@@ -49,6 +49,48 @@ class TestPostpaid(PostpaidCase):
         self.assertEqual(bill1.payment_state, "paid")
         self.assertEqual(run.bill_ids.move_id.mapped("state"), ["posted"] * 2)
 
+    def test_monthly_report_holds_every_bill_and_charge_of_the_month(self):
+        self.january(self.meter1, used=250.0)
+        self.january(self.meter2, used=100.0)
+        self.january_rent()
+        parking = self.make_item(
+            name="Parking",
+            product_id=self.rent.id,
+            amount_type="fixed",
+            amount=50.0,
+            collection="invoice",
+            target_type="account",
+            account_ids=[Command.set(self.account2.ids)],
+        )
+        # a prepaid tenant whose meter is in no room pays an account charge
+        meter = self.make_meter(self.gateway, 3, room_id=False)
+        roomless = self.open_account(meter, opening=100.0)
+        service = self.make_item(
+            name="Service",
+            amount_type="fixed",
+            amount=20.0,
+            target_type="account",
+            account_ids=[Command.set(roomless.ids)],
+        )
+        self.generate(parking | service, date(2026, 1, 1))
+        run = self.new_run()
+        run.action_compute()
+        self.confirm(run)
+        rows = {
+            row.room_id: row
+            for row in self.env["prepaid.monthly.report"]._rows(
+                self.company, date(2026, 1, 1)
+            )
+        }
+        # shop 1: 250 kWh x 0.80 + rent; shop 2: 100 kWh x 0.80 + parking
+        self.assertEqual(rows[self.room.id].usage.energy_amount, 200.0)
+        self.assertEqual(rows[self.room.id].total, 1200.0)
+        self.assertEqual(rows[self.room2.id].total, 130.0)
+        self.assertEqual(rows[None].charges, 20.0)
+        billed = sum(run.bill_ids.mapped("amount_total"))
+        self.assertEqual(billed, 1330.0)
+        self.assertEqual(sum(row.total for row in rows.values()), billed + 20.0)
+
     def test_overlapping_bill_run_is_refused_and_writes_nothing(self):
         self.january(self.meter1)
         self.new_run().action_compute()

@@ -1,9 +1,9 @@
 """Figures of the comprehensive monthly report: one row per shop and month,
 compared with the previous month and the same month a year before.
 
-Plain Python (no Odoo import): the model sums the daily aggregates and the
-month's charge items and apportioned shares; this module puts them side by
-side and computes the changes.
+Plain Python (no Odoo import): the model sums the daily aggregates, the
+month's charge items, apportioned shares and postpaid bills; this module puts
+them side by side and computes the changes.
 """
 
 from dataclasses import dataclass, field
@@ -48,9 +48,9 @@ class Usage:
 
 @dataclass(slots=True)
 class ShopMonth:
-    """One row of the report."""
+    """One row of the report (``room_id`` None: money of no room)."""
 
-    room_id: int
+    room_id: int | None
     partner_id: int | None
     usage: Usage
     charges: float = 0.0
@@ -110,39 +110,41 @@ def usage_of(values):
     )
 
 
-def shop_rows(usage_rows, charges, shares):
+def shop_rows(usage_rows, charges, shares, billed=None):
     """The report's rows (unsorted) from the statement's rows and the
-    month's charge items and shares (``{room_id: amount}``).
+    month's charge items and shares (``{room_id: amount}``) and the usage
+    billed on postpaid bills (``{room_id: (energy amount, water amount)}``).
 
     A usage row is ``(room_id, partner_id, days_current, days_previous,
     days_last_year, *sums_current, *sums_previous, *sums_last_year)``: the
     month's sums in ``SUMS`` order, the two others in ``COMPARED`` order. A
     period without a day has no usage (None), so that no change is computed
-    against it. A room with neither use, charge nor share this month has no
-    row.
+    against it. A room with neither use, charge, share nor bill this month
+    has no row. ``room_id`` None is the row of the money no room holds.
     """
+    billed = billed or {}
     periods, width, compared = len(PERIODS), len(SUMS), len(COMPARED)
+    money_rooms = charges.keys() | shares.keys() | billed.keys()
     rows = {}
     for room_id, partner_id, *rest in usage_rows:
         days = rest[:periods]
-        if not days[0] and room_id not in charges and room_id not in shares:
+        if not days[0] and room_id not in money_rooms:
             continue  # nothing this month: not a row of the report
         start = periods + width
         rows[room_id] = ShopMonth(
             room_id,
             partner_id if days[0] else None,
             usage_of(rest[periods:start]) if days[0] else Usage(),
-            charges=charges.get(room_id, 0.0),
-            share=shares.get(room_id, 0.0),
             previous=usage_of(rest[start : start + compared]) if days[1] else None,
             last_year=usage_of(rest[start + compared :]) if days[2] else None,
         )
-    for room_id in (charges.keys() | shares.keys()) - rows.keys():
-        rows[room_id] = ShopMonth(
-            room_id,
-            None,
-            Usage(),
-            charges=charges.get(room_id, 0.0),
-            share=shares.get(room_id, 0.0),
-        )
+    for room_id in money_rooms - rows.keys():
+        rows[room_id] = ShopMonth(room_id, None, Usage())
+    for room_id, row in rows.items():
+        row.charges = charges.get(room_id, 0.0)
+        row.share = shares.get(room_id, 0.0)
+        # Postpaid use is money on the bill, not in the wallet's deductions.
+        energy, water = billed.get(room_id, (0.0, 0.0))
+        row.usage.energy_amount += energy
+        row.usage.water_amount += water
     return list(rows.values())

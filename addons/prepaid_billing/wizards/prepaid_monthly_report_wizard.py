@@ -98,18 +98,20 @@ class PrepaidMonthlyReportWizard(models.TransientModel):
         bold = workbook.add_format({"bold": True})
         money = workbook.add_format({"num_format": "#,##0.00"})
         sheet.write_row(0, 0, self._xlsx_headers(), bold)
-        rooms = self.env["prepaid.room"].browse([row.room_id for row in rows])
+        rooms = self.env["prepaid.room"].browse(
+            [row.room_id for row in rows if row.room_id]
+        )
         partners = self.env["res.partner"].browse(
             [row.partner_id for row in rows if row.partner_id]
         )
         names = {room.id: room for room in rooms}
         tenants = {partner.id: partner.display_name for partner in partners}
         for number, row in enumerate(rows, start=1):
-            room = names[row.room_id]
+            room = names.get(row.room_id, self.env["prepaid.room"])
             use = row.usage
             values = [
                 room.building_id.name or "",
-                room.name,
+                room.name or self.env._("No room"),
                 tenants.get(row.partner_id, ""),
                 use.kwh,
                 *[use.band_kwh[band] for band in BANDS],
