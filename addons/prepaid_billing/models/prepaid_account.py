@@ -322,9 +322,10 @@ class PrepaidAccount(models.Model):
 
     @api.model
     def _supply_mismatch_ids(self, ids=None):
-        """Open accounts with a server-side meter whose relay/valve, as last
-        read, is not what the supply state wants (commands still on their way
-        excepted)."""
+        """Open accounts with a meter whose relay/valve, as last read, is not
+        what the supply state wants (commands still on their way excepted):
+        server-side and meter-side meters alike, so a meter-side meter left
+        off (or cutting itself off) under an account that says "On" shows."""
         self.env.flush_all()
         self.env.cr.execute(
             """
@@ -333,7 +334,7 @@ class PrepaidAccount(models.Model):
               JOIN prepaid_meter m ON m.billing_account_id = a.id
              WHERE a.state = 'open'
                AND (%(ids)s::int4[] IS NULL OR a.id = ANY(%(ids)s::int4[]))
-               AND m.active AND m.billing_mode = 'server'
+               AND m.active
                AND m.switch_state IN ('on', 'off')
                AND m.switch_state <> CASE
                    WHEN a.supply_state IN ('cut_off', 'cut_failed') THEN 'off'

@@ -172,11 +172,8 @@ class PrepaidSupplyControl(models.AbstractModel):
 
     def _restore(self, account, reason=None, force=False):
         """Supply ``account`` again; its meters are switched on when it was
-        cut off. ``force`` (a manager's override) switches on every meter with
-        a relay or valve, as ``_manual_cut`` cut them."""
-        meters = account.meter_ids.filtered(
-            self._has_switch if force else self._switchable
-        )
+        cut off (see ``_meters_to_switch_on``)."""
+        meters = self._meters_to_switch_on(account, force)
         was_cut = force or account.supply_state in ("cut_off", "cut_failed")
         account._write_guarded({"supply_state": "on"})
         if meters and was_cut:
@@ -187,6 +184,32 @@ class PrepaidSupplyControl(models.AbstractModel):
             self.env["prepaid.alarm.notice"]._raise_batch([(account, "restore")])
         account.message_post(body=reason or self.env._("Supply restored."))
 
+    def _meters_to_switch_on(self, account, force=False):
+        """The meters a restore of ``account`` switches on: every meter the
+        server cut, by the same rule whoever restores. That is each meter
+        billing switches (``_switchable``) and any other meter with a relay
+        or valve whose latest switch command was a cut (a manager's override
+        of a meter-side meter); ``force`` (a manager's override) switches on
+        every meter with a relay or valve, as ``_manual_cut`` cut them."""
+        meters = account.meter_ids.filtered(self._has_switch)
+        if force:
+            return meters
+        cuts = {kind for kind, (_key, on) in SWITCH_COMMANDS.items() if not on}
+        self.env["prepaid.meter.command"].flush_model(["meter_id", "command_type"])
+        self.env.cr.execute(
+            """
+            SELECT DISTINCT ON (meter_id) meter_id, command_type
+              FROM prepaid_meter_command
+             WHERE meter_id = ANY(%s) AND command_type = ANY(%s)
+             ORDER BY meter_id, id DESC
+            """,
+            [meters.ids, list(SWITCH_COMMANDS)],
+        )
+        latest = dict(self.env.cr.fetchall())
+        return meters.filtered(
+            lambda m: self._switchable(m) or latest.get(m.id) in cuts
+        )
+
     def _switch_settled(self, command):
         """A relay or valve command of an account's meter ended: the account's
         supply state follows. A failed cut-off or restore shows as "cut-off
@@ -194,7 +217,7 @@ class PrepaidSupplyControl(models.AbstractModel):
         command that succeeds puts it back to "cut off" / "on"."""
         meter = command.meter_id
         account = meter.billing_account_id
-        if not account or account.state != "open" or not self._switchable(meter):
+        if not account or account.state != "open" or not self._has_switch(meter):
             return
         supply_on = SWITCH_COMMANDS[command.command_type][1]
         wanted = ("on", "restore_failed") if supply_on else ("cut_off", "cut_failed")
@@ -239,7 +262,7 @@ class PrepaidSupplyControl(models.AbstractModel):
         """Meters of ``account`` whose latest settled command switching the
         supply ``supply_on`` failed."""
         types = [t for t, (_k, on) in SWITCH_COMMANDS.items() if on == supply_on]
-        meters = account.meter_ids.filtered(self._switchable)
+        meters = account.meter_ids.filtered(self._has_switch)
         latest = {}
         for command in self.env["prepaid.meter.command"].search(
             [

@@ -231,6 +231,37 @@ class TestMeterSideRecharge(MeterSideCase):
             self.assertEqual(self.sim.relay_open, relay_open, action)
         self.assertEqual(self.account.supply_state, "on")
 
+    def test_a_top_up_restores_a_meter_side_meter_a_manager_cut(self):
+        self.env["prepaid.supply.override.wizard"].create(
+            {"account_id": self.account.id, "action": "cut", "reason": "test"}
+        ).action_apply()
+        Command = self.env["prepaid.meter.command"]
+        Command._cron_process()
+        self.assertTrue(self.sim.relay_open)
+        self.assertEqual(self.account.supply_state, "cut_off")
+        self.recharge(30.0)
+        Command._cron_process()
+        self.env.invalidate_all()
+        self.assertEqual(self.account.supply_state, "on")
+        self.assertFalse(self.sim.relay_open, "the meter the manager cut is on")
+        self.assertEqual(self.meter.command_ids.sorted("id")[-1].state, "done")
+        self.assertFalse(self.account.supply_mismatch)
+
+    def test_a_meter_side_relay_contradicting_the_supply_is_flagged(self):
+        self.assertFalse(self.account.supply_mismatch)
+        # A poll reads the meter's relay open while the account says "On".
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET switch_state = 'off' WHERE id = %s",
+            [self.meter.id],
+        )
+        self.env.invalidate_all()
+        self.assertEqual(self.account.supply_state, "on")
+        self.assertTrue(self.account.supply_mismatch)
+        self.assertIn(
+            self.account,
+            self.env["prepaid.account"].search([("supply_mismatch", "=", True)]),
+        )
+
 
 @tagged("post_install", "-at_install")
 class TestMeterSideAccess(MeterSideCase):
