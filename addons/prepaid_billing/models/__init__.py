@@ -1,5 +1,6 @@
 from . import prepaid_tariff
 from . import prepaid_account
+from . import prepaid_account_meter_record
 from . import prepaid_ledger_line
 from . import prepaid_reading_charge
 from . import prepaid_reading

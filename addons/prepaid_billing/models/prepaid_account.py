@@ -560,6 +560,22 @@ class PrepaidAccount(models.Model):
                 )
             )
 
+    def _check_refund_amount(self, amount, balance=None):
+        """Refuse a refund that is not positive or, when ``balance`` is
+        given, more than it (the rule of every refund: wallet, meter)."""
+        self.ensure_one()
+        currency = self.currency_id
+        if currency.compare_amounts(amount, 0) <= 0:
+            raise UserError(self.env._("A refund must be a positive amount."))
+        if balance is not None and currency.compare_amounts(amount, balance) > 0:
+            raise UserError(
+                self.env._(
+                    "Refund %(amount)s is more than the balance %(balance)s.",
+                    amount=amount,
+                    balance=balance,
+                )
+            )
+
     def _create_money_move(self, amount, journal, label):
         company = self.company_id
         liability = company._prepaid_liability_account()
@@ -607,7 +623,9 @@ class PrepaidAccount(models.Model):
         return move
 
     def _recharge(self, amount, journal, key, payment_method, label=None):
-        """Credit the wallet: checks, then accounting and ledger (idempotent)."""
+        """Credit the wallet: checks, then accounting and ledger, and the
+        record of a meter-side meter (see ``_queue_top_up_on_meter``);
+        idempotent on ``key``."""
         self.ensure_one()
         self._check_group(BILLING_USER)
         self.check_access("write")
@@ -616,14 +634,13 @@ class PrepaidAccount(models.Model):
                 self.env._("Account %s is not open: it cannot be recharged.", self.name)
             )
         self._check_recharge_amount(amount)
+        label = label or self.env._("Recharge")
         lines = self._post_money(
-            "recharge",
-            amount,
-            journal,
-            key,
-            label or self.env._("Recharge"),
-            payment_method=payment_method,
+            "recharge", amount, journal, key, label, payment_method=payment_method
         )
+        # "The fee is sent to the meter in real time": a meter keeping the
+        # balance gets the top-up too, queued with the credit.
+        self._queue_top_up_on_meter(amount, key, journal, payment_method, label)
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return lines
 
@@ -632,24 +649,15 @@ class PrepaidAccount(models.Model):
         self.ensure_one()
         self._check_group(BILLING_USER)
         self.check_access("write")
-        currency = self.currency_id
         if self.state == "draft":
             raise UserError(self.env._("A draft account has nothing to refund."))
-        if currency.compare_amounts(amount, 0) <= 0:
-            raise UserError(self.env._("A refund must be a positive amount."))
+        self._check_refund_amount(amount)
         self.env["prepaid.ledger.line"].flush_model()
         self.env.cr.execute(
             "SELECT balance FROM prepaid_account WHERE id = %s FOR UPDATE", [self.id]
         )
         balance = self.env.cr.fetchone()[0]
-        if currency.compare_amounts(amount, float(balance)) > 0:
-            raise UserError(
-                self.env._(
-                    "Refund %(amount)s is more than the balance %(balance)s.",
-                    amount=amount,
-                    balance=balance,
-                )
-            )
+        self._check_refund_amount(amount, float(balance))
         lines = self._post_money(
             "refund",
             -amount,
@@ -678,17 +686,20 @@ class PrepaidAccount(models.Model):
         engine._bill([meter.id])
         journal = self.env["account.journal"].browse(params.get("journal_id"))
         refund = amount < 0
-        self._post_money(
-            "refund" if refund else "recharge",
-            amount,
-            journal or None,
-            f"meter_recharge:{command.id}",
-            self.env._("Refund from meter %s", meter.name)
-            if refund
-            else self.env._("Recharge on meter %s", meter.name),
-            payment_method=params.get("payment_method") or "cash",
-            meter=meter,
-        )
+        # A top-up's record brings the meter level with a wallet credited
+        # when the money came (``wallet_key``): nothing more to post.
+        if not params.get("wallet_key"):
+            self._post_money(
+                "refund" if refund else "recharge",
+                amount,
+                journal or None,
+                f"meter_recharge:{command.id}",
+                self.env._("Refund from meter %s", meter.name)
+                if refund
+                else self.env._("Recharge on meter %s", meter.name),
+                payment_method=params.get("payment_method") or "cash",
+                meter=meter,
+            )
         balance_after = (command.readback or {}).get("balance")
         billed_at = meter.billed_reading_id.read_at
         # A reading billed after the record already moved the mirror past it.

@@ -72,6 +72,35 @@ class PrepaidMeterCommand(models.Model):
                     # The counter proved the meter applied the record: the
                     # wallet follows, once (the ledger key is the command).
                     account._credit_meter_recharge(command.sudo())
+                elif command.state == "failed" and account_id:
+                    command._top_up_not_written()
             elif command.command_type in SWITCH_COMMANDS:
                 Engine._switch_settled(command)
         return res
+
+    def _top_up_not_written(self):
+        """A top-up already in the wallet did not reach its meter-side meter:
+        the two disagree until someone retries the command (a retry reads the
+        meter's counter and never writes twice)."""
+        self.ensure_one()
+        if not (self.params or {}).get("wallet_key"):
+            return  # a person's record: the wallet never moved
+        account = self.env["prepaid.account"].sudo().browse(self.params["account_id"])
+        summary = self.env._(
+            "Top-up not written to meter %s", self.meter_id.display_name
+        )
+        note = self.env._(
+            "%(amount)s is in the wallet but command %(command)s failed: "
+            "%(error)s. Retry it under Commands, or the meter cuts itself off "
+            "when its own balance runs out.",
+            amount=account.currency_id.format(self.params["amount"]),
+            command=self.name,
+            error=self.last_error or "",
+        )
+        account.message_post(body=note)
+        account.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=summary,
+            note=note,
+            user_id=self.env["prepaid.billing.engine"]._supply_operator(self).id,
+        )

@@ -5,7 +5,7 @@ from odoo.tests import new_test_user, tagged
 
 from odoo.addons.prepaid_metering.tests.common import electric
 
-from ..wizards import prepaid_recharge_wizard as recharge_wizard
+from ..models import prepaid_account_meter_record as meter_record
 from .common import BillingCase
 
 
@@ -148,7 +148,7 @@ class TestMeterSideRecharge(MeterSideCase):
 
     def test_recharge_on_a_bus_being_polled_waits_in_the_queue(self):
         self.gateway._claim_bus("poll")
-        with patch.object(recharge_wizard, "METER_WAIT_S", 0.0):
+        with patch.object(meter_record, "METER_WAIT_S", 0.0):
             result = self.recharge(30.0)
         self.assertEqual(result["params"]["type"], "warning")
         self.assertIn(

@@ -3,9 +3,6 @@ import uuid
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-#: Seconds the wizard waits for the meter before reporting "sending".
-METER_WAIT_S = 5.0
-
 
 class PrepaidRechargeWizard(models.TransientModel):
     _name = "prepaid.recharge.wizard"
@@ -83,55 +80,21 @@ class PrepaidRechargeWizard(models.TransientModel):
         return {"type": "ir.actions.act_window_close"}
 
     def _record_on_meter(self):
-        """Recharge or refund through the meter: a counted record command.
-
-        The command is committed in a transaction of its own before anything
-        is written to the meter (outbox), then sent through the command
-        queue's claim; the wallet moves in the command's own transaction when
-        the meter's counter proves the record applied. This request's
-        transaction holds nothing of it: its rollback loses no command and
-        credits nothing.
-        """
+        """Recharge or refund through the meter (``prepaid.account.
+        _record_on_meter``), then say how it went."""
         account, meter = self.account_id, self.meter_id
-        account._check_group("prepaid_billing.group_billing_user")
-        refund = self.operation == "refund"
-        if account.state != "open":
-            raise UserError(
-                self.env._(
-                    "Account %s is not open: its meter cannot be recharged.",
-                    account.name,
-                )
-            )
-        if meter.billing_account_id != account or meter.billing_mode != "meter":
-            raise UserError(
-                self.env._(
-                    "Meter %(meter)s is not a meter-side meter of %(account)s.",
-                    meter=meter.name,
-                    account=account.name,
-                )
-            )
-        account._check_money_journal(self.journal_id)
-        if refund:
-            currency = account.currency_id
-            if currency.compare_amounts(self.amount, 0) <= 0:
-                raise UserError(self.env._("A refund must be a positive amount."))
-            if currency.compare_amounts(self.amount, account.balance) > 0:
-                raise UserError(
-                    self.env._(
-                        "Refund %(amount)s is more than the balance %(balance)s.",
-                        amount=self.amount,
-                        balance=account.balance,
-                    )
-                )
-        else:
-            account._check_recharge_amount(self.amount)
-        Command = self.env["prepaid.meter.command"]
-        command_id = self._queue_meter_record(refund)
-        busy = Command._process_in_own_cursor([command_id]).busy
-        state = Command._wait_settled([command_id], METER_WAIT_S)[command_id]
-        command = Command.browse(command_id)
+        amount = -self.amount if self.operation == "refund" else self.amount
+        command, state, busy = account._record_on_meter(
+            meter,
+            amount,
+            self.journal_id,
+            f"wizard:{self.operation_key}",
+            self._payment_method(),
+            reason=self.note or None,
+        )
+        command_id = command.id
         if state == "failed":
-            error = Command._read_error(command_id)
+            error = command._read_error(command_id)
             raise UserError(
                 self.env._(
                     "The meter did not apply the %(operation)s: %(error)s. The "
@@ -188,27 +151,3 @@ class PrepaidRechargeWizard(models.TransientModel):
             if self.operation == "refund"
             else self.env._("Recharge")
         )
-
-    def _queue_meter_record(self, refund):
-        """Create and commit the command in a fresh transaction; one command
-        per wizard (the operation key), whatever the number of clicks."""
-        account = self.account_id
-        amount = -self.amount if refund else self.amount
-        vals = {
-            "meter_id": self.meter_id.id,
-            "command_type": "record_write",
-            "request_key": f"wizard:{self.operation_key}",
-            "reason": self.note
-            or (
-                self.env._("Refund of %s", account.name)
-                if refund
-                else self.env._("Recharge of %s", account.name)
-            ),
-            "params": {
-                "amount": amount,
-                "account_id": account.id,
-                "journal_id": self.journal_id.id,
-                "payment_method": self._payment_method(),
-            },
-        }
-        return self.env["prepaid.meter.command"]._create_in_own_cursor(vals)

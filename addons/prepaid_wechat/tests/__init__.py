@@ -3,3 +3,4 @@ from . import test_portal
 from . import test_tour
 from . import test_wechatpay
 from . import test_race
+from . import test_meter_side_top_up
