@@ -242,6 +242,18 @@ class PrepaidChargeItem(models.Model):
             )
         return [Target(*row) for row in cr.fetchall()]
 
+    def _local_today(self):
+        """Today in the time zone of the company's sites (the first one), so
+        that a charge falls due on the site's calendar day, whoever runs the
+        job; the user's day when the company has no site."""
+        self.ensure_one()
+        site = self.env["prepaid.site"].sudo().search(
+            [("company_id", "=", self.company_id.id)], order="id", limit=1
+        )
+        if not site.tz:
+            return fields.Date.context_today(self)
+        return fields.Date.context_today(self.with_context(tz=site.tz))
+
     def _periods(self, today):
         self.ensure_one()
         return proration.due_periods(

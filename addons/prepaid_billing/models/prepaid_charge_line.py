@@ -156,11 +156,12 @@ class PrepaidChargeLine(models.Model):
     def _generate(self, items, today=None):
         """Insert the missing charges of ``items`` due on or before ``today``
         and deduct the wallet ones. Constant SQL statements per item, whatever
-        the number of targets and periods. Returns the new charges."""
-        today = today or fields.Date.context_today(self)
+        the number of targets and periods. Returns the new charges.
+        ``today`` defaults to the local day of each item's company sites
+        (see ``prepaid.charge.item._local_today``)."""
         created = self.browse()
         for item in items.filtered("active"):
-            created |= self._generate_item(item, today)
+            created |= self._generate_item(item, today or item._local_today())
         return created
 
     def _generate_item(self, item, today):

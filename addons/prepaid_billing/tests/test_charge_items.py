@@ -105,6 +105,20 @@ class TestChargeItems(MonthCase):
         line = lines.filtered(lambda charge: charge.account_id == late)
         self.assertEqual((line.days, line.amount), (10, 10.0))
 
+    def test_a_charge_falls_due_on_the_site_s_calendar_day(self):
+        item = self.make_item(
+            amount_type="fixed",
+            amount=31.0,
+            target_type="account",
+            account_ids=[(6, 0, self.account1.ids)],
+        )
+        # 2026-02-01 06:30 in Shanghai: February is due there, not in UTC
+        with freeze_time("2026-01-31 22:30:00"):
+            lines = self.env["prepaid.charge.line"]._generate(item)
+        self.assertEqual(
+            sorted(lines.mapped("period_start")), [date(2026, 1, 1), date(2026, 2, 1)]
+        )
+
     def test_leaving_at_7_in_shanghai_pays_that_local_day(self):
         item = self.make_item(
             amount_type="fixed",
