@@ -1,6 +1,9 @@
+import base64
+import io
 from datetime import date
 from decimal import Decimal
 
+import openpyxl
 from freezegun import freeze_time
 
 from odoo import Command
@@ -90,6 +93,17 @@ class TestPostpaid(PostpaidCase):
         billed = sum(run.bill_ids.mapped("amount_total"))
         self.assertEqual(billed, 1330.0)
         self.assertEqual(sum(row.total for row in rows.values()), billed + 20.0)
+        wizard = self.env["prepaid.monthly.report.wizard"].create(
+            {"month": "2026-01-15", "company_id": self.company.id}
+        )
+        html, _kind = self.env["ir.actions.report"]._render_qweb_html(
+            "prepaid_billing.report_monthly", wizard.ids
+        )
+        self.assertIn("No room", html.decode())
+        wizard.action_export_xlsx()
+        book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(wizard.xlsx_file)))
+        names = [row[1] for row in book.active.iter_rows(min_row=2, values_only=True)]
+        self.assertEqual(names[-1], "No room")
 
     def test_overlapping_bill_run_is_refused_and_writes_nothing(self):
         self.january(self.meter1)
