@@ -724,8 +724,7 @@ class PrepaidAccount(models.Model):
         """Close the account, in an order that leaves no money behind: final
         readings, last consumption, credits of the charges' unused days, then
         a refund of the whole balance through ``journal``, then the meters
-        are released. A refusal changes nothing (one transaction; the final
-        reading commands excepted, which only read)."""
+        are released. A refusal changes nothing (one transaction)."""
         self.ensure_one()
         self._check_group(BILLING_USER)
         self.check_access("write")
