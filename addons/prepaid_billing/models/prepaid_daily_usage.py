@@ -383,18 +383,17 @@ class PrepaidDailyUsage(models.Model):
         """Add the good readings of the locked ``meter_ids`` after their
         watermark to their days and move the watermark (one upsert)."""
         cr = self.env.cr
+        Reading = self.env["prepaid.reading"]
         cr.execute(
-            f"""
+            SQL(
+                f"""
             SELECT m.id,
                    (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE m.tz)::date,
                    r.id, r.read_at, r.energy_total_kwh::float8, r.volume_m3::float8,
-                   r.delta_kwh::float8, r.delta_m3::float8,
-                   r.review_state IS NOT DISTINCT FROM 'rejected'
+                   r.delta_kwh::float8, r.delta_m3::float8, %s
               FROM (SELECT m.id, COALESCE(s.tz, 'UTC') AS tz,
                            {DAILY_WATERMARK} AS watermark,
-                           (SELECT min(h.id) FROM prepaid_reading h
-                             WHERE h.meter_id = m.id
-                               AND h.review_state = 'suspect') AS hold
+                           %s AS hold
                       FROM prepaid_meter m
                       LEFT JOIN prepaid_site s ON s.id = m.site_id
                      WHERE m.id = ANY(%s)) m
@@ -407,7 +406,10 @@ class PrepaidDailyUsage(models.Model):
                     ORDER BY r.id) r
              ORDER BY m.id, r.id
             """,
-            [meter_ids],
+                Reading._money_sql("r"),
+                Reading._pending_suspect_sql("m"),
+                meter_ids,
+            )
         )
         days = daily.Days()
         watermarks = {}
@@ -421,10 +423,10 @@ class PrepaidDailyUsage(models.Model):
             volume,
             kwh,
             m3,
-            rejected,
+            money,
         ) in cr.fetchall():
             watermarks[meter_id] = reading_id
-            if rejected:
+            if not money:
                 continue  # no use, but passed
             days.add(meter_id, day, (read_at, total, volume), kwh, m3)
             added += 1
@@ -469,7 +471,8 @@ class PrepaidDailyUsage(models.Model):
             [list(meter_ids), date_from, date_to],
         )
         cr.execute(
-            f"""
+            SQL(
+                f"""
             SELECT r.meter_id,
                    (r.read_at AT TIME ZONE 'UTC'
                               AT TIME ZONE COALESCE(s.tz, 'UTC'))::date,
@@ -485,11 +488,14 @@ class PrepaidDailyUsage(models.Model):
                                     AT TIME ZONE COALESCE(s.tz, 'UTC'))
                                     AT TIME ZONE 'UTC'
               LEFT JOIN prepaid_reading_charge c ON c.id = r.id
-             WHERE m.id = ANY(%s)
-               AND (r.review_state IS NULL OR r.review_state = 'accepted')
+             WHERE m.id = ANY(%s) AND %s
              ORDER BY r.meter_id, r.read_at, r.id
             """,
-            [date_from, date_to, list(meter_ids)],
+                date_from,
+                date_to,
+                list(meter_ids),
+                self.env["prepaid.reading"]._money_sql("r"),
+            )
         )
         days = daily.Days()
         for (
