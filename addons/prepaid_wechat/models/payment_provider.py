@@ -177,8 +177,9 @@ class PaymentProvider(models.Model):
     def _demo_tenant_login(self):
         """Demo data: portal login ``tenant`` / ``tenant`` for the tenant of
         the first open prepaid account."""
-        account = self.env["prepaid.account"].search(
-            [("state", "=", "open"), ("mode", "=", "prepaid")], order="id", limit=1
+        Account = self.env["prepaid.account"]
+        account = Account.search(
+            Account._get_billable_account_domain(), order="id", limit=1
         )
         Users = self.env["res.users"].with_context(no_reset_password=True)
         if not account or Users.search_count([("login", "=", "tenant")]):
