@@ -3,7 +3,7 @@ import pytz
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
+from odoo.addons.prepaid_metering.tools.constants import SWITCH_COMMANDS
 
 from ..tools import balance as balance_core
 from ..tools import protection as protection_core

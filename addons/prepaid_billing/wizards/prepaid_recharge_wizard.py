@@ -125,13 +125,10 @@ class PrepaidRechargeWizard(models.TransientModel):
                 )
         else:
             account._check_recharge_amount(self.amount)
-        Command = self.env["prepaid.meter.command"]
-        command_id = self._queue_meter_record(refund)
-        busy = Command._process_in_own_cursor([command_id]).busy
-        state = Command._wait_settled([command_id], METER_WAIT_S)[command_id]
-        command = Command.browse(command_id)
+        command, state, error, busy = self.env["prepaid.meter.command"].send_and_wait(
+            self._meter_record_vals(refund), METER_WAIT_S
+        )
         if state == "failed":
-            error = Command._read_error(command_id)
             raise UserError(
                 self.env._(
                     "The meter did not apply the %(operation)s: %(error)s. The "
@@ -175,7 +172,7 @@ class PrepaidRechargeWizard(models.TransientModel):
                 else {
                     "type": "ir.actions.act_window",
                     "res_model": "prepaid.meter.command",
-                    "res_id": command_id,
+                    "res_id": command.id,
                     "views": [[False, "form"]],
                     "target": "current",
                 },
@@ -189,12 +186,12 @@ class PrepaidRechargeWizard(models.TransientModel):
             else self.env._("Recharge")
         )
 
-    def _queue_meter_record(self, refund):
-        """Create and commit the command in a fresh transaction; one command
-        per wizard (the operation key), whatever the number of clicks."""
+    def _meter_record_vals(self, refund):
+        """The counted record's command: one per wizard (the operation key),
+        whatever the number of clicks."""
         account = self.account_id
         amount = -self.amount if refund else self.amount
-        vals = {
+        return {
             "meter_id": self.meter_id.id,
             "command_type": "record_write",
             "request_key": f"wizard:{self.operation_key}",
@@ -211,4 +208,3 @@ class PrepaidRechargeWizard(models.TransientModel):
                 "payment_method": self._payment_method(),
             },
         }
-        return self.env["prepaid.meter.command"]._create_in_own_cursor(vals)
