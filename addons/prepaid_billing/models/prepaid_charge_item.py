@@ -1,5 +1,4 @@
 import logging
-from datetime import datetime, time
 from typing import NamedTuple
 
 from odoo import api, fields, models
@@ -260,7 +259,3 @@ class PrepaidChargeItem(models.Model):
                 period, terms["window"], (target.opened, target.closed)
             )
         return quantity, days, proration.prorate(full, period, days, terms["rounding"])
-
-    @staticmethod
-    def _due_datetime(period):
-        return datetime.combine(period.due, time.min)

@@ -264,21 +264,6 @@ class PaymentProvider(models.Model):
             _TokenStore(provider),
         )
 
-    @api.model
-    def _wechat_oa_provider(self, company):
-        """The WeChat provider of ``company`` that can talk as the account."""
-        return (
-            self.sudo()
-            .search(
-                [
-                    ("code", "=", const.PROVIDER_CODE),
-                    ("state", "!=", "disabled"),
-                    ("company_id", "=", company.id),
-                ]
-            )
-            .filtered("wechatpay_app_secret")[:1]
-        )
-
 
 class _TokenStore:
     """Keeps the official-account token on the provider row (shared by all
