@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 #: Simulated time is naive local time counted in seconds from this instant,
 #: which keeps hour-of-day arithmetic free of time zones.
@@ -42,30 +42,10 @@ class SimClock:
         """Return the current simulated time in seconds since :data:`EPOCH`."""
         return self.at(time.monotonic())
 
-    def now_datetime(self) -> datetime:
-        """Return the current simulated time as a naive datetime."""
-        return EPOCH + timedelta(seconds=self.now())
-
-    def set_speed(self, speed: float) -> None:
-        """Change the speed without a jump in simulated time."""
-        with self._lock:
-            real = time.monotonic()
-            self._anchor_sim = self.at(real)
-            self._anchor_real = real
-            self._speed = float(speed)
-
     def advance(self, seconds: float) -> None:
         """Move simulated time forward by ``seconds`` (works at any speed)."""
         with self._lock:
             self._anchor_sim += seconds
-
-    def set_time(self, when: datetime | str) -> None:
-        """Jump to ``when``; meters ignore a jump backwards (no negative use)."""
-        if isinstance(when, str):
-            when = datetime.fromisoformat(when)
-        with self._lock:
-            self._anchor_real = time.monotonic()
-            self._anchor_sim = (when - EPOCH).total_seconds()
 
 
 def hour_of(sim_seconds: float) -> int:

@@ -117,11 +117,6 @@ def dcba_regs_float32(r0: int, r1: int) -> float:
     return struct.unpack("<f", struct.pack(">HH", r0, r1))[0]
 
 
-def _raw(value: float, scale: int) -> int:
-    """Truncate like a meter display; the epsilon absorbs binary float noise."""
-    return math.floor(value * scale + 1e-4)
-
-
 def _cents(money: float) -> int:
     return math.floor(money * 100 + 0.5)
 

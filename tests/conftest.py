@@ -1,39 +1,45 @@
 """Make the plain-Python packages importable without installing them.
 
-``drivers`` lives inside the Odoo addon and is imported here as a top-level
-package (``from drivers import codec``); ``simulator`` sits at the repo root.
+Every plain core inside an Odoo addon is loaded one way: by path, as a
+top-level package named after its addon (``prepaid_metering_drivers``,
+``prepaid_metering_tools``, ``prepaid_billing_tools``,
+``prepaid_wechat_tools``). Importing them through ``odoo.addons`` would run
+the addons' ``__init__``, which imports Odoo; and three of them are called
+``tools``. ``simulator`` sits at the repo root, a package of its own.
 """
 
+import importlib.util
 import sys
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
-for _path in (_ROOT / "addons" / "prepaid_metering", _ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+#: top-level name -> the addon's plain package
+PLAIN_PACKAGES = {
+    "prepaid_metering_drivers": "addons/prepaid_metering/drivers",
+    "prepaid_metering_tools": "addons/prepaid_metering/tools",
+    "prepaid_billing_tools": "addons/prepaid_billing/tools",
+    "prepaid_wechat_tools": "addons/prepaid_wechat/tools",
+}
+
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
 
 
-def _load_billing_tools():
-    """Register prepaid_billing's ``tools`` as ``prepaid_billing_tools``.
-
-    ``tools`` is also the name of prepaid_metering's package (on sys.path
-    above), and prepaid_billing's package ``__init__`` imports Odoo; loading
-    the directory by path under a name of its own avoids both.
-    """
-    import importlib.util
-
-    package = "prepaid_billing_tools"
-    tools = _ROOT / "addons" / "prepaid_billing" / "tools"
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, tools / "__init__.py", submodule_search_locations=[str(tools)]
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        spec.loader.exec_module(module)
+def _load_plain(name, directory):
+    """Register the package in ``directory`` as ``name`` (its modules import
+    each other relatively, so they load under it too)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(
+        name, directory / "__init__.py", submodule_search_locations=[str(directory)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
 
 
-_load_billing_tools()
+for _name, _directory in PLAIN_PACKAGES.items():
+    _load_plain(_name, _ROOT / _directory)
 
 
 try:

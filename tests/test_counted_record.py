@@ -1,7 +1,7 @@
 """The counter rule of a counted record (plain Python, no Odoo)."""
 
 import pytest
-from tools.counted_record import (
+from prepaid_metering_tools.counted_record import (
     Decision,
     Verdict,
     after_write,

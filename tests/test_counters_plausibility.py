@@ -4,8 +4,8 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
-from tools import counters, plausibility
-from tools.plausibility import Reference, Rule, assess
+from prepaid_metering_tools import counters, plausibility
+from prepaid_metering_tools.plausibility import Reference, Rule, assess
 
 T0 = datetime(2026, 3, 2, 10, 0, 0)
 WRAP = 42949672.96  # UINT32 at 0.01 kWh

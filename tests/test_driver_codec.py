@@ -4,8 +4,8 @@ import math
 import struct
 
 import pytest
-from drivers import codec
-from drivers.codec import ReadBlock, Register
+from prepaid_metering_drivers import codec
+from prepaid_metering_drivers.codec import ReadBlock, Register
 
 SAMPLES = {
     "uint16": [0, 1, 0x1234, 0xFFFF],

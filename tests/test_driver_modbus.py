@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
-from drivers import codec
-from drivers.codec import Register
-from drivers.modbus import (
+from prepaid_metering_drivers import codec
+from prepaid_metering_drivers.codec import Register
+from prepaid_metering_drivers.modbus import (
     Endpoint,
     MeterPoll,
     check_connection,
@@ -227,7 +227,7 @@ def endpoint(request, gateways):
 @pytest.fixture
 def no_warnings(caplog):
     """Fail the test if any logger emitted WARNING or worse (the Odoo rule)."""
-    caplog.set_level(logging.DEBUG, logger="drivers")
+    caplog.set_level(logging.DEBUG, logger="prepaid_metering_drivers")
     yield caplog
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert not loud, [f"{r.name}: {r.getMessage()}" for r in loud]

@@ -4,9 +4,9 @@ import logging
 import socket
 
 import pytest
-from drivers import codec
-from drivers.codec import Register
-from drivers.modbus import (
+from prepaid_metering_drivers import codec
+from prepaid_metering_drivers.codec import Register
+from prepaid_metering_drivers.modbus import (
     Endpoint,
     MeterPoll,
     WriteJob,

@@ -2,7 +2,7 @@
 
 import psycopg2
 import pytest
-from tools.transactions import local_settings
+from prepaid_metering_tools.transactions import local_settings
 
 
 @pytest.fixture

@@ -1,30 +1,15 @@
 """WeChat Pay APIv3 crypto core: signing, verification, decryption."""
 
 import base64
-import importlib.util
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from prepaid_wechat_tools import wechatpay as wx
 
-
-def _load(name):
-    tools = Path(__file__).resolve().parent.parent / "addons/prepaid_wechat/tools"
-    full = f"prepaid_wechat_tools_{name}"
-    if full not in sys.modules:
-        spec = importlib.util.spec_from_file_location(full, tools / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[full] = module
-        spec.loader.exec_module(module)
-    return sys.modules[full]
-
-
-wx = _load("wechatpay")
 APIV3 = b"0123456789abcdef0123456789abcdef"
 NOW = 1_790_000_000
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_wechat_crypto import _load
+from prepaid_wechat_tools import official_account as oa
+from prepaid_wechat_tools import wechatpay as wx
 
 from simulator.wechat_peer import Keys, WeChatPeer, pay_page_url
 
-wx = _load("wechatpay")
-oa = _load("official_account")
 ROOT = Path(__file__).resolve().parent.parent
 
 

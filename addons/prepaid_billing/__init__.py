@@ -5,4 +5,4 @@ from . import report
 
 def uninstall_hook(env):
     # the daily use's triggers on tables that stay (res_partner, res_company)
-    models.prepaid_daily_usage.drop_forget_triggers(env.cr)
+    models.prepaid_daily_usage_labels.drop_forget_triggers(env.cr)

@@ -14,7 +14,9 @@ from . import prepaid_supply_control
 from . import prepaid_billing_deduction
 from . import prepaid_revenue_recognition
 from . import prepaid_billing_engine
+from . import prepaid_daily_usage_labels
 from . import prepaid_daily_usage
+from . import prepaid_batch_job_run
 from . import prepaid_batch_job
 from . import prepaid_batch_job_line
 from . import prepaid_room_usage

@@ -385,9 +385,11 @@ class PrepaidAccount(models.Model):
     def _alarm_amounts(self):
         """(level 1, level 2, level 3) thresholds of this account."""
         self.ensure_one()
-        if self.alarm_override:
-            return self.alarm1_amount, self.alarm2_amount, self.alarm3_amount
-        return self.company_id._prepaid_alarm_amounts()
+        return balance_core.thresholds(
+            self.alarm_override,
+            (self.alarm1_amount, self.alarm2_amount, self.alarm3_amount),
+            self.company_id._prepaid_alarm_amounts(),
+        )
 
     @api.model
     def _get_billable_account_domain(self):
@@ -395,13 +397,6 @@ class PrepaidAccount(models.Model):
         alarms and balance cut-offs apply to them (the meter side of the rule
         is ``prepaid.meter._get_billable_meter_domain``)."""
         return [("state", "=", "open"), ("mode", "=", "prepaid")]
-
-    def _level_for(self, balance):
-        """Alarm level (0-3) reached by ``balance`` (the rule of
-        ``tools/balance``, which the billing engine applies in bulk)."""
-        return balance_core.alarm_level(
-            balance, self._alarm_amounts(), self.currency_id.rounding
-        )
 
     def _tariff_for(self, meter):
         """The tariff pricing ``meter``: the meter's own, else the account's."""

@@ -13,6 +13,7 @@ class MeterRecord(NamedTuple):
 
     command: object  # prepaid.meter.command
     state: str  # its committed state: done, failed, queued or sending
+    error: str | None  # why it failed (state "failed")
     busy: object  # prepaid.gateway whose bus was busy (the command waits)
 
 
@@ -102,13 +103,11 @@ class PrepaidAccount(models.Model):
         self._check_group("prepaid_billing.group_billing_user")
         self.check_access("write")
         self._check_meter_record(meter, amount, journal)
-        Command = self.env["prepaid.meter.command"]
-        command_id = Command._create_in_own_cursor(
-            self._meter_record_vals(meter, amount, key, journal, payment_method, reason)
+        vals = self._meter_record_vals(
+            meter, amount, key, journal, payment_method, reason
         )
-        busy = Command._process_in_own_cursor([command_id]).busy
-        state = Command._wait_settled([command_id], METER_WAIT_S)[command_id]
-        return MeterRecord(Command.browse(command_id), state, busy)
+        sent = self.env["prepaid.meter.command"].send_and_wait(vals, METER_WAIT_S)
+        return MeterRecord(sent.command, sent.state, sent.error, sent.busy)
 
     def _queue_top_up_on_meter(self, amount, key, journal, payment_method, label):
         """The wallet was just credited ``amount`` under ``key``: write it to

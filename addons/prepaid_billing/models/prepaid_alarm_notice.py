@@ -110,11 +110,6 @@ class PrepaidAlarmNotice(models.Model):
         return notices
 
     @api.model
-    def _reset_for(self, account, level):
-        """A recharge lifted the balance: alarms above ``level`` stop."""
-        self._reset_batch([(account, level)])
-
-    @api.model
     def _reset_batch(self, resets):
         """Stop the alarms above each (account, level) pair's new level."""
         if not resets:

@@ -3,7 +3,7 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools.sql_arrays import array_literal
+from ..tools.sql_arrays import array_literal, insert_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -38,26 +38,6 @@ LINE_COLUMNS = {
     "charge_line_id": "int4",
     "share_id": "int4",
 }
-
-
-def insert_rows(cr, table, columns, rows, uid):
-    """Insert ``rows`` (dicts) into ``table`` with one statement (one array
-    literal per column)."""
-    if not rows:
-        return
-    names = list(columns)
-    unnest = ", ".join(f"%s::{columns[c]}[]" for c in names)
-    params = [array_literal([row.get(c) for row in rows]) for c in names]
-    cr.execute(
-        f"""
-        INSERT INTO {table} ({", ".join(names)},
-            create_uid, write_uid, create_date, write_date)
-        SELECT {", ".join(f"u.{c}" for c in names)}, %s, %s,
-               now() at time zone 'UTC', now() at time zone 'UTC'
-          FROM unnest({unnest}) AS u({", ".join(names)})
-        """,  # noqa: S608 - table and column names are constants of this module
-        [uid, uid, *params],
-    )
 
 
 class PrepaidBillRun(models.Model):

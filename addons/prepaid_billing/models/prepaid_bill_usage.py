@@ -5,6 +5,7 @@ import pytz
 
 from odoo import api, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..tools import bill_pricing, deduction
 from ..tools.clock import LocalClock
@@ -52,22 +53,6 @@ class PrepaidBillUsage(models.AbstractModel):
 
     _name = "prepaid.bill.usage"
     _description = "Period Usage of Meters"
-
-    @api.model
-    def _usable_readings_sql(self):
-        """SQL condition on ``r`` (prepaid_reading) of the readings that are
-        money: no lower-than-previous counter, and not suspect when metering
-        flags implausible readings for review. The one place to adapt when
-        the plausibility rules change."""
-        fields_ = self.env["prepaid.reading"]._fields
-        condition = "r.anomaly != 'lower'"
-        if "review_state" in fields_:
-            condition += (
-                " AND COALESCE(r.review_state, '') NOT IN ('suspect', 'rejected')"
-            )
-        if "is_suspect" in fields_:
-            condition += " AND NOT COALESCE(r.is_suspect, FALSE)"
-        return condition
 
     @api.model
     def _utc_bounds(self, tz, date_from, date_to):
@@ -215,11 +200,12 @@ class PrepaidBillUsage(models.AbstractModel):
                     )
         if not params:
             return {}
-        usable = self._usable_readings_sql()
+        money = self.env["prepaid.reading"]._money_sql("r")
         quantity = "CASE WHEN w.water THEN r.delta_m3 ELSE r.delta_kwh END"
         cr = self.env.cr
         cr.execute(
-            f"""
+            SQL(
+                f"""
             SELECT w.meter_id, w.period, SUM(u.quantity)::float8
               FROM (SELECT w.*,
                            {DAILY_WATERMARK} AS watermark,
@@ -256,7 +242,7 @@ class PrepaidBillUsage(models.AbstractModel):
                      FROM (SELECT r.read_at, {quantity} AS quantity
                              FROM prepaid_reading r
                             WHERE r.meter_id = w.meter_id AND r.id > w.watermark
-                              AND {usable}
+                              AND %s
                             ORDER BY r.id OFFSET 0) t
                     WHERE t.read_at >= GREATEST(w.start, w.whole_at)
                       AND t.read_at < w.stop
@@ -267,12 +253,15 @@ class PrepaidBillUsage(models.AbstractModel):
                     WHERE r.meter_id = w.meter_id AND r.id > w.base_id
                       AND r.read_at >= GREATEST(w.start, w.base_at)
                       AND r.read_at < LEAST(w.stop, w.whole_at)
-                      AND {usable}
+                      AND %s
                    ) u
              WHERE u.quantity > 0
              GROUP BY 1, 2
             """,  # noqa: S608 - constant SQL of this module
-            [array_literal(column) for column in zip(*params, strict=True)],
+                *(array_literal(column) for column in zip(*params, strict=True)),
+                money,
+                money,
+            )
         )
         result = {}
         for meter_id, period, used in cr.fetchall():
@@ -290,9 +279,11 @@ class PrepaidBillUsage(models.AbstractModel):
         starts = [row.start for row in rows]
         stops = [row.stop for row in rows]
         banded = [row.meter_id for row in rows if row.meter_id in banded]
+        money = self.env["prepaid.reading"]._money_sql("r")
         if banded:
             cr.execute(
-                f"""
+                SQL(
+                    """
                 SELECT b.meter_id, p.energy_sharp_kwh::float8,
                        p.energy_peak_kwh::float8, p.energy_flat_kwh::float8,
                        p.energy_valley_kwh::float8
@@ -300,16 +291,21 @@ class PrepaidBillUsage(models.AbstractModel):
                   JOIN LATERAL (
                         SELECT r.* FROM prepaid_reading r
                          WHERE r.meter_id = b.meter_id AND r.read_at < b.start
-                           AND {self._usable_readings_sql()}
+                           AND %s
                          ORDER BY r.read_at DESC, r.id DESC LIMIT 1) p ON TRUE
                  WHERE b.meter_id = ANY(%s)
-                """,  # noqa: S608
-                [array_literal(ids), array_literal(starts), array_literal(banded)],
+                """,
+                    array_literal(ids),
+                    array_literal(starts),
+                    money,
+                    array_literal(banded),
+                )
             )
             for meter_id, *bands in cr.fetchall():
                 state[meter_id]["bands"] = tuple(bands)
         cr.execute(
-            f"""
+            SQL(
+                """
             SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
                    r.delta_m3::float8, r.anomaly,
                    CASE WHEN bd.id IS NOT NULL THEN r.energy_sharp_kwh::float8 END,
@@ -321,15 +317,15 @@ class PrepaidBillUsage(models.AbstractModel):
               JOIN prepaid_reading r ON r.meter_id = b.meter_id
                    AND r.read_at >= b.start AND r.read_at < b.stop
               LEFT JOIN unnest(%s::int4[]) AS bd(id) ON bd.id = r.meter_id
-             WHERE {self._usable_readings_sql()}
+             WHERE %s
              ORDER BY r.meter_id, r.read_at, r.id
-            """,  # noqa: S608
-            [
+            """,
                 array_literal(ids),
                 array_literal(starts),
                 array_literal(stops),
                 array_literal(banded),
-            ],
+                money,
+            )
         )
         band_quantities = deduction.band_quantities
         clocks = {}
@@ -370,9 +366,10 @@ class PrepaidBillUsage(models.AbstractModel):
         if not rows:
             return
         cr = self.env.cr
-        usable = self._usable_readings_sql()
+        money = self.env["prepaid.reading"]._money_sql("r")
         cr.execute(
-            f"""
+            SQL(
+                """
             SELECT r.meter_id,
                    (r.read_at + b.shift * interval '1 second')::date AS day,
                    (SUM(CASE WHEN b.water THEN r.delta_m3 ELSE r.delta_kwh END)
@@ -384,17 +381,17 @@ class PrepaidBillUsage(models.AbstractModel):
                    AS b(meter_id, start, stop, shift, water)
               JOIN prepaid_reading r ON r.meter_id = b.meter_id
                    AND r.read_at >= b.start AND r.read_at < b.stop
-             WHERE {usable}
+             WHERE %s
              GROUP BY 1, 2
              ORDER BY 1, 2
-            """,  # noqa: S608
-            [
+            """,
                 array_literal(row.meter_id for row in rows),
                 array_literal(row.start for row in rows),
                 array_literal(row.stop for row in rows),
                 array_literal(row.offset for row in rows),
                 array_literal("t" if row.water else "f" for row in rows),
-            ],
+                money,
+            )
         )
         first_at, last_at = {}, {}
         combine, midnight = datetime.combine, time.min
@@ -420,15 +417,19 @@ class PrepaidBillUsage(models.AbstractModel):
         ids = list(first_at) + list(last_at)
         times = list(first_at.values()) + list(last_at.values())
         cr.execute(
-            f"""
+            SQL(
+                """
             SELECT r.meter_id, r.read_at, MIN(r.id), MAX(r.id)
               FROM unnest(%s::int4[], %s::timestamp[]) AS p(meter_id, read_at)
               JOIN prepaid_reading r ON r.meter_id = p.meter_id
                    AND r.read_at = p.read_at
-             WHERE {usable}
+             WHERE %s
              GROUP BY 1, 2
-            """,  # noqa: S608
-            [array_literal(ids), array_literal(times)],
+            """,
+                array_literal(ids),
+                array_literal(times),
+                money,
+            )
         )
         found = {(row[0], row[1]): row[2:] for row in cr.fetchall()}
         for meter_id, first in first_at.items():

@@ -6,6 +6,7 @@ from psycopg2.errors import UniqueViolation
 
 from odoo import api, models
 from odoo.modules import module as odoo_module
+from odoo.tools import SQL
 
 from odoo.addons.prepaid_metering.tools.transactions import (
     local_settings,
@@ -237,7 +238,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
         meter's first pending suspect reading (its watermark never passes
         it), so that once accepted it is billed, exactly once.
         """
-        skip = (
+        skip = SQL(
             """AND NOT EXISTS (SELECT 1 FROM prepaid_reading_charge c
                                 WHERE c.id = r.id)
                AND NOT EXISTS (SELECT 1 FROM prepaid_ledger_line l
@@ -246,6 +247,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
             if skip_charged
             else ""
         )
+        Reading = self.env["prepaid.reading"]
         # Driven by the meters: each meter's readings after its watermark
         # are one range of the (meter_id, id) index, up to its first pending
         # suspect (the partial index of suspects). A batch's hundred thousand
@@ -253,7 +255,8 @@ class PrepaidBillingDeduction(models.AbstractModel):
         # cost estimate asks for it; compiling takes longer than the reading).
         with local_settings(self.env.cr, **BATCH_READ_SETTINGS):
             self.env.cr.execute(
-                f"""
+                SQL(
+                    """
                 SELECT r.id, r.meter_id, r.read_at, r.delta_kwh::float8,
                        r.delta_m3::float8, r.anomaly,
                        CASE WHEN m.banded THEN r.energy_sharp_kwh::float8 END,
@@ -266,9 +269,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
                   FROM (SELECT m.id, m.billing_mode,
                                COALESCE(m.billed_reading_id, 0) AS watermark,
                                m.id = ANY(%s) AS banded,
-                               (SELECT min(h.id) FROM prepaid_reading h
-                                 WHERE h.meter_id = m.id
-                                   AND h.review_state = 'suspect') AS hold
+                               %s AS hold
                           FROM prepaid_meter m WHERE m.id = ANY(%s)) m
                  CROSS JOIN LATERAL (
                        SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3,
@@ -278,13 +279,19 @@ class PrepaidBillingDeduction(models.AbstractModel):
                          FROM prepaid_reading r
                         WHERE r.meter_id = m.id AND r.id > m.watermark
                           AND (m.hold IS NULL OR r.id < m.hold)
-                          AND (r.review_state IS NULL OR r.review_state = 'accepted')
-                              {skip}
+                          AND %s
+                              %s
                         ORDER BY r.id) r
                  ORDER BY r.meter_id, r.id
                  LIMIT %s
-                """,  # noqa: S608 - a constant of this method
-                [banded, meter_ids, limit],
+                """,
+                    banded,
+                    Reading._pending_suspect_sql("m"),
+                    meter_ids,
+                    Reading._money_sql("r"),
+                    skip,
+                    limit,
+                )
             )
             # (float8 columns: psycopg2 parses them in C; numeric goes through a
             # Python typecaster per value, a second per million readings.)

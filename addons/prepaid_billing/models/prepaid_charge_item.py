@@ -1,5 +1,4 @@
 import logging
-from datetime import datetime, time
 from typing import NamedTuple
 
 from odoo import api, fields, models
@@ -247,8 +246,10 @@ class PrepaidChargeItem(models.Model):
         that a charge falls due on the site's calendar day, whoever runs the
         job; the user's day when the company has no site."""
         self.ensure_one()
-        site = self.env["prepaid.site"].sudo().search(
-            [("company_id", "=", self.company_id.id)], order="id", limit=1
+        site = (
+            self.env["prepaid.site"]
+            .sudo()
+            .search([("company_id", "=", self.company_id.id)], order="id", limit=1)
         )
         if not site.tz:
             return fields.Date.context_today(self)
@@ -294,7 +295,3 @@ class PrepaidChargeItem(models.Model):
                 period, terms["window"], (target.opened, target.closed)
             )
         return quantity, days, proration.prorate(full, period, days, terms["rounding"])
-
-    @staticmethod
-    def _due_datetime(period):
-        return datetime.combine(period.due, time.min)

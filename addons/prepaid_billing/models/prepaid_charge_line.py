@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.modules import module as odoo_module
 
 from ..tools import money, proration
-from ..tools.sql_arrays import array_literal
+from ..tools.sql_arrays import insert_rows
 from .prepaid_charge_item import local_day_sql
 
 _logger = logging.getLogger(__name__)
@@ -229,21 +229,15 @@ class PrepaidChargeLine(models.Model):
         if not rows:
             return []
         self.env.flush_all()
-        columns = list(INSERT_COLUMNS)
-        unnest = ", ".join(f"%s::{INSERT_COLUMNS[c]}[]" for c in columns)
-        self.env.cr.execute(
-            f"""
-            INSERT INTO prepaid_charge_line ({", ".join(columns)},
-                create_uid, write_uid, create_date, write_date)
-            SELECT {", ".join(f"u.{c}" for c in columns)}, %s, %s,
-                   now() at time zone 'UTC', now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u({", ".join(columns)})
-            ON CONFLICT DO NOTHING
+        insert_rows(
+            self.env.cr,
+            "prepaid_charge_line",
+            INSERT_COLUMNS,
+            rows,
+            self.env.uid,
+            suffix="""ON CONFLICT DO NOTHING
             RETURNING id, collection, account_id, amount::float8, name, product_id,
-                      quantity
-            """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid]
-            + [array_literal([row[c] for row in rows]) for c in columns],
+                      quantity""",
         )
         return sorted(self.env.cr.fetchall())
 

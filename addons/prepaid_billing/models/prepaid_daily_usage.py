@@ -11,6 +11,7 @@ from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 from ..tools import daily, rebuild
 from ..tools.sql_arrays import plain_array_literal
 from ..tools.tariff import BANDS
+from .prepaid_daily_usage_labels import create_forget_triggers
 
 #: A meter's daily watermark (SQL on ``m``, a prepaid_meter): its readings up
 #: to here are in its days, whoever counted them (billing for a deducted meter,
@@ -43,57 +44,7 @@ EDGE_COLUMNS = {
 }
 # Summed into an existing row by a billing batch (the others are labels).
 ADDED = [c for c in SUM_COLUMNS if c not in ("meter_id", "date")]
-# The rows a daily row names, and what deleting one does to the daily rows
-# (statement triggers of init(), in place of foreign keys: see _Reference).
-REFERENCES = {
-    "meter_id": ("prepaid_meter", "delete"),
-    "room_id": ("prepaid_room", "set null"),
-    "floor_id": ("prepaid_floor", "set null"),
-    "building_id": ("prepaid_building", "set null"),
-    "site_id": ("prepaid_site", "set null"),
-    "company_id": ("res_company", "set null"),
-    "account_id": ("prepaid_account", "set null"),
-    "partner_id": ("res_partner", "set null"),
-}
-FORGET = "prepaid_daily_usage_forget"
 _is_value = partial(is_not, None)
-
-
-# The statement trigger function of REFERENCES (arguments: the column, the
-# action); it does nothing once the table is gone (see uninstall_hook).
-FORGET_FUNCTION = """
-    CREATE OR REPLACE FUNCTION prepaid_daily_usage_forget() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        IF to_regclass('prepaid_daily_usage') IS NULL THEN
-            RETURN NULL;
-        END IF;
-        IF TG_ARGV[1] = 'delete' THEN
-            EXECUTE format('DELETE FROM prepaid_daily_usage WHERE %1$I
-                            IN (SELECT id FROM prepaid_daily_usage_forget_old)',
-                           TG_ARGV[0]);
-        ELSE
-            EXECUTE format('UPDATE prepaid_daily_usage SET %1$I = NULL
-                             WHERE %1$I
-                                   IN (SELECT id FROM prepaid_daily_usage_forget_old)',
-                           TG_ARGV[0]);
-        END IF;
-        RETURN NULL;
-    END $$
-"""
-
-
-def drop_forget_triggers(cr):
-    """Drop the deletion triggers of the daily use (module uninstall)."""
-    for column, (table, _action) in REFERENCES.items():
-        cr.execute(
-            SQL(
-                "DROP TRIGGER IF EXISTS %s ON %s",
-                SQL.identifier(f"{FORGET}_{column}"),
-                SQL.identifier(table),
-            )
-        )
-    cr.execute("DROP FUNCTION IF EXISTS prepaid_daily_usage_forget()")
 
 
 def upsert_statement(days):
@@ -173,24 +124,6 @@ def upsert_statement(days):
     )
 
 
-class _Reference(fields.Many2one):
-    """A Many2one of the daily use without a foreign key.
-
-    Billing writes thousands of daily rows per batch; a foreign key checks
-    each new row against each table it names (eight lookups, each locking the
-    row it finds), which cost more than the rest of the daily upkeep together.
-    The rows are written from the meter's own row in the same statement (the
-    meter, its room, floor, building, site, company, account and tenant), so
-    they name existing rows by construction; what a foreign key would still
-    do, following deletions, statement triggers on the named tables do
-    (``init``, :data:`REFERENCES`): a deleted meter takes its days with it,
-    a deleted room, tenant... leaves the days unlabelled.
-    """
-
-    def update_db_foreign_key(self, model, column):
-        return
-
-
 class PrepaidDailyUsage(models.Model):
     """What one meter used and cost on one local day (site time zone).
 
@@ -206,6 +139,7 @@ class PrepaidDailyUsage(models.Model):
 
     _name = "prepaid.daily.usage"
     _description = "Daily Meter Use"
+    _inherit = ["prepaid.daily.usage.labels"]
     _order = "date desc, meter_id"
     _rec_name = "date"
     # Written by billing in bulk, never by hand: no create/write stamps (two
@@ -216,21 +150,11 @@ class PrepaidDailyUsage(models.Model):
     # by meter and date (the unique key), by room or by account: no index of
     # its own on date or company (each index is written for every new day).
     date = fields.Date(required=True, readonly=True)
-    meter_id = _Reference(
-        "prepaid.meter", required=True, readonly=True, ondelete="cascade"
-    )
     utility = fields.Selection(
         [("electricity", "Electricity"), ("water", "Water")],
         required=True,
         readonly=True,
     )
-    room_id = _Reference("prepaid.room", readonly=True, index=True)
-    floor_id = _Reference("prepaid.floor", readonly=True)
-    building_id = _Reference("prepaid.building", readonly=True)
-    site_id = _Reference("prepaid.site", readonly=True)
-    company_id = _Reference("res.company", readonly=True)
-    account_id = _Reference("prepaid.account", readonly=True, index=True)
-    partner_id = _Reference("res.partner", string="Tenant", readonly=True)
     currency_id = fields.Many2one(related="company_id.currency_id")
     energy_kwh = fields.Float(string="Energy (kWh)", readonly=True, digits=(16, 3))
     sharp_kwh = fields.Float(string="Sharp (kWh)", readonly=True, digits=(16, 3))
@@ -286,35 +210,7 @@ class PrepaidDailyUsage(models.Model):
             "DROP INDEX IF EXISTS prepaid_daily_usage__date_index, "
             "prepaid_daily_usage__company_id_index"
         )
-        # What the foreign keys of _Reference would do on deletion, one
-        # statement per deleting statement (FORGET_FUNCTION).
-        cr.execute(FORGET_FUNCTION)
-        for column, (table, action) in REFERENCES.items():
-            trigger = SQL.identifier(f"{FORGET}_{column}")
-            cr.execute(
-                SQL("DROP TRIGGER IF EXISTS %s ON %s", trigger, SQL.identifier(table))
-            )
-            cr.execute(
-                SQL(
-                    "CREATE TRIGGER %s AFTER DELETE ON %s "
-                    "REFERENCING OLD TABLE AS prepaid_daily_usage_forget_old "
-                    "FOR EACH STATEMENT "
-                    "EXECUTE FUNCTION prepaid_daily_usage_forget(%s, %s)",
-                    trigger,
-                    SQL.identifier(table),
-                    column,
-                    action,
-                )
-            )
-            # the foreign key of an earlier version, and its record
-            name = f"prepaid_daily_usage_{column}_fkey"
-            cr.execute(
-                SQL(
-                    "ALTER TABLE prepaid_daily_usage DROP CONSTRAINT IF EXISTS %s",
-                    SQL.identifier(name),
-                )
-            )
-            cr.execute("DELETE FROM ir_model_constraint WHERE name = %s", [name])
+        create_forget_triggers(cr)
 
     # ------------------------------------------------------------------
     # Maintenance
@@ -383,18 +279,17 @@ class PrepaidDailyUsage(models.Model):
         """Add the good readings of the locked ``meter_ids`` after their
         watermark to their days and move the watermark (one upsert)."""
         cr = self.env.cr
+        Reading = self.env["prepaid.reading"]
         cr.execute(
-            f"""
+            SQL(
+                f"""
             SELECT m.id,
                    (r.read_at AT TIME ZONE 'UTC' AT TIME ZONE m.tz)::date,
                    r.id, r.read_at, r.energy_total_kwh::float8, r.volume_m3::float8,
-                   r.delta_kwh::float8, r.delta_m3::float8,
-                   r.review_state IS NOT DISTINCT FROM 'rejected'
+                   r.delta_kwh::float8, r.delta_m3::float8, %s
               FROM (SELECT m.id, COALESCE(s.tz, 'UTC') AS tz,
                            {DAILY_WATERMARK} AS watermark,
-                           (SELECT min(h.id) FROM prepaid_reading h
-                             WHERE h.meter_id = m.id
-                               AND h.review_state = 'suspect') AS hold
+                           %s AS hold
                       FROM prepaid_meter m
                       LEFT JOIN prepaid_site s ON s.id = m.site_id
                      WHERE m.id = ANY(%s)) m
@@ -407,7 +302,10 @@ class PrepaidDailyUsage(models.Model):
                     ORDER BY r.id) r
              ORDER BY m.id, r.id
             """,
-            [meter_ids],
+                Reading._money_sql("r"),
+                Reading._pending_suspect_sql("m"),
+                meter_ids,
+            )
         )
         days = daily.Days()
         watermarks = {}
@@ -421,10 +319,10 @@ class PrepaidDailyUsage(models.Model):
             volume,
             kwh,
             m3,
-            rejected,
+            money,
         ) in cr.fetchall():
             watermarks[meter_id] = reading_id
-            if rejected:
+            if not money:
                 continue  # no use, but passed
             days.add(meter_id, day, (read_at, total, volume), kwh, m3)
             added += 1
@@ -469,7 +367,8 @@ class PrepaidDailyUsage(models.Model):
             [list(meter_ids), date_from, date_to],
         )
         cr.execute(
-            f"""
+            SQL(
+                f"""
             SELECT r.meter_id,
                    (r.read_at AT TIME ZONE 'UTC'
                               AT TIME ZONE COALESCE(s.tz, 'UTC'))::date,
@@ -485,11 +384,14 @@ class PrepaidDailyUsage(models.Model):
                                     AT TIME ZONE COALESCE(s.tz, 'UTC'))
                                     AT TIME ZONE 'UTC'
               LEFT JOIN prepaid_reading_charge c ON c.id = r.id
-             WHERE m.id = ANY(%s)
-               AND (r.review_state IS NULL OR r.review_state = 'accepted')
+             WHERE m.id = ANY(%s) AND %s
              ORDER BY r.meter_id, r.read_at, r.id
             """,
-            [date_from, date_to, list(meter_ids)],
+                date_from,
+                date_to,
+                list(meter_ids),
+                self.env["prepaid.reading"]._money_sql("r"),
+            )
         )
         days = daily.Days()
         for (

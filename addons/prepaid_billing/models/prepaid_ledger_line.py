@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_round
 
-from ..tools.sql_arrays import array_literal
+from ..tools.sql_arrays import array_literal, insert_rows
 
 LINE_TYPES = [
     ("opening", "Opening Balance"),
@@ -277,20 +277,14 @@ class PrepaidLedgerLine(models.Model):
                 done_readings.add(vals["reading_id"])
         if not rows:
             return self.browse()
-        columns = list(POST_COLUMNS)
-        unnest = ", ".join(f"%s::{POST_COLUMNS[c]}[]" for c in columns)
-        values = ", ".join(f"u.{c}" for c in columns[1:])
-        cr.execute(
-            f"""
-            INSERT INTO prepaid_ledger_line ({", ".join(columns)},
-                create_uid, write_uid, create_date, write_date)
-            SELECT COALESCE(u.id, nextval('prepaid_ledger_line_id_seq')), {values},
-                   %s, %s, now() at time zone 'UTC', now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u({", ".join(columns)})
-            RETURNING id
-            """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid, self.env.uid]
-            + [array_literal([row[c] for row in rows]) for c in columns],
+        insert_rows(
+            cr,
+            "prepaid_ledger_line",
+            POST_COLUMNS,
+            rows,
+            self.env.uid,
+            id_sequence="prepaid_ledger_line_id_seq",
+            suffix="RETURNING id",
         )
         line_ids = [row[0] for row in cr.fetchall()]
         cr.execute(

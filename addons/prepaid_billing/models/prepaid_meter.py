@@ -103,8 +103,8 @@ class PrepaidMeter(models.Model):
         ``FOR UPDATE SKIP LOCKED``); returns their ids.
 
         ``watermarks``: the meter columns holding reading ids, the later of
-        which is the watermark; ``good_only``: only readings neither suspect
-        nor rejected count.
+        which is the watermark; ``good_only``: only readings that are money
+        (``prepaid.reading._get_money_domain``) count.
         """
         self.env.flush_all()
         Meter = self.sudo().with_context(active_test=False)
@@ -114,10 +114,10 @@ class PrepaidMeter(models.Model):
             SQL("COALESCE(%s, 0)", SQL.identifier(table, column))
             for column in watermarks
         )
-        good = SQL(
-            "AND (r.review_state IS NULL OR r.review_state = 'accepted')"
+        good = (
+            SQL("AND %s", self.env["prepaid.reading"]._money_sql("r"))
             if good_only
-            else ""
+            else SQL()
         )
         query.add_where(
             SQL(
@@ -155,12 +155,7 @@ class PrepaidMeter(models.Model):
         Reading = self.env["prepaid.reading"].sudo()
         for meter in self:
             last = Reading.search(
-                [
-                    ("meter_id", "=", meter.id),
-                    "|",
-                    ("review_state", "=", False),
-                    ("review_state", "=", "accepted"),
-                ],
+                [("meter_id", "=", meter.id), *Reading._get_money_domain()],
                 limit=1,
             )
             balance = (last.values_json or {}).get("balance")

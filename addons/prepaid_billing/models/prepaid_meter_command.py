@@ -1,7 +1,7 @@
 from odoo import api, models
 from odoo.exceptions import AccessError, ValidationError
 
-from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
+from odoo.addons.prepaid_metering.tools.constants import SWITCH_COMMANDS
 
 #: Registers of a meter-side meter that decide how fast its money goes.
 MONEY_REGISTERS = frozenset({"unit_price", "overdraft_limit"})

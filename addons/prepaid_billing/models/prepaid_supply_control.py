@@ -1,8 +1,9 @@
 import pytz
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
-from odoo.addons.prepaid_metering.models.prepaid_meter_command import SWITCH_COMMANDS
+from odoo.addons.prepaid_metering.tools.constants import SWITCH_COMMANDS
 
 from ..tools import balance as balance_core
 from ..tools import protection as protection_core
@@ -33,24 +34,31 @@ class PrepaidSupplyControl(models.AbstractModel):
         accounts.invalidate_recordset(["balance"])  # moved in SQL by the engine
         # One read of every account of the batch, the decisions in plain
         # Python (tools/balance): no field access per account.
+        billable = (
+            Account.sudo()
+            .with_context(active_test=False)
+            ._search(
+                [("id", "in", accounts.ids), *Account._get_billable_account_domain()]
+            )
+        )
         self.env.cr.execute(
-            """
+            SQL(
+                """
             SELECT a.id, a.balance::text, a.alarm_level,
                    COALESCE(a.credit_limit, 0)::text, a.supply_state,
-                   (CASE WHEN a.alarm_override THEN a.alarm1_amount
-                         ELSE c.prepaid_alarm1_amount END)::text,
-                   (CASE WHEN a.alarm_override THEN a.alarm2_amount
-                         ELSE c.prepaid_alarm2_amount END)::text,
-                   (CASE WHEN a.alarm_override THEN a.alarm3_amount
-                         ELSE c.prepaid_alarm3_amount END)::text,
+                   a.alarm_override,
+                   ARRAY[a.alarm1_amount, a.alarm2_amount, a.alarm3_amount]::text[],
+                   ARRAY[c.prepaid_alarm1_amount, c.prepaid_alarm2_amount,
+                         c.prepaid_alarm3_amount]::text[],
                    cur.rounding::text
               FROM prepaid_account a
               JOIN res_company c ON c.id = a.company_id
               JOIN res_currency cur ON cur.id = c.currency_id
-             WHERE a.id = ANY(%s) AND a.state = 'open' AND a.mode = 'prepaid'
+             WHERE a.id IN %s
              ORDER BY a.id
             """,
-            [accounts.ids],
+                billable.subselect(),
+            )
         )
         rows = [
             balance_core.AccountRow(
@@ -59,9 +67,10 @@ class PrepaidSupplyControl(models.AbstractModel):
                 level or 0,
                 credit,
                 supply,
-                alarm1 or "0",
-                alarm2 or "0",
-                alarm3 or "0",
+                *(
+                    amount or "0"
+                    for amount in balance_core.thresholds(override, own, company)
+                ),
                 rounding,
             )
             for (
@@ -70,9 +79,9 @@ class PrepaidSupplyControl(models.AbstractModel):
                 level,
                 credit,
                 supply,
-                alarm1,
-                alarm2,
-                alarm3,
+                override,
+                own,
+                company,
                 rounding,
             ) in self.env.cr.fetchall()
         ]

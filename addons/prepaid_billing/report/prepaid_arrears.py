@@ -29,32 +29,49 @@ class PrepaidArrears(models.Model):
     last_notice = fields.Datetime(readonly=True)
     notice_count = fields.Integer(string="Notices", readonly=True)
 
+    def _select(self):
+        return """
+            a.id AS id, a.id AS account_id, a.partner_id, a.company_id,
+            c.currency_id, a.mode, a.supply_state,
+            COUNT(m.id) AS invoice_count,
+            SUM(m.amount_residual_signed) AS amount_due,
+            MIN(m.invoice_date_due) AS oldest_due,
+            (CURRENT_DATE - MIN(m.invoice_date_due))::int AS days_overdue,
+            n.last_notice, COALESCE(n.notice_count, 0) AS notice_count
+        """
+
+    def _from(self):
+        return """
+            prepaid_bill b
+            JOIN account_move m ON m.id = b.move_id
+            JOIN prepaid_account a ON a.id = b.account_id
+            JOIN res_company c ON c.id = a.company_id
+            LEFT JOIN LATERAL (
+                  SELECT MAX(x.sent_at) AS last_notice, COUNT(*) AS notice_count
+                    FROM prepaid_arrears_notice x
+                   WHERE x.account_id = a.id) n ON TRUE
+        """
+
+    def _where(self):
+        return """
+            m.state = 'posted'
+            AND m.payment_state IN ('not_paid', 'partial')
+            AND m.invoice_date_due < CURRENT_DATE
+        """
+
+    def _group_by(self):
+        return "a.id, c.currency_id, n.last_notice, n.notice_count"
+
+    def _query(self):
+        return (
+            f"SELECT {self._select()} FROM {self._from()} "
+            f"WHERE {self._where()} GROUP BY {self._group_by()}"
+        )
+
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
         self.env.cr.execute(
-            f"""
-            CREATE VIEW {self._table} AS (
-                SELECT a.id AS id, a.id AS account_id, a.partner_id, a.company_id,
-                       c.currency_id, a.mode, a.supply_state,
-                       COUNT(m.id) AS invoice_count,
-                       SUM(m.amount_residual_signed) AS amount_due,
-                       MIN(m.invoice_date_due) AS oldest_due,
-                       (CURRENT_DATE - MIN(m.invoice_date_due))::int AS days_overdue,
-                       n.last_notice, COALESCE(n.notice_count, 0) AS notice_count
-                  FROM prepaid_bill b
-                  JOIN account_move m ON m.id = b.move_id
-                  JOIN prepaid_account a ON a.id = b.account_id
-                  JOIN res_company c ON c.id = a.company_id
-                  LEFT JOIN LATERAL (
-                        SELECT MAX(x.sent_at) AS last_notice, COUNT(*) AS notice_count
-                          FROM prepaid_arrears_notice x
-                         WHERE x.account_id = a.id) n ON TRUE
-                 WHERE m.state = 'posted'
-                   AND m.payment_state IN ('not_paid', 'partial')
-                   AND m.invoice_date_due < CURRENT_DATE
-                 GROUP BY a.id, c.currency_id, n.last_notice, n.notice_count
-            )
-            """  # noqa: S608 - table name is the model's own
+            f"CREATE VIEW {self._table} AS ({self._query()})"  # noqa: S608
         )
 
     @api.model

@@ -2,6 +2,7 @@ import json
 import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
@@ -86,6 +87,40 @@ class TestAlarmsAndCutoff(BillingCase):
         self.assertEqual(len(sms), 6)
         self.assertEqual(set(sms.mapped("number")), {"+8613800000001"})
         self.assertIn(self.account.name, sms[0].body)
+
+    def test_an_accounts_own_thresholds_replace_its_companys(self):
+        self.account.write(
+            {
+                "alarm_override": True,
+                "alarm1_amount": 30.0,
+                "alarm2_amount": 10.0,
+                "alarm3_amount": 2.0,
+            }
+        )
+        self.assertEqual(self.account._alarm_amounts(), (30.0, 10.0, 2.0))
+        self.use(1000.0, 1020.0, "2026-03-02 02:00:00")  # 44: above its 30
+        self.assertEqual(self.account.alarm_level, 0)
+        self.account.alarm_override = False
+        self.assertEqual(self.account._alarm_amounts(), (50.0, 20.0, 5.0))
+        self.env["prepaid.supply.control"]._after_balance_change(self.account)
+        self.assertEqual(self.account.alarm_level, 1, "44 is below the company's 50")
+
+    def test_alarm_levels_follow_the_billable_account_rule(self):
+        self.env.cr.execute(
+            "UPDATE prepaid_account SET balance = 10 WHERE id = %s", [self.account.id]
+        )
+        Account = type(self.env["prepaid.account"])
+        billable = Account._get_billable_account_domain
+        supply = self.env["prepaid.supply.control"]
+        with patch.object(
+            Account,
+            "_get_billable_account_domain",
+            lambda model: [*billable(model), ("id", "!=", self.account.id)],
+        ):
+            supply._after_balance_change(self.account)
+        self.assertEqual(self.account.alarm_level, 0, "not billable: no alarm")
+        supply._after_balance_change(self.account)
+        self.assertEqual(self.account.alarm_level, 2)
 
     def test_alarm_messages_say_how_many_days_the_balance_lasts(self):
         with freeze_time("2026-03-02 06:00:00"):

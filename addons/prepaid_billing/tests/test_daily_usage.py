@@ -273,7 +273,7 @@ class TestDailyUsage(BillingCase):
         self.assertEqual(self.env.cr.fetchone()[0], 0)
 
     def test_the_deletion_triggers_are_dropped_and_made_again(self):
-        from ..models.prepaid_daily_usage import REFERENCES, drop_forget_triggers
+        from ..models.prepaid_daily_usage_labels import REFERENCES, drop_forget_triggers
 
         def triggers():
             self.env.cr.execute(

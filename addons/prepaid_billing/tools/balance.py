@@ -36,6 +36,12 @@ class Decisions(NamedTuple):
     to_restore: list  # account ids
 
 
+def thresholds(override, own, company):
+    """The three alarm thresholds in force for an account: its ``own`` when
+    it overrides them (``override``), else its ``company``'s."""
+    return tuple(own if override else company)
+
+
 def compare(first, second, rounding):
     """-1, 0 or 1: ``first`` against ``second``, equal when their difference
     rounds to zero at ``rounding``."""

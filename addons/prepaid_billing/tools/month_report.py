@@ -70,10 +70,6 @@ class ShopMonth:
     def kwh_vs_last_year(self):
         return change_pct(self.usage.kwh, self.last_year and self.last_year.kwh)
 
-    @property
-    def amount_vs_last_year(self):
-        return change_pct(self.usage.amount, self.last_year and self.last_year.amount)
-
 
 #: The figures of the month summed from the daily aggregates, in the order of
 #: the report's statement: electricity kWh, water m³, their amounts, then the

@@ -53,3 +53,32 @@ def plain_array_literal(values, repeated=False):
     values repeat (dates, times), each one's text is made once."""
     texts = map(_Texts().__getitem__ if repeated else str, values)
     return "{" + ",".join(texts).replace("None", "NULL") + "}"
+
+
+def insert_rows(cr, table, columns, rows, uid, *, id_sequence=None, suffix=""):
+    """Insert ``rows`` (mappings) into ``table`` with one statement: one array
+    literal per column of ``columns`` (``{name: PostgreSQL type}``),
+    unnested, with the ORM's create/write stamps for user ``uid``.
+
+    :param id_sequence: the sequence an empty ``id`` column is taken from
+    :param suffix: SQL after the insert (``ON CONFLICT ...``, ``RETURNING ...``)
+    """
+    if not rows:
+        return
+    names = list(columns)
+    unnest = ", ".join(f"%s::{columns[c]}[]" for c in names)
+    values = [f"u.{c}" for c in names]
+    if id_sequence:
+        values[names.index("id")] = f"COALESCE(u.id, nextval('{id_sequence}'))"
+    params = [array_literal([row.get(c) for row in rows]) for c in names]
+    cr.execute(
+        f"""
+        INSERT INTO {table} ({", ".join(names)},
+            create_uid, write_uid, create_date, write_date)
+        SELECT {", ".join(values)}, %s, %s,
+               now() at time zone 'UTC', now() at time zone 'UTC'
+          FROM unnest({unnest}) AS u({", ".join(names)})
+        {suffix}
+        """,  # noqa: S608 - table and column names are the callers' constants
+        [uid, uid, *params],
+    )

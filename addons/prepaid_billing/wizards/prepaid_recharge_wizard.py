@@ -84,7 +84,7 @@ class PrepaidRechargeWizard(models.TransientModel):
         _record_on_meter``), then say how it went."""
         account, meter = self.account_id, self.meter_id
         amount = -self.amount if self.operation == "refund" else self.amount
-        command, state, busy = account._record_on_meter(
+        command, state, error, busy = account._record_on_meter(
             meter,
             amount,
             self.journal_id,
@@ -92,9 +92,7 @@ class PrepaidRechargeWizard(models.TransientModel):
             self._payment_method(),
             reason=self.note or None,
         )
-        command_id = command.id
         if state == "failed":
-            error = command._read_error(command_id)
             raise UserError(
                 self.env._(
                     "The meter did not apply the %(operation)s: %(error)s. The "
@@ -138,7 +136,7 @@ class PrepaidRechargeWizard(models.TransientModel):
                 else {
                     "type": "ir.actions.act_window",
                     "res_model": "prepaid.meter.command",
-                    "res_id": command_id,
+                    "res_id": command.id,
                     "views": [[False, "form"]],
                     "target": "current",
                 },

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from .prepaid_meter_command_wire import SWITCH_COMMANDS
+from ..tools.constants import SWITCH_COMMANDS
 
 COMMAND_TYPES = [
     ("relay_off", "Relay Off (cut supply)"),

@@ -10,8 +10,9 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import modbus
+from ..tools.constants import SWITCH_COMMANDS
 from ..tools.transactions import start_read_committed
-from .prepaid_meter_command_wire import SWITCH_COMMANDS, Outcome
+from .prepaid_meter_command_wire import Outcome
 
 _logger = logging.getLogger(__name__)
 
@@ -60,6 +61,18 @@ class Claim(NamedTuple):
     stay for later)."""
 
     commands: models.BaseModel
+    busy: models.BaseModel
+
+
+class Sent(NamedTuple):
+    """What :meth:`~PrepaidMeterCommandQueue.send_and_wait` gave: the
+    command, its committed state (still "queued" or "sending" when the wait
+    ended first), why it failed, and its gateway when its bus was busy (the
+    command stays queued for the command job)."""
+
+    command: models.BaseModel
+    state: str
+    error: str | None
     busy: models.BaseModel
 
 
@@ -244,6 +257,25 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 return Command.search([("request_key", "=", key)], limit=1).id
             command._trigger_processing()
             return command.id
+
+    @api.model
+    def send_and_wait(self, vals, timeout):
+        """Create the command ``vals`` and commit it in a transaction of its
+        own (an outbox: a ``request_key`` already used gives that command,
+        never a second one), send it at once as the command job would, and
+        wait up to ``timeout`` seconds until it is settled.
+
+        The caller's transaction stays open and sees nothing of it: what the
+        meter did is what the command says. Billing and WeChat use this for
+        a meter-side recharge; they never talk to the meter themselves.
+
+        :returns: a :class:`Sent`
+        """
+        command_id = self._create_in_own_cursor(vals)
+        busy = self._process_in_own_cursor([command_id]).busy
+        state = self._wait_settled([command_id], timeout)[command_id]
+        error = self._read_error(command_id) if state == "failed" else None
+        return Sent(self.browse(command_id), state, error, busy)
 
     @api.model
     def _read_error(self, command_id):

@@ -5,14 +5,9 @@ from odoo.exceptions import ValidationError
 
 from ..drivers import codec, modbus
 from ..tools import counted_record
+from ..tools.constants import SWITCH_COMMANDS
 from ..tools.counted_record import Verdict
 
-SWITCH_COMMANDS = {
-    "relay_off": ("relay", False),
-    "relay_on": ("relay", True),
-    "valve_close": ("valve", False),
-    "valve_open": ("valve", True),
-}
 #: Registers of a counted record (px_prepaid_v1 names): the record is the
 #: signed amount plus its number, the counter says how many records the meter
 #: applied; the optional balance is read back with it.

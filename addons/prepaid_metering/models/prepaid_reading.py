@@ -5,7 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import format_datetime, sql
+from odoo.tools import SQL, format_datetime, sql
 
 from ..tools import plausibility
 from ..tools.plausibility import Reference
@@ -161,6 +161,36 @@ class PrepaidReading(models.Model):
             self._table,
             ["meter_id", "id"],
             where="review_state = 'suspect'",
+        )
+
+    # ------------------------------------------------------------------
+    # Which readings are money: the one rule, used by every reader
+    # ------------------------------------------------------------------
+    @api.model
+    def _get_money_domain(self):
+        """Readings that are money: plausible ones (nothing to review) and
+        suspect ones someone accepted. A pending suspect reading is not money
+        until accepted; a rejected one never is (its use is 0 anyway)."""
+        return [("review_state", "in", [False, "accepted"])]
+
+    @api.model
+    def _money_sql(self, alias):
+        """The rule of :meth:`_get_money_domain` as an SQL condition on the
+        prepaid_reading row ``alias``, for set-based statements (a constant:
+        no parameter)."""
+        state = SQL.identifier(alias, "review_state")
+        return SQL("(%s IS NULL OR %s = 'accepted')", state, state)
+
+    @api.model
+    def _pending_suspect_sql(self, meter):
+        """SQL: the id of the first pending suspect reading of the
+        prepaid_meter row ``meter`` (NULL: none). Whoever reads a meter's
+        readings after a watermark stops before it, so that once accepted
+        it counts, exactly once."""
+        return SQL(
+            """(SELECT min(h.id) FROM prepaid_reading h
+                 WHERE h.meter_id = %s AND h.review_state = 'suspect')""",
+            SQL.identifier(meter, "id"),
         )
 
     @api.depends("values_json", "raw_words")

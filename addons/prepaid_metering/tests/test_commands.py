@@ -293,6 +293,42 @@ class TestCommands(MeteringCase):
         self.assertEqual(self.sim(1).purchase_count, 0)
         self.assertAlmostEqual(self.sim(1).balance, 100.0, places=2)
 
+    def own_transactions(self):
+        """send_and_wait commits in transactions of its own: in the registry's
+        test mode they are savepoints of the test's transaction."""
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+
+    def test_send_and_wait_writes_one_record_per_request_key(self):
+        self.own_transactions()
+        self.sim(1).purchase_count = 7
+        vals = {
+            "meter_id": self.m1.id,
+            "command_type": "record_write",
+            "params": {"amount": 12.5},
+            "request_key": "test:once",
+        }
+        sent = self.Command.send_and_wait(vals, 5.0)
+        self.assertEqual((sent.state, sent.error), ("done", None))
+        self.assertFalse(sent.busy)
+        again = self.Command.send_and_wait(vals, 5.0)
+        self.assertEqual((again.command, again.state), (sent.command, "done"))
+        self.assertEqual(self.sim(1).purchase_count, 8, "written once")
+        self.assertAlmostEqual(self.sim(1).balance, 112.5, places=2)
+
+    def test_send_and_wait_gives_the_reason_of_a_failure(self):
+        self.own_transactions()
+        vals = {
+            "meter_id": self.m1.id,
+            "command_type": "record_write",
+            "params": {"amount": -500.0},
+            "max_attempts": 1,
+        }
+        sent = self.Command.send_and_wait(vals, 5.0)
+        self.assertEqual(sent.state, "failed")
+        self.assertIn("did not apply", sent.error)
+        self.assertEqual(sent.error, sent.command.last_error)
+
     def test_counter_that_moved_elsewhere_needs_an_operator(self):
         command = self.record(self.m1, 10.0)
         command.sudo().write({"expected_count": 1})

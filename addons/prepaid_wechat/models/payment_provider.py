@@ -177,8 +177,9 @@ class PaymentProvider(models.Model):
     def _demo_tenant_login(self):
         """Demo data: portal login ``tenant`` / ``tenant`` for the tenant of
         the first open prepaid account."""
-        account = self.env["prepaid.account"].search(
-            [("state", "=", "open"), ("mode", "=", "prepaid")], order="id", limit=1
+        Account = self.env["prepaid.account"]
+        account = Account.search(
+            Account._get_billable_account_domain(), order="id", limit=1
         )
         Users = self.env["res.users"].with_context(no_reset_password=True)
         if not account or Users.search_count([("login", "=", "tenant")]):
@@ -261,21 +262,6 @@ class PaymentProvider(models.Model):
             provider.wechatpay_appid,
             provider.wechatpay_app_secret or "",
             _TokenStore(provider),
-        )
-
-    @api.model
-    def _wechat_oa_provider(self, company):
-        """The WeChat provider of ``company`` that can talk as the account."""
-        return (
-            self.sudo()
-            .search(
-                [
-                    ("code", "=", const.PROVIDER_CODE),
-                    ("state", "!=", "disabled"),
-                    ("company_id", "=", company.id),
-                ]
-            )
-            .filtered("wechatpay_app_secret")[:1]
         )
 
 
