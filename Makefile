@@ -1,9 +1,10 @@
 # Prepaid water & electricity metering for Odoo 18 — developer entry points.
-.PHONY: run test lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal simulator help
+.PHONY: run test setup lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal simulator help
 
 help:
 	@echo "make run         demo database + simulator + Odoo on http://localhost:8069"
 	@echo "make test        fresh database, all add-ons, Odoo tests + pytest"
+	@echo "make setup       what run and test need (Odoo 18 in .venv if missing, PostgreSQL...)"
 	@echo "make lint        ruff + pylint-odoo"
 	@echo "make bench-poll  polling benchmark (10,000 simulated meters)"
 	@echo "make bench-billing  billing benchmark (1,000,000 readings)"
@@ -18,6 +19,9 @@ run:
 
 test:
 	@bash scripts/test.sh
+
+setup:
+	@bash scripts/setup.sh
 
 lint:
 	ruff check addons tests simulator bench

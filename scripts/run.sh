@@ -5,6 +5,7 @@ source "$(dirname "$0")/odoo_env.sh" || exit 2
 cd "$REPO_ROOT"
 ensure_requirements || exit 2
 ensure_system_tools optional
+ensure_postgres || exit 2
 
 DB=${DEMO_DB:-prepaid_demo}
 PORT=${HTTP_PORT:-8069}

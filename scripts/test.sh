@@ -9,6 +9,7 @@ ensure_requirements || exit 2
 # The browser tours need chromium: a missing browser fails the run instead of
 # skipping the tours.
 ensure_system_tools required || { echo "FAIL: chromium is required by the browser tours"; exit 2; }
+ensure_postgres || { echo "FAIL: the tests need a PostgreSQL server"; exit 2; }
 
 DB=${TEST_DB:-prepaid_test_$$}
 LOG=$(mktemp -t prepaid-test-XXXX.log)
