@@ -1,4 +1,9 @@
 # Prepaid water & electricity metering for Odoo 18 — developer entry points.
+# The benchmarks and the simulator use the interpreter the scripts use: PYTHON
+# if given, else the project's .venv (made by make setup when no Odoo imports),
+# else python3.
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+
 .PHONY: run test setup lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal simulator help
 
 help:
@@ -29,22 +34,22 @@ lint:
 	pylint --rcfile=.pylintrc-mandatory addons/*/
 
 bench-poll:
-	PYTHONPATH=$(CURDIR) python3 bench/poll.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/poll.py
 
 bench-billing:
-	PYTHONPATH=$(CURDIR) python3 bench/billing.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/billing.py
 
 bench-plausibility:
-	PYTHONPATH=$(CURDIR) python3 bench/plausibility.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/plausibility.py
 
 bench-month:
-	PYTHONPATH=$(CURDIR) python3 bench/month.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/month.py
 
 bench-reports:
-	PYTHONPATH=$(CURDIR) python3 bench/reports.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/reports.py
 
 bench-portal:
-	PYTHONPATH=$(CURDIR) python3 bench/portal.py
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/portal.py
 
 simulator:
-	PYTHONPATH=$(CURDIR) python3 -m simulator --demo
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m simulator --demo
