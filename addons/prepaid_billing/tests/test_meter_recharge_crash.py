@@ -13,7 +13,7 @@ from odoo.addons.prepaid_metering.models.prepaid_meter_command_wire import (
     PrepaidMeterCommandWire,
 )
 
-from ..models.prepaid_account import PrepaidAccount
+from ..models.prepaid_account_money import PrepaidAccount
 from .test_meter_side import MeterSideCase
 
 
