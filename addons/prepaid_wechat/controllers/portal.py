@@ -224,8 +224,9 @@ class PrepaidPortal(CustomerPortal):
             meter = self._document_check_access("prepaid.meter", meter_id)
         except (AccessError, MissingError) as err:
             raise NotFound() from err
-        if meter.billing_account_id:
-            request.update_context(tz=meter.billing_account_id._portal_tz().zone)
+        account = meter.billing_account_id
+        if account:
+            request.update_context(tz=account._portal_tz().zone)
         else:
             request.update_context(tz=meter.site_id.tz or request.env.user.tz or "UTC")
         readings = request.env["prepaid.reading"].search(
@@ -233,7 +234,13 @@ class PrepaidPortal(CustomerPortal):
         )
         values = self._prepare_portal_layout_values()
         values.update(
-            {"meter": meter, "readings": readings.sudo(), "page_name": "prepaid_meter"}
+            {
+                "meter": meter,
+                "account": account,
+                "account_title": account._portal_title() if account else "",
+                "readings": readings.sudo(),
+                "page_name": "prepaid_meter",
+            }
         )
         return request.render("prepaid_wechat.portal_my_prepaid_meter", values)
 
