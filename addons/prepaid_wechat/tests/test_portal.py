@@ -72,6 +72,7 @@ class TestPortal(WeChatCase):
         self.assertIn("<b>53</b> days left", page.text)
         listing = self.url_open("/my/prepaid")
         self.assertIn(self.account_a.name, listing.text)
+        self.assertIn(self.account_a._portal_title(), listing.text)
         self.assertNotIn(self.account_b.name, listing.text)
 
     def test_balance_page_speaks_the_tenants_words(self):
@@ -228,6 +229,16 @@ class TestPortal(WeChatCase):
         tx = Tx.search([("prepaid_account_id", "=", self.account_a.id)])
         self.assertEqual(tx.amount, 88.0)
         self.assertEqual(tx.landing_route, f"/my/prepaid/{self.account_a.id}")
+
+    def test_within_the_allowed_credit_the_tenant_is_told_to_clear_the_debt(self):
+        self.account_a.credit_limit = 100.0
+        self.charge(self.account_a, 130.0, 160.0, "2026-03-05 04:00:00", "consumption")
+        self.assertEqual(self.account_a.supply_state, "on")
+        self.assertEqual(
+            self.account_a._portal_topup_advice().replace("\xa0", " "),
+            "Your balance is used up: top up at least ¥ 10.01 to bring it above zero.",
+        )
+        self.assertEqual(self.account_a._portal_state()[0], "Overdrawn")
 
     def test_usage_series_by_local_day_and_month(self):
         # Energy from the daily aggregates billing keeps (local days of the
