@@ -158,3 +158,19 @@ def test_balance_decisions_for_a_batch_of_accounts():
     assert balance.alarm_level("5.00", ("50", "20", "5"), "0.01") == 3
     assert balance.compare("1.004", "1", "0.01") == 0
     assert balance.compare("1.006", "1", "0.01") == 1
+
+
+def test_topup_to_restore_brings_the_balance_above_zero():
+    from decimal import Decimal
+
+    from prepaid_billing_tools import balance
+
+    # restored above zero: -83.87 needs 83.88, an empty wallet one cent
+    assert balance.topup_to_restore("-83.87", "0.01") == Decimal("83.88")
+    assert balance.topup_to_restore(0.0, "0.01") == Decimal("0.01")
+    assert balance.topup_to_restore("-0.004", "0.01") == Decimal("0.01")
+    assert balance.topup_to_restore("12.50", "0.01") == 0
+    for owed in ("-83.87", "0", "-1234.56"):
+        top_up = balance.topup_to_restore(owed, "0.01")
+        assert balance.restores(Decimal(owed) + top_up, "0.01")
+        assert not balance.restores(Decimal(owed) + top_up - Decimal("0.01"), "0.01")

@@ -435,7 +435,8 @@ class PrepaidAccount(models.Model):
     # ------------------------------------------------------------------
     def _days_of_credit_left(self):
         """Whole days the balance lasts at the last 7 days' average daily
-        charge (consumption and charge items), None without recent use.
+        metered use (consumption lines, not charge items), None without
+        recent use.
 
         Shown on the portal's balance page and in the alarm messages (email,
         SMS, WeChat).
@@ -455,3 +456,11 @@ class PrepaidAccount(models.Model):
             )
         )
         return credit.days_left(self.balance, -(total or 0.0))
+
+    def _topup_to_restore(self):
+        """The smallest recharge after which a cut supply comes back (the
+        restore rule of the billing engine), 0.0 when the balance is enough."""
+        self.ensure_one()
+        return float(
+            balance_core.topup_to_restore(self.balance, self.currency_id.rounding)
+        )

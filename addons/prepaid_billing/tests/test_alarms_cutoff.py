@@ -144,6 +144,24 @@ class TestAlarmsAndCutoff(BillingCase):
             notice.invalidate_recordset(["days_left_note"])
             self.assertEqual(notice.days_left_note, "")
 
+    def test_days_left_count_metered_use_not_charge_items(self):
+        with freeze_time("2026-03-02 06:00:00"):
+            self.use(1000.0, 1010.0, "2026-03-02 02:00:00")  # 60 - 8 = 52
+            self.env["prepaid.ledger.line"]._post(
+                [
+                    {
+                        "account_id": self.account.id,
+                        "line_type": "charge",
+                        "amount": -30.0,
+                        "name": "Property fee (March)",
+                    }
+                ]
+            )
+            # 8 used over the last 7 days: 1.14 a day, 22 lasts 19 days;
+            # the monthly fee is no rate of use (with it: 38 a week, 4 days)
+            self.assertEqual(self.account.balance, 22.0)
+            self.assertEqual(self.account._days_of_credit_left(), 19)
+
     def test_recharge_resets_the_alarms(self):
         self.use(1000.0, 1050.0, "2026-03-02 02:00:00")  # 20.0: level 2
         self.assertEqual(self.account.alarm_level, 2)

@@ -59,6 +59,21 @@ def alarm_level(balance, thresholds, rounding):
     return level
 
 
+def restores(balance, rounding):
+    """Whether a cut supply comes back at ``balance``: above zero, whatever
+    credit was allowed before the cut."""
+    return compare(balance, 0, rounding) > 0
+
+
+def topup_to_restore(balance, rounding):
+    """The smallest top-up (a ``Decimal`` at ``rounding``) after which
+    :func:`restores` holds; zero when it already does."""
+    step = to_decimal(rounding)
+    if restores(balance, rounding):
+        return ZERO
+    return rounder(step)(step - to_decimal(balance))
+
+
 def decide(rows):
     """:class:`Decisions` for the :class:`AccountRow` ``rows``."""
     decisions = Decisions([], [], {}, [], [])
@@ -77,8 +92,6 @@ def decide(rows):
         )
         if exhausted and row.supply_state == "on":
             decisions.to_cut.append(row.id)
-        elif (
-            row.supply_state in CUT_STATES and compare(row.balance, 0, row.rounding) > 0
-        ):
+        elif row.supply_state in CUT_STATES and restores(row.balance, row.rounding):
             decisions.to_restore.append(row.id)
     return decisions

@@ -3,8 +3,10 @@
 from decimal import ROUND_DOWN, Decimal
 
 RECENT_DAYS = 7
-# The wallet lines that are use: energy/water and charge items.
-USE_LINE_TYPES = ("consumption", "charge")
+# The wallet lines that are use: metered energy and water. Charge items
+# (a monthly property fee, a common-area share) fall due once a period: one
+# in the last week is no rate of use and would shorten the forecast.
+USE_LINE_TYPES = ("consumption",)
 
 
 def days_left(balance, charged_recently, days=RECENT_DAYS):

@@ -5,6 +5,7 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.http import request
+from odoo.tools import format_amount
 
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
@@ -35,11 +36,29 @@ class PrepaidPortal(CustomerPortal):
         return values
 
     def _prepaid_account(self, account_id):
-        """The account if the user may read it (record rules), else 404."""
+        """The account if the user may read it (record rules), else 404.
+
+        The page's times are then shown in the account's time zone."""
         try:
-            return self._document_check_access("prepaid.account", account_id)
+            account = self._document_check_access("prepaid.account", account_id)
         except (AccessError, MissingError) as err:
             raise NotFound() from err
+        request.update_context(tz=account._portal_tz().zone)
+        return account
+
+    @staticmethod
+    def _has_invoices():
+        """Whether the user has an invoice to see on /my/invoices."""
+        Move = request.env["account.move"]
+        return Move.has_access("read") and bool(
+            Move.search_count(
+                [
+                    ("move_type", "in", ("out_invoice", "out_refund")),
+                    ("state", "=", "posted"),
+                ],
+                limit=1,
+            )
+        )
 
     def _wechat_provider(self, account):
         """The WeChat Pay provider offered to ``account`` (CNY only)."""
@@ -74,12 +93,22 @@ class PrepaidPortal(CustomerPortal):
                 for p in (provider.wechatpay_topup_presets or "").split(",")
                 if p.strip().replace(".", "", 1).isdigit()
             ]
+        # Below the restore line the tenant needs the amount that brings
+        # the supply back, not "0 days left".
+        topup_advice = account._portal_topup_advice()
+        state_label, state_color = account._portal_state()
         values = self._prepare_portal_layout_values()
         values.update(
             {
                 "account": account,
                 "page_name": "prepaid_account",
-                "days_left": account._days_of_credit_left(),
+                "account_title": account._portal_title(),
+                "state_label": state_label,
+                "state_color": state_color,
+                "supplies": account._portal_supplies(),
+                "topup_advice": topup_advice,
+                "days_left": None if topup_advice else account._days_of_credit_left(),
+                "has_invoices": self._has_invoices(),
                 "lines": request.env["prepaid.ledger.line"]
                 .sudo()
                 .search([("account_id", "=", account.id)], limit=5),
@@ -98,13 +127,17 @@ class PrepaidPortal(CustomerPortal):
     )
     def portal_my_prepaid_usage(self, account_id, **kwargs):
         account = self._prepaid_account(account_id)
+        daily = account._portal_usage_series("day")
+        monthly = account._portal_usage_series("month")
         values = self._prepare_portal_layout_values()
         values.update(
             {
                 "account": account,
                 "page_name": "prepaid_usage",
-                "daily": account._portal_usage_series("day"),
-                "monthly": account._portal_usage_series("month"),
+                "account_title": account._portal_title(),
+                "daily_charts": account._portal_usage_charts(daily, label_every=7),
+                "monthly_charts": account._portal_usage_charts(monthly),
+                "monthly": monthly,
             }
         )
         return request.render("prepaid_wechat.portal_my_prepaid_usage", values)
@@ -135,6 +168,7 @@ class PrepaidPortal(CustomerPortal):
         values.update(
             {
                 "account": account,
+                "account_title": account._portal_title(),
                 "lines": lines,
                 "pager": pager,
                 "page_name": "prepaid_ledger",
@@ -190,12 +224,23 @@ class PrepaidPortal(CustomerPortal):
             meter = self._document_check_access("prepaid.meter", meter_id)
         except (AccessError, MissingError) as err:
             raise NotFound() from err
+        account = meter.billing_account_id
+        if account:
+            request.update_context(tz=account._portal_tz().zone)
+        else:
+            request.update_context(tz=meter.site_id.tz or request.env.user.tz or "UTC")
         readings = request.env["prepaid.reading"].search(
             [("meter_id", "=", meter.id)], limit=20, order="read_at desc"
         )
         values = self._prepare_portal_layout_values()
         values.update(
-            {"meter": meter, "readings": readings.sudo(), "page_name": "prepaid_meter"}
+            {
+                "meter": meter,
+                "account": account,
+                "account_title": account._portal_title() if account else "",
+                "readings": readings.sudo(),
+                "page_name": "prepaid_meter",
+            }
         )
         return request.render("prepaid_wechat.portal_my_prepaid_meter", values)
 
@@ -245,8 +290,8 @@ class PrepaidPortal(CustomerPortal):
             raise UserError(
                 env._(
                     "Top up between %(low)s and %(high)s.",
-                    low=low,
-                    high=high,
+                    low=format_amount(env, low, currency),
+                    high=format_amount(env, high, currency),
                 )
             )
         if account.state != "open":

@@ -54,12 +54,15 @@ class PrepaidNotificationChannel(models.Model):
     def _wechat_message(self, notice):
         """The template data of ``notice`` (classic first/keyword/remark)."""
         account = notice.account_id
-        days = account._days_of_credit_left()
-        remark = (
-            self.env._("About %s days left at your recent use.", days)
-            if days is not None
-            else ""
-        )
+        # at or below the restore line, what to pay rather than "0 days left"
+        remark = account._portal_topup_advice()
+        if not remark:
+            days = account._days_of_credit_left()
+            remark = (
+                self.env._("About %s days left at your recent use.", days)
+                if days is not None
+                else ""
+            )
         balance = account.currency_id.format(account.balance)
         return {
             "first": dict(notice._fields["event"]._description_selection(self.env))[

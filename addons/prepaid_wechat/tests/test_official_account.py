@@ -43,6 +43,12 @@ class TestOfficialAccount(WeChatCase):
         self.assertEqual(len(self.peer.tokens), 1, "one token for both messages")
         self.assertTrue(self.provider.sudo().wechatpay_oa_token)
 
+    def test_an_empty_wallet_is_told_what_restores_supply_not_days_left(self):
+        self.tenant.wechat_openid = "oTENANT1"
+        self.Notice._raise_for(self.wallet, "alarm1")._send()
+        remark = self.peer.templates[-1]["data"]["remark"]["value"]
+        self.assertEqual(remark, "Top up at least ¥\xa00.01 to restore supply.")
+
     def test_failures_are_logged_on_the_notice(self):
         notice = self.Notice._raise_for(self.wallet, "alarm1")
         notice._send()

@@ -1,3 +1,5 @@
+import html
+import re
 from datetime import timedelta
 
 from freezegun import freeze_time
@@ -37,34 +39,82 @@ class TestPortal(WeChatCase):
                 cls.meter_b, opening=80.0, partner_id=cls.user_b.partner_id.id
             )
 
-    def charge(self, account, amount, kwh, at):
+    def charge(self, account, amount, kwh, at, line_type="charge"):
         with freeze_time(at):
             self.env["prepaid.ledger.line"]._post(
                 [
                     {
                         "account_id": account.id,
-                        "line_type": "charge",
+                        "line_type": line_type,
                         "amount": -amount,
-                        "quantity": kwh,
-                        "unit": "kWh",
-                        "name": "test use",
+                        "name": "test use" if kwh else "Property fee",
+                        **({"quantity": kwh, "unit": "kWh"} if kwh else {}),
                     }
                 ]
             )
+            self.env["prepaid.supply.control"]._after_balance_change(account)
+
+    @staticmethod
+    def text(page):
+        """The page's words, without tags and with plain spaces."""
+        words = re.sub(r"<[^>]+>", " ", page.text).replace("\xa0", " ")
+        return re.sub(r"\s+", " ", html.unescape(words).replace("\xa0", " "))
 
     def test_tenant_sees_own_balance_meters_and_days_left(self):
-        self.charge(self.account_a, 14.0, 17.5, "2026-03-05 04:00:00")
+        self.charge(self.account_a, 14.0, 17.5, "2026-03-05 04:00:00", "consumption")
         with freeze_time("2026-03-06 04:00:00"):
             self.authenticate("tenant_a", "tenant_a")
             page = self.url_open(f"/my/prepaid/{self.account_a.id}")
         self.assertEqual(page.status_code, 200)
         self.assertIn("106.00", page.text)
         self.assertIn(self.meter_a.name, page.text)
-        # 14 charged over the last 7 days: 2 a day, 106 lasts 53 days
+        # 14 used over the last 7 days: 2 a day, 106 lasts 53 days
         self.assertIn("<b>53</b> days left", page.text)
         listing = self.url_open("/my/prepaid")
         self.assertIn(self.account_a.name, listing.text)
+        self.assertIn(self.account_a._portal_title(), listing.text)
         self.assertNotIn(self.account_b.name, listing.text)
+
+    def test_balance_page_speaks_the_tenants_words(self):
+        self.charge(self.account_a, 14.0, 17.5, "2026-03-05 04:00:00", "consumption")
+        self.charge(self.account_a, 30.0, 0.0, "2026-03-05 05:00:00")  # monthly fee
+        with freeze_time("2026-03-06 04:00:00"):
+            self.authenticate("tenant_a", "tenant_a")
+            page = self.url_open(f"/my/prepaid/{self.account_a.id}")
+        words = self.text(page)
+        # titled by room and tenant, the reference aside
+        title = f"Shop 1 \N{EM DASH} {self.user_a.partner_id.name}"
+        self.assertRegex(
+            page.text, rf'breadcrumb-item active">\s*{re.escape(title)}\s*<'
+        )
+        self.assertIn(f"Account no. {self.account_a.name}", words)
+        # one state, the supply in words, days from metered use only (the
+        # fee left out: 76 at 2 a day)
+        self.assertEqual(page.text.count("o_prepaid_state"), 1, words)
+        self.assertIn("Normal", words)
+        self.assertIn("Electricity supply: not read yet", words)
+        self.assertNotIn("Water supply", words)
+        self.assertNotIn("Relay", words)
+        self.assertIn("About 38 days left", words)
+        # no invoice yet: no button to an empty list
+        self.assertNotIn("/my/invoices", page.text)
+
+    def test_cut_off_tenant_is_told_the_top_up_that_restores_supply(self):
+        self.charge(self.account_a, 203.87, 250.0, "2026-03-05 04:00:00", "consumption")
+        self.assertEqual(self.account_a.balance, -83.87)
+        self.assertEqual(self.account_a.supply_state, "cut_off")
+        self.meter_a.switch_state = "off"
+        with freeze_time("2026-03-06 04:00:00"):
+            self.authenticate("tenant_a", "tenant_a")
+            page = self.url_open(f"/my/prepaid/{self.account_a.id}")
+        words = self.text(page)
+        # restored above zero: 83.87 brings it to 0.00, one cent more is needed
+        self.assertIn("Top up at least ¥ 83.88 to restore supply.", words)
+        self.assertNotIn("days left", words)
+        self.assertEqual(page.text.count("o_prepaid_state"), 1, words)
+        self.assertIn("Supply cut off", words)
+        self.assertNotIn("Cut Off", words)
+        self.assertIn("Electricity supply: Off", words)
 
     def make_bill(self, account, amount, state="confirmed", start="2026-03-01"):
         product = self.env["product.product"].create(
@@ -180,6 +230,16 @@ class TestPortal(WeChatCase):
         self.assertEqual(tx.amount, 88.0)
         self.assertEqual(tx.landing_route, f"/my/prepaid/{self.account_a.id}")
 
+    def test_within_the_allowed_credit_the_tenant_is_told_to_clear_the_debt(self):
+        self.account_a.credit_limit = 100.0
+        self.charge(self.account_a, 130.0, 160.0, "2026-03-05 04:00:00", "consumption")
+        self.assertEqual(self.account_a.supply_state, "on")
+        self.assertEqual(
+            self.account_a._portal_topup_advice().replace("\xa0", " "),
+            "Your balance is used up: top up at least ¥ 10.01 to bring it above zero.",
+        )
+        self.assertEqual(self.account_a._portal_state()[0], "Overdrawn")
+
     def test_usage_series_by_local_day_and_month(self):
         # Energy from the daily aggregates billing keeps (local days of the
         # Shanghai site), charge items from the wallet; 23:30 UTC is 07:30
@@ -210,31 +270,86 @@ class TestPortal(WeChatCase):
         self.assertEqual(daily[-1]["label"], "03-06")
         by_day = {point["label"]: point for point in daily}
         for day, (amount, kwh) in expected.items():
-            extra = 3.0 if day == "03-04" else 0.0
-            self.assertAlmostEqual(by_day[day]["amount"], amount + extra, 2, day)
+            self.assertAlmostEqual(by_day[day]["amount"], amount, 2, day)
             self.assertAlmostEqual(by_day[day]["energy_kwh"], kwh, 3, day)
+        # charge items apart from the cost of use
+        self.assertEqual(by_day["03-04"]["charges"], 3.0)
+        self.assertEqual(by_day["02-10"]["charges"], 5.0)
+        self.assertEqual(sum(point["charges"] for point in daily), 8.0)
         self.assertEqual(by_day["03-03"]["amount"], 0.0)
-        top = max(point["amount"] for point in daily)
-        self.assertEqual(
-            [p["label"] for p in daily if p["percent"] == 100.0],
-            [p["label"] for p in daily if p["amount"] == top],
-        )
         self.assertEqual(len(monthly), 12)
         by_month = {point["label"]: point for point in monthly}
-        march = sum(amount for amount, _kwh in expected.values()) + 3.0
+        march = sum(amount for amount, _kwh in expected.values())
         self.assertAlmostEqual(by_month["2026-03"]["amount"], march, 2)
+        self.assertEqual(by_month["2026-03"]["charges"], 3.0)
+        self.assertEqual(by_month["2026-02"]["charges"], 5.0)
         self.assertAlmostEqual(
             by_month["2026-03"]["energy_kwh"],
             sum(kwh for _amount, kwh in expected.values()),
             3,
         )
-        self.assertAlmostEqual(by_month["2026-02"]["amount"], 5.0, 2)
+        self.assertEqual(by_month["2026-02"]["amount"], 0.0)
         self.assertEqual(by_month["2026-02"]["energy_kwh"], 0.0)
         with freeze_time("2026-03-06 04:00:00"):
             self.authenticate("tenant_a", "tenant_a")
             page = self.url_open(f"/my/prepaid/{self.account_a.id}/usage")
         self.assertEqual(page.status_code, 200)
         self.assertIn("o_prepaid_chart", page.text)
+
+    def test_usage_charts_name_their_units_include_today_and_skip_water(self):
+        with freeze_time("2026-03-06 04:00:00"):
+            self.reading(self.meter_a, 100.0, "2026-03-05 20:00:00")
+            # 10:00 on 6 March in Shanghai: today's use
+            self.reading(self.meter_a, 104.5, "2026-03-06 02:00:00")
+            self.bill()
+            daily = self.account_a._portal_usage_series("day")
+            self.assertEqual(daily[-1]["label"], "03-06")
+            self.assertAlmostEqual(daily[-1]["energy_kwh"], 4.5, 3)
+            (chart,) = self.account_a._portal_usage_charts(daily, label_every=7)
+            self.authenticate("tenant_a", "tenant_a")
+            page = self.url_open(f"/my/prepaid/{self.account_a.id}/usage")
+        self.assertEqual((chart["key"], chart["unit"]), ("energy_kwh", "kWh"))
+        self.assertEqual(
+            chart["ticks"],
+            ["0", "1", "2", "3", "4", "5"],
+        )
+        self.assertTrue(chart["points"][-1]["show_label"])
+        self.assertEqual(chart["points"][-1]["percent"], 90.0)
+        words = self.text(page)
+        self.assertIn("o_prepaid_chart_energy_kwh", page.text)
+        self.assertIn("Electricity (kWh)", words)
+        self.assertIn("5 kWh", words)  # the top of the value axis
+        self.assertIn("03-06", words)  # today on the time axis
+        # an electricity-only tenant gets no water chart nor column
+        self.assertNotIn("o_prepaid_chart_volume_m3", page.text)
+        self.assertNotIn("m³", words)
+
+    def test_times_show_in_the_sites_time_zone(self):
+        # the site is in Shanghai, the tenant's browser profile in New York
+        self.user_a.tz = "America/New_York"
+        self.charge(self.account_a, 2.0, 2.5, "2026-03-02 16:35:00", "consumption")
+        self.reading(self.meter_a, 100.0, "2026-03-02 16:35:00")
+        self.authenticate("tenant_a", "tenant_a")
+        for url in (
+            f"/my/prepaid/{self.account_a.id}",
+            f"/my/prepaid/{self.account_a.id}/ledger",
+            f"/my/prepaid/meter/{self.meter_a.id}",
+        ):
+            words = self.text(self.url_open(url))
+            self.assertIn("03/03/2026 00:35", words, url)
+            self.assertNotIn(":35:00", words.replace("00:35:00", ""), url)
+
+    def test_topup_messages_show_money_and_checkout_offers_a_way_back(self):
+        self.authenticate("tenant_a", "tenant_a")
+        token = self._csrf()
+        url = f"/my/prepaid/{self.account_a.id}/topup"
+        refused = self.url_open(url, data={"amount": "1", "csrf_token": token})
+        self.assertIn("Top up between ¥ 10.00 and ¥ 5,000.00.", self.text(refused))
+        checkout = self.url_open(url, data={"amount": "88", "csrf_token": token})
+        self.assertIn(
+            f'o_wechatpay_cancel" href="/my/prepaid/{self.account_a.id}"',
+            checkout.text,
+        )
 
     def test_grant_portal_access_opens_the_portal_wizard_for_the_tenant(self):
         action = self.account_a.action_grant_portal_access()

@@ -9,7 +9,11 @@ registry.category("web_tour.tours").add("prepaid_wechat_topup", {
             trigger: ".o_prepaid_balance:contains(0.00)",
         },
         {
-            trigger: ".o_prepaid_supply_state:contains(Cut Off)",
+            trigger: ".o_prepaid_state:contains(Supply cut off)",
+        },
+        {
+            content: "The tenant is told the top-up that restores the supply",
+            trigger: ".o_prepaid_days_left:contains(to restore supply)",
         },
         {
             content: "Top up 100 with a preset",
@@ -30,7 +34,7 @@ registry.category("web_tour.tours").add("prepaid_wechat_topup", {
             trigger: ".o_prepaid_balance:contains(100.00)",
         },
         {
-            trigger: ".o_prepaid_supply_state:contains(On)",
+            trigger: ".o_prepaid_state:contains(Normal)",
         },
     ],
 });
