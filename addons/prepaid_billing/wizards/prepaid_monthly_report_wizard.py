@@ -3,9 +3,11 @@ import io
 
 import xlsxwriter
 from dateutil.relativedelta import relativedelta
+from werkzeug.urls import url_encode
 
 from odoo import fields, models
 
+from ..tools import xlsx
 from ..tools.tariff import BANDS
 
 
@@ -61,10 +63,20 @@ class PrepaidMonthlyReportWizard(models.TransientModel):
                 ),
             }
         )
+        query = url_encode(
+            {
+                "model": self._name,
+                "id": self.id,
+                "field": "xlsx_file",
+                "filename_field": "xlsx_name",
+                # the field is no attachment: without it the type is guessed
+                "mimetype": xlsx.MIMETYPE,
+                "download": "true",
+            }
+        )
         return {
             "type": "ir.actions.act_url",
-            "url": f"/web/content/{self._name}/{self.id}/xlsx_file/"
-            f"{self.xlsx_name}?download=true",
+            "url": f"/web/content?{query}",
             "target": "self",
         }
 
