@@ -19,3 +19,4 @@ from . import test_dashboard
 from . import test_daily_rebuild
 from . import test_xlsx_download
 from . import test_monthly_report_output
+from . import test_settings_view
