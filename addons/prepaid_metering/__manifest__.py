@@ -33,6 +33,7 @@
     "assets": {
         "web.assets_backend": [
             "prepaid_metering/static/src/live/*",
+            "prepaid_metering/static/src/board/*",
         ],
         "web.assets_tests": [
             "prepaid_metering/static/tests/tours/*.js",
