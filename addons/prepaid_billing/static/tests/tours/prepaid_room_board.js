@@ -9,6 +9,15 @@ registry.category("web_tour.tours").add("prepaid_room_board_balance", {
             trigger: ".o_prepaid_room_board .o_kanban_renderer.o_kanban_ungrouped",
         },
         {
+            content: "Find the rooms (the board may hold more rooms than a page)",
+            trigger: ".o_searchview_input",
+            run: "edit Board",
+        },
+        {
+            trigger: ".o_searchview_input",
+            run: "press Enter",
+        },
+        {
             content: "A prepaid room shows its balance",
             trigger:
                 ".o_kanban_record:contains(Board Shop):not(:contains(Postpaid)) .o_prepaid_room_balance:contains(123.45)",

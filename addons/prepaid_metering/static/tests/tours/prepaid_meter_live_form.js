@@ -51,6 +51,15 @@ registry.category("web_tour.tours").add("prepaid_meter_live_form", {
 registry.category("web_tour.tours").add("prepaid_room_live_board", {
     steps: () => [
         {
+            content: "Find the room (the board may hold more rooms than a page)",
+            trigger: ".o_searchview_input",
+            run: "edit Live Shop",
+        },
+        {
+            trigger: ".o_searchview_input",
+            run: "press Enter",
+        },
+        {
             content: "The room's card: supply on",
             trigger: ".o_kanban_record:contains(Live Shop):not(:contains(supply off))",
         },
