@@ -131,6 +131,18 @@ def test_split_evenly_always_sums_exactly_and_stays_within_a_step():
                 assert part == 0
 
 
+def test_round_parts_shows_cents_that_add_up_to_the_rounded_sum():
+    # 1.005 + 2.005 + 3.005 = 6.015: rounding each gives 1.01 + 2.01 + 3.01 = 6.03
+    parts = money.round_parts([1.005, 2.005, 3.005])
+    assert sum(parts) == D("6.02")
+    assert all(
+        abs(part - D(str(value))) < D("0.01")
+        for part, value in zip(parts, [1.005, 2.005, 3.005], strict=True)
+    )
+    assert money.round_parts([0, 0.0]) == [D("0.00"), D("0.00")]
+    assert money.round_parts([1.234, 0]) == [D("1.23"), D("0.00")]
+
+
 def test_balance_decisions_for_a_batch_of_accounts():
     from prepaid_billing_tools import balance
 

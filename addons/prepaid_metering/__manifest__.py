@@ -8,7 +8,7 @@
     "author": "Prepaid Metering Contributors",
     "website": "https://github.com/prepaid-metering/odoo-prepaid",
     "development_status": "Beta",
-    "depends": ["base", "mail"],
+    "depends": ["base", "bus", "mail"],
     "external_dependencies": {"python": ["pymodbus"]},
     "data": [
         "security/prepaid_metering_security.xml",
@@ -30,6 +30,15 @@
         "views/prepaid_metering_menus.xml",
         "data/ir_actions_server_data.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "prepaid_metering/static/src/live/*",
+            "prepaid_metering/static/src/board/*",
+        ],
+        "web.assets_tests": [
+            "prepaid_metering/static/tests/tours/*.js",
+        ],
+    },
     "demo": ["demo/prepaid_metering_demo.xml"],
     "application": True,
 }

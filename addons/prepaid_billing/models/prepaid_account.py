@@ -243,6 +243,7 @@ class PrepaidAccount(models.Model):
         self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Open Accounts"),
             "res_model": "prepaid.account.open.wizard",
             "view_mode": "form",
             "target": "new",
@@ -299,6 +300,7 @@ class PrepaidAccount(models.Model):
         self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Close Account"),
             "res_model": "prepaid.account.close.wizard",
             "view_mode": "form",
             "target": "new",
@@ -362,6 +364,7 @@ class PrepaidAccount(models.Model):
         self._check_group(BILLING_USER)
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Recharge %s", self.display_name),
             "res_model": "prepaid.recharge.wizard",
             "view_mode": "form",
             "target": "new",
@@ -370,6 +373,7 @@ class PrepaidAccount(models.Model):
 
     def action_refund(self):
         action = self.action_recharge()
+        action["name"] = self.env._("Refund %s", self.display_name)
         action["context"]["default_operation"] = "refund"
         return action
 

@@ -1,3 +1,5 @@
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -15,17 +17,23 @@ class PrepaidApportionmentRun(models.Model):
     _check_company_auto = True
 
     name = fields.Char(compute="_compute_name", store=True)
+    # The run's company is the apportionment's: no company check on the field
+    # that decides it (a new run has no company yet, the check hid every
+    # apportionment); the record rules keep other companies' out of reach.
     apportionment_id = fields.Many2one(
         "prepaid.apportionment",
         required=True,
         ondelete="restrict",
         index=True,
-        check_company=True,
     )
     company_id = fields.Many2one(related="apportionment_id.company_id", store=True)
     currency_id = fields.Many2one(related="company_id.currency_id")
-    period_start = fields.Date(required=True)
-    period_end = fields.Date(required=True)
+    period_start = fields.Date(
+        required=True, default=lambda self: self._default_period()[0]
+    )
+    period_end = fields.Date(
+        required=True, default=lambda self: self._default_period()[1]
+    )
     state = fields.Selection(
         [("draft", "Preview"), ("posted", "Posted"), ("cancel", "Cancelled")],
         default="draft",
@@ -61,12 +69,26 @@ class PrepaidApportionmentRun(models.Model):
             """
         )
 
+    def _default_period(self):
+        """Last month, the one an accountant apportions at the start of this one."""
+        first = fields.Date.context_today(self).replace(day=1)
+        return first - relativedelta(months=1), first - relativedelta(days=1)
+
     @api.depends("apportionment_id.name", "period_start", "period_end")
     def _compute_name(self):
         for run in self:
+            if not (run.apportionment_id and run.period_start and run.period_end):
+                run.name = False
+                continue
             run.name = (
                 f"{run.apportionment_id.name} {run.period_start} - {run.period_end}"
             )
+
+    @api.onchange("period_start")
+    def _onchange_period_start(self):
+        # Picking a month's first day proposes the whole month.
+        if self.period_start and self.period_start.day == 1:
+            self.period_end = self.period_start + relativedelta(months=1, days=-1)
 
     @api.constrains("period_start", "period_end")
     def _check_period(self):

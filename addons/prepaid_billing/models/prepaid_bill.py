@@ -261,8 +261,7 @@ class PrepaidBill(models.Model):
             {
                 "name": f"{title} {fields.Date.context_today(self)}.xlsx",
                 "raw": xlsx.workbook(title, headers, rows),
-                "mimetype": "application/vnd.openxmlformats-officedocument."
-                "spreadsheetml.sheet",
+                "mimetype": xlsx.MIMETYPE,
             }
         )
         return {

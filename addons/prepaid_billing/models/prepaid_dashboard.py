@@ -57,20 +57,26 @@ class PrepaidDashboard(models.AbstractModel):
         else:
             today = datetime.now(pytz.timezone(tzname)).date()
         months = dashboard.months_of(today)
-        usage = self._dashboard_usage(site, months)
+        last_to = dashboard.same_days_end(today)
+        usage = self._dashboard_usage(site, months, last_to)
         return {
             "sites": [{"id": s.id, "name": s.display_name} for s in sites],
             "site_id": site.id or False,
             "tz": tzname,
             "today": fields.Date.to_string(today),
             "months": {
-                key: fields.Date.to_string(day) for key, day in months._asdict().items()
+                **{
+                    key: fields.Date.to_string(day)
+                    for key, day in months._asdict().items()
+                },
+                # this month so far is compared with last month until here
+                "last_to": fields.Date.to_string(last_to),
             },
             "currency_id": self._dashboard_currency(site).id,
             **usage,
             **self._dashboard_accounts(site),
             **self._dashboard_meters(site),
-            "revenue": self._dashboard_revenue(site, months, tzname),
+            "revenue": self._dashboard_revenue(site, months, last_to, tzname),
         }
 
     @api.model
@@ -143,17 +149,16 @@ class PrepaidDashboard(models.AbstractModel):
     # Figures
     # ------------------------------------------------------------------
     @api.model
-    def _dashboard_usage(self, site, months):
+    def _dashboard_usage(self, site, months, last_to):
         Daily = self.env["prepaid.daily.usage"]
         sums = ["energy_kwh:sum", "volume_m3:sum", "amount:sum"]
-        by_month = {
-            month: dashboard.Use(kwh or 0.0, m3 or 0.0, amount or 0.0)
-            for month, kwh, m3, amount in Daily._read_group(
-                self._get_usage_domain(site, months.last, months.next),
-                ["date:month"],
-                sums,
+
+        def use(date_from, date_to):
+            [(kwh, m3, amount)] = Daily._read_group(
+                self._get_usage_domain(site, date_from, date_to), [], sums
             )
-        }
+            return dashboard.Use(kwh or 0.0, m3 or 0.0, amount or 0.0)
+
         this_month = self._get_usage_domain(site, months.this, months.next)
         rows = [
             (
@@ -176,8 +181,7 @@ class PrepaidDashboard(models.AbstractModel):
         )
         return {
             "usage": dashboard.period(
-                by_month.get(months.this, dashboard.Use()),
-                by_month.get(months.last, dashboard.Use()),
+                use(months.this, months.next), use(months.last, last_to)
             ),
             "location": dashboard.by_location(
                 rows, self.env._("No building"), self.env._("No floor")
@@ -243,7 +247,10 @@ class PrepaidDashboard(models.AbstractModel):
                 domain + [("state", "in", PROBLEM_METER_STATES)], ["state"], ["__count"]
             )
         )
-        suspect = Meter.search_count(domain + [("suspect_reading_id", "!=", False)])
+        # Readings, not meters: a meter can hold several waiting for review.
+        suspect = self.env["prepaid.reading"].search_count(
+            [("review_state", "=", "suspect"), ("meter_id", "any", domain)]
+        )
         labels = dict(Meter._fields["state"]._description_selection(self.env))
         problems = Meter.search(
             domain
@@ -279,18 +286,20 @@ class PrepaidDashboard(models.AbstractModel):
         }
 
     @api.model
-    def _dashboard_revenue(self, site, months, tzname):
-        """Consumption and charges posted to the wallets this month and last
-        month (local months, as wallet lines carry UTC times); None for users
-        who may not see wallets."""
+    def _dashboard_revenue(self, site, months, last_to, tzname):
+        """Consumption and charges posted to the wallets this month and on the
+        same days of last month (local days, as wallet lines carry UTC times);
+        None for users who may not see wallets."""
         if not self.env.user.has_group(BILLING_USER):
             return None
         Line = self.env["prepaid.ledger.line"]
         currency = self._dashboard_currency(site)
-        last, this, following = (dashboard.utc_start(day, tzname) for day in months)
+        last, this, following, last_end = (
+            dashboard.utc_start(day, tzname) for day in (*months, last_to)
+        )
         figures = {}
         left_out = self.env["res.currency"]
-        for key, start, end in (("this", this, following), ("last", last, this)):
+        for key, start, end in (("this", this, following), ("last", last, last_end)):
             by_type = {}
             # Amounts of another currency are not added to these: they are
             # named instead (several companies, no site chosen).
@@ -317,6 +326,7 @@ class PrepaidDashboard(models.AbstractModel):
             ),
             "utc": {
                 "last": fields.Datetime.to_string(last),
+                "last_to": fields.Datetime.to_string(last_end),
                 "this": fields.Datetime.to_string(this),
                 "next": fields.Datetime.to_string(following),
             },

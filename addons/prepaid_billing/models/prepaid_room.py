@@ -17,6 +17,12 @@ class PrepaidRoom(models.Model):
     account_ids = fields.Many2many(
         "prepaid.account", compute="_compute_balance_state", string="Accounts"
     )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    balance = fields.Monetary(
+        compute="_compute_balance_state",
+        help="Balance of the prepaid accounts billing this room's meters.",
+    )
+    has_wallet = fields.Boolean(compute="_compute_balance_state")
 
     supply_alert = fields.Char(
         compute="_compute_supply_alert",
@@ -56,10 +62,16 @@ class PrepaidRoom(models.Model):
         operator = "in" if (operator == "=") == value else "not in"
         return [("meter_ids.billing_account_id", operator, accounts.ids)]
 
-    @api.depends("meter_ids.billing_account_id.balance_state")
+    @api.depends(
+        "meter_ids.billing_account_id.balance_state",
+        "meter_ids.billing_account_id.balance",
+    )
     def _compute_balance_state(self):
         for room in self:
             accounts = room.meter_ids.billing_account_id
             room.account_ids = accounts
+            wallets = accounts.filtered(lambda account: account.mode == "prepaid")
+            room.has_wallet = bool(wallets)
+            room.balance = sum(wallets.mapped("balance"))
             states = accounts.mapped("balance_state")
             room.balance_state = max(states, key=SEVERITY.get) if states else False

@@ -18,3 +18,7 @@ from . import test_bill_usage
 from . import test_dashboard
 from . import test_daily_rebuild
 from . import test_money_readings
+from . import test_xlsx_download
+from . import test_monthly_report_output
+from . import test_settings_view
+from . import test_room_board

@@ -1,8 +1,10 @@
 from datetime import date
 
+from freezegun import freeze_time
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, HttpCase, new_test_user, tagged
 
 from .common_month import MonthCase, PostpaidCase
 
@@ -178,6 +180,92 @@ class TestApportionment(MonthCase):
                     "period_end": date(2026, 1, 1),
                 }
             )
+
+
+class AccountantRunCase(MonthCase):
+    """An apportionment of the corridors over both shops and an accountant
+    (billing user) of the test company only."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.account1 = cls.open_account(cls.meter1, opening=500.0)
+        cls.account2 = cls.open_account(cls.meter2, opening=500.0, partner=cls.tenant2)
+        cls.master = cls.make_meter(cls.gateway, 9, is_master=True)
+        common = cls.make_tariff("Common 1.00", kind="flat", price=1.0)
+        cls.corridors = cls.env["prepaid.apportionment"].create(
+            {
+                "name": "Corridors",
+                "master_meter_id": cls.master.id,
+                "tariff_id": common.id,
+                "product_id": cls.power.id,
+                "method": "area",
+                "line_ids": [
+                    Command.create({"room_id": cls.room.id}),
+                    Command.create({"room_id": cls.room2.id}),
+                ],
+            }
+        )
+        cls.accountant = new_test_user(
+            cls.env,
+            login="run_accountant",
+            groups="base.group_user,prepaid_billing.group_billing_user",
+            company_id=cls.company.id,
+            company_ids=[cls.company.id],
+        )
+        # January: 100 kWh on the master (local days, the site is UTC+8)
+        cls.reading(cls, cls.master, 1000.0, "2025-12-31 12:00:00")
+        cls.reading(cls, cls.master, 1100.0, "2026-01-31 12:00:00")
+
+
+@tagged("post_install", "-at_install")
+class TestAccountantRun(AccountantRunCase):
+    def test_accountant_runs_last_month_from_a_new_run(self):
+        Run = self.env["prepaid.apportionment.run"].with_user(self.accountant)
+        Run = Run.with_context(allowed_company_ids=self.company.ids)
+        with freeze_time("2026-02-05 03:00:00"):
+            form = Form(Run)
+            self.assertEqual(
+                (form.period_start, form.period_end),
+                (date(2026, 1, 1), date(2026, 1, 31)),
+                "a new run proposes last month",
+            )
+            self.assertFalse(Run.new({}).name, "no 'False False - False' title")
+            form.apportionment_id = self.corridors
+            run = form.save()
+        self.assertEqual(run.name, "Corridors 2026-01-01 - 2026-01-31")
+        run.action_compute()
+        self.assertEqual(run.amount, 100.0)
+        run.action_post()
+        self.assertEqual(run.state, "posted")
+        self.assertEqual(self.account1.balance, 441.38)
+        self.assertEqual(self.account2.balance, 458.62)
+
+    def test_first_day_of_a_month_proposes_the_whole_month(self):
+        with freeze_time("2026-02-05 03:00:00"):
+            form = Form(self.env["prepaid.apportionment.run"])
+            form.period_start = date(2025, 11, 1)
+            self.assertEqual(form.period_end, date(2025, 11, 30))
+
+
+@tagged("post_install", "-at_install")
+class TestAccountantRunTour(HttpCase, AccountantRunCase):
+    """Apportionment Runs -> New in a browser, as the accountant."""
+
+    def test_accountant_previews_and_posts_from_the_menu(self):
+        self.start_tour(
+            "/odoo/action-prepaid_billing.prepaid_apportionment_run_action",
+            "prepaid_apportionment_run_accountant",
+            login="run_accountant",
+        )
+        run = self.env["prepaid.apportionment.run"].search(
+            [("apportionment_id", "=", self.corridors.id)]
+        )
+        self.assertEqual(run.state, "posted")
+        self.assertEqual(
+            (run.period_start, run.period_end), (date(2026, 1, 1), date(2026, 1, 31))
+        )
+        self.assertEqual(self.account1.balance, 441.38)
 
 
 @tagged("post_install", "-at_install")

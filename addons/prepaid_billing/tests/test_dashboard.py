@@ -39,6 +39,13 @@ class TestDashboardShaping(BillingCase):
             datetime(2026, 6, 30, 22, 0),
         )
 
+    def test_last_month_is_cut_to_the_same_days(self):
+        # 6 December: 1 to 6 November
+        self.assertEqual(shaping.same_days_end(date(2026, 12, 6)), date(2026, 11, 7))
+        # 31 March: February has no 29th to 31st, all of it
+        self.assertEqual(shaping.same_days_end(date(2026, 3, 31)), date(2026, 3, 1))
+        self.assertEqual(shaping.same_days_end(date(2026, 1, 15)), date(2025, 12, 16))
+
     def test_change_is_none_without_last_month(self):
         self.assertIsNone(shaping.change_pct(5.0, 0.0))
         self.assertEqual(shaping.change_pct(15.0, 10.0), 50.0)
@@ -137,7 +144,12 @@ class TestDashboardData(BillingCase):
         data = self.dashboard()
         self.assertEqual(
             data["months"],
-            {"last": "2026-02-01", "this": "2026-03-01", "next": "2026-04-01"},
+            {
+                "last": "2026-02-01",
+                "this": "2026-03-01",
+                "next": "2026-04-01",
+                "last_to": "2026-02-16",
+            },
         )
         self.assertIn({"id": self.site.id, "name": "Test Plaza"}, data["sites"])
         usage = data["usage"]
@@ -172,6 +184,44 @@ class TestDashboardData(BillingCase):
         )
         self.assertEqual(revenue["change"], 837.5)
         self.assertEqual(revenue["utc"]["this"], "2026-02-28 16:00:00")
+
+    def test_this_month_so_far_is_compared_with_the_same_days_of_last_month(self):
+        days = daily.Days()
+        for day, kwh in ((date(2026, 2, 10), 10.0), (date(2026, 2, 20), 30.0)):
+            at = datetime.combine(day, datetime.min.time())
+            days.add(self.meter1.id, day, (at, kwh, 0.0), kwh, 0.0)
+        self.env["prepaid.daily.usage"]._upsert(days)
+        self.env["prepaid.ledger.line"]._post(
+            [
+                {
+                    "account_id": self.account3.id,
+                    "line_type": "charge",
+                    "amount": -amount,
+                    "name": "Property fee",
+                    "date": when,
+                    "idempotency_key": f"test-dashboard-same-days-{amount}",
+                }
+                # 15 February 23:00 local is in, 16 February 00:30 is not
+                for amount, when in (
+                    (7.0, datetime(2026, 2, 15, 15, 0)),
+                    (9.0, datetime(2026, 2, 15, 16, 30)),
+                )
+            ]
+        )
+        data = self.dashboard()
+        self.assertEqual(data["usage"]["last"]["kwh"], 10.0)
+        self.assertEqual(data["revenue"]["last"]["charge"], 7.0)
+        self.assertEqual(data["revenue"]["utc"]["last_to"], "2026-02-15 16:00:00")
+
+    def test_suspect_readings_are_counted_not_their_meters(self):
+        first = self.reading(self.meter1, 100.0, "2026-03-10 02:00:00")
+        second = self.reading(self.meter1, 110.0, "2026-03-10 03:00:00")
+        # two readings of one meter waiting for review
+        self.env.cr.execute(
+            "UPDATE prepaid_reading SET review_state = 'suspect' WHERE id IN %s",
+            [(first.id, second.id)],
+        )
+        self.assertEqual(self.dashboard()["meters"]["suspect"], 2)
 
     def test_amounts_in_another_currency_are_named_not_added(self):
         self.fill()

@@ -54,6 +54,16 @@ class TestWallet(BillingCase):
         self.assertEqual(self.env["account.move"].search_count([]), moves_before)
         self.assert_reconciled()
 
+    def test_recharge_and_refund_dialogs_are_titled_in_the_user_s_language(self):
+        name = self.account.display_name
+        self.assertEqual(self.account.action_recharge()["name"], f"Recharge {name}")
+        self.assertEqual(self.account.action_refund()["name"], f"Refund {name}")
+        self.env["res.lang"]._activate_lang("zh_CN")
+        chinese = self.account.with_context(lang="zh_CN")
+        self.assertEqual(chinese.action_recharge()["name"], f"充值：{name}")
+        self.assertEqual(chinese.action_refund()["name"], f"退费：{name}")
+        self.assertEqual(chinese.action_close()["name"], "销户")
+
     def test_bad_recharges_write_nothing(self):
         lines_before = len(self.account.ledger_line_ids)
         for amount in (0, -5, 0.004):

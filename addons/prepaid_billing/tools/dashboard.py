@@ -5,7 +5,7 @@ wallet lines with a few grouped queries; this module turns local months into
 bounds, the grouped rows into what the client draws, and compares the months.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
 import pytz
@@ -20,13 +20,21 @@ class Months(NamedTuple):
 
 
 def months_of(today):
-    """The months around ``today``: the dashboard compares this month (so
-    far) with the whole of last month."""
+    """The months around ``today`` (see ``same_days_end`` for what of last
+    month this month is compared with)."""
     this = date(today.year, today.month, 1)
     index = today.year * 12 + today.month - 1
     last = date((index - 1) // 12, (index - 1) % 12 + 1, 1)
     following = date((index + 1) // 12, (index + 1) % 12 + 1, 1)
     return Months(last, this, following)
+
+
+def same_days_end(today):
+    """The end (exclusive) of the days of last month that match this month so
+    far: on 6 December, 1 to 6 November; on 31 March, all of February. The
+    dashboard compares like with like, never a part month with a whole one."""
+    months = months_of(today)
+    return min(months.last + timedelta(days=today.day), months.this)
 
 
 def utc_start(day, tzname):

@@ -81,6 +81,19 @@ def round_money(amount, rounding=CENT):
     return rounder(rounding)(to_decimal(amount))
 
 
+def round_parts(values, rounding=CENT):
+    """Round each of ``values`` to ``rounding`` so that the rounded parts add up
+    to their rounded sum: the cents a table shows add up to its total.
+
+    Each part moves by less than one step from its exact value (largest
+    remainder); parts of mixed signs are rounded one by one (no total to keep).
+    """
+    exact = [to_decimal(value) for value in values]
+    if not any(exact) or any(value < 0 for value in exact):
+        return [round_money(value, rounding) for value in exact]
+    return split_evenly(round_money(sum(exact, ZERO), rounding), exact, rounding)
+
+
 def split_evenly(total, weights, rounding=CENT):
     """Split ``total`` in proportion to ``weights``; the parts sum exactly to it.
 

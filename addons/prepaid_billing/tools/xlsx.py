@@ -5,6 +5,10 @@ from datetime import date, datetime
 
 import xlsxwriter
 
+# Said when the file is served: guessing it from the content reads only the
+# first kilobyte, a truncated zip that Odoo's OOXML checks fail on (and log).
+MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 
 def workbook(sheet_name, headers, rows):
     """Bytes of a one-sheet workbook: a bold header row, then ``rows``

@@ -19,6 +19,8 @@ STATES = [
     ("failed", "Failed"),
     ("cancelled", "Cancelled"),
 ]
+#: The bus notification of settled commands (read by static/src/live).
+SETTLED_NOTIFICATION = "prepaid_metering/commands_settled"
 #: Fields only the command's own code paths change (never over RPC).
 USER_WRITABLE_FIELDS = frozenset({"reason"})
 #: Fields a new command cannot be given (beyond their empty default).
@@ -417,3 +419,16 @@ class PrepaidMeterCommand(models.Model):
             free[meter.id] = body
         for bodies in rounds:
             Meter.browse(list(bodies))._message_log_batch(bodies=bodies)
+        self._notify_settled()
+
+    def _notify_settled(self):
+        """Tell the open screens (meter and room forms, the room board) that
+        these commands' meters changed: the metering users' browsers reload
+        them. Sent when the transaction commits, never for a rolled-back one."""
+        meters = self.meter_id
+        if not meters:
+            return
+        self.env.ref("prepaid_metering.group_metering_user")._bus_send(
+            SETTLED_NOTIFICATION,
+            {"meter_ids": meters.ids, "room_ids": meters.room_id.ids},
+        )

@@ -75,6 +75,10 @@ class PrepaidRoom(models.Model):
         compute="_compute_consumption",
         help="Meters of this room whose relay or valve is off.",
     )
+    switched_on_count = fields.Integer(
+        compute="_compute_consumption",
+        help="Meters of this room whose relay or valve is on.",
+    )
     suspect_count = fields.Integer(
         string="Suspect Readings",
         compute="_compute_consumption",
@@ -133,6 +137,9 @@ class PrepaidRoom(models.Model):
             room.month_m3 = sum(water.mapped("month_volume_m3"))
             room.switched_off_count = len(
                 meters.filtered(lambda m: m.switch_state == "off")
+            )
+            room.switched_on_count = len(
+                meters.filtered(lambda m: m.switch_state == "on")
             )
             room.suspect_count = len(meters.filtered("suspect_reading_id"))
 

@@ -160,14 +160,28 @@ export class EnergyDashboard extends Component {
 
     change(value) {
         if (value === null || value === undefined) {
-            return _t("no figure last month");
+            return _t("no figure for the same days last month");
         }
         const sign = value > 0 ? "+" : "";
-        return _t("%(change)s vs last month", { change: `${sign}${value}%` });
+        return _t("%(change)s vs the same days last month", { change: `${sign}${value}%` });
+    }
+
+    /** The days of last month this month so far is compared with, e.g.
+     * "Nov 1 – Nov 6" (in the user's language). */
+    get lastPeriodLabel() {
+        const months = this.state.data.months;
+        const format = { month: "short", day: "numeric" };
+        const first = deserializeDate(months.last).toLocaleString(format);
+        const last = deserializeDate(months.last_to).minus({ days: 1 }).toLocaleString(format);
+        return first === last ? first : `${first} – ${last}`;
     }
 
     get monthLabel() {
-        return deserializeDate(this.state.data.months.this).toFormat("MMMM yyyy");
+        // "December 2026", "2026年12月": the locale orders year and month
+        return deserializeDate(this.state.data.months.this).toLocaleString({
+            year: "numeric",
+            month: "long",
+        });
     }
 
     // ------------------------------------------------------------------

@@ -13,6 +13,10 @@ registry.category("web_tour.tours").add("prepaid_energy_dashboard", {
             trigger: ".o_prepaid_kpi_m3 .o_prepaid_kpi_value:contains(3.25 m³)",
         },
         {
+            content: "The change compares the same days of last month, and names them",
+            trigger: ".o_prepaid_kpi_kwh:contains(same days last month) .o_prepaid_kpi_last",
+        },
+        {
             content: "A billing user sees the revenue",
             trigger: ".o_prepaid_kpi_revenue",
         },
