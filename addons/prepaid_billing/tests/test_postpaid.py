@@ -102,8 +102,10 @@ class TestPostpaid(PostpaidCase):
         self.assertIn("No room", html.decode())
         wizard.action_export_xlsx()
         book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(wizard.xlsx_file)))
-        names = [row[1] for row in book.active.iter_rows(min_row=2, values_only=True)]
-        self.assertEqual(names[-1], "No room")
+        rows = list(book.active.iter_rows(min_row=2, values_only=True))
+        # the rooms, the money of no room last, then the totals row
+        self.assertEqual(rows[-2][1], "No room")
+        self.assertEqual(rows[-1][0], "Total")
 
     def test_overlapping_bill_run_is_refused_and_writes_nothing(self):
         self.january(self.meter1)
