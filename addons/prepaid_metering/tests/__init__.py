@@ -6,3 +6,4 @@ from . import test_security
 from . import test_command_recovery
 from . import test_bus_claim
 from . import test_plausibility
+from . import test_demo_fleet
