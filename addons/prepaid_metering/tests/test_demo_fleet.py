@@ -74,3 +74,29 @@ class TestDemoFleet(TransactionCase):
         ]
         labelled = self.env["prepaid.meter"].search([("name", "ilike", "demo fault")])
         self.assertEqual(faulty, labelled.mapped("serial_number"))
+
+    def test_demo_readings_end_where_the_demo_fleet_starts(self):
+        fleet_path = _repo_root() / "simulator" / "demo_fleet.json"
+        if not fleet_path.exists() or not self.env.ref(
+            "prepaid_metering.demo_meter_1_13", raise_if_not_found=False
+        ):
+            self.skipTest("needs the repository's simulator and the demo data")
+        spec = json.loads(fleet_path.read_text())
+        start = {
+            item["serial"]: item.get("energy_kwh", item.get("volume_m3"))
+            for gateway in spec["gateways"]
+            for item in gateway["meters"]
+        }
+        manual = self.env["prepaid.reading"].search(
+            [("source", "=", "manual"), ("meter_id.serial_number", "like", "SIM-GW")],
+            order="id",
+        )
+        last = {reading.meter_id: reading for reading in manual}
+        for meter, reading in last.items():
+            value = (
+                reading.volume_m3
+                if meter.meter_type == "water"
+                else reading.energy_total_kwh
+            )
+            # the fleet's first polled reading continues from there: no drop
+            self.assertAlmostEqual(value, start[meter.serial_number], places=3)
