@@ -1,10 +1,16 @@
+import logging
 from datetime import timedelta
+
+from psycopg2.errors import LockNotAvailable, SerializationFailure
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 from ..tools import balance as balance_core
 from ..tools import credit
+
+_logger = logging.getLogger(__name__)
 
 BALANCE_STATES = [
     ("normal", "Normal"),
@@ -802,6 +808,27 @@ class PrepaidAccount(models.Model):
             )[:1]
         )
         if not account:
+            return
+        # Polling and billing update the same meter and account rows every
+        # minute: lock them first, and leave the payment to the next run when
+        # they are busy or changed since this transaction began.
+        try:
+            with self.env.cr.savepoint(flush=False):
+                for table, ids in (
+                    ("prepaid_account", account.ids),
+                    ("prepaid_meter", account.meter_ids.ids),
+                ):
+                    self.env.cr.execute(
+                        SQL(
+                            "SELECT 1 FROM %s WHERE id = ANY(%s) "
+                            "FOR NO KEY UPDATE NOWAIT",
+                            SQL.identifier(table),
+                            ids,
+                        ),
+                        log_exceptions=False,
+                    )
+        except (LockNotAvailable, SerializationFailure):
+            _logger.info("Demo payment of %s: busy, left to the next run", account.name)
             return
         journal = self.env["account.journal"].search(
             [("type", "=", "cash"), ("company_id", "=", account.company_id.id)],
