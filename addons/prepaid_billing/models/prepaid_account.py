@@ -810,8 +810,15 @@ class PrepaidAccount(models.Model):
         if not account:
             return
         # Polling and billing update the same meter and account rows every
-        # minute: lock them first, and leave the payment to the next run when
-        # they are busy or changed since this transaction began.
+        # minute: leave the payment to the next run while a poll holds the
+        # meters' bus, or when the rows are locked or changed since this
+        # transaction began.
+        now = fields.Datetime.now()
+        if any(
+            gateway.bus_claimed_until and gateway.bus_claimed_until > now
+            for gateway in account.meter_ids.gateway_id
+        ):
+            return
         try:
             with self.env.cr.savepoint(flush=False):
                 for table, ids in (
