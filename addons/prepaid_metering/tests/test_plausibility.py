@@ -229,10 +229,9 @@ class TestPlausibility(MeteringCase):
         self.assertEqual((reading.review_state, reading.delta_kwh), ("suspect", 0.0))
 
     def test_suspects_of_several_meters_are_rejected_in_one_action(self):
-        first = self.spike()
         other_sim = self.fleet.meter(0, 2)
         other_sim.energy_total = other_sim.energy_total + 4000.0
-        self.poll()
+        first = self.spike()
         second = self.last(self.other)
         plausible = self.last(self.water_meter)
         self.assertEqual(second.review_state, "suspect")
@@ -258,10 +257,9 @@ class TestPlausibility(MeteringCase):
         self.assertFalse(self.meter.suspect_reading_id | self.other.suspect_reading_id)
 
     def test_suspects_of_several_meters_are_accepted_in_one_action(self):
-        first = self.spike(kwh=100.0)
         other_sim = self.fleet.meter(0, 2)
         other_sim.energy_total = other_sim.energy_total + 200.0
-        self.poll()
+        first = self.spike(kwh=100.0)
         second = self.last(self.other)
         self.review(first | second, "accept", "new machines: checked on site")
         self.assertEqual(
