@@ -242,7 +242,7 @@ class TestPlausibility(MeteringCase):
         wizard = (
             self.env["prepaid.reading.review.wizard"]
             .with_user(self.manager)
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"reason": "bus noise during the storm"})
         )
         self.assertEqual((wizard.decision, wizard.reading_count), ("reject", 2))
