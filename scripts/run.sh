@@ -9,11 +9,18 @@ ensure_postgres || exit 2
 
 DB=${DEMO_DB:-prepaid_demo}
 PORT=${HTTP_PORT:-8069}
+# The simulator's meters (counters, balances, relays, purchase counts) are
+# saved here while it runs and resumed at the next `make run` on the same
+# database, so the counters never go back below what Odoo has stored.
+SIM_STATE=${SIM_STATE:-$REPO_ROOT/var/demo/simulator-$DB.json}
 if psql -At -d "$DB" -c "SELECT 1 FROM ir_module_module LIMIT 1" >/dev/null 2>&1; then
     echo "== Reusing database $DB (updating $MODULES to this checkout)"
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
         -u "$MODULES" --stop-after-init --log-level warn || exit 1
 else
+    # a new database starts from the demo data's counters and balances: the
+    # saved meter state of an earlier demo database must not carry over
+    rm -f "$SIM_STATE"
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
         -i "$MODULES" --stop-after-init --log-level warn || exit 1
@@ -26,7 +33,7 @@ else
 fi
 
 echo "== Starting the demo meter fleet (simulator) and the local WeChat Pay peer"
-"$PYTHON" -m simulator --demo &
+"$PYTHON" -m simulator --demo --state "$SIM_STATE" &
 SIM_PID=$!
 # The demo WeChat Pay provider points at this peer (127.0.0.1:8150) with the
 # keys of addons/prepaid_wechat/demo/wechat_peer_keys.json.

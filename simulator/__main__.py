@@ -35,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
     parser.add_argument("--json", action="store_true", help="print endpoints as JSON")
+    parser.add_argument(
+        "--state",
+        help="state file: meters resume from it at start (when it exists) and "
+        "it is written every --state-every seconds and at stop",
+    )
+    parser.add_argument(
+        "--state-every",
+        type=float,
+        default=30.0,
+        help="seconds between state file writes (default 30)",
+    )
     return parser
 
 
@@ -69,44 +80,70 @@ def _interrupt(*_args):
     raise KeyboardInterrupt
 
 
+def _print_banner(args, spec, fleet, restored: int) -> None:
+    endpoints = fleet.endpoints()
+    if args.json:
+        print(json.dumps({"endpoints": endpoints}), flush=True)
+        return
+    meters = sum(len(e["device_ids"]) for e in endpoints)
+    print(
+        f"simulator: {meters} meters on {len(endpoints)} gateways, "
+        f"speed {spec.get('speed', 0)}, baud {spec.get('baud') or 'unlimited'}",
+        flush=True,
+    )
+    for e in endpoints:
+        ids = e["device_ids"]
+        span = f"{ids[0]}..{ids[-1]}" if ids else "-"
+        print(
+            f"  {e['name']} {e['host']}:{e['port']} {e['framer']} device ids {span}",
+            flush=True,
+        )
+    if args.state:
+        print(
+            f"  state file {args.state}: "
+            + (f"{restored} meters resumed" if restored else "new"),
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until SIGINT/SIGTERM."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.state and args.processes > 1:
+        parser.error("--state needs one process (--processes 1)")
+    if args.state_every <= 0:
+        parser.error("--state-every must be positive")
     spec = _spec(args)
+    restored = 0
     if args.processes > 1:
         fleet = ProcessFleet(spec, args.processes)
     else:
         fleet = Fleet.from_spec(spec)
+        if args.state:
+            try:
+                restored = fleet.load_state(args.state)
+            except (ValueError, KeyError, TypeError) as err:
+                parser.error(f"cannot resume from {args.state}: {err!r}")
     # The handler only raises: setting an Event from a signal handler while
     # the main thread waits on that Event deadlocks on the Event's own lock.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     fleet.start()
     try:
-        endpoints = fleet.endpoints()
-        if args.json:
-            print(json.dumps({"endpoints": endpoints}), flush=True)
-        else:
-            meters = sum(len(e["device_ids"]) for e in endpoints)
-            print(
-                f"simulator: {meters} meters on {len(endpoints)} gateways, "
-                f"speed {spec.get('speed', 0)}, baud {spec.get('baud') or 'unlimited'}",
-                flush=True,
-            )
-            for e in endpoints:
-                ids = e["device_ids"]
-                span = f"{ids[0]}..{ids[-1]}" if ids else "-"
-                print(
-                    f"  {e['name']} {e['host']}:{e['port']} {e['framer']} "
-                    f"device ids {span}",
-                    flush=True,
-                )
+        _print_banner(args, spec, fleet, restored)
+        next_save = time.monotonic() + args.state_every
         while True:
             time.sleep(1.0)
+            if args.state and time.monotonic() >= next_save:
+                fleet.save_state(args.state)
+                next_save = time.monotonic() + args.state_every
     except KeyboardInterrupt:
         pass
     finally:
         fleet.stop()
+        if args.state:
+            fleet.save_state(args.state)
     return 0
 
 

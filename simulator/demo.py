@@ -7,6 +7,20 @@ import random
 from pathlib import Path
 
 DEMO_FLEET_PATH = Path(__file__).with_name("demo_fleet.json")
+#: Simulated seconds per real second. The product judges readings against the
+#: meters' rated demand x real time x 1.5 (prepaid_metering's plausibility
+#: rule): at this speed every demo load, at its daily peak, stays below 60 %
+#: of that limit (checked by prepaid_metering's TestDemoFleet).
+DEMO_SPEED = 5
+#: gw2 device ids of the apartments B-101..B-104, whose demo accounts open just
+#: above an alarm level: a steady 2.5 kW (0.21 kWh a minute at DEMO_SPEED)
+#: walks them through alarm levels 1, 2, 3 and the cut-off within minutes.
+STAGED_DEVICES = (1, 2, 3, 4)
+STAGED_LOAD_KW = 2.5
+#: The one meter with a fault on purpose ("demo fault" in its Odoo name): its
+#: counter jumps by 500 kWh 20 simulated minutes (4 real ones) after start.
+FAULT_DEVICE = 6
+FAULT = {"name": "jump", "after_s": 1200, "amount": 500.0}
 
 
 def demo_spec(start_time: str | None = None) -> dict:
@@ -29,7 +43,9 @@ def generate_demo_spec() -> dict:
             "load_kw": round(rng.uniform(*load), 3),
             "profile": "residential",
             "balance": 200.0,
-            "unit_price": 0.8,
+            # Odoo bills these meters on the server; only gw1/1 (billing mode
+            # "meter" in the demo) deducts on the meter itself.
+            "unit_price": 0.8 if (gw, dev) == (1, 1) else 0.0,
             "alarm1_amount": 50.0,
             "alarm2_amount": 20.0,
             "overdraft_limit": 0.0,
@@ -43,6 +59,11 @@ def generate_demo_spec() -> dict:
     master.update(profile="commercial", energy_kwh=4875.5, unit_price=0.0)
     gw1.append(master)
     gw2 = [electric(d, "electric_1p", 2, (0.2, 1.2)) for d in range(1, 13)]
+    for meter in gw2:
+        if meter["device_id"] in STAGED_DEVICES:
+            meter.update(load_kw=STAGED_LOAD_KW, profile="flat")
+        if meter["device_id"] == FAULT_DEVICE:
+            meter["faults"] = [dict(FAULT)]
     gw2 += [
         {
             "device_id": d,
@@ -59,7 +80,7 @@ def generate_demo_spec() -> dict:
     return {
         "description": "Demo fleet matching the Odoo demo data (see README.md)",
         "host": "127.0.0.1",
-        "speed": 60,
+        "speed": DEMO_SPEED,
         "start_time": None,
         "baud": None,
         "gateways": [

@@ -19,6 +19,7 @@ bad_float      persistent water meter's FLOAT32 volume reads ``value`` (default 
 rollover       one-shot   energy/volume set ``before`` units below the UINT32 wrap
 replacement    one-shot   counter restarts at ``start`` (default 0.5) like a new meter
 step_back      one-shot   counter goes down by ``amount`` (default 1.0)
+jump           one-shot   counter goes up by ``amount`` at once (default 100.0)
 stall          gateway    gateway accepts TCP and requests, never answers
 ============== ========= ===================================================
 """
@@ -36,7 +37,7 @@ PERSISTENT_FAULTS = frozenset(
         "bad_float",
     }
 )
-ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back"})
+ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back", "jump"})
 GATEWAY_FAULTS = frozenset({"stall"})
 ALIASES = {
     "illegal_address": ("exception", {"code": 0x02}),

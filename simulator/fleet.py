@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import multiprocessing
+import os
 import random
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,6 +43,8 @@ from .meters import (
 
 _log = logging.getLogger(__name__)
 
+#: Format of :meth:`Fleet.state` (the simulator's state file).
+STATE_VERSION = 1
 FRAMERS = {"socket": FramerType.SOCKET, "tcp": FramerType.SOCKET, "rtu": FramerType.RTU}
 
 #: One register image spanning the whole address space, shared by every
@@ -351,6 +354,48 @@ class Fleet:
     def endpoints(self) -> list[dict]:
         """Return :meth:`Gateway.endpoint` for every gateway."""
         return [gw.endpoint() for gw in self.gateways]
+
+    # -- state file ---------------------------------------------------------
+    def state(self) -> dict:
+        """Every meter's :meth:`Meter.state`, keyed ``<gateway name>/<device id>``."""
+        return {
+            "version": STATE_VERSION,
+            "saved_at": datetime.now().isoformat(timespec="seconds"),
+            "meters": {
+                f"{gw.name}/{meter.device_id}": meter.state()
+                for gw, meter in self.meters()
+            },
+        }
+
+    def restore(self, state: dict) -> int:
+        """Take over a :meth:`state`; meters it does not name keep their spec
+        values. Returns how many meters were restored."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown simulator state version {state.get('version')}")
+        saved = state.get("meters", {})
+        restored = 0
+        for gw, meter in self.meters():
+            meter_state = saved.get(f"{gw.name}/{meter.device_id}")
+            if meter_state is not None:
+                meter.restore(meter_state)
+                restored += 1
+        return restored
+
+    def save_state(self, path: str | Path) -> None:
+        """Write :meth:`state` to ``path`` (atomically: a crash while writing
+        leaves the previous file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=1) + "\n")
+        os.replace(tmp, path)
+
+    def load_state(self, path: str | Path) -> int:
+        """:meth:`restore` from ``path``; 0 when there is no such file."""
+        path = Path(path)
+        if not path.exists():
+            return 0
+        return self.restore(json.loads(path.read_text()))
 
     # -- lifecycle ----------------------------------------------------------
     def start(self, timeout: float = 60.0) -> Fleet:

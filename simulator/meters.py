@@ -186,8 +186,13 @@ class Meter:
         profile: str | Sequence[float] | None = None,
         serial: str | None = None,
         seed: int | None = None,
+        faults: Sequence[dict] | None = None,
     ) -> None:
-        """Set up the parts shared by every meter kind."""
+        """Set up the parts shared by every meter kind.
+
+        ``faults`` schedules faults: ``{"name": ..., "after_s": ..., **params}``
+        fires once, ``after_s`` simulated seconds after the meter was built.
+        """
         if not 1 <= device_id <= 247:
             raise ValueError("device_id must be 1..247")
         self.device_id = device_id
@@ -198,6 +203,16 @@ class Meter:
         self.faults: dict[str, dict] = {}
         self._rng = random.Random(device_id if seed is None else seed)
         self._last_t = self.clock.now()
+        self._scheduled = sorted(
+            (
+                (self._last_t + float(f.get("after_s", 0.0)), _fault_key(f), f)
+                for f in faults or ()
+            ),
+            key=lambda item: item[0],
+        )
+        # keys of the scheduled faults that fired (kept in the state file, so a
+        # restarted simulator does not fire them again)
+        self.fired: list[str] = []
 
     # -- faults ---------------------------------------------------------
     def inject(self, name: str, **params) -> None:
@@ -211,6 +226,8 @@ class Meter:
                 self._replace(float(params.get("start", 0.0)), params)
             elif name == "step_back":
                 self._step_back(float(params.get("amount", 1.0)))
+            elif name == "jump":
+                self._jump(float(params.get("amount", 100.0)))
             else:
                 if name == "disappear" and params.get("seconds") is not None:
                     params = {**params, "until": time.monotonic() + params["seconds"]}
@@ -227,6 +244,43 @@ class Meter:
             else:
                 self.faults.pop(normalize(name, {})[0], None)
             self._faults_cleared()
+
+    def fire_due_faults(self) -> None:
+        """Inject the scheduled faults whose time has come (each once)."""
+        if not self._scheduled:
+            return
+        with self.lock:
+            now = self.clock.now()
+            while self._scheduled and self._scheduled[0][0] <= now:
+                _due, key, fault = self._scheduled.pop(0)
+                self.fired.append(key)
+                params = {
+                    k: v for k, v in fault.items() if k not in ("name", "after_s")
+                }
+                self.inject(fault["name"], **params)
+
+    # -- state file -------------------------------------------------------
+    def state(self) -> dict:
+        """The meter's changing state as JSON-friendly values (counters,
+        money, relay/valve, fired scheduled faults), for :meth:`restore`."""
+        with self.lock:
+            self._advance()
+            return {"kind": self.kind, "fired": list(self.fired), **self._state()}
+
+    def restore(self, state: dict) -> None:
+        """Take over a :meth:`state` saved earlier: the meter carries on from
+        it now (the time in between used nothing)."""
+        if state.get("kind") != self.kind:
+            raise ValueError(
+                f"device {self.device_id}: saved state is a {state.get('kind')}, "
+                f"the spec a {self.kind}"
+            )
+        with self.lock:
+            self._advance()
+            self._restore(state)
+            self.fired = list(state.get("fired", ()))
+            self._scheduled = [s for s in self._scheduled if s[1] not in self.fired]
+            self._last_t = self.clock.now()
 
     def reply_fault(self) -> str | int | None:
         """Return :data:`NO_REPLY`, an exception code, or None to answer normally."""
@@ -258,6 +312,7 @@ class Meter:
         self, function_code: int, address: int, count: int, values: Sequence[int] | None
     ) -> list[int] | None:
         """Serve one request; return read registers or None; raise ModbusError."""
+        self.fire_due_faults()
         with self.lock:
             if function_code in (3, 4) and values is None:
                 return self._read(address, count)
@@ -269,6 +324,7 @@ class Meter:
 
     def read_registers(self, address: int, count: int) -> list[int]:
         """Return ``count`` registers at ``address`` exactly as a client reads them."""
+        self.fire_due_faults()
         with self.lock:
             return self._read(address, count)
 
@@ -278,6 +334,7 @@ class Meter:
 
     def register_image(self) -> dict[int, int]:
         """Return every readable register as ``{address: value}``."""
+        self.fire_due_faults()
         with self.lock:
             self._advance()
             image: dict[int, int] = {}
@@ -340,6 +397,15 @@ class Meter:
     def _step_back(self, amount: float) -> None:
         raise NotImplementedError
 
+    def _jump(self, amount: float) -> None:
+        raise NotImplementedError
+
+    def _state(self) -> dict:
+        raise NotImplementedError
+
+    def _restore(self, state: dict) -> None:
+        raise NotImplementedError
+
     def _faults_cleared(self) -> None:
         """Let a meter react when faults are removed (e.g. a freed relay)."""
 
@@ -379,12 +445,18 @@ class ElectricMeter(Meter):
         relay_open: bool = False,
         serial: str | None = None,
         seed: int | None = None,
+        faults: Sequence[dict] | None = None,
     ) -> None:
         """Create an electric meter; money in currency units, energy in kWh."""
         if kind not in ("electric_1p", "electric_3p"):
             raise ValueError(f"unknown electric kind {kind!r}")
         super().__init__(
-            device_id, clock=clock, profile=profile, serial=serial, seed=seed
+            device_id,
+            clock=clock,
+            profile=profile,
+            serial=serial,
+            seed=seed,
+            faults=faults,
         )
         self.kind = kind
         self.phases = 3 if kind == "electric_3p" else 1
@@ -659,6 +731,34 @@ class ElectricMeter(Meter):
         total = sum(self._raws) / 100
         self._set_total(max(0.0, total - amount))
 
+    def _jump(self, amount: float) -> None:
+        self._set_total(sum(self._raws) / 100 + amount)
+
+    _STATE_FIELDS = (
+        "balance",
+        "unit_price",
+        "alarm1_amount",
+        "alarm2_amount",
+        "overdraft_limit",
+        "purchase_count",
+        "residual",
+        "cmd_open",
+        "prepaid_open",
+        "contact_open",
+    )
+
+    def _state(self) -> dict:
+        state = {name: getattr(self, "_" + name) for name in self._STATE_FIELDS}
+        state["band_pulses"] = list(self._raws)
+        state["last_record"] = list(self.last_record)
+        return state
+
+    def _restore(self, state: dict) -> None:
+        for name in self._STATE_FIELDS:
+            setattr(self, "_" + name, state[name])
+        self._raws = [int(r) for r in state["band_pulses"]]
+        self.last_record = tuple(state["last_record"])
+
 
 class WaterMeter(Meter):
     """Battery powered valve-controlled water meter (``valve_water_v1``)."""
@@ -681,12 +781,18 @@ class WaterMeter(Meter):
         low_battery: bool = False,
         serial: str | None = None,
         seed: int | None = None,
+        faults: Sequence[dict] | None = None,
     ) -> None:
         """Create a water meter; a valve command completes after ``valve_delay`` s."""
         if kind != "water":
             raise ValueError(f"unknown water kind {kind!r}")
         super().__init__(
-            device_id, clock=clock, profile=profile, serial=serial, seed=seed
+            device_id,
+            clock=clock,
+            profile=profile,
+            serial=serial,
+            seed=seed,
+            faults=faults,
         )
         self.volume_m3 = float(volume_m3)
         self._flow_m3h = float(flow_m3h)
@@ -803,6 +909,31 @@ class WaterMeter(Meter):
 
     def _step_back(self, amount: float) -> None:
         self.volume_m3 = max(0.0, self.volume_m3 - amount)
+
+    def _jump(self, amount: float) -> None:
+        self.volume_m3 += amount
+
+    def _state(self) -> dict:
+        # a valve still moving is saved where it is going
+        target = self._pending[0] if self._pending else self._valve_open
+        return {
+            "volume_m3": self.volume_m3,
+            "valve_open": target,
+            "low_battery": self.low_battery,
+            "abnormal": self.abnormal,
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.volume_m3 = float(state["volume_m3"])
+        self._valve_open = bool(state["valve_open"])
+        self._pending = None
+        self.low_battery = bool(state["low_battery"])
+        self.abnormal = bool(state["abnormal"])
+
+
+def _fault_key(fault: dict) -> str:
+    """Name of a scheduled fault in the state file: ``name@after_s``."""
+    return f"{fault['name']}@{float(fault.get('after_s', 0.0)):g}"
 
 
 METER_CLASSES: dict[str, type[Meter]] = {

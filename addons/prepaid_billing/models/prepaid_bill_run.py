@@ -1,4 +1,7 @@
 import logging
+from datetime import datetime, time, timedelta
+
+import pytz
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -351,9 +354,16 @@ class PrepaidBillRun(models.Model):
         self.env.invalidate_all()
 
     @api.model
-    def _demo_month(self):
-        """Demo data: the third-floor offices are postpaid tenants; the
-        charge items run and this month's bills wait for review."""
+    def _demo_month(self, counters=None):
+        """Demo data: the third-floor offices and apartment B-202 are postpaid
+        tenants with metered use this month; the charge items run and this
+        month's bills wait for review.
+
+        :param counters: {meter xml id: counter (kWh or m³)} of the postpaid
+            meters when the demo meter fleet starts (simulator/demo_fleet.json):
+            this month's demo readings end there, so the fleet's first polled
+            readings carry on from them.
+        """
         ref = self.env.ref
         if not ref("prepaid_metering.demo_room_a_301", raise_if_not_found=False):
             return
@@ -367,21 +377,57 @@ class PrepaidBillRun(models.Model):
             ref(f"prepaid_billing.{tariff}").product_id = ref(
                 f"prepaid_billing.{product}"
             )
-        offices = (
+        postpaid = (
             ref("prepaid_metering.demo_room_a_301")
             | ref("prepaid_metering.demo_room_a_302")
             | ref("prepaid_metering.demo_room_a_303")
+            | ref("prepaid_metering.demo_room_b_202")
         )
-        offices.meter_ids.billing_account_id.filtered(
+        postpaid.meter_ids.billing_account_id.filtered(
             lambda a: a.state == "open"
         ).write({"mode": "postpaid"})
         self.env["prepaid.charge.line"]._generate(
             self.env["prepaid.charge.item"].search([])
         )
-        # The tenants moved in today: this month so far is what there is.
-        today = fields.Date.context_today(self)
+        site = ref("prepaid_metering.demo_site")
+        today = fields.Date.context_today(self.with_context(tz=site.tz))
+        self._demo_month_readings(counters or {}, today.replace(day=1), site.tz)
         run = self.create({"date_from": today.replace(day=1), "date_to": today})
         run.action_compute()
+
+    @api.model
+    def _demo_month_readings(self, counters, date_from, tz):
+        """Demo data: a manual reading at every local midnight since
+        ``date_from`` and one ten minutes ago, ending at ``counters``, at a
+        steady 0.4 to 0.8 kW (electricity) or 0.03 m³/h (water)."""
+        now = fields.Datetime.now().replace(microsecond=0)
+        zone = pytz.timezone(tz or "UTC")
+        start = zone.localize(datetime.combine(date_from, time())).astimezone(pytz.utc)
+        stamps = []
+        moment = start.replace(tzinfo=None) + timedelta(minutes=1)
+        while moment < now - timedelta(minutes=10):
+            stamps.append(moment)
+            moment += timedelta(days=1)
+        stamps.append(now - timedelta(minutes=10))
+        if len(stamps) < 2:
+            return
+        vals_list = []
+        for xmlid, counter in counters.items():
+            meter = self.env.ref(xmlid)
+            water = meter.meter_type == "water"
+            rate = 0.03 if water else 0.4 + 0.1 * (meter.id % 5)
+            field = "volume_m3" if water else "energy_total_kwh"
+            for stamp in stamps:
+                hours = (stamps[-1] - stamp).total_seconds() / 3600
+                vals_list.append(
+                    {
+                        "meter_id": meter.id,
+                        "read_at": stamp,
+                        "source": "manual",
+                        field: round(counter - rate * hours, 3 if water else 2),
+                    }
+                )
+        self.env["prepaid.reading"].create(vals_list)
 
     # ------------------------------------------------------------------
     # Invoices

@@ -5,7 +5,7 @@ meter's chatter. Part of ``prepaid.reading`` (see ``prepaid_reading``)."""
 import math
 
 from odoo import models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_datetime
 
 from ..tools import counters
@@ -25,7 +25,15 @@ class PrepaidReadingReview(models.Model):
         return self._open_review_wizard("reject")
 
     def _open_review_wizard(self, decision):
-        self.check_access("write")
+        self._check_reviewer()
+        suspects = self.filtered(lambda r: r.review_state == "suspect")
+        if not suspects:
+            raise UserError(
+                self.env._(
+                    "None of the selected readings is suspect: only suspect "
+                    "readings can be accepted or rejected (filter Suspect)."
+                )
+            )
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Accept Readings")
@@ -35,7 +43,7 @@ class PrepaidReadingReview(models.Model):
             "view_mode": "form",
             "target": "new",
             "context": {
-                "default_reading_ids": self.ids,
+                "default_reading_ids": suspects.ids,
                 "default_decision": decision,
             },
         }
@@ -47,7 +55,7 @@ class PrepaidReadingReview(models.Model):
         delta, from the last accepted value, covers them) and re-assesses the
         later ones against it.
         """
-        self.check_access("write")
+        self._check_reviewer()
         reason = (reason or "").strip()
         if not reason:
             raise UserError(
@@ -75,6 +83,21 @@ class PrepaidReadingReview(models.Model):
             else:
                 readings._reject(reason)
         return True
+
+    def _check_reviewer(self):
+        """Raise AccessError unless the user is a metering manager: only they
+        decide whether a suspect reading is money."""
+        if not self.env.su and not self.env.user.has_group(
+            "prepaid_metering.group_metering_manager"
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only metering managers may accept or reject suspect readings "
+                    "(you are %s).",
+                    self.env.user.name,
+                )
+            )
+        self.check_access("write")
 
     def _reject(self, reason):
         """Reject these suspect readings of one meter."""

@@ -7,3 +7,4 @@ from . import test_command_recovery
 from . import test_bus_claim
 from . import test_plausibility
 from . import test_live_screens
+from . import test_demo_fleet

@@ -228,6 +228,60 @@ class TestPlausibility(MeteringCase):
             )
         self.assertEqual((reading.review_state, reading.delta_kwh), ("suspect", 0.0))
 
+    def test_suspects_of_several_meters_are_rejected_in_one_action(self):
+        other_sim = self.fleet.meter(0, 2)
+        other_sim.energy_total = other_sim.energy_total + 4000.0
+        first = self.spike()
+        second = self.last(self.other)
+        plausible = self.last(self.water_meter)
+        self.assertEqual(second.review_state, "suspect")
+        selection = (first | second | plausible).with_user(self.manager)
+        action = selection.action_reject()
+        # the plausible reading of the selection is left out of the decision
+        self.assertEqual(action["context"]["default_reading_ids"], (first | second).ids)
+        wizard = (
+            self.env["prepaid.reading.review.wizard"]
+            .with_user(self.manager)
+            .with_context(**action["context"])
+            .create({"reason": "bus noise during the storm"})
+        )
+        self.assertEqual((wizard.decision, wizard.reading_count), ("reject", 2))
+        wizard.action_confirm()
+        self.assertEqual(
+            (first | second).mapped("review_state"), ["rejected", "rejected"]
+        )
+        self.assertEqual(
+            set((first | second).mapped("review_note")),
+            {"bus noise during the storm"},
+        )
+        self.assertFalse(self.meter.suspect_reading_id | self.other.suspect_reading_id)
+
+    def test_suspects_of_several_meters_are_accepted_in_one_action(self):
+        other_sim = self.fleet.meter(0, 2)
+        other_sim.energy_total = other_sim.energy_total + 200.0
+        first = self.spike(kwh=100.0)
+        second = self.last(self.other)
+        self.review(first | second, "accept", "new machines: checked on site")
+        self.assertEqual(
+            (first | second).mapped("review_state"), ["accepted", "accepted"]
+        )
+        self.assertAlmostEqual(first.delta_kwh, 100.0, places=2)
+        self.assertAlmostEqual(second.delta_kwh, 200.0, places=2)
+
+    def test_a_selection_without_suspects_cannot_be_reviewed(self):
+        self.sim.consume(1.0)
+        self.poll()
+        with self.assertRaises(UserError):
+            self.last(self.meter).with_user(self.manager).action_accept()
+
+    def test_only_managers_review_even_through_code(self):
+        reading = self.spike()
+        with self.assertRaises(AccessError):
+            reading.with_user(self.operator)._review("reject", "not mine to say")
+        with self.assertRaises(AccessError):
+            reading.with_user(self.operator).action_reject()
+        self.assertEqual(reading.review_state, "suspect")
+
     def test_margin_is_a_setting(self):
         # 4 kWh in 10 minutes: 24 kW, above 15 kW x 1.5, below 15 kW x 2
         self.env["ir.config_parameter"].set_param(
