@@ -4,16 +4,14 @@ import io
 import openpyxl
 from freezegun import freeze_time
 
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, new_test_user, tagged
 
 from ..tools import month_report
 from .common import BillingCase
 
 
-@tagged("post_install", "-at_install")
-class TestMonthlyReportOutput(BillingCase):
-    """The wizard's month, the XLSX totals, the shown band costs and the PDF
-    rows (figures of two shops in March 2026, flat 0.80 per kWh)."""
+class MonthlyReportCase(BillingCase):
+    """Two shops with figures in March 2026 (flat 0.80 per kWh)."""
 
     @classmethod
     def setUpClass(cls):
@@ -36,6 +34,12 @@ class TestMonthlyReportOutput(BillingCase):
             self.reading(meter, 100.0, "2026-03-01 02:00:00")
             self.reading(meter, 100.0 + used, "2026-03-10 02:00:00")
         self.bill()
+
+
+@tagged("post_install", "-at_install")
+class TestMonthlyReportOutput(MonthlyReportCase):
+    """The wizard's month, the XLSX totals, the shown band costs and the PDF
+    rows."""
 
     def test_the_month_is_chosen_as_month_and_year_last_month_first(self):
         with freeze_time("2026-01-10 04:00:00"):
@@ -96,3 +100,43 @@ class TestMonthlyReportOutput(BillingCase):
             html.count('class="o_monthly_row" style="page-break-inside: avoid;"'), 2
         )
         self.assertIn("2026-03", html)
+
+
+@tagged("post_install", "-at_install")
+class TestMonthlyReportTour(HttpCase, MonthlyReportCase):
+    """Reporting > Comprehensive Monthly Report in a browser, as an
+    accountant (billing user) of the test company only."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.accountant = new_test_user(
+            cls.env,
+            login="report_accountant",
+            groups="base.group_user,prepaid_billing.group_billing_user",
+            company_id=cls.company.id,
+            company_ids=[cls.company.id],
+        )
+
+    def test_accountant_exports_march_from_the_menu(self):
+        self.march()
+        self.start_tour(
+            "/odoo", "prepaid_monthly_report_accountant", login="report_accountant"
+        )
+        wizard = self.env["prepaid.monthly.report.wizard"].search(
+            [("create_uid", "=", self.accountant.id)]
+        )
+        self.assertEqual(wizard.xlsx_name, "monthly-report-2026-03.xlsx")
+        sheet = openpyxl.load_workbook(
+            io.BytesIO(base64.b64decode(wizard.xlsx_file)), data_only=True
+        ).active
+        rooms = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        self.assertEqual(rooms, ["Shop 1", "Shop 2", None])
+        # the printed report of the same wizard, as the accountant
+        self.authenticate("report_accountant", "report_accountant")
+        response = self.url_open(
+            f"/report/html/prepaid_billing.report_monthly/{wizard.id}"
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.text.count('class="o_monthly_row"'), 2)
+        self.assertIn("Shop 2", response.text)
