@@ -22,8 +22,9 @@ else
     # saved meter state of an earlier demo database must not carry over
     rm -f "$SIM_STATE"
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
+    # Chinese is loaded too, so that a user can switch to it in Preferences
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
-        -i "$MODULES" --stop-after-init --log-level warn || exit 1
+        -i "$MODULES" --load-language zh_CN --stop-after-init --log-level warn || exit 1
     # Odoo installs partner_autocomplete by itself; it calls an online
     # service at the first login and logs errors on a machine without
     # internet. The demo does not need it.

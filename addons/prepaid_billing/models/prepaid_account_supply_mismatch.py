@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -33,7 +33,9 @@ class PrepaidAccount(models.Model):
         """Open accounts with a meter whose relay/valve, as last read, is not
         what the supply state wants (commands still on their way excepted):
         server-side and meter-side meters alike, so a meter-side meter left
-        off (or cutting itself off) under an account that says "On" shows."""
+        off (or cutting itself off) under an account that says "On" shows.
+        A relay a person switched on purpose (Cut/Restore on the room or the
+        meter), still as that command left it, is no contradiction."""
         self.env.flush_all()
         self.env.cr.execute(
             """
@@ -52,7 +54,20 @@ class PrepaidAccount(models.Model):
                     WHERE c.meter_id = m.id AND c.state IN ('queued', 'sending')
                       AND c.command_type IN ('relay_on', 'relay_off',
                                              'valve_open', 'valve_close'))
+               AND NOT EXISTS (
+                   SELECT 1
+                     FROM (SELECT c.command_type, c.requested_by
+                             FROM prepaid_meter_command c
+                            WHERE c.meter_id = m.id AND c.state = 'done'
+                              AND c.command_type IN ('relay_on', 'relay_off',
+                                                     'valve_open', 'valve_close')
+                            ORDER BY c.done_at DESC NULLS LAST, c.id DESC
+                            LIMIT 1) last
+                    WHERE last.requested_by <> %(system)s
+                      AND m.switch_state = CASE
+                          WHEN last.command_type IN ('relay_off', 'valve_close')
+                          THEN 'off' ELSE 'on' END)
             """,
-            {"ids": ids},
+            {"ids": ids, "system": SUPERUSER_ID},
         )
         return [row[0] for row in self.env.cr.fetchall()]

@@ -94,6 +94,27 @@ class TestSupplyOutcome(BillingCase):
         self.assertEqual(self.account.supply_state, "on")
         self.assertFalse(self.todos())
 
+    def test_a_cut_made_by_a_person_is_no_contradiction(self):
+        # The operator cuts the room's supply on the board: the account still
+        # says "On", but the relay is off on purpose.
+        self.meter.with_user(self.operator).action_switch_off()
+        self.Command._cron_process()
+        self.env.invalidate_all()
+        self.assertTrue(self.sim.relay_open)
+        self.assertEqual(self.meter.switch_state, "off")
+        self.assertEqual(self.account.supply_state, "on")
+        self.assertFalse(self.account.supply_mismatch)
+        self.assertFalse(self.room.supply_alert)
+        # Restored by the system, a relay then read off again is flagged.
+        self.meter.action_switch_on()
+        self.Command._cron_process()
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET switch_state = 'off' WHERE id = %s",
+            [self.meter.id],
+        )
+        self.env.invalidate_all()
+        self.assertTrue(self.account.supply_mismatch)
+
     def test_relay_contradicting_the_supply_state_is_flagged(self):
         Account = self.env["prepaid.account"]
         self.assertFalse(self.account.supply_mismatch)
