@@ -16,3 +16,8 @@ def test_no_recent_use_gives_no_forecast():
 def test_an_empty_wallet_has_no_day_left():
     assert credit.days_left(0, 14) == 0
     assert credit.days_left(-3, 14) == 0
+
+
+def test_days_left_over_a_part_of_the_window():
+    # 8 charged in the 1.5 days an account has been open: 5.33 a day
+    assert credit.days_left(52, 8, 1.5) == 9

@@ -510,14 +510,20 @@ class PrepaidAccount(models.Model):
     # ------------------------------------------------------------------
     def _days_of_credit_left(self):
         """Whole days the balance lasts at the last 7 days' average daily
-        metered use (consumption lines, not charge items), None without
-        recent use.
+        metered use (consumption lines, not charge items; over the days since
+        it opened when that is less), None without recent use.
 
         Shown on the portal's balance page and in the alarm messages (email,
         SMS, WeChat).
         """
         self.ensure_one()
-        since = fields.Datetime.now() - timedelta(days=credit.RECENT_DAYS)
+        now = fields.Datetime.now()
+        since = now - timedelta(days=credit.RECENT_DAYS)
+        # An account opened within the window has used its money over fewer
+        # days: its rate is over the days it has been open (at least an hour).
+        if self.opened_at and since < self.opened_at <= now:
+            since = self.opened_at
+        days = max(now - since, timedelta(hours=1)) / timedelta(days=1)
         [(total,)] = (
             self.env["prepaid.ledger.line"]
             .sudo()
@@ -530,7 +536,7 @@ class PrepaidAccount(models.Model):
                 aggregates=["amount:sum"],
             )
         )
-        return credit.days_left(self.balance, -(total or 0.0))
+        return credit.days_left(self.balance, -(total or 0.0), days)
 
     def _topup_to_restore(self):
         """The smallest recharge after which a cut supply comes back (the

@@ -162,6 +162,18 @@ class TestAlarmsAndCutoff(BillingCase):
             self.assertEqual(self.account.balance, 22.0)
             self.assertEqual(self.account._days_of_credit_left(), 19)
 
+    def test_days_left_of_a_new_account_count_the_days_it_has_been_open(self):
+        with freeze_time("2026-03-02 06:00:00"):
+            self.env.cr.execute(
+                "UPDATE prepaid_account SET opened_at = %s WHERE id = %s",
+                ["2026-03-01 06:00:00", self.account.id],
+            )
+            self.account.invalidate_recordset(["opened_at"])
+            self.use(1000.0, 1010.0, "2026-03-02 02:00:00")  # 60 - 8 = 52
+            # 8 used in the one day it has been open, not over 7 days:
+            # 52 lasts 6 days (at 8/7 a day it would say 45)
+            self.assertEqual(self.account._days_of_credit_left(), 6)
+
     def test_recharge_resets_the_alarms(self):
         self.use(1000.0, 1050.0, "2026-03-02 02:00:00")  # 20.0: level 2
         self.assertEqual(self.account.alarm_level, 2)

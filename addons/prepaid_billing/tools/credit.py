@@ -11,13 +11,15 @@ USE_LINE_TYPES = ("consumption",)
 
 def days_left(balance, charged_recently, days=RECENT_DAYS):
     """Whole days the ``balance`` lasts at the average daily charge of the
-    last ``days`` days (``charged_recently`` is their total, positive).
+    last ``days`` days (``charged_recently`` is their total, positive;
+    ``days`` may be a fraction: an account open for less than the window).
 
     None when nothing was charged lately (no basis for a forecast); 0 when
     the balance is already gone.
     """
     balance = Decimal(str(balance))
     charged = Decimal(str(charged_recently))
+    days = Decimal(str(days))
     if charged <= 0:
         return None
     if balance <= 0:
