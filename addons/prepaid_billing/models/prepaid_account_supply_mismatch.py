@@ -34,6 +34,9 @@ class PrepaidAccount(models.Model):
         what the supply state wants (commands still on their way excepted):
         server-side and meter-side meters alike, so a meter-side meter left
         off (or cutting itself off) under an account that says "On" shows.
+        Under a cut account only server-side meters are expected off: billing
+        does not cut a meter-side meter, which runs on its own balance (an
+        account with both kinds).
         A relay a person switched on purpose (Cut/Restore on the room or the
         meter), still as that command left it, is no contradiction."""
         self.env.flush_all()
@@ -49,6 +52,11 @@ class PrepaidAccount(models.Model):
                AND m.switch_state <> CASE
                    WHEN a.supply_state IN ('cut_off', 'cut_failed') THEN 'off'
                    ELSE 'on' END
+               -- billing cuts only server-side meters: under a cut account a
+               -- meter-side meter runs on its own balance, either state is
+               -- its own (a person's cut is covered below)
+               AND NOT (m.billing_mode = 'meter'
+                        AND a.supply_state IN ('cut_off', 'cut_failed'))
                AND NOT EXISTS (
                    SELECT 1 FROM prepaid_meter_command c
                     WHERE c.meter_id = m.id AND c.state IN ('queued', 'sending')

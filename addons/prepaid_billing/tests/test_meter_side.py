@@ -262,6 +262,25 @@ class TestMeterSideRecharge(MeterSideCase):
             self.env["prepaid.account"].search([("supply_mismatch", "=", True)]),
         )
 
+    def test_a_cut_account_expects_only_its_server_side_meters_off(self):
+        own = self.make_meter(self.gateway, 3, billing_mode="meter")
+        server = self.make_meter(self.gateway, 2)
+        account = self.make_account(own | server)
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET switch_state = 'on' WHERE id = ANY(%s)",
+            [[own.id, server.id]],
+        )
+        account._write_guarded({"supply_state": "cut_off"})
+        self.env.invalidate_all()
+        # the server-side meter billing cut is still on: a contradiction
+        self.assertEqual(account._supply_mismatch_ids(account.ids), account.ids)
+        self.env.cr.execute(
+            "UPDATE prepaid_meter SET switch_state = 'off' WHERE id = %s",
+            [server.id],
+        )
+        # the meter-side meter runs on its own balance: no contradiction
+        self.assertFalse(account._supply_mismatch_ids(account.ids))
+
 
 @tagged("post_install", "-at_install")
 class TestMeterSideAccess(MeterSideCase):
