@@ -265,7 +265,7 @@ class TestMeterSideRecharge(MeterSideCase):
     def test_a_cut_account_expects_only_its_server_side_meters_off(self):
         own = self.make_meter(self.gateway, 3, billing_mode="meter")
         server = self.make_meter(self.gateway, 2)
-        account = self.make_account(own | server)
+        account = self.make_account(own | server, opening=50.0)
         self.env.cr.execute(
             "UPDATE prepaid_meter SET switch_state = 'on' WHERE id = ANY(%s)",
             [[own.id, server.id]],
