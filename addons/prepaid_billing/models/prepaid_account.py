@@ -638,7 +638,8 @@ class PrepaidAccount(models.Model):
             raise UserError(self.env._("A refund must be a positive amount."))
         self.env["prepaid.ledger.line"].flush_model()
         self.env.cr.execute(
-            "SELECT balance FROM prepaid_account WHERE id = %s FOR UPDATE", [self.id]
+            "SELECT balance FROM prepaid_account WHERE id = %s FOR NO KEY UPDATE",
+            [self.id],
         )
         balance = self.env.cr.fetchone()[0]
         if currency.compare_amounts(amount, float(balance)) > 0:

@@ -460,7 +460,8 @@ class PrepaidDailyUsage(models.Model):
         self.env.flush_all()
         cr = self.env.cr
         cr.execute(
-            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) "
+            "ORDER BY id FOR NO KEY UPDATE",
             [list(meter_ids)],
         )
         cr.execute(

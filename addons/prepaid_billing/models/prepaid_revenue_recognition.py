@@ -110,7 +110,7 @@ class PrepaidRevenueRecognition(models.AbstractModel):
               LEFT JOIN prepaid_tariff t ON t.id = v.tariff_id
              WHERE l.company_id = %s AND l.line_type IN ('consumption', 'charge')
                AND l.recognition_move_id IS NULL AND l.date <= %s
-               FOR UPDATE OF l SKIP LOCKED
+               FOR NO KEY UPDATE OF l SKIP LOCKED
             """,
             [company.id, up_to],
         )

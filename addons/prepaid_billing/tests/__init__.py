@@ -17,3 +17,4 @@ from . import test_suspect_billing
 from . import test_bill_usage
 from . import test_dashboard
 from . import test_daily_rebuild
+from . import test_meter_side_locks

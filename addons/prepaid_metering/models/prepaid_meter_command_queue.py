@@ -10,7 +10,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import modbus
-from ..tools.transactions import start_read_committed
+from ..tools.transactions import own_cursor, start_read_committed
 from .prepaid_meter_command_wire import SWITCH_COMMANDS, Outcome
 
 _logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         First the buses of the gateways with matching commands, oldest
         command first (at most ``limit`` gateways, so that one busy bus does
         not hold up the others), then the commands on the buses taken
-        (``FOR UPDATE SKIP LOCKED``: a command another worker holds is left to
+        (``FOR NO KEY UPDATE SKIP LOCKED``: a command another worker holds is left to
         it). Buses left without a command are released at once.
         """
         self.env.flush_all()
@@ -123,7 +123,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                    AND c.gateway_id = ANY(%(buses)s)
                  ORDER BY c.id
                  LIMIT %(limit)s
-                   FOR UPDATE OF c SKIP LOCKED
+                   FOR NO KEY UPDATE OF c SKIP LOCKED
                 """,
                 dict(params, buses=buses.ids),
             )
@@ -207,18 +207,31 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         """Claim and send ``ids`` in a transaction of their own, committing
         as the command job does; returns the :class:`Claim` (in this
         environment): the commands this worker sent, and the gateways whose
-        bus was busy (their commands stay queued for the job)."""
+        bus was busy (their commands stay queued for the job).
+
+        A lock held too long (by this very caller's transaction, or another
+        worker) is a :class:`UserError`, never a wait: what was committed
+        stays, the command job and the recovery job finish the rest."""
         self.env.flush_all()
         registry = self.env.registry
-        with registry.cursor() as cr:
-            if not registry.in_test_mode():
-                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            Command = self.with_env(self.env(cr=cr))
-            claim = Command._claim_queued(len(ids), ids=ids)
-            # Deliberate: the claim is published before the meter is spoken to.
-            cr.commit()  # pylint: disable=invalid-commit
-            claim.commands._execute_claimed(commit=True)
-            sent, busy = claim.commands.ids, claim.busy.ids
+        try:
+            with own_cursor(registry, read_committed=True) as cr:
+                Command = self.with_env(self.env(cr=cr))
+                claim = Command._claim_queued(len(ids), ids=ids)
+                # Deliberate: the claim is published before the meter is
+                # spoken to.
+                cr.commit()  # pylint: disable=invalid-commit
+                claim.commands._execute_claimed(commit=True)
+                sent, busy = claim.commands.ids, claim.busy.ids
+        except psycopg2.errors.LockNotAvailable as err:
+            raise UserError(
+                self.env._(
+                    "The meter command could not be sent now: another "
+                    "transaction holds a record it needs. Nothing is lost: the "
+                    "command job sends or settles it in a moment; follow it "
+                    "under Commands."
+                )
+            ) from err
         self.env.invalidate_all()
         return Claim(self.browse(sent), self.env["prepaid.gateway"].browse(busy))
 
@@ -230,26 +243,34 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         Returns the command id."""
         key = vals.get("request_key")
         self.env.flush_all()
-        registry = self.env.registry
-        with registry.cursor() as cr:
-            Command = self.with_env(self.env(cr=cr))
-            existing = key and Command.search([("request_key", "=", key)], limit=1)
-            if existing:
-                return existing.id
-            try:
-                with cr.savepoint():
-                    command = Command.create(vals)
-            except psycopg2.errors.UniqueViolation:
-                # Another click of the same request won the race.
-                return Command.search([("request_key", "=", key)], limit=1).id
-            command._trigger_processing()
-            return command.id
+        try:
+            with own_cursor(self.env.registry) as cr:
+                Command = self.with_env(self.env(cr=cr))
+                existing = key and Command.search([("request_key", "=", key)], limit=1)
+                if existing:
+                    return existing.id
+                try:
+                    with cr.savepoint():
+                        command = Command.create(vals)
+                except psycopg2.errors.UniqueViolation:
+                    # Another click of the same request won the race.
+                    return Command.search([("request_key", "=", key)], limit=1).id
+                command._trigger_processing()
+                return command.id
+        except psycopg2.errors.LockNotAvailable as err:
+            raise UserError(
+                self.env._(
+                    "The meter command could not be queued now: another "
+                    "transaction holds a record it needs. Nothing was queued; "
+                    "try again in a moment."
+                )
+            ) from err
 
     @api.model
     def _read_error(self, command_id):
         """The committed reason a command failed (read from a fresh
         transaction)."""
-        with self.env.registry.cursor() as cr:
+        with own_cursor(self.env.registry) as cr:
             cr.execute(
                 "SELECT last_error FROM prepaid_meter_command WHERE id = %s",
                 [command_id],
@@ -259,7 +280,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     @api.model
     def _read_states(self, ids):
         """{id: state} as committed now (read from a fresh transaction)."""
-        with self.env.registry.cursor() as cr:
+        with own_cursor(self.env.registry) as cr:
             cr.execute(
                 "SELECT id, state FROM prepaid_meter_command WHERE id = ANY(%s)",
                 [list(ids)],
@@ -414,7 +435,8 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         sends."""
         if self:
             self.env.cr.execute(
-                "SELECT id FROM prepaid_meter_command WHERE id = ANY(%s) FOR UPDATE",
+                "SELECT id FROM prepaid_meter_command WHERE id = ANY(%s) "
+                "FOR NO KEY UPDATE",
                 [self.ids],
             )
 
