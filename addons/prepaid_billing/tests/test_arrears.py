@@ -1,5 +1,6 @@
 import base64
-from datetime import date
+
+from freezegun import freeze_time
 
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
@@ -22,6 +23,7 @@ class TestArrears(PostpaidCase):
         self.confirm(run)
         return run.bill_ids
 
+    @freeze_time("2026-03-10 04:00:00")
     def test_overdue_account_is_listed_and_noticed_by_mail_with_the_pdf(self):
         bill = self.overdue_bill()
         arrears = self.env["prepaid.arrears"].search(
@@ -29,7 +31,7 @@ class TestArrears(PostpaidCase):
         )
         self.assertEqual(arrears.amount_due, 80.0)
         self.assertEqual(arrears.invoice_count, 1)
-        self.assertEqual(arrears.days_overdue, (date.today() - date(2026, 2, 1)).days)
+        self.assertEqual(arrears.days_overdue, 37, "1 February to 10 March")
         self.assertFalse(arrears.last_notice)
         arrears.action_send_notice()
         notice = self.env["prepaid.arrears.notice"].search(
@@ -67,7 +69,7 @@ class TestArrears(PostpaidCase):
         icp = self.env["ir.config_parameter"].sudo()
         Notice = self.env["prepaid.arrears.notice"]
         icp.set_param("prepaid_billing.arrears_cutoff_days", 0)
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "on", "off by default")
         # set by an administrator in Settings
         self.env["res.config.settings"].create(
@@ -78,16 +80,18 @@ class TestArrears(PostpaidCase):
             self.env["res.config.settings"].create({"prepaid_arrears_cutoff_days": -1})
         self.assertEqual(icp.get_param("prepaid_billing.arrears_cutoff_days"), "5")
         self.account1.protected = True
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "cut_pending", "protected")
         self.account1.protected = False
-        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs()
+        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs(
+            self.account1 | self.account2
+        )
         self.assertEqual(self.account1.supply_state, "cut_off")
         self.assertEqual(self.account2.supply_state, "on")
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=bill.move_id.ids
         ).create({"journal_id": self.cash.id})._create_payments()
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "on")
 
     def test_bills_and_arrears_export_to_xlsx(self):

@@ -17,14 +17,15 @@ _logger = logging.getLogger(__name__)
 
 RETRY_DELAY = timedelta(seconds=30)
 #: Queued commands that may be sent now (SQL on ``c``). With ``ids`` (Send
-#: Now) only those, whatever their retry time. A counted record waits for the
-#: older unsettled records of its meter: two records are never in flight on one
-#: meter.
+#: Now) only those, whatever their retry time; with ``gateways`` only those on
+#: these gateways. A counted record waits for the older unsettled records of
+#: its meter: two records are never in flight on one meter.
 SENDABLE = """
     c.state = 'queued'
     AND (%(ids)s::int4[] IS NOT NULL OR c.next_attempt_at IS NULL
          OR c.next_attempt_at <= %(now)s)
     AND (%(ids)s::int4[] IS NULL OR c.id = ANY(%(ids)s::int4[]))
+    AND (%(gateways)s::int4[] IS NULL OR c.gateway_id = ANY(%(gateways)s::int4[]))
     AND NOT (c.command_type = 'record_write' AND EXISTS (
         SELECT 1 FROM prepaid_meter_command o
          WHERE o.meter_id = c.meter_id
@@ -76,10 +77,15 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     # Claims
     # ------------------------------------------------------------------
     @api.model
-    def _claim_queued(self, limit, ids=None):
+    def _claim_queued(self, limit, ids=None, gateways=None):
         """Claim up to ``limit`` sendable queued commands (``ids``: only
-        those) with their buses; returns a :class:`Claim`."""
-        params = {"ids": ids, "now": fields.Datetime.now()}
+        those; ``gateways``: only on those) with their buses; returns a
+        :class:`Claim`."""
+        params = {
+            "ids": ids,
+            "gateways": gateways.ids if gateways is not None else None,
+            "now": fields.Datetime.now(),
+        }
         return self._claim_with_buses(SENDABLE, params, limit)
 
     @api.model
@@ -172,14 +178,19 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             self._trigger_processing()
 
     @api.model
-    def _cron_process(self, commit=None, limit=100):
+    def _cron_process(self, commit=None, limit=100, gateways=None):
         """Send queued commands; several workers never send the same one,
-        and never talk on a bus another worker (a poll) holds."""
+        and never talk on a bus another worker (a poll) holds. Returns how
+        many were claimed.
+
+        ``gateways``: only the commands on those (a test's own); the cron
+        sends every command.
+        """
         if commit is None:
             commit = not odoo_module.current_test
         if commit:
             start_read_committed(self.env.cr)
-        commands = self._claim_queued(limit).commands
+        commands = self._claim_queued(limit, gateways=gateways).commands
         if commit:
             # Deliberate: make the claims visible and release the row locks
             # before talking to slow meters.
@@ -188,17 +199,22 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         # More waiting (a batch task of a thousand meters): Odoo runs the job
         # again at once instead of at its next interval.
         self.env["ir.cron"]._notify_progress(
-            done=len(commands), remaining=self._count_sendable() if commands else 0
+            done=len(commands),
+            remaining=self._count_sendable(gateways) if commands else 0,
         )
         return len(commands)
 
     @api.model
-    def _count_sendable(self):
-        """How many queued commands are due now."""
+    def _count_sendable(self, gateways=None):
+        """How many queued commands are due now (``gateways``: on those)."""
         self.env.flush_all()
         self.env.cr.execute(
             f"SELECT count(*) FROM prepaid_meter_command c WHERE {SENDABLE}",  # noqa: S608
-            {"ids": None, "now": fields.Datetime.now()},
+            {
+                "ids": None,
+                "gateways": gateways.ids if gateways is not None else None,
+                "now": fields.Datetime.now(),
+            },
         )
         return self.env.cr.fetchone()[0]
 
