@@ -1,4 +1,6 @@
-"""``tools.transactions.local_settings`` on a real PostgreSQL connection."""
+"""``tools.transactions`` (``local_settings``, ``own_cursor``) on a real PostgreSQL."""
+
+import threading
 
 import psycopg2
 import pytest
@@ -109,12 +111,18 @@ def test_own_cursor_waits_for_a_lock_no_longer_than_its_timeout(registry):
     registry, other = registry
     holder = other.cursor()
     holder.execute("SELECT pg_advisory_xact_lock(72017)")
-    with (
-        pytest.raises(psycopg2.errors.LockNotAvailable),
-        own_cursor(registry, lock_timeout="200ms") as cr,
-    ):
-        cr.commit()  # the setting outlives the commits of the block
-        cr.execute("SELECT pg_advisory_xact_lock(72017)")
+    # A server that ignored the timeout would fail the test, not hang it.
+    guard = threading.Timer(10, registry.conn.cancel)
+    guard.start()
+    try:
+        with (
+            pytest.raises(psycopg2.errors.LockNotAvailable),
+            own_cursor(registry, lock_timeout="200ms") as cr,
+        ):
+            cr.commit()  # the setting outlives the commits of the block
+            cr.execute("SELECT pg_advisory_xact_lock(72017)")
+    finally:
+        guard.cancel()
     # back in the pool with the server's default
     assert lock_timeout(registry.cursor()) == "0"
 
