@@ -201,7 +201,8 @@ class PrepaidAccount(models.Model):
         self._check_refund_amount(amount)
         self.env["prepaid.ledger.line"].flush_model()
         self.env.cr.execute(
-            "SELECT balance FROM prepaid_account WHERE id = %s FOR UPDATE", [self.id]
+            "SELECT balance FROM prepaid_account WHERE id = %s FOR NO KEY UPDATE",
+            [self.id],
         )
         balance = self.env.cr.fetchone()[0]
         self._check_refund_amount(amount, float(balance))

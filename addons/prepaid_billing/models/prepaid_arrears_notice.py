@@ -61,10 +61,15 @@ class PrepaidArrearsNotice(models.Model):
         return self.create(vals_list)
 
     @api.model
-    def _cron_arrears_cutoff(self):
+    def _cron_arrears_cutoff(self, accounts=None):
         """Cut off the supply of postpaid accounts overdue for more than the
         configured days (protection periods respected, like any automatic
-        cut-off); restore it once nothing is overdue that long."""
+        cut-off); restore it once nothing is overdue that long. Returns how
+        many were cut.
+
+        ``accounts``: only those (a test's own); the cron looks at every
+        account.
+        """
         days = int(
             self.env["ir.config_parameter"]
             .sudo()
@@ -72,9 +77,10 @@ class PrepaidArrearsNotice(models.Model):
         )
         if days <= 0:
             return 0
-        accounts = self.env["prepaid.account"].search(
-            [("mode", "=", "postpaid"), ("state", "=", "open")]
-        )
+        domain = [("mode", "=", "postpaid"), ("state", "=", "open")]
+        if accounts is not None:
+            domain.append(("id", "in", accounts.ids))
+        accounts = self.env["prepaid.account"].search(domain)
         overdue = self.env["prepaid.account"].browse(
             [a.id for a in self._overdue_by_account(accounts, days)]
         )

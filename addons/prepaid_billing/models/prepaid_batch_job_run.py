@@ -31,7 +31,7 @@ class PrepaidBatchJobRun(models.AbstractModel):
             """SELECT id FROM prepaid_batch_job
                 WHERE state = 'scheduled' AND scheduled_at <= %s
                    OR state = 'running'
-                ORDER BY id FOR UPDATE SKIP LOCKED""",
+                ORDER BY id FOR NO KEY UPDATE SKIP LOCKED""",
             [now],
         )
         jobs = self.browse([row[0] for row in self.env.cr.fetchall()])

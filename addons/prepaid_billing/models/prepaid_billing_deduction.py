@@ -79,8 +79,11 @@ class PrepaidBillingDeduction(models.AbstractModel):
     # Runs
     # ------------------------------------------------------------------
     @api.model
-    def _cron_bill(self, commit=None):
-        """Bill every unbilled reading, batch by batch; returns readings charged."""
+    def _cron_bill(self, commit=None, meters=None):
+        """Bill every unbilled reading, batch by batch; returns readings charged.
+
+        ``meters``: only theirs (a test's own); the cron bills every meter.
+        """
         if commit is None:
             commit = not odoo_module.current_test
         batch = int(
@@ -94,7 +97,11 @@ class PrepaidBillingDeduction(models.AbstractModel):
                 # The batch (claim and billing) runs in READ COMMITTED: see
                 # start_read_committed; wallets are locked row by row anyway.
                 start_read_committed(self.env.cr)
-            meter_ids = self._claim_meters(batch, after_id=last)
+            meter_ids = self._claim_meters(
+                batch,
+                meter_ids=meters.ids if meters is not None else None,
+                after_id=last,
+            )
             if not meter_ids:
                 break
             charged, resume_after = self._bill_claimed_upto(meter_ids)

@@ -237,7 +237,7 @@ class PrepaidDailyUsage(models.Model):
             self._upsert(counting.count())
 
     @api.model
-    def _cron_not_deducted(self, commit=None, batch=1000):
+    def _cron_not_deducted(self, commit=None, batch=1000, meters=None):
         """Add the readings of the meters billing does not deduct (postpaid
         accounts, meters without an open prepaid account) to their days:
         energy, water and counters, no money (a postpaid bill prices them).
@@ -247,6 +247,8 @@ class PrepaidDailyUsage(models.Model):
         a pending suspect stops its meter, as in billing. The watermark is
         the later of ``daily_reading_id`` and billing's own, so a meter that
         was deducted before is never counted twice. Returns readings added.
+
+        ``meters``: only those (a test's own); the cron takes every meter.
         """
         if commit is None:
             commit = not odoo_module.current_test
@@ -254,7 +256,7 @@ class PrepaidDailyUsage(models.Model):
         while True:
             if commit:
                 start_read_committed(self.env.cr)
-            meter_ids = self._claim_not_deducted(batch, last)
+            meter_ids = self._claim_not_deducted(batch, last, meters)
             if not meter_ids:
                 break
             done += self._add_not_deducted(meter_ids)
@@ -264,13 +266,21 @@ class PrepaidDailyUsage(models.Model):
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
 
-    def _claim_not_deducted(self, limit, after_id):
-        """Lock up to ``limit`` meters after ``after_id`` that billing does not
-        deduct and that have readings to add (other workers skip them)."""
+    def _claim_not_deducted(self, limit, after_id, meters=None):
+        """Lock up to ``limit`` meters after ``after_id`` (of ``meters``, when
+        given) that billing does not deduct and that have readings to add
+        (other workers skip them)."""
         Meter = self.env["prepaid.meter"].sudo().with_context(active_test=False)
         billable = Meter._search(Meter._get_billable_meter_domain())
+        domain = [
+            ("active", "=", True),
+            ("id", ">", after_id),
+            ("id", "not in", billable),
+        ]
+        if meters is not None:
+            domain.append(("id", "in", meters.ids))
         return Meter._claim_with_readings_after(
-            [("active", "=", True), ("id", ">", after_id), ("id", "not in", billable)],
+            domain,
             limit,
             ["daily_reading_id", "billed_reading_id"],
         )
@@ -358,7 +368,8 @@ class PrepaidDailyUsage(models.Model):
         self.env.flush_all()
         cr = self.env.cr
         cr.execute(
-            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) "
+            "ORDER BY id FOR NO KEY UPDATE",
             [list(meter_ids)],
         )
         cr.execute(

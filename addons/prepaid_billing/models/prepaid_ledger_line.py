@@ -197,10 +197,11 @@ class PrepaidLedgerLine(models.Model):
 
         Each vals dict needs ``account_id``, ``line_type`` and ``amount``;
         ``id`` may be one reserved by ``_reserve_ids``. The
-        accounts are locked (``FOR UPDATE``, in id order so two workers cannot
-        deadlock); lines whose ``idempotency_key`` (or consumption reading) is
-        already posted are skipped, so posting the same thing twice is
-        harmless. Returns the new lines.
+        accounts are locked (``FOR NO KEY UPDATE``, so that a transaction
+        holding a row that points at one, such as a wizard, does not block it;
+        in id order so two workers cannot deadlock); lines whose
+        ``idempotency_key`` (or consumption reading) is already posted are
+        skipped, so posting the same thing twice is harmless. Returns the new lines.
         """
         if not vals_list:
             return self.browse()
@@ -210,7 +211,7 @@ class PrepaidLedgerLine(models.Model):
         cr.execute(
             """SELECT a.id, a.balance, a.company_id, c.currency_id, a.partner_id
                  FROM prepaid_account a JOIN res_company c ON c.id = a.company_id
-                WHERE a.id = ANY(%s) ORDER BY a.id FOR UPDATE OF a""",
+                WHERE a.id = ANY(%s) ORDER BY a.id FOR NO KEY UPDATE OF a""",
             [account_ids],
         )
         accounts = {row[0]: list(row[1:]) for row in cr.fetchall()}

@@ -100,7 +100,7 @@ class PrepaidMeter(models.Model):
     def _claim_with_readings_after(self, domain, limit, watermarks, good_only=False):
         """Lock up to ``limit`` meters of ``domain``, in id order, that have
         a reading after their watermark (other workers skip locked meters:
-        ``FOR UPDATE SKIP LOCKED``); returns their ids.
+        ``FOR NO KEY UPDATE SKIP LOCKED``); returns their ids.
 
         ``watermarks``: the meter columns holding reading ids, the later of
         which is the watermark; ``good_only``: only readings that are money
@@ -130,7 +130,9 @@ class PrepaidMeter(models.Model):
         )
         self.env.cr.execute(
             SQL(
-                "%s FOR UPDATE OF %s SKIP LOCKED", query.select(), SQL.identifier(table)
+                "%s FOR NO KEY UPDATE OF %s SKIP LOCKED",
+                query.select(),
+                SQL.identifier(table),
             )
         )
         return [meter_id for (meter_id,) in self.env.cr.fetchall()]

@@ -20,14 +20,15 @@ class PrepaidRevenueRecognition(models.AbstractModel):
     _description = "Prepaid Revenue Recognition"
 
     @api.model
-    def _cron_minimum_charges(self, month_start=None):
+    def _cron_minimum_charges(self, month_start=None, meters=None):
         """Top up last month's consumption to the tariff's monthly minimum.
 
         For every server-side meter of an open prepaid account whose tariff
         version (in force at the month's end) has a minimum: one "charge"
         line for the shortfall, keyed by meter and month so that running the
         job twice charges once. ``month_start`` is the first day of the month
-        to charge (default: last month).
+        to charge (default: last month). ``meters``: only those (a test's
+        own); the cron takes every meter. Returns the lines posted.
         """
         if month_start is None:
             month_start = fields.Date.context_today(self).replace(
@@ -35,9 +36,10 @@ class PrepaidRevenueRecognition(models.AbstractModel):
             ) - relativedelta(months=1)
         month_end = month_start + relativedelta(months=1)
         Meter = self.env["prepaid.meter"]
-        meters = Meter.search(
-            Meter._get_billable_meter_domain() + [("billing_mode", "=", "server")]
-        )
+        domain = Meter._get_billable_meter_domain() + [("billing_mode", "=", "server")]
+        if meters is not None:
+            domain.append(("id", "in", meters.ids))
+        meters = Meter.search(domain)
         if not meters:
             return 0
         self.env.flush_all()
@@ -110,7 +112,7 @@ class PrepaidRevenueRecognition(models.AbstractModel):
               LEFT JOIN prepaid_tariff t ON t.id = v.tariff_id
              WHERE l.company_id = %s AND l.line_type IN ('consumption', 'charge')
                AND l.recognition_move_id IS NULL AND l.date <= %s
-               FOR UPDATE OF l SKIP LOCKED
+               FOR NO KEY UPDATE OF l SKIP LOCKED
             """,
             [company.id, up_to],
         )

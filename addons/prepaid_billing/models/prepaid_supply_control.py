@@ -326,12 +326,18 @@ class PrepaidSupplyControl(models.AbstractModel):
         return False, ""
 
     @api.model
-    def _cron_deferred_cutoffs(self):
-        """Carry out cut-offs deferred by protection periods once they end."""
+    def _cron_deferred_cutoffs(self, accounts=None):
+        """Carry out cut-offs deferred by protection periods once they end;
+        returns how many were carried out.
+
+        ``accounts``: only those (a test's own); the cron looks at every
+        account.
+        """
         now = fields.Datetime.now()
-        accounts = self.env["prepaid.account"].search(
-            [("supply_state", "=", "cut_pending"), ("state", "=", "open")]
-        )
+        domain = [("supply_state", "=", "cut_pending"), ("state", "=", "open")]
+        if accounts is not None:
+            domain.append(("id", "in", accounts.ids))
+        accounts = self.env["prepaid.account"].search(domain)
         recovered = accounts.filtered(
             lambda a: a.currency_id.compare_amounts(a.balance, -a.credit_limit) > 0
         )

@@ -176,7 +176,15 @@ class BillingCase(MeteringCase):
         return self.env["prepaid.reading"].create(vals)
 
     def bill(self):
-        return self.env["prepaid.billing.engine"]._cron_bill()
+        """The billing job on this test's meters; returns readings charged."""
+        return self.env["prepaid.billing.engine"]._cron_bill(meters=self.own_meters())
+
+    def add_not_deducted(self):
+        """The daily job for meters billing does not deduct, on this test's
+        meters; returns readings added."""
+        return self.env["prepaid.daily.usage"]._cron_not_deducted(
+            meters=self.own_meters()
+        )
 
     def consumption(self, account):
         return account.ledger_line_ids.filtered(

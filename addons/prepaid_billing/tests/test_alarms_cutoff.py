@@ -65,17 +65,17 @@ class TestAlarmsAndCutoff(BillingCase):
         self.use(1050.0, 1070.0, "2026-03-02 05:00:00")  # 4.0: level 3
         self.assertEqual(self.notices().mapped("event"), ["alarm3", "alarm2", "alarm1"])
         notices = self.notices()
-        self.Notice._cron_send()
+        self.Notice._cron_send(notices=self.notices())
         self.assertEqual(notices.mapped("sent_count"), [1, 1, 1])
-        self.Notice._cron_send()
+        self.Notice._cron_send(notices=self.notices())
         self.assertEqual(
             notices.mapped("sent_count"), [1, 1, 1], "the next repeat is 12 hours later"
         )
         with freeze_time(fields.Datetime.now() + timedelta(hours=13)):
-            self.Notice._cron_send()
+            self.Notice._cron_send(notices=self.notices())
         self.assertEqual(notices.mapped("sent_count"), [2, 2, 2])
         with freeze_time(fields.Datetime.now() + timedelta(hours=26)):
-            self.Notice._cron_send()
+            self.Notice._cron_send(notices=self.notices())
         self.assertEqual(notices.mapped("sent_count"), [2, 2, 2], "two times each")
         self.assertEqual(set(notices.mapped("state")), {"done"})
         mails = self.env["mail.mail"].search(
@@ -131,7 +131,7 @@ class TestAlarmsAndCutoff(BillingCase):
             self.assertEqual(
                 notice.days_left_note, "About 19 days left at your recent use."
             )
-            self.Notice._cron_send()
+            self.Notice._cron_send(notices=self.notices())
         mail = self.env["mail.mail"].search(
             [("model", "=", "prepaid.alarm.notice"), ("res_id", "=", notice.id)]
         )
@@ -197,7 +197,7 @@ class TestAlarmsAndCutoff(BillingCase):
         self.assertEqual(self.account.balance_state, "cut_off")
         command = self.meter.command_ids
         self.assertEqual(command.command_type, "relay_off")
-        self.assertEqual(self.env["prepaid.meter.command"]._cron_process(), 1)
+        self.assertEqual(self.process_commands(), 1)
         self.assertEqual(command.state, "done", command.last_error)
         self.assertTrue(sim.relay_open, "the simulator's relay really opened")
         self.assertTrue(self.notices("cutoff"))
@@ -206,7 +206,7 @@ class TestAlarmsAndCutoff(BillingCase):
         restore = self.meter.command_ids.filtered(
             lambda c: c.command_type == "relay_on"
         )
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertEqual(restore.state, "done", restore.last_error)
         self.assertFalse(sim.relay_open)
         self.assertTrue(self.notices("restore"))
@@ -235,11 +235,13 @@ class TestAlarmsAndCutoff(BillingCase):
                 ),
                 self.account.message_ids.mapped("body"),
             )
-            self.assertEqual(engine._cron_deferred_cutoffs(), 0, "still night")
+            self.assertEqual(
+                engine._cron_deferred_cutoffs(self.account), 0, "still night"
+            )
         with freeze_time("2026-03-02 23:05:00"):  # 07:05 local
-            self.assertEqual(engine._cron_deferred_cutoffs(), 1)
+            self.assertEqual(engine._cron_deferred_cutoffs(self.account), 1)
         self.assertEqual(self.account.supply_state, "cut_off")
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertTrue(sim.relay_open)
 
     @freeze_time("2026-03-02 04:00:00")  # no Modbus traffic in this test
@@ -259,7 +261,7 @@ class TestAlarmsAndCutoff(BillingCase):
         wizard.action_apply()
         self.assertEqual(self.account.supply_state, "on")
         self.assertIn("tenant in hospital", self.account.message_ids[0].body)
-        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs()
+        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs(self.account)
         self.assertNotEqual(self.account.supply_state, "cut_off")
 
     def test_manual_cut_and_restore_switch_the_meter_and_are_logged(self):
@@ -268,13 +270,13 @@ class TestAlarmsAndCutoff(BillingCase):
         Wizard.create(
             {"account_id": self.account.id, "action": "cut", "reason": "tampering"}
         ).action_apply()
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertTrue(sim.relay_open)
         self.assertEqual(self.account.supply_state, "cut_off")
         Wizard.create(
             {"account_id": self.account.id, "action": "restore", "reason": "checked"}
         ).action_apply()
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertFalse(sim.relay_open)
         self.assertIn("checked", self.account.message_ids[0].body)
 

@@ -29,7 +29,11 @@ class TestArrears(PostpaidCase):
         )
         self.assertEqual(arrears.amount_due, 80.0)
         self.assertEqual(arrears.invoice_count, 1)
-        self.assertEqual(arrears.days_overdue, (date.today() - date(2026, 2, 1)).days)
+        # The arrears view counts the days on the database's calendar
+        # (CURRENT_DATE); the test reads the same clock, never Python's.
+        self.env.cr.execute("SELECT CURRENT_DATE")
+        today = self.env.cr.fetchone()[0]
+        self.assertEqual(arrears.days_overdue, (today - date(2026, 2, 1)).days)
         self.assertFalse(arrears.last_notice)
         arrears.action_send_notice()
         notice = self.env["prepaid.arrears.notice"].search(
@@ -67,7 +71,7 @@ class TestArrears(PostpaidCase):
         icp = self.env["ir.config_parameter"].sudo()
         Notice = self.env["prepaid.arrears.notice"]
         icp.set_param("prepaid_billing.arrears_cutoff_days", 0)
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "on", "off by default")
         # set by an administrator in Settings
         self.env["res.config.settings"].create(
@@ -78,16 +82,18 @@ class TestArrears(PostpaidCase):
             self.env["res.config.settings"].create({"prepaid_arrears_cutoff_days": -1})
         self.assertEqual(icp.get_param("prepaid_billing.arrears_cutoff_days"), "5")
         self.account1.protected = True
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "cut_pending", "protected")
         self.account1.protected = False
-        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs()
+        self.env["prepaid.billing.engine"]._cron_deferred_cutoffs(
+            self.account1 | self.account2
+        )
         self.assertEqual(self.account1.supply_state, "cut_off")
         self.assertEqual(self.account2.supply_state, "on")
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=bill.move_id.ids
         ).create({"journal_id": self.cash.id})._create_payments()
-        Notice._cron_arrears_cutoff()
+        Notice._cron_arrears_cutoff(self.account1 | self.account2)
         self.assertEqual(self.account1.supply_state, "on")
 
     def test_bills_and_arrears_export_to_xlsx(self):

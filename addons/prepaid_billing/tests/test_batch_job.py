@@ -64,7 +64,7 @@ class TestBatchJob(BillingCase):
         self.assertEqual(job.state, "running")
         self.assertEqual(job.line_ids.mapped("state"), ["sent"] * 3)
         self.assertEqual(job.line_ids.command_id.requested_by, self.operator)
-        self.Command._cron_process()
+        self.process_commands()
         self.run_cron()
         self.assertEqual(job.state, "partial")
         lines = {line.meter_id: line for line in job.line_ids}
@@ -84,7 +84,7 @@ class TestBatchJob(BillingCase):
         job.with_user(self.operator).action_retry_failed()
         self.assertEqual(lines[self.m1].state, "done", "the done line is kept")
         self.run_cron()
-        self.Command._cron_process()
+        self.process_commands()
         self.run_cron()
         self.assertEqual(job.state, "done")
         self.assertTrue(fleet.meter(0, 2).relay_open and fleet.meter(0, 3).relay_open)

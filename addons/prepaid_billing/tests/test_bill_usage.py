@@ -142,7 +142,7 @@ class TestBillUsage(MonthCase):
         for meter, scale in ((self.meter1, 1.0), (self.meter2, 2.0), (water, 0.1)):
             self.reading(meter, 10.0 * scale, "2025-12-20 04:00:00")
             self.reading(meter, 30.0 * scale, "2026-01-03 04:00:00")
-        Daily._cron_not_deducted()
+        self.add_not_deducted()
         for meter, scale in ((self.meter1, 1.0), (self.meter2, 2.0), (water, 0.1)):
             # 23:00 on 31 January local: still January
             self.reading(meter, 55.5 * scale, "2026-01-31 15:00:00")
@@ -155,7 +155,7 @@ class TestBillUsage(MonthCase):
                 part[meter.id],
                 self.usage(meters, tiered, by_reading=True, period=february)[meter.id],
             )
-        Daily._cron_not_deducted()
+        self.add_not_deducted()
         self.assertEqual(self.usage(meters, tiered, period=february), part)
         Daily.search([("meter_id", "in", meters.ids)]).unlink()
         meters.sudo().write({"daily_reading_id": False})

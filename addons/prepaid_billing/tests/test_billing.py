@@ -572,8 +572,12 @@ class TestRolloverAndRecognition(BillingCase):
         self.reading(busy, 50.0, "2026-02-10 02:00:00")  # 40.00: above the minimum
         self.bill()
         engine = self.env["prepaid.billing.engine"]
-        self.assertEqual(engine._cron_minimum_charges(date(2026, 2, 1)), 1)
-        self.assertEqual(engine._cron_minimum_charges(date(2026, 2, 1)), 0)
+        self.assertEqual(
+            engine._cron_minimum_charges(date(2026, 2, 1), meters=meter | busy), 1
+        )
+        self.assertEqual(
+            engine._cron_minimum_charges(date(2026, 2, 1), meters=meter | busy), 0
+        )
         charge = account.ledger_line_ids.filtered(
             lambda line: line.line_type == "charge"
         )

@@ -87,7 +87,7 @@ class TestDailyRebuild(BillingCase):
             self.reading(meter, 103.0, "2026-02-28 17:00:00")  # 01:00 Mar 1
             self.reading(meter, 107.5, "2026-03-01 03:00:00")  # 11:00 Mar 1
         self.bill()
-        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.add_not_deducted()
 
     # ------------------------------------------------------------------
     # Helpers

@@ -141,7 +141,7 @@ class TestMeterSideRecharge(MeterSideCase):
         # The command job finishes it later; the wallet follows then.
         self.sim.clear_faults()
         command.sudo().write({"next_attempt_at": False})
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertEqual(command.state, "done", command.last_error)
         self.assertEqual(self.sim.purchase_count, 5)
         self.assertEqual(self.account.balance, 10.0)
@@ -162,7 +162,7 @@ class TestMeterSideRecharge(MeterSideCase):
         self.assertFalse(self.account.ledger_line_ids)
         # The poll ends; the command job sends it and the wallet follows.
         self.gateway._release_bus("poll")
-        self.env["prepaid.meter.command"]._cron_process()
+        self.process_commands()
         self.assertEqual(command.state, "done", command.last_error)
         self.assertEqual(self.sim.purchase_count, 5)
         self.assertEqual(self.account.balance, 30.0)
@@ -217,7 +217,6 @@ class TestMeterSideRecharge(MeterSideCase):
         # Billing never switches a meter-side meter on its own; a manager's
         # override does, both ways, and the meter's relay follows.
         Wizard = self.env["prepaid.supply.override.wizard"]
-        Command = self.env["prepaid.meter.command"]
         for action, relay_open in (("cut", True), ("restore", False)):
             Wizard.create(
                 {"account_id": self.account.id, "action": action, "reason": "test"}
@@ -226,7 +225,7 @@ class TestMeterSideRecharge(MeterSideCase):
             self.assertEqual(
                 command.command_type, "relay_off" if relay_open else "relay_on"
             )
-            Command._cron_process()
+            self.process_commands()
             self.assertEqual(command.state, "done", command.last_error)
             self.assertEqual(self.sim.relay_open, relay_open, action)
         self.assertEqual(self.account.supply_state, "on")

@@ -188,7 +188,7 @@ class TestPostpaidTiers(PostpaidCase):
         self.reading(meter, 1400.0, "2025-12-25 04:00:00")  # 400 kWh in 2025
         self.reading(meter, 1460.0, "2026-01-10 04:00:00")
         # the daily use holds the start of January, not its end
-        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.add_not_deducted()
         self.reading(meter, 1550.0, "2026-01-20 04:00:00")
         self.reading(meter, 1650.0, "2026-02-15 04:00:00")
         january = self.new_run()
@@ -265,12 +265,12 @@ class TestPostpaidTiers(PostpaidCase):
         meter.tariff_id = self.yearly
         self.reading(meter, 0.0, "2026-01-02 01:00:00")
         self.reading(meter, 300.0, "2026-01-10 01:00:00")  # 09:00 on 10 January
-        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.add_not_deducted()
         with freeze_time("2026-01-10 02:00:00"):
             self.make_account(meter, opening=0.0, mode="postpaid")
         self.reading(meter, 320.0, "2026-01-10 08:00:00")  # 16:00, the same day
         self.reading(meter, 400.0, "2026-01-20 04:00:00")
-        self.env["prepaid.daily.usage"]._cron_not_deducted()
+        self.add_not_deducted()
         self.reading(meter, 500.0, "2026-02-10 04:00:00")
         february = self.new_run(date(2026, 2, 1), date(2026, 2, 28))
         february.action_compute()

@@ -40,7 +40,7 @@ class TestSupplyOutcome(BillingCase):
         env["prepaid.supply.override.wizard"].create(
             {"account_id": self.account.id, "action": action, "reason": "test"}
         ).action_apply()
-        self.Command._cron_process()
+        self.process_commands()
 
     def todos(self):
         return self.account.activity_ids.filtered(
@@ -63,7 +63,7 @@ class TestSupplyOutcome(BillingCase):
             [("meter_id", "=", self.meter.id), ("state", "=", "failed")]
         )
         failed.action_retry()
-        self.Command._cron_process()
+        self.process_commands()
         self.assertEqual(failed.state, "done", failed.last_error)
         self.assertEqual(self.account.supply_state, "cut_off")
         self.assertTrue(self.sim.relay_open)
@@ -90,7 +90,7 @@ class TestSupplyOutcome(BillingCase):
         ).action_apply()
         # Restored by hand before the cut-off was even sent.
         self.account._write_guarded({"supply_state": "on"})
-        self.Command._cron_process()
+        self.process_commands()
         self.assertEqual(self.account.supply_state, "on")
         self.assertFalse(self.todos())
 
@@ -134,7 +134,7 @@ class TestSupplyOutcome(BillingCase):
         self.meter.action_switch_on()
         self.env.invalidate_all()
         self.assertFalse(self.account.supply_mismatch)
-        self.Command._cron_process()
+        self.process_commands()
         self.env.invalidate_all()
         self.assertEqual(self.meter.switch_state, "on")
         self.assertFalse(self.account.supply_mismatch)

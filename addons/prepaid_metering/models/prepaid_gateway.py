@@ -211,7 +211,7 @@ class PrepaidGateway(models.Model):
         """Claim the buses of up to ``limit`` due gateways for polling and push
         their next poll time.
 
-        ``FOR UPDATE SKIP LOCKED`` makes concurrent workers take disjoint
+        ``FOR NO KEY UPDATE SKIP LOCKED`` makes concurrent workers take disjoint
         gateways and skip a bus another worker holds in its transaction; once
         the caller commits, the claim (``bus_claimed_until``) keeps the others
         (pollers and command senders) away until it is released or runs out,
@@ -226,7 +226,7 @@ class PrepaidGateway(models.Model):
                AND (bus_claimed_until IS NULL OR bus_claimed_until <= %s)
              ORDER BY next_poll_at NULLS FIRST, id
              LIMIT %s
-               FOR UPDATE SKIP LOCKED
+               FOR NO KEY UPDATE SKIP LOCKED
             """,
             (now, now, limit),
         )
@@ -269,7 +269,7 @@ class PrepaidGateway(models.Model):
                   WHERE id = ANY(%s)
                     AND (bus_claimed_until IS NULL OR bus_claimed_until <= %s)
                   ORDER BY id
-                    FOR UPDATE SKIP LOCKED)
+                    FOR NO KEY UPDATE SKIP LOCKED)
             RETURNING id
             """,
             (now + BUS_CLAIM, use, self.ids, now),

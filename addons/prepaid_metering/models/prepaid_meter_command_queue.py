@@ -11,21 +11,22 @@ from odoo.modules import module as odoo_module
 
 from ..drivers import modbus
 from ..tools.constants import SWITCH_COMMANDS
-from ..tools.transactions import start_read_committed
+from ..tools.transactions import own_cursor, start_read_committed
 from .prepaid_meter_command_wire import Outcome
 
 _logger = logging.getLogger(__name__)
 
 RETRY_DELAY = timedelta(seconds=30)
 #: Queued commands that may be sent now (SQL on ``c``). With ``ids`` (Send
-#: Now) only those, whatever their retry time. A counted record waits for the
-#: older unsettled records of its meter: two records are never in flight on one
-#: meter.
+#: Now) only those, whatever their retry time; with ``gateways`` only those on
+#: these gateways. A counted record waits for the older unsettled records of
+#: its meter: two records are never in flight on one meter.
 SENDABLE = """
     c.state = 'queued'
     AND (%(ids)s::int4[] IS NOT NULL OR c.next_attempt_at IS NULL
          OR c.next_attempt_at <= %(now)s)
     AND (%(ids)s::int4[] IS NULL OR c.id = ANY(%(ids)s::int4[]))
+    AND (%(gateways)s::int4[] IS NULL OR c.gateway_id = ANY(%(gateways)s::int4[]))
     AND NOT (c.command_type = 'record_write' AND EXISTS (
         SELECT 1 FROM prepaid_meter_command o
          WHERE o.meter_id = c.meter_id
@@ -89,10 +90,15 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     # Claims
     # ------------------------------------------------------------------
     @api.model
-    def _claim_queued(self, limit, ids=None):
+    def _claim_queued(self, limit, ids=None, gateways=None):
         """Claim up to ``limit`` sendable queued commands (``ids``: only
-        those) with their buses; returns a :class:`Claim`."""
-        params = {"ids": ids, "now": fields.Datetime.now()}
+        those; ``gateways``: only on those) with their buses; returns a
+        :class:`Claim`."""
+        params = {
+            "ids": ids,
+            "gateways": gateways.ids if gateways is not None else None,
+            "now": fields.Datetime.now(),
+        }
         return self._claim_with_buses(SENDABLE, params, limit)
 
     @api.model
@@ -109,7 +115,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         First the buses of the gateways with matching commands, oldest
         command first (at most ``limit`` gateways, so that one busy bus does
         not hold up the others), then the commands on the buses taken
-        (``FOR UPDATE SKIP LOCKED``: a command another worker holds is left to
+        (``FOR NO KEY UPDATE SKIP LOCKED``: a command another worker holds is left to
         it). Buses left without a command are released at once.
         """
         self.env.flush_all()
@@ -136,7 +142,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                    AND c.gateway_id = ANY(%(buses)s)
                  ORDER BY c.id
                  LIMIT %(limit)s
-                   FOR UPDATE OF c SKIP LOCKED
+                   FOR NO KEY UPDATE OF c SKIP LOCKED
                 """,
                 dict(params, buses=buses.ids),
             )
@@ -185,14 +191,19 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             self._trigger_processing()
 
     @api.model
-    def _cron_process(self, commit=None, limit=100):
+    def _cron_process(self, commit=None, limit=100, gateways=None):
         """Send queued commands; several workers never send the same one,
-        and never talk on a bus another worker (a poll) holds."""
+        and never talk on a bus another worker (a poll) holds. Returns how
+        many were claimed.
+
+        ``gateways``: only the commands on those (a test's own); the cron
+        sends every command.
+        """
         if commit is None:
             commit = not odoo_module.current_test
         if commit:
             start_read_committed(self.env.cr)
-        commands = self._claim_queued(limit).commands
+        commands = self._claim_queued(limit, gateways=gateways).commands
         if commit:
             # Deliberate: make the claims visible and release the row locks
             # before talking to slow meters.
@@ -201,17 +212,22 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         # More waiting (a batch task of a thousand meters): Odoo runs the job
         # again at once instead of at its next interval.
         self.env["ir.cron"]._notify_progress(
-            done=len(commands), remaining=self._count_sendable() if commands else 0
+            done=len(commands),
+            remaining=self._count_sendable(gateways) if commands else 0,
         )
         return len(commands)
 
     @api.model
-    def _count_sendable(self):
-        """How many queued commands are due now."""
+    def _count_sendable(self, gateways=None):
+        """How many queued commands are due now (``gateways``: on those)."""
         self.env.flush_all()
         self.env.cr.execute(
             f"SELECT count(*) FROM prepaid_meter_command c WHERE {SENDABLE}",  # noqa: S608
-            {"ids": None, "now": fields.Datetime.now()},
+            {
+                "ids": None,
+                "gateways": gateways.ids if gateways is not None else None,
+                "now": fields.Datetime.now(),
+            },
         )
         return self.env.cr.fetchone()[0]
 
@@ -220,18 +236,31 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         """Claim and send ``ids`` in a transaction of their own, committing
         as the command job does; returns the :class:`Claim` (in this
         environment): the commands this worker sent, and the gateways whose
-        bus was busy (their commands stay queued for the job)."""
+        bus was busy (their commands stay queued for the job).
+
+        A lock held too long (by this very caller's transaction, or another
+        worker) is a :class:`UserError`, never a wait: what was committed
+        stays, the command job and the recovery job finish the rest."""
         self.env.flush_all()
         registry = self.env.registry
-        with registry.cursor() as cr:
-            if not registry.in_test_mode():
-                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            Command = self.with_env(self.env(cr=cr))
-            claim = Command._claim_queued(len(ids), ids=ids)
-            # Deliberate: the claim is published before the meter is spoken to.
-            cr.commit()  # pylint: disable=invalid-commit
-            claim.commands._execute_claimed(commit=True)
-            sent, busy = claim.commands.ids, claim.busy.ids
+        try:
+            with own_cursor(registry, read_committed=True) as cr:
+                Command = self.with_env(self.env(cr=cr))
+                claim = Command._claim_queued(len(ids), ids=ids)
+                # Deliberate: the claim is published before the meter is
+                # spoken to.
+                cr.commit()  # pylint: disable=invalid-commit
+                claim.commands._execute_claimed(commit=True)
+                sent, busy = claim.commands.ids, claim.busy.ids
+        except psycopg2.errors.LockNotAvailable as err:
+            raise UserError(
+                self.env._(
+                    "The meter command could not be sent now: another "
+                    "transaction holds a record it needs. Nothing is lost: the "
+                    "command job sends or settles it in a moment; follow it "
+                    "under Commands."
+                )
+            ) from err
         self.env.invalidate_all()
         return Claim(self.browse(sent), self.env["prepaid.gateway"].browse(busy))
 
@@ -243,20 +272,28 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         Returns the command id."""
         key = vals.get("request_key")
         self.env.flush_all()
-        registry = self.env.registry
-        with registry.cursor() as cr:
-            Command = self.with_env(self.env(cr=cr))
-            existing = key and Command.search([("request_key", "=", key)], limit=1)
-            if existing:
-                return existing.id
-            try:
-                with cr.savepoint():
-                    command = Command.create(vals)
-            except psycopg2.errors.UniqueViolation:
-                # Another click of the same request won the race.
-                return Command.search([("request_key", "=", key)], limit=1).id
-            command._trigger_processing()
-            return command.id
+        try:
+            with own_cursor(self.env.registry) as cr:
+                Command = self.with_env(self.env(cr=cr))
+                existing = key and Command.search([("request_key", "=", key)], limit=1)
+                if existing:
+                    return existing.id
+                try:
+                    with cr.savepoint():
+                        command = Command.create(vals)
+                except psycopg2.errors.UniqueViolation:
+                    # Another click of the same request won the race.
+                    return Command.search([("request_key", "=", key)], limit=1).id
+                command._trigger_processing()
+                return command.id
+        except psycopg2.errors.LockNotAvailable as err:
+            raise UserError(
+                self.env._(
+                    "The meter command could not be queued now: another "
+                    "transaction holds a record it needs. Nothing was queued; "
+                    "try again in a moment."
+                )
+            ) from err
 
     @api.model
     def send_and_wait(self, vals, timeout):
@@ -281,7 +318,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     def _read_error(self, command_id):
         """The committed reason a command failed (read from a fresh
         transaction)."""
-        with self.env.registry.cursor() as cr:
+        with own_cursor(self.env.registry) as cr:
             cr.execute(
                 "SELECT last_error FROM prepaid_meter_command WHERE id = %s",
                 [command_id],
@@ -291,7 +328,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     @api.model
     def _read_states(self, ids):
         """{id: state} as committed now (read from a fresh transaction)."""
-        with self.env.registry.cursor() as cr:
+        with own_cursor(self.env.registry) as cr:
             cr.execute(
                 "SELECT id, state FROM prepaid_meter_command WHERE id = ANY(%s)",
                 [list(ids)],
@@ -446,7 +483,8 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         sends."""
         if self:
             self.env.cr.execute(
-                "SELECT id FROM prepaid_meter_command WHERE id = ANY(%s) FOR UPDATE",
+                "SELECT id FROM prepaid_meter_command WHERE id = ANY(%s) "
+                "FOR NO KEY UPDATE",
                 [self.ids],
             )
 

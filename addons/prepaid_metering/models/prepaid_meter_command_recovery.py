@@ -52,7 +52,7 @@ class PrepaidMeterCommandRecovery(models.AbstractModel):
              WHERE followup_pending AND state IN ('done', 'failed')
                AND write_date <= %s
              ORDER BY id LIMIT %s
-               FOR UPDATE SKIP LOCKED
+               FOR NO KEY UPDATE SKIP LOCKED
             """,
             (before, limit),
         )

@@ -89,6 +89,15 @@ class MeteringCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        # The database may hold gateways and meters of its own (the demo's,
+        # with queued commands or readings at some hours): the jobs a test
+        # runs leave them alone.
+        cls.other_gateways = (
+            cls.env["prepaid.gateway"].with_context(active_test=False).search([])
+        )
+        cls.other_meters = (
+            cls.env["prepaid.meter"].with_context(active_test=False).search([])
+        )
         cls.company = cls._setup_company()
         cls.site = cls.env["prepaid.site"].create(
             {"name": "Test Plaza", "tz": "Asia/Shanghai"}
@@ -117,6 +126,29 @@ class MeteringCase(TransactionCase):
     def _setup_company(cls):
         """The company the test works in (subclasses may use their own)."""
         return cls.env.company
+
+    def own_meters(self):
+        """The meters this test (and its class) made."""
+        return (
+            self.env["prepaid.meter"]
+            .with_context(active_test=False)
+            .search([("id", "not in", self.other_meters.ids)])
+        )
+
+    def own_gateways(self):
+        """The gateways this test (and its class) made."""
+        return (
+            self.env["prepaid.gateway"]
+            .with_context(active_test=False)
+            .search([("id", "not in", self.other_gateways.ids)])
+        )
+
+    def process_commands(self, **kwargs):
+        """The command job (``_cron_process``) on this test's gateways only;
+        returns how many commands it claimed."""
+        return self.env["prepaid.meter.command"]._cron_process(
+            gateways=self.own_gateways(), **kwargs
+        )
 
     @classmethod
     def start_fleet(cls, gateways, speed=0.0):

@@ -48,3 +48,34 @@ def local_settings(cr, **settings):
                 for item in (name, value)
             ],
         )
+
+
+#: The longest a step in a transaction of its own waits for a row lock.
+OWN_CURSOR_LOCK_TIMEOUT = "10s"
+
+
+@contextmanager
+def own_cursor(registry, lock_timeout=OWN_CURSOR_LOCK_TIMEOUT, read_committed=False):
+    """``registry.cursor()`` whose every transaction waits at most
+    ``lock_timeout`` for a lock, then fails with
+    ``psycopg2.errors.LockNotAvailable``; its first transaction runs in READ
+    COMMITTED when ``read_committed`` (outside the registry's test mode).
+
+    A step run in a cursor of its own while the caller's transaction stays
+    open (the outbox, Send Now) cannot wait for that caller: PostgreSQL sees
+    two sessions, not one waiting for itself, and would let it wait for ever.
+    The setting is the session's (the step commits several times) and is
+    reset before the connection goes back to the pool.
+    """
+    with registry.cursor() as cr:
+        if read_committed and not registry.in_test_mode():
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cr.execute("SELECT set_config('lock_timeout', %s, false)", [lock_timeout])
+        try:
+            yield cr
+        except BaseException:
+            cr.rollback()
+            cr.execute("RESET lock_timeout")
+            cr.commit()  # pylint: disable=invalid-commit
+            raise
+        cr.execute("RESET lock_timeout")

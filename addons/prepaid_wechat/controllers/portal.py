@@ -1,3 +1,4 @@
+import math
 from urllib.parse import quote
 
 from werkzeug.exceptions import NotFound
@@ -14,6 +15,29 @@ from .. import const
 
 LEDGER_PAGE_SIZE = 30
 BILL_PAGE_SIZE = 20
+
+
+def parse_amount(text):
+    """The amount in ``text`` (a form field; empty is 0) as a finite float.
+
+    :raises ValueError: for text that is no number, and for NaN and infinity,
+        which ``float`` accepts (``"nan"``, ``"inf"``, ``"1e400"``)
+    """
+    value = float(text or 0)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _presets(text):
+    """The provider's preset amounts (comma-separated), those that parse."""
+    presets = []
+    for part in (text or "").split(","):
+        try:
+            presets.append(parse_amount(part.strip()))
+        except ValueError:
+            continue
+    return [value for value in presets if value > 0]
 
 
 class PrepaidPortal(CustomerPortal):
@@ -86,13 +110,7 @@ class PrepaidPortal(CustomerPortal):
     def portal_my_prepaid_account(self, account_id, error=None, **kwargs):
         account = self._prepaid_account(account_id)
         provider = self._wechat_provider(account)
-        presets = []
-        if provider:
-            presets = [
-                float(p)
-                for p in (provider.wechatpay_topup_presets or "").split(",")
-                if p.strip().replace(".", "", 1).isdigit()
-            ]
+        presets = _presets(provider.wechatpay_topup_presets) if provider else []
         # Below the restore line the tenant needs the amount that brings
         # the supply back, not "0 days left".
         topup_advice = account._portal_topup_advice()
@@ -280,7 +298,7 @@ class PrepaidPortal(CustomerPortal):
         currency = account.currency_id
         env = request.env
         try:
-            value = currency.round(float(amount or 0))
+            value = currency.round(parse_amount(amount))
         except ValueError as err:
             raise UserError(env._("Enter an amount, e.g. 100.")) from err
         low, high = self._topup_range(account, provider)

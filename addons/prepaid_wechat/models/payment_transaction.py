@@ -88,7 +88,8 @@ class PaymentTransaction(models.Model):
         # One settlement at a time per transaction: the notification, its
         # retries and the query cron may all report the same payment.
         self.env.cr.execute(
-            "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", [self.id]
+            "SELECT id FROM payment_transaction WHERE id = %s FOR NO KEY UPDATE",
+            [self.id],
         )
         self.invalidate_recordset()
         if "out_refund_no" in notification_data:

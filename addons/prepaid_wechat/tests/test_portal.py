@@ -240,6 +240,18 @@ class TestPortal(WeChatCase):
         )
         self.assertEqual(self.account_a._portal_state()[0], "Overdrawn")
 
+    def test_topup_of_a_non_finite_amount_is_refused_with_the_form_message(self):
+        self.authenticate("tenant_a", "tenant_a")
+        token = self._csrf()
+        url = f"/my/prepaid/{self.account_a.id}/topup"
+        for amount in ("inf", "-inf", "Infinity", "1e400", "nan"):
+            response = self.url_open(url, data={"amount": amount, "csrf_token": token})
+            self.assertEqual(response.status_code, 200, amount)
+            self.assertIn("alert-danger", response.text, amount)
+            self.assertIn("Enter an amount, e.g. 100.", response.text, amount)
+        Tx = self.env["payment.transaction"]
+        self.assertFalse(Tx.search([("prepaid_account_id", "=", self.account_a.id)]))
+
     def test_usage_series_by_local_day_and_month(self):
         # Energy from the daily aggregates billing keeps (local days of the
         # Shanghai site), charge items from the wallet; 23:30 UTC is 07:30

@@ -12,9 +12,8 @@ class TestTopUpTour(WeChatCase):
             [("socket", [electric(7, energy_kwh=1000.0)])], [self.gateway]
         )
         sim = fleet.meter(0, 7)
-        Command = self.env["prepaid.meter.command"]
         self.assertEqual(self.wallet.supply_state, "cut_off")
-        Command._cron_process()
+        self.process_commands()
         self.assertTrue(sim.relay_open, "cut off before the top-up")
         user = new_test_user(
             self.env,
@@ -34,6 +33,6 @@ class TestTopUpTour(WeChatCase):
         self.assertEqual(len(self.recharges()), 1)
         restore = self.restores()
         self.assertEqual(len(restore), 1)
-        Command._cron_process()
+        self.process_commands()
         self.assertEqual(restore.state, "done", restore.last_error)
         self.assertFalse(sim.relay_open, "the simulator's relay closed again")
