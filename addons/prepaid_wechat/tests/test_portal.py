@@ -68,8 +68,9 @@ class TestPortal(WeChatCase):
         self.assertEqual(page.status_code, 200)
         self.assertIn("106.00", page.text)
         self.assertIn(self.meter_a.name, page.text)
-        # 14 used over the last 7 days: 2 a day, 106 lasts 53 days
-        self.assertIn("<b>53</b> days left", page.text)
+        # 14 used in the 4 days since the account opened (2 March, 12:00
+        # local): 3.50 a day, 106 lasts 30 days
+        self.assertIn("<b>30</b> days left", page.text)
         listing = self.url_open("/my/prepaid")
         self.assertIn(self.account_a.name, listing.text)
         self.assertIn(self.account_a._portal_title(), listing.text)
@@ -89,13 +90,13 @@ class TestPortal(WeChatCase):
         )
         self.assertIn(f"Account no. {self.account_a.name}", words)
         # one state, the supply in words, days from metered use only (the
-        # fee left out: 76 at 2 a day)
+        # fee left out: 76 at 3.50 a day, the 14 used in the 4 days open)
         self.assertEqual(page.text.count("o_prepaid_state"), 1, words)
         self.assertIn("Normal", words)
         self.assertIn("Electricity supply: not read yet", words)
         self.assertNotIn("Water supply", words)
         self.assertNotIn("Relay", words)
-        self.assertIn("About 38 days left", words)
+        self.assertIn("About 21 days left", words)
         # no invoice yet: no button to an empty list
         self.assertNotIn("/my/invoices", page.text)
 
