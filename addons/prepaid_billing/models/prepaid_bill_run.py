@@ -354,7 +354,7 @@ class PrepaidBillRun(models.Model):
         self.env.invalidate_all()
 
     @api.model
-    def _demo_month(self, counters=None):
+    def _demo_month(self, counters=None, master_counters=None):
         """Demo data: the third-floor offices and apartment B-202 are postpaid
         tenants with metered use this month; the charge items run and this
         month's bills wait for review.
@@ -363,6 +363,9 @@ class PrepaidBillRun(models.Model):
             meters when the demo meter fleet starts (simulator/demo_fleet.json):
             this month's demo readings end there, so the fleet's first polled
             readings carry on from them.
+        :param master_counters: the same for the common-area master meters,
+            whose readings start on the first of last month: the accountant's
+            apportionment of last month has use to share.
         """
         ref = self.env.ref
         if not ref("prepaid_metering.demo_room_a_301", raise_if_not_found=False):
@@ -391,7 +394,10 @@ class PrepaidBillRun(models.Model):
         )
         site = ref("prepaid_metering.demo_site")
         today = fields.Date.context_today(self.with_context(tz=site.tz))
-        self._demo_month_readings(counters or {}, today.replace(day=1), site.tz)
+        first = today.replace(day=1)
+        self._demo_month_readings(counters or {}, first, site.tz)
+        last_month = (first - timedelta(days=1)).replace(day=1)
+        self._demo_month_readings(master_counters or {}, last_month, site.tz)
         run = self.create({"date_from": today.replace(day=1), "date_to": today})
         run.action_compute()
 
