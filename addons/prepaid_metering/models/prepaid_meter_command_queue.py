@@ -94,12 +94,19 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         """Claim up to ``limit`` sendable queued commands (``ids``: only
         those; ``gateways``: only on those) with their buses; returns a
         :class:`Claim`."""
-        params = {
+        return self._claim_with_buses(
+            SENDABLE, self._sendable_params(ids, gateways), limit
+        )
+
+    @api.model
+    def _sendable_params(self, ids=None, gateways=None):
+        """The parameters of :data:`SENDABLE` (``ids``, ``gateways``: only
+        those; None: every command)."""
+        return {
             "ids": ids,
             "gateways": gateways.ids if gateways is not None else None,
             "now": fields.Datetime.now(),
         }
-        return self._claim_with_buses(SENDABLE, params, limit)
 
     @api.model
     def _claim_stuck(self, before, limit):
@@ -223,11 +230,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         self.env.flush_all()
         self.env.cr.execute(
             f"SELECT count(*) FROM prepaid_meter_command c WHERE {SENDABLE}",  # noqa: S608
-            {
-                "ids": None,
-                "gateways": gateways.ids if gateways is not None else None,
-                "now": fields.Datetime.now(),
-            },
+            self._sendable_params(gateways=gateways),
         )
         return self.env.cr.fetchone()[0]
 
