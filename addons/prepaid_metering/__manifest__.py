@@ -21,6 +21,7 @@
         "views/prepaid_gateway_views.xml",
         "views/prepaid_reading_views.xml",
         "views/prepaid_meter_command_views.xml",
+        "views/prepaid_meter_event_views.xml",
         "views/prepaid_location_views.xml",
         "views/prepaid_room_views.xml",
         "views/res_config_settings_views.xml",
