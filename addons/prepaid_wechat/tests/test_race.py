@@ -233,6 +233,23 @@ class TestNotificationQueryRace(HttpCase):
             )
             self.assertEqual(len(moves), ROUNDS, "one bank entry per payment")
 
+    def _wait_until_blocked_by(self, pid, timeout=60.0):
+        """Return once another backend waits on a lock ``pid`` holds."""
+        deadline = time.monotonic() + timeout
+        with self.registry.cursor() as probe:
+            while True:
+                # pg_locks is read live (no snapshot): a new answer each time
+                probe.execute(
+                    "SELECT count(*) FROM pg_locks"
+                    " WHERE NOT granted AND %s = ANY(pg_blocking_pids(pid))",
+                    [pid],
+                )
+                if probe.fetchone()[0]:
+                    return
+                if time.monotonic() > deadline:
+                    self.fail("the cron never waited on the locked order")
+                time.sleep(0.02)
+
     def test_the_sync_cron_skips_an_order_settled_concurrently_and_goes_on(self):
         first, *others = self.tx_ids
         # Another transaction (a notification being settled) holds and
@@ -257,10 +274,15 @@ class TestNotificationQueryRace(HttpCase):
             except Exception as err:  # noqa: BLE001 - reported by the test
                 outcome["cron"] = repr(err)
 
+        locker.execute("SELECT pg_backend_pid()")
+        locker_pid = locker.fetchone()[0]
         thread = threading.Thread(target=cron)
         with mute_logger("odoo.sql_db"):
             thread.start()
-            time.sleep(1.0)  # the cron waits on the first order's row lock
+            # Release the lock only once the cron waits on it (a fixed sleep
+            # is too short on a loaded machine: the cron would then start
+            # after the commit and see the order free).
+            self._wait_until_blocked_by(locker_pid)
             locker.commit()
             thread.join(timeout=60)
         self.assertEqual(outcome, {"cron": "ran"}, "the run is not aborted")
