@@ -638,7 +638,7 @@ async def _read_meter(line: Line, poll: MeterPoll) -> PollResult:
     started = time.perf_counter()
     values: dict[str, float] = {}
     raw: dict[str, str] = {}
-    kind = error = code = None
+    kind = error = None
     for item in poll.items:
         what = f"read {item.di}"
         try:
@@ -646,9 +646,9 @@ async def _read_meter(line: Line, poll: MeterPoll) -> PollResult:
             raw[item.di] = values[item.name]
             continue
         except (ReplyError, TimeoutError, FrameError, ConnectionError, OSError) as exc:
-            i_kind, i_error, i_code = _fault(exc, what)
+            i_kind, i_error, _code = _fault(exc, what)
         if kind is None:
-            kind, error, code = i_kind, i_error, i_code
+            kind, error = i_kind, i_error
         if i_kind != EXCEPTION:
             # a silent or garbling meter: the other items would only add
             # timeouts
@@ -661,7 +661,9 @@ async def _read_meter(line: Line, poll: MeterPoll) -> PollResult:
         raw=raw,
         error=error,
         error_kind=kind,
-        exception_code=code,
+        # the code is named in ``error``; the reading store words
+        # ``exception_code`` as a Modbus exception
+        exception_code=None,
         duration_ms=(time.perf_counter() - started) * 1000.0,
         at=at,
     )
