@@ -518,6 +518,7 @@ def test_process_fleet_serves_dlt645_beside_modbus():
 # -- a peer nobody here wrote: the dlt645 package (Apache-2.0)
 def test_third_party_client_reads_the_values(fleet):
     import dlt645 as client_mod
+
     meter = fleet.gateways[0].meter_by_address("000000000302")
     client = client_mod.MeterClientService.new_tcp_client(
         "127.0.0.1", fleet.gateways[0].port, timeout=1
@@ -538,3 +539,41 @@ def test_third_party_client_reads_the_values(fleet):
     assert client.read_04(0x04000401).value == "000000000302"
     assert client.read_04(0x04000101).value == "25030106"
     assert client.read_04(0x04000102).value == "093000"
+
+
+# -- command line
+def test_cli_serves_dlt645_beside_modbus_and_refuses_unknown_protocols():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    args = [sys.executable, "-m", "simulator", "--gateways", "2"]
+    args += ["--meters-per-gateway", "2", "--base-port", "0", "--json"]
+    proc = subprocess.Popen(
+        [*args, "--protocol", "modbus,dlt645", "--start-time", START],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        endpoints = json.loads(proc.stdout.readline())["endpoints"]
+        assert [e["protocol"] for e in endpoints] == ["modbus", "dlt645"]
+        assert endpoints[1]["addresses"] == ["000002000001", "000002000002"]
+        client = Line(endpoints[1]["port"])
+        try:
+            body = "68 02 00 00 02 00 00 68 11 04 33 33 34 33"
+            reply = client.ask(f"{body} {cs(body):02X} 16", 24)
+        finally:
+            client.close()
+        assert reply[12:18] == h("91 08 33 33 34 33")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bad = subprocess.run(
+        [*args, "--protocol", "bacnet"], cwd=root, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "protocol must be one of" in bad.stderr
