@@ -48,6 +48,11 @@ ALARM_ON, ALARM_OFF = 0x2A, 0x2B
 KEEP_POWER_ON, KEEP_POWER_OFF = 0x3A, 0x3B
 
 
+#: byte -> byte + 0x33 / - 0x33 (mod 256), for bytes.translate
+_PLUS = bytes((b + 0x33) & 0xFF for b in range(256))
+_MINUS = bytes((b - 0x33) & 0xFF for b in range(256))
+
+
 class FrameError(ValueError):
     """Bytes that are not a DL/T 645 frame."""
 
@@ -87,11 +92,9 @@ def encode(address: bytes, control: int, data: bytes = b"", preamble: int = 4) -
     """Build a frame; ``data`` is plain (the +0x33 is added here)."""
     if len(data) > MAX_DATA:
         raise ValueError("data longer than 200 bytes")
-    body = bytearray((START, *address, START, control, len(data)))
-    body += bytes((b + 0x33) & 0xFF for b in data)
-    body.append(sum(body) & 0xFF)
-    body.append(END)
-    return bytes((PREAMBLE_BYTE,) * preamble) + bytes(body)
+    body = b"\xfe" * preamble + b"\x68" + address + bytes((START, control, len(data)))
+    body += data.translate(_PLUS)
+    return body + bytes((sum(body, -PREAMBLE_BYTE * preamble) & 0xFF, END))
 
 
 def decode(frame: bytes) -> Frame:
@@ -130,7 +133,7 @@ def next_frame(buf: bytes | bytearray) -> tuple[Frame | None, int]:
         if buf[end - 1] != END or sum(body) & 0xFF != buf[end - 2]:
             start += 1
             continue
-        data = bytes((b - 0x33) & 0xFF for b in body[10:])
+        data = bytes(body[10:]).translate(_MINUS)
         return Frame(bytes(body[1:7]), body[8], data), end
 
 
