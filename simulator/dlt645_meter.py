@@ -77,10 +77,17 @@ class DltMeter(ElectricMeter):
         reverse_kwh: float = 0.0,
         keep_power: bool = False,
         unit_price: float = 0.0,
+        scheduled_events: list[dict] | None = None,
         **kwargs,
     ) -> None:
-        """Create a meter; ``operator`` None accepts any operator code."""
-        super().__init__(device_id, unit_price=unit_price, **kwargs)
+        """Create a meter; ``operator`` None accepts any operator code.
+
+        ``scheduled_events`` (``{"counter": ..., "after_s": ..., "count": 1}``)
+        raise event counters by themselves once, like scheduled ``faults``.
+        """
+        faults = list(kwargs.pop("faults", None) or ())
+        faults += [{"name": "event", **e} for e in scheduled_events or ()]
+        super().__init__(device_id, unit_price=unit_price, faults=faults, **kwargs)
         self.address = f.valid_address(address)
         self.address_raw = f.address_bytes(address)
         if not (len(str(password)) == 6 and str(password).isdigit()):

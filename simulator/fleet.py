@@ -499,6 +499,8 @@ def build_spec(
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     framers = [framer] if isinstance(framer, str) else list(framer)
     protocols = [protocol] if isinstance(protocol, str) else list(protocol)
+    if not protocols or set(protocols) - set(PROTOCOLS):
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocols}")
     if isinstance(start_time, datetime):
         start_time = start_time.isoformat()
     rng = random.Random(seed)
