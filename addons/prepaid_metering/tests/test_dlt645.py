@@ -164,6 +164,10 @@ class TestDlt645Meters(Dlt645Case):
         self.assertIn("password wrong or unauthorised", command.last_error)
         self.assertNotIn("654321", command.last_error)
         self.assertFalse(self.sim.meter(2).relay_open)
+        # the room board names it too
+        self.assertIn("password wrong or unauthorised", self.room2.command_alert)
+        self.assertIn(self.m2.name, self.room2.command_alert)
+        self.assertFalse(self.room.command_alert)
 
     def test_event_counter_rise_is_a_meter_event_with_before_and_after(self):
         self.env["ir.config_parameter"].sudo().set_param(
