@@ -41,6 +41,9 @@
             "prepaid_metering/static/tests/tours/*.js",
         ],
     },
-    "demo": ["demo/prepaid_metering_demo.xml"],
+    "demo": [
+        "demo/prepaid_metering_demo.xml",
+        "demo/prepaid_metering_dlt645_demo.xml",
+    ],
     "application": True,
 }

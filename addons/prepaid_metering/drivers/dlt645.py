@@ -553,6 +553,8 @@ class Line:
         deadline = loop.time() + self.endpoint.timeout
         buffer = bytearray()
         error = None
+        received = 0
+        foreign = False
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -564,6 +566,7 @@ class Line:
             if not chunk:
                 raise ConnectionError(f"{self.endpoint.label} closed the connection")
             buffer += chunk
+            received += len(chunk)
             while True:
                 frame, used, error = parse(buffer)
                 del buffer[:used]
@@ -571,11 +574,14 @@ class Line:
                     break
                 if match(frame):
                     return frame
+                foreign = True
             if error and error != "truncated frame" and not buffer:
                 # a whole frame came broken and nothing else is pending
                 raise FrameError(error)
-        if error or buffer:
-            raise FrameError(error or f"garbage: {bytes(buffer[:32]).hex(' ')}")
+        if error:
+            raise FrameError(error)
+        if received and not foreign:
+            raise FrameError(f"{received} bytes without a valid frame")
         raise TimeoutError
 
 

@@ -547,14 +547,18 @@ class PrepaidGateway(models.Model):
         for gateway in lines - claimed:
             outcome[gateway] = (False, self.env._("the bus is busy"))
         for gateway in claimed:
+            local = gateway._site_now()
             try:
-                ok, message = dlt645.sync_time(
-                    gateway._driver_endpoint(), gateway._site_now()
-                )
+                ok, message = dlt645.sync_time(gateway._driver_endpoint(), local)
             finally:
                 gateway._release_bus("command")
             if ok:
                 gateway.last_clock_sync_at = fields.Datetime.now()
+                message = self.env._(
+                    "Time %(time)s sent to the meters of %(gateway)s.",
+                    time=local.strftime("%Y-%m-%d %H:%M:%S"),
+                    gateway=gateway.name,
+                )
             outcome[gateway] = (ok, message)
         return outcome
 
@@ -602,7 +606,9 @@ class PrepaidGateway(models.Model):
         finally:
             self._release_bus("command")
         if not address:
-            return self._notify(self.env._("Scan"), message, False)
+            return self._notify(
+                self.env._("Scan"), self.env._("No meter address: %s", message), False
+            )
         meter = self.env["prepaid.meter"].search(
             [("gateway_id", "=", self.id), ("address", "=", address)], limit=1
         )
