@@ -231,11 +231,17 @@ def requests_of(captured) -> dict[str, tuple[int, int]]:
             for meter_poll in polls:
                 items = getattr(meter_poll, "items", None)
                 proto = "modbus" if items is None else "dlt645"
-                count = len(meter_poll.blocks) if items is None else len(items)
+                # the driver reads the items sharing a (block) identifier at once
+                count = len(meter_poll.blocks) if items is None else len(_dis(items))
                 acc = out.setdefault(proto, [0, 0])
                 acc[0] += count
                 acc[1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _dis(items) -> list[str]:
+    """The distinct data identifiers of ``items``, in order: one request each."""
+    return list(dict.fromkeys(item.di.upper() for item in items))
 
 
 _REPLY_SIZES: dict[str, int] = {}
@@ -262,8 +268,8 @@ def dlt_bus_limit(captured, baud: int) -> tuple[float, int, list[int]]:
         for _endpoint, polls in jobs:
             line = 0.0
             for meter_poll in polls:
-                for item in meter_poll.items:
-                    size = reply_size(item.di)
+                for di in _dis(meter_poll.items):
+                    size = reply_size(di)
                     sizes.add(size)
                     line += dlt645_bus_time(request, size, baud)
             worst = max(worst, line)
@@ -397,7 +403,7 @@ def run(args) -> None:
     registry = poll.open_registry(args.db)
     probe = poll.Probe(registry)
     blocks = poll.read_blocks(registry)
-    dis = [int(item.di, 16) for item in dlt_items(registry)]
+    dis = [int(di, 16) for di in _dis(dlt_items(registry))]
     old_batch = poll.set_param(registry, poll.BATCH_PARAM, args.batch_gateways)
     kinds = ["modbus", "dlt645"] + (["mixed"] if args.protocol == "mixed" else [])
     res, res_b = {}, None

@@ -42,11 +42,12 @@ def test_bus_limit_is_the_slowest_line_at_11_bits_per_byte():
 
 def test_requests_are_counted_per_protocol():
     modbus = SimpleNamespace(blocks=[(0, 17), (0x4000, 14)])
-    dlt = SimpleNamespace(items=[1, 2, 3])
+    items = [SimpleNamespace(di=di) for di in ("00010000", "0001FF00", "0001ff00")]
+    dlt = SimpleNamespace(items=items)
     jobs = [(None, [modbus, modbus]), (None, [dlt])]
     assert poll_protocols.requests_of([(jobs, None)]) == {
         "modbus": (4, 2),
-        "dlt645": (3, 1),
+        "dlt645": (2, 1),  # two items share the block identifier 0001FF00
     }
 
 
