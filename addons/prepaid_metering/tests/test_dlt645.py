@@ -106,6 +106,9 @@ class TestDlt645Meters(Dlt645Case):
 
     def test_meters_get_their_own_device_ids_and_a_valid_unique_address(self):
         self.assertEqual((self.m1 | self.m2 | self.m3).mapped("device_id"), [1, 2, 3])
+        # the form sends the default device id 1: the next free one is taken
+        fourth = self.make_dlt_meter("000000000304", device_id=1)
+        self.assertEqual(fourth.device_id, 4)
         with self.assertRaisesRegex(ValidationError, "12-digit address"):
             self.make_dlt_meter("30100000000")
         with self.assertRaisesRegex(ValidationError, "12-digit address"):
@@ -114,6 +117,8 @@ class TestDlt645Meters(Dlt645Case):
             self.make_dlt_meter("000000000301")
         with self.assertRaisesRegex(ValidationError, "6 digits"):
             self.m1.dlt_password = "12345"
+        with self.assertRaisesRegex(ValidationError, "choose a DL/T 645 profile"):
+            self.m1.profile_ids = self.profile_acrel
 
     def test_sweep_stores_every_meter_and_a_garbling_one_fails_alone(self):
         self.sim.meter(2).inject("garbage")
