@@ -261,6 +261,43 @@ class TestDlt645Meters(Dlt645Case):
                 }
             )
 
+    def test_a_block_identifier_profile_reads_the_rates_in_one_request(self):
+        lines = [
+            Command.create(
+                {
+                    "name": name,
+                    "address": 0,
+                    "di": "0001FF00",
+                    "dlt_format": "bcd",
+                    "byte_count": 4,
+                    "byte_offset": 4 * index,
+                    "scale": 0.01,
+                }
+            )
+            for index, name in enumerate(
+                ("energy_total", "energy_sharp", "energy_peak", "energy_flat")
+            )
+        ]
+        block = self.env["prepaid.register.profile"].create(
+            {
+                "name": "Block",
+                "code": "test_dlt645_block",
+                "protocol": "dlt645",
+                "line_ids": lines,
+            }
+        )
+        self.m1.profile_ids = block
+        before = self.sim.requests
+        self.m1.action_read_now()
+        self.process_commands()
+        self.assertEqual(self.sim.requests - before, 1, "one request for four values")
+        sim = self.sim.meter(1)
+        self.assertAlmostEqual(self.m1.energy_total_kwh, sim.energy_total, delta=0.02)
+        rates = self.m1.energy_sharp_kwh + self.m1.energy_peak_kwh
+        self.assertLessEqual(rates, self.m1.energy_total_kwh)
+        with self.assertRaisesRegex(ValidationError, "reads data identifier"):
+            block.line_ids[1].byte_offset = 0
+
     def test_read_now_reads_every_identifier(self):
         self.m3.action_read_now()
         self.process_commands()
