@@ -358,6 +358,27 @@ def test_follow_up_frames_are_read_with_0x12():
     assert [f.control for f in server.requests] == [0x11, 0x12]
 
 
+def test_a_block_identifier_is_one_request_for_its_values():
+    block = [
+        DataItem(name, "0001FF00", "bcd", 4, 2, offset=4 * index)
+        for index, name in enumerate(("energy_total", "energy_sharp", "energy_peak"))
+    ]
+
+    def answer(frame):
+        # total 30.00, sharp 10.00, peak 20.00 (BCD, least significant first)
+        return _reply(frame, frame.data[:4] + h("00 30 00 00 00 10 00 00 00 20 00 00"))
+
+    with LineServer(answer) as server:
+        result = dlt645.read_now(server.endpoint(), "000000000001", block)
+    assert result.values == {
+        "energy_total": 30.0,
+        "energy_sharp": 10.0,
+        "energy_peak": 20.0,
+    }
+    assert len(server.requests) == 1
+    assert result.raw == {"0001FF00": "00 30 00 00 00 10 00 00 00 20 00 00"}
+
+
 def test_relay_refused_is_named_and_not_read_back():
     status = DataItem("status_word_3", "04000503", "hex", 2)
 

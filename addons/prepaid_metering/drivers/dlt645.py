@@ -408,9 +408,14 @@ class DataItem:
     fmt: str = "bcd"
     size: int = 4
     decimals: int = 0
+    #: where the value starts in the reply (a block identifier such as
+    #: 0001FF00 carries several values one after the other)
+    offset: int = 0
 
     def __post_init__(self):
         di_bytes(self.di)
+        if not 0 <= self.offset <= MAX_DATA:
+            raise FrameError(f"item {self.name!r}: offset must be 0-{MAX_DATA}")
         if self.fmt not in FORMATS:
             raise FrameError(
                 f"item {self.name!r}: format must be one of {', '.join(FORMATS)}"
@@ -419,12 +424,13 @@ class DataItem:
             raise FrameError(f"item {self.name!r}: size must be 1-16 bytes")
 
     def decode(self, raw: bytes) -> float:
-        """The scaled value of this item's bytes (after the DI)."""
-        if len(raw) < self.size:
+        """The scaled value of this item's bytes in a reply (after the DI)."""
+        end = self.offset + self.size
+        if len(raw) < end:
             raise FrameError(
-                f"{self.name} ({self.di}): {len(raw)} value bytes, expected {self.size}"
+                f"{self.name} ({self.di}): {len(raw)} value bytes, expected {end}"
             )
-        return decode_value(raw[: self.size], self.fmt, self.decimals)
+        return decode_value(raw[self.offset : end], self.fmt, self.decimals)
 
 
 @dataclass
@@ -600,11 +606,12 @@ def _answers(address: str, function: int, di: bytes | None = None):
     return match
 
 
-async def read_item(line: Line, address: str, item: DataItem) -> float:
-    """Read one data identifier (following 0xB1 with 0x12) and decode it."""
-    di = di_bytes(item.di)
+async def read_payload(line: Line, address: str, di: str) -> bytes:
+    """Read one data identifier (following 0xB1 with 0x12): the value bytes
+    after the DI."""
+    raw_di = di_bytes(di)
     frame = await line.transact(
-        encode_frame(address, READ, di), _answers(address, READ, di)
+        encode_frame(address, READ, raw_di), _answers(address, READ, raw_di)
     )
     payload = bytearray()
     seq = 0
@@ -622,10 +629,15 @@ async def read_item(line: Line, address: str, item: DataItem) -> float:
         if seq > 255:
             raise FrameError("more than 255 follow-up frames")
         frame = await line.transact(
-            encode_frame(address, READ_NEXT, di + bytes((seq,))),
-            _answers(address, READ_NEXT, di),
+            encode_frame(address, READ_NEXT, raw_di + bytes((seq,))),
+            _answers(address, READ_NEXT, raw_di),
         )
-    return item.decode(bytes(payload))
+    return bytes(payload)
+
+
+async def read_item(line: Line, address: str, item: DataItem) -> float:
+    """Read one item's data identifier and decode its value."""
+    return item.decode(await read_payload(line, address, item.di))
 
 
 def _fault(exc: BaseException, what: str) -> tuple[str, str, int | None]:
@@ -645,11 +657,17 @@ async def _read_meter(line: Line, poll: MeterPoll) -> PollResult:
     values: dict[str, float] = {}
     raw: dict[str, str] = {}
     kind = error = None
+    # items of one block identifier (same DI, their offsets) share a request
+    by_di: dict[str, list[DataItem]] = {}
     for item in poll.items:
-        what = f"read {item.di}"
+        by_di.setdefault(item.di.upper(), []).append(item)
+    for di, items in by_di.items():
+        what = f"read {di}"
         try:
-            values[item.name] = await read_item(line, poll.address, item)
-            raw[item.di] = values[item.name]
+            payload = await read_payload(line, poll.address, di)
+            raw[di] = payload.hex(" ")
+            for item in items:
+                values[item.name] = item.decode(payload)
             continue
         except (ReplyError, TimeoutError, FrameError, ConnectionError, OSError) as exc:
             i_kind, i_error, _code = _fault(exc, what)

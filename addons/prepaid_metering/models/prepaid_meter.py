@@ -108,7 +108,6 @@ class PrepaidMeter(models.Model):
     )
     clock_read_at = fields.Datetime(string="Clock Read", readonly=True, copy=False)
     clock_off = fields.Boolean(
-        string="Clock Off",
         compute="_compute_clock_off",
         search="_search_clock_off",
         help="The clock offset exceeds the limit of the Settings.",
@@ -295,10 +294,15 @@ class PrepaidMeter(models.Model):
     def create(self, vals_list):
         taken = {}
         for vals in vals_list:
-            if vals.get("address") and "device_id" not in vals:
+            gateway_id = vals.get("gateway_id")
+            if vals.get("address") and gateway_id:
                 # a DL/T 645 meter is found by its address; the device id only
-                # orders it on its bus
-                vals["device_id"] = self._free_device_id(vals.get("gateway_id"), taken)
+                # orders it on its bus (the form sends its default, 1)
+                used = self._used_device_ids(gateway_id, taken)
+                if vals.get("device_id") in used or "device_id" not in vals:
+                    if self.env["prepaid.gateway"].browse(gateway_id).is_dlt645:
+                        vals["device_id"] = self._free_device_id(gateway_id, taken)
+                used.add(vals.get("device_id"))
             self._check_address_vals(vals)
             self._check_relay_secret(vals)
         meters = super().create(vals_list)
@@ -317,19 +321,22 @@ class PrepaidMeter(models.Model):
         return result
 
     @api.model
-    def _free_device_id(self, gateway_id, taken):
-        """The next device id free on ``gateway_id`` (``taken`` holds those
-        given out in this create)."""
-        used = taken.setdefault(gateway_id, set())
-        if gateway_id and not used:
-            used.update(
+    def _used_device_ids(self, gateway_id, taken):
+        """Device ids used on ``gateway_id``, with those given out in this
+        create (``taken`` caches them per gateway)."""
+        if gateway_id not in taken:
+            taken[gateway_id] = set(
                 self.with_context(active_test=False)
                 .search([("gateway_id", "=", gateway_id)])
                 .mapped("device_id")
             )
-        device_id = next(i for i in range(1, 248) if i not in used)
-        used.add(device_id)
-        return device_id
+        return taken[gateway_id]
+
+    @api.model
+    def _free_device_id(self, gateway_id, taken):
+        """The lowest device id free on ``gateway_id``."""
+        used = self._used_device_ids(gateway_id, taken)
+        return next(i for i in range(1, 248) if i not in used)
 
     def _check_dlt645_address(self):
         """A meter on a DL/T 645 line has a unique 12-digit address there."""
@@ -362,6 +369,26 @@ class PrepaidMeter(models.Model):
                         address=address,
                         twin=twin.name,
                         gateway=meter.gateway_id.name,
+                    )
+                )
+
+    @api.constrains("profile_ids", "gateway_id")
+    def _check_profile_protocol(self):
+        """A meter's profiles speak its gateway's protocol: a DL/T 645 line
+        reads data identifiers, a Modbus bus registers."""
+        for meter in self:
+            wanted = "dlt645" if meter.gateway_id.is_dlt645 else "modbus"
+            wrong = meter.profile_ids.filtered(lambda p, w=wanted: p.protocol != w)
+            if wrong:
+                raise ValidationError(
+                    self.env._(
+                        "Meter %(meter)s: profile %(profile)s does not speak the "
+                        "protocol of gateway %(gateway)s; choose a %(protocol)s "
+                        "profile.",
+                        meter=meter.name,
+                        profile=wrong[0].name,
+                        gateway=meter.gateway_id.name,
+                        protocol="DL/T 645" if wanted == "dlt645" else "Modbus",
                     )
                 )
 

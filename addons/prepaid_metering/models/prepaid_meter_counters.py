@@ -1,3 +1,4 @@
+import json
 from datetime import datetime
 
 import pytz
@@ -38,36 +39,50 @@ class PrepaidMeter(models.Model):
                     todo.append((res, kinds))
         if not todo:
             return
-        meters = self.browse([res.key for res, _kinds in todo])
-        meters.fetch(["event_counters", "site_id", "clock_offset_s"])
-        events = []
+        # A sweep may bring thousands of meters: one read, one UPDATE.
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT m.id, m.event_counters, COALESCE(s.tz, 'UTC')
+                 FROM prepaid_meter m
+                 LEFT JOIN prepaid_site s ON s.id = m.site_id
+                WHERE m.id = ANY(%s)""",
+            [[res.key for res, _kinds in todo]],
+        )
+        known = {row[0]: (row[1] or {}, row[2]) for row in self.env.cr.fetchall()}
+        events, rows = [], []
         for res, kinds in todo:
-            meter = self.browse(res.key)
-            vals = {}
+            before, tz = known[res.key]
+            read_at = res.at.replace(microsecond=0)
             counts = {
                 name: int(res.values[name]) for name in kinds if name in res.values
             }
+            counters = None
             if counts:
-                events += meter._counter_events(counts, kinds, res.at)
-                vals["event_counters"] = {
-                    **(meter.event_counters or {}),
-                    **counts,
-                    "read_at": str(res.at.replace(microsecond=0)),
-                }
-            offset = meter._clock_offset(res.values, res.at)
-            if offset is not None:
-                vals.update(clock_offset_s=offset, clock_read_at=res.at)
-            if vals:
-                meter.sudo().write(vals)
+                events += self._counter_events(res.key, before, counts, kinds, read_at)
+                counters = json.dumps({**before, **counts, "read_at": str(read_at)})
+            offset = self._clock_offset(res.values, read_at, tz)
+            rows.append(
+                (res.key, counters, offset, read_at if offset is not None else None)
+            )
+        self.env.cr.execute(
+            """UPDATE prepaid_meter m
+                  SET event_counters = COALESCE(u.counters, m.event_counters),
+                      clock_offset_s = COALESCE(u.offset_s, m.clock_offset_s),
+                      clock_read_at = COALESCE(u.read_at, m.clock_read_at)
+                 FROM unnest(%s::int4[], %s::jsonb[], %s::int4[], %s::timestamp[])
+                      AS u(id, counters, offset_s, read_at)
+                WHERE m.id = u.id""",
+            [[column[i] for column in rows] for i in range(4)],
+        )
+        self.invalidate_model(["event_counters", "clock_offset_s", "clock_read_at"])
         if events:
             self.env["prepaid.meter.event"].sudo().create(events)
 
-    def _counter_events(self, counts, kinds, read_at):
+    @api.model
+    def _counter_events(self, meter_id, before, counts, kinds, read_at):
         """Event values for each counter that rose since the last read (the
         first read only sets the baseline; a counter that went down was
         cleared, no event)."""
-        self.ensure_one()
-        before = self.event_counters or {}
         events = []
         for name, after in counts.items():
             previous = before.get(name)
@@ -76,10 +91,10 @@ class PrepaidMeter(models.Model):
             kind, di = kinds[name]
             events.append(
                 {
-                    "meter_id": self.id,
+                    "meter_id": meter_id,
                     "kind": kind,
                     "source": "counter",
-                    "occurred_at": read_at.replace(microsecond=0),
+                    "occurred_at": read_at,
                     "count_before": previous,
                     "count_after": after,
                     "evidence": {
@@ -88,16 +103,16 @@ class PrepaidMeter(models.Model):
                         "before": previous,
                         "before_at": before.get("read_at"),
                         "after": after,
-                        "after_at": str(read_at.replace(microsecond=0)),
+                        "after_at": str(read_at),
                     },
                 }
             )
         return events
 
-    def _clock_offset(self, values, read_at):
-        """Seconds the meter's clock is ahead of ``read_at`` (UTC), or None
-        when the values hold no valid clock."""
-        self.ensure_one()
+    @api.model
+    def _clock_offset(self, values, read_at, tz):
+        """Seconds the meter's clock (local time of ``tz``) is ahead of
+        ``read_at`` (UTC), or None when the values hold no valid clock."""
         date, clock = values.get(CLOCK_DATE), values.get(CLOCK_TIME)
         if date is None or clock is None:
             return None
@@ -113,6 +128,6 @@ class PrepaidMeter(models.Model):
             )
         except ValueError:
             return None
-        tz = pytz.timezone(self.site_id.tz or "UTC")
-        meter_utc = tz.localize(local).astimezone(pytz.utc).replace(tzinfo=None)
+        zone = pytz.timezone(tz)
+        meter_utc = zone.localize(local).astimezone(pytz.utc).replace(tzinfo=None)
         return round((meter_utc - read_at).total_seconds())

@@ -69,6 +69,13 @@ class PrepaidRegister(models.Model):
     )
     dlt_format = fields.Selection(DLT_FORMATS, string="Format", default="bcd")
     byte_count = fields.Integer(string="Bytes", default=4)
+    byte_offset = fields.Integer(
+        string="Offset (bytes)",
+        default=0,
+        help="DL/T 645: where the value starts in the reply. Lines sharing a "
+        "block identifier (e.g. 0001FF00: total and rates 1-4, 4 bytes each) "
+        "are read with one request.",
+    )
     read_every = fields.Selection(READ_EVERY, default="sweep", required=True)
     event_kind = fields.Selection(
         EVENT_KINDS,
@@ -97,6 +104,7 @@ class PrepaidRegister(models.Model):
                 fmt=self.dlt_format or "bcd",
                 size=self.byte_count,
                 decimals=codec._scale_decimals(self.scale),
+                offset=self.byte_offset,
             )
         return codec.Register(
             name=self.name,
@@ -108,7 +116,9 @@ class PrepaidRegister(models.Model):
             access=self.access,
         )
 
-    @api.constrains("di", "dlt_format", "byte_count", "scale", "profile_id")
+    @api.constrains(
+        "di", "dlt_format", "byte_count", "byte_offset", "scale", "profile_id"
+    )
     def _check_di(self):
         for line in self.filtered(lambda r: r.profile_id.protocol == "dlt645"):
             try:
@@ -123,7 +133,11 @@ class PrepaidRegister(models.Model):
                     )
                 ) from err
             twins = line.profile_id.line_ids.filtered(
-                lambda r, line=line: r.di and r.di.upper() == line.di.upper()
+                lambda r, line=line: (
+                    r.di
+                    and r.di.upper() == line.di.upper()
+                    and r.byte_offset == line.byte_offset
+                )
             )
             if len(twins) > 1:
                 raise ValidationError(

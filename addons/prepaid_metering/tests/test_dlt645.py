@@ -106,6 +106,9 @@ class TestDlt645Meters(Dlt645Case):
 
     def test_meters_get_their_own_device_ids_and_a_valid_unique_address(self):
         self.assertEqual((self.m1 | self.m2 | self.m3).mapped("device_id"), [1, 2, 3])
+        # the form sends the default device id 1: the next free one is taken
+        fourth = self.make_dlt_meter("000000000304", device_id=1)
+        self.assertEqual(fourth.device_id, 4)
         with self.assertRaisesRegex(ValidationError, "12-digit address"):
             self.make_dlt_meter("30100000000")
         with self.assertRaisesRegex(ValidationError, "12-digit address"):
@@ -114,6 +117,8 @@ class TestDlt645Meters(Dlt645Case):
             self.make_dlt_meter("000000000301")
         with self.assertRaisesRegex(ValidationError, "6 digits"):
             self.m1.dlt_password = "12345"
+        with self.assertRaisesRegex(ValidationError, "choose a DL/T 645 profile"):
+            self.m1.profile_ids = self.profile_acrel
 
     def test_sweep_stores_every_meter_and_a_garbling_one_fails_alone(self):
         self.sim.meter(2).inject("garbage")
@@ -255,6 +260,43 @@ class TestDlt645Meters(Dlt645Case):
                     "params": {"energy_total": 1},
                 }
             )
+
+    def test_a_block_identifier_profile_reads_the_rates_in_one_request(self):
+        lines = [
+            Command.create(
+                {
+                    "name": name,
+                    "address": 0,
+                    "di": "0001FF00",
+                    "dlt_format": "bcd",
+                    "byte_count": 4,
+                    "byte_offset": 4 * index,
+                    "scale": 0.01,
+                }
+            )
+            for index, name in enumerate(
+                ("energy_total", "energy_sharp", "energy_peak", "energy_flat")
+            )
+        ]
+        block = self.env["prepaid.register.profile"].create(
+            {
+                "name": "Block",
+                "code": "test_dlt645_block",
+                "protocol": "dlt645",
+                "line_ids": lines,
+            }
+        )
+        self.m1.profile_ids = block
+        before = self.sim.requests
+        self.m1.action_read_now()
+        self.process_commands()
+        self.assertEqual(self.sim.requests - before, 1, "one request for four values")
+        sim = self.sim.meter(1)
+        self.assertAlmostEqual(self.m1.energy_total_kwh, sim.energy_total, delta=0.02)
+        rates = self.m1.energy_sharp_kwh + self.m1.energy_peak_kwh
+        self.assertLessEqual(rates, self.m1.energy_total_kwh)
+        with self.assertRaisesRegex(ValidationError, "reads data identifier"):
+            block.line_ids[1].byte_offset = 0
 
     def test_read_now_reads_every_identifier(self):
         self.m3.action_read_now()
