@@ -17,6 +17,9 @@ a scratch database with ``prepaid_metering`` installed (or reuses ``--db``)
 and drops it at the end when it created it, unless ``--keep``.
 
     PYTHONPATH=. python3 bench/poll.py [--db NAME] [--keep] [--full] [--profile]
+
+``--protocol dlt645`` / ``--protocol mixed``: DL/T 645 beside Modbus, see
+``bench/poll_protocols.py``.
 """
 
 from __future__ import annotations
@@ -387,13 +390,15 @@ class Probe:
     """
 
     def __init__(self, registry):
-        from odoo.addons.prepaid_metering.drivers import modbus
+        # the models sweep through drivers.bus, which routes each bus to its
+        # protocol's driver
+        from odoo.addons.prepaid_metering.drivers import bus as driver_bus
 
         self.sweep = self.store = self.poll_now = 0.0
         self.sql: list[int] = []
         self.captured: list[tuple] = []
         probe = self
-        orig_sweep = modbus.iter_sweep
+        orig_sweep = driver_bus.iter_sweep
 
         def iter_sweep(jobs):
             started = time.perf_counter()
@@ -404,7 +409,7 @@ class Probe:
                 yield index, bus_results
             probe.captured.append((jobs, results))
 
-        modbus.iter_sweep = iter_sweep
+        driver_bus.iter_sweep = iter_sweep
         reading_cls = registry["prepaid.reading"]
         self.store_poll_results = orig_store = reading_cls._store_poll_results
 
@@ -705,6 +710,22 @@ def parse_args(argv=None):
         "--profile", action="store_true", help="cProfile one extra (a) sweep"
     )
     parser.add_argument("--profile-top", type=int, default=30)
+    parser.add_argument(
+        "--protocol",
+        choices=("modbus", "dlt645", "mixed"),
+        default="modbus",
+        help="modbus: (a)-(c) above; dlt645: a DL/T 645 site against a Modbus "
+        "one per request, and the 8E1 line; mixed: also a half/half site",
+    )
+    parser.add_argument(
+        "--dlt-baud", type=int, default=2400, help="DL/T 645 line (b), 8E1"
+    )
+    parser.add_argument(
+        "--dlt-baud-meters",
+        type=int,
+        default=5,
+        help="DL/T 645 meters per line in (b) (with --baud-gateways lines)",
+    )
     return parser.parse_args(argv)
 
 
@@ -777,7 +798,12 @@ def run_in_database(args, body, module: str = MODULE) -> int:
 
 
 def main(argv=None) -> int:
-    return run_in_database(parse_args(argv), run)
+    args = parse_args(argv)
+    if args.protocol != "modbus":
+        import poll_protocols
+
+        return run_in_database(args, poll_protocols.run)
+    return run_in_database(args, run)
 
 
 if __name__ == "__main__":

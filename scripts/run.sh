@@ -50,7 +50,7 @@ stop() {
 }
 trap stop EXIT INT TERM
 sleep 2
-kill -0 "$SIM_PID" 2>/dev/null || { echo "The simulator did not start (ports 15020/15021 busy?)"; exit 1; }
+kill -0 "$SIM_PID" 2>/dev/null || { echo "The simulator did not start (ports 15020/15021/15022 busy?)"; exit 1; }
 kill -0 "$PEER_PID" 2>/dev/null || { echo "The WeChat Pay peer did not start (port $PEER_PORT busy?)"; exit 1; }
 
 cat <<MSG
@@ -61,7 +61,8 @@ cat <<MSG
              operator / operator   (metering operator)
              accountant / accountant (billing: accounts, recharges)
              tenant / tenant       (portal: balance, usage, WeChat Pay top-up)
-  Simulator: Modbus TCP 127.0.0.1:15020, RTU over TCP 127.0.0.1:15021
+  Simulator: Modbus TCP 127.0.0.1:15020, RTU over TCP 127.0.0.1:15021,
+             DL/T 645-2007 127.0.0.1:15022
   WeChat Pay peer: http://127.0.0.1:$PEER_PORT (pay the QR order on its page)
   Ctrl-C stops Odoo and the simulator.
 

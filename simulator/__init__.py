@@ -1,5 +1,6 @@
-"""Modbus meter-fleet simulator (no Odoo import): electric and water meters
-behind Modbus TCP / RTU-over-TCP gateways, per meter-protocols.md.
+"""Meter-fleet simulator (no Odoo import): electric and water meters behind
+Modbus TCP / RTU-over-TCP gateways, and DL/T 645-2007 electric meters behind
+transparent RS-485-to-TCP gateways, per meter-protocols.md.
 
 Typical use::
 
@@ -12,6 +13,9 @@ Typical use::
 
 from .bus import (
     bus_time,
+    dlt645_bus_time,
+    dlt645_frame_size,
+    dlt645_frame_time,
     frame_time,
     rtu_request_size,
     rtu_response_size,
@@ -19,6 +23,8 @@ from .bus import (
     transaction_time,
 )
 from .clock import SimClock
+from .dlt645_gateway import DltGateway
+from .dlt645_meter import EVENTS, DltMeter
 from .demo import DEMO_FLEET_PATH, demo_spec
 from .faults import ModbusError
 from .fleet import Fleet, Gateway, ProcessFleet, build_spec
@@ -34,6 +40,9 @@ from .meters import (
 
 __all__ = [
     "DEMO_FLEET_PATH",
+    "EVENTS",
+    "DltGateway",
+    "DltMeter",
     "TOU_SCHEDULE",
     "ElectricMeter",
     "Fleet",
@@ -47,6 +56,9 @@ __all__ = [
     "bus_time",
     "dcba_regs_float32",
     "demo_spec",
+    "dlt645_bus_time",
+    "dlt645_frame_size",
+    "dlt645_frame_time",
     "float32_dcba_regs",
     "frame_time",
     "make_meter",

@@ -15,7 +15,8 @@ from .fleet import Fleet, ProcessFleet, build_spec
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python3 -m simulator",
-        description="Serve simulated prepaid meters behind Modbus TCP gateways.",
+        description="Serve simulated prepaid meters behind Modbus TCP and "
+        "DL/T 645-2007 (transparent RS-485-to-TCP) gateways.",
     )
     parser.add_argument("--demo", action="store_true", help="serve demo_fleet.json")
     parser.add_argument("--spec", help="fleet spec JSON file (see README.md)")
@@ -29,8 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--base-port", type=int, default=15020, help="0 = ephemeral")
     parser.add_argument("--framer", default="socket", help="socket, rtu or socket,rtu")
+    parser.add_argument(
+        "--protocol",
+        default="modbus",
+        help="modbus, dlt645 or a comma separated list cycled over gateways "
+        "(dlt645 meters get addresses GGGGGGDDDDDD, password 123456 level 2, "
+        "operator 00000001)",
+    )
     parser.add_argument("--speed", type=float, help="simulated s per real s")
-    parser.add_argument("--baud", type=int, help="emulate RS-485 timing, e.g. 9600")
+    parser.add_argument(
+        "--baud",
+        type=int,
+        help="emulate RS-485 timing, e.g. 9600 (Modbus 8N1, DL/T 645 8E1)",
+    )
     parser.add_argument("--start-time", help="simulated start, ISO (default now)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=1, help="worker processes")
@@ -61,6 +73,7 @@ def _spec(args: argparse.Namespace) -> dict:
             args.meters_per_gateway,
             kinds=args.kinds.split(","),
             framer=args.framer.split(","),
+            protocol=args.protocol.split(","),
             speed=args.speed or 0.0,
             host=args.host,
             base_port=args.base_port,
@@ -92,10 +105,11 @@ def _print_banner(args, spec, fleet, restored: int) -> None:
         flush=True,
     )
     for e in endpoints:
-        ids = e["device_ids"]
+        ids = e.get("addresses") or e["device_ids"]
         span = f"{ids[0]}..{ids[-1]}" if ids else "-"
+        what = "addresses" if e.get("addresses") else "device ids"
         print(
-            f"  {e['name']} {e['host']}:{e['port']} {e['framer']} device ids {span}",
+            f"  {e['name']} {e['host']}:{e['port']} {e['framer']} {what} {span}",
             flush=True,
         )
     if args.state:
@@ -114,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--state needs one process (--processes 1)")
     if args.state_every <= 0:
         parser.error("--state-every must be positive")
-    spec = _spec(args)
+    try:
+        spec = _spec(args)
+    except ValueError as err:
+        parser.error(str(err))
     restored = 0
     if args.processes > 1:
         fleet = ProcessFleet(spec, args.processes)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 #: 8N1 serial framing: start bit + 8 data bits + stop bit.
 BITS_PER_BYTE_8N1 = 10
+#: 8E1 (DL/T 645 lines): start bit + 8 data bits + even parity + stop bit.
+BITS_PER_BYTE_8E1 = 11
+#: DL/T 645 frame bytes besides the data: 68, address (6), 68, C, L, CS, 16.
+DLT645_OVERHEAD = 12
 
 #: Above 19,200 baud the Modbus spec fixes the inter-frame gap at 1.75 ms
 #: instead of 3.5 character times.
@@ -84,3 +88,35 @@ def transaction_time(
         rtu_response_size(function_code, count, exception),
         baud,
     )
+
+
+def dlt645_frame_size(data_bytes: int, preamble: int = 4) -> int:
+    """Return a DL/T 645 frame's size on the line: FE preamble + 12 + data.
+
+    A read request (0x11, one data identifier) is ``dlt645_frame_size(4)`` =
+    20 bytes; its reply with an n-byte value ``dlt645_frame_size(4 + n, p)``
+    for a meter that sends ``p`` FE bytes first.
+    """
+    return preamble + DLT645_OVERHEAD + data_bytes
+
+
+def dlt645_frame_time(
+    frame_bytes: int, baud: int, bits_per_byte: int = BITS_PER_BYTE_8E1
+) -> float:
+    """Return seconds a DL/T 645 frame occupies the line (no silent interval:
+    the standard delimits frames by their length, not by gaps)."""
+    return frame_bytes * bits_per_byte / baud
+
+
+def dlt645_bus_time(
+    request_bytes: int,
+    response_bytes: int,
+    baud: int,
+    bits_per_byte: int = BITS_PER_BYTE_8E1,
+) -> float:
+    """Return seconds one DL/T 645 request/reply occupies the line (8E1).
+
+    Example: reading a 4-byte energy value at 2,400 baud, 4 FE each way, is
+    ``dlt645_bus_time(20, 24, 2400)`` = 44 x 11 / 2400, about 0.20 s.
+    """
+    return dlt645_frame_time(request_bytes + response_bytes, baud, bits_per_byte)

@@ -21,6 +21,17 @@ STAGED_LOAD_KW = 2.5
 #: counter jumps by 500 kWh 20 simulated minutes (4 real ones) after start.
 FAULT_DEVICE = 6
 FAULT = {"name": "jump", "after_s": 1200, "amount": 500.0}
+#: gw3: the DL/T 645-2007 line (transparent RS-485-to-TCP gateway, port 15022).
+DLT_PORT = 15022
+DLT_ADDRESSES = tuple(f"{301 + i:012d}" for i in range(6))
+#: The gw3 meter with a fault on purpose: it has no reverse active energy, so
+#: it answers 00020000 with 0xD1 "no data requested" (error bit 1).
+DLT_FAULT_ADDRESS = "000000000304"
+DLT_FAULT = {"name": "dlt_error", "after_s": 0, "di": "00020000", "bits": 2}
+#: A gw3 meter whose cover is opened 30 simulated minutes (6 real ones) after
+#: the start: its cover-opened counter (03300D00) goes from 0 to 1.
+DLT_EVENT_ADDRESS = "000000000302"
+DLT_EVENT = {"counter": "cover_open", "after_s": 1800}
 
 
 def demo_spec(start_time: str | None = None) -> dict:
@@ -77,6 +88,23 @@ def generate_demo_spec() -> dict:
         }
         for d in range(13, 21)
     ]
+    gw3 = []
+    for i, address in enumerate(DLT_ADDRESSES):
+        kind = "electric_1p" if i < 4 else "electric_3p"
+        meter = electric(i + 1, kind, 3, (0.2, 1.2) if i < 4 else (1.0, 4.0))
+        meter.update(
+            address=address,
+            password_level=2,
+            password="123456",
+            operator="00000001",
+            balance=0.0,
+            unit_price=0.0,
+        )
+        if address == DLT_FAULT_ADDRESS:
+            meter["faults"] = [dict(DLT_FAULT)]
+        if address == DLT_EVENT_ADDRESS:
+            meter["scheduled_events"] = [dict(DLT_EVENT)]
+        gw3.append(meter)
     return {
         "description": "Demo fleet matching the Odoo demo data (see README.md)",
         "host": "127.0.0.1",
@@ -86,6 +114,12 @@ def generate_demo_spec() -> dict:
         "gateways": [
             {"name": "gw1", "port": 15020, "framer": "socket", "meters": gw1},
             {"name": "gw2", "port": 15021, "framer": "rtu", "meters": gw2},
+            {
+                "name": "gw3",
+                "port": DLT_PORT,
+                "protocol": "dlt645",
+                "meters": gw3,
+            },
         ],
     }
 

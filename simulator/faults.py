@@ -20,6 +20,11 @@ rollover       one-shot   energy/volume set ``before`` units below the UINT32 wr
 replacement    one-shot   counter restarts at ``start`` (default 0.5) like a new meter
 step_back      one-shot   counter goes down by ``amount`` (default 1.0)
 jump           one-shot   counter goes up by ``amount`` at once (default 100.0)
+dlt_error      persistent DL/T 645 meter answers a read of ``di`` (one data
+                         identifier, a list, or every one when absent) with
+                         0xD1 and error ``bits`` (default 0x02 no data)
+event          one-shot   DL/T 645 meter: event counter ``counter`` += ``count``
+press_button   one-shot   DL/T 645 meter: the tenant closes a "close allowed" relay
 stall          gateway    gateway accepts TCP and requests, never answers
 ============== ========= ===================================================
 """
@@ -35,6 +40,7 @@ PERSISTENT_FAULTS = frozenset(
         "bad_crc",
         "stuck_relay",
         "bad_float",
+        "dlt_error",
     }
 )
 ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back", "jump"})

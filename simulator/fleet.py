@@ -27,6 +27,8 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from .bus import frame_time, rtu_request_size, rtu_response_size
 from .clock import SimClock
+from .dlt645_gateway import DltGateway
+from .dlt645_meter import make_dlt_meter
 from .faults import GATEWAY_FAULTS, NO_REPLY, ModbusError
 from .meters import (
     ACREL_COUNT,
@@ -45,6 +47,8 @@ _log = logging.getLogger(__name__)
 
 #: Format of :meth:`Fleet.state` (the simulator's state file).
 STATE_VERSION = 1
+#: A gateway spec's "protocol" (absent = Modbus).
+PROTOCOLS = ("modbus", "dlt645")
 FRAMERS = {"socket": FramerType.SOCKET, "tcp": FramerType.SOCKET, "rtu": FramerType.RTU}
 
 #: One register image spanning the whole address space, shared by every
@@ -137,6 +141,7 @@ class Gateway:
             "name": self.name,
             "host": self.host,
             "port": self.port,
+            "protocol": "modbus",
             "framer": self.framer,
             "baud": self.baud,
             "device_ids": sorted(self.meters),
@@ -317,17 +322,26 @@ class Fleet:
         host = spec.get("host", "127.0.0.1")
         gateways = []
         for index, gw in enumerate(spec["gateways"]):
+            protocol = gw.get("protocol") or "modbus"
+            if protocol not in PROTOCOLS:
+                raise ValueError(f"gateway protocol must be one of {PROTOCOLS}")
+            common = {
+                "index": gw.get("index", index),
+                "host": gw.get("host", host),
+                "port": gw.get("port", 0),
+                "baud": gw.get("baud", spec.get("baud")),
+                "name": gw.get("name"),
+            }
+            if protocol == "dlt645":
+                specs = gw.get("meters", [])
+                meters = [make_dlt_meter(m, clock, i) for i, m in enumerate(specs)]
+                gateways.append(
+                    DltGateway(meters, preamble=gw.get("preamble", 4), **common)
+                )
+                continue
             meters = [make_meter(m, clock) for m in gw.get("meters", [])]
             gateways.append(
-                Gateway(
-                    meters,
-                    index=gw.get("index", index),
-                    host=gw.get("host", host),
-                    port=gw.get("port", 0),
-                    framer=gw.get("framer", "socket"),
-                    baud=gw.get("baud", spec.get("baud")),
-                    name=gw.get("name"),
-                )
+                Gateway(meters, framer=gw.get("framer", "socket"), **common)
             )
         return cls(gateways, clock)
 
@@ -466,6 +480,7 @@ def build_spec(
     start_time: str | datetime | None = None,
     seed: int = 1,
     meter_defaults: dict | None = None,
+    protocol: str | Sequence[str] = "modbus",
 ) -> dict:
     """Return a fleet spec dict for a uniform fleet.
 
@@ -474,30 +489,41 @@ def build_spec(
     Ports are ``base_port + index`` (``base_port=0``: ephemeral).
     Initial energies are drawn from 100..5,000 kWh with ``seed``; balance
     200.00, unit price 0.8000; ``meter_defaults`` overrides any meter field.
+    ``protocol`` ("modbus" or "dlt645") is one protocol or a sequence cycled
+    over gateways; a DL/T 645 meter gets the address ``GGGGGGDDDDDD``
+    (gateway number, device id), password level 2, password 123456, operator
+    00000001, and no meter-side deduction (unit price 0).
     """
     if not 1 <= meters_per_gateway <= 247:
         raise ValueError("meters_per_gateway must be 1..247")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     framers = [framer] if isinstance(framer, str) else list(framer)
+    protocols = [protocol] if isinstance(protocol, str) else list(protocol)
+    if not protocols or set(protocols) - set(PROTOCOLS):
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocols}")
     if isinstance(start_time, datetime):
         start_time = start_time.isoformat()
     rng = random.Random(seed)
     gws = []
     for g in range(gateways):
+        proto = protocols[g % len(protocols)]
         meters = []
         for dev in range(1, meters_per_gateway + 1):
             kind = kinds[(dev - 1) % len(kinds)]
-            meters.append(
-                {**_default_meter(kind, dev, g, rng), **(meter_defaults or {})}
-            )
-        gws.append(
-            {
-                "name": f"gw{g + 1}",
-                "port": base_port + g if base_port else 0,
-                "framer": framers[g % len(framers)],
-                "meters": meters,
-            }
-        )
+            meter = _default_meter(kind, dev, g, rng)
+            if proto == "dlt645":
+                meter.update(_dlt_fields(g, dev))
+            meters.append({**meter, **(meter_defaults or {})})
+        gw = {
+            "name": f"gw{g + 1}",
+            "port": base_port + g if base_port else 0,
+            "meters": meters,
+        }
+        if proto == "dlt645":
+            gw["protocol"] = proto
+        else:
+            gw["framer"] = framers[g % len(framers)]
+        gws.append(gw)
     return {
         "host": host,
         "speed": speed,
@@ -527,6 +553,17 @@ def _default_meter(
         "load_kw": round(rng.uniform(0.2, 3.0 if kind == "electric_1p" else 12.0), 3),
         "balance": 200.0,
         "unit_price": 0.8,
+    }
+
+
+def _dlt_fields(gw_index: int, device_id: int) -> dict:
+    return {
+        "address": f"{gw_index + 1:06d}{device_id:06d}",
+        "password_level": 2,
+        "password": "123456",
+        "operator": "00000001",
+        "balance": 0.0,
+        "unit_price": 0.0,
     }
 
 

@@ -30,28 +30,49 @@ PROJECT = requirements_check.read_requirements(REPO / "requirements.txt")
 
 
 def test_project_requirements_are_read_with_versions():
-    assert PROJECT == ["pymodbus>=3.16.1,<3.17", "websocket-client>=1.6"]
+    assert PROJECT == [
+        "pymodbus>=3.16.1,<3.17",
+        "pyserial-asyncio>=0.6",
+        "websocket-client>=1.6",
+    ]
 
 
 def test_all_met():
-    version_of = installed(pymodbus="3.16.1", websocket_client="1.9.2")
+    version_of = installed(
+        pymodbus="3.16.1", pyserial_asyncio="0.6", websocket_client="1.9.2"
+    )
     assert requirements_check.unmet(PROJECT, version_of) == []
 
 
 @pytest.mark.parametrize(
     "versions, problem",
     [
-        ({"pymodbus": "3.16.1"}, "websocket-client>=1.6 (missing)"),
         (
-            {"pymodbus": "3.16.0rc1", "websocket_client": "1.9"},
+            {"pymodbus": "3.16.1", "pyserial_asyncio": "0.6"},
+            "websocket-client>=1.6 (missing)",
+        ),
+        (
+            {
+                "pymodbus": "3.16.0rc1",
+                "pyserial_asyncio": "0.6",
+                "websocket_client": "1.9",
+            },
             "pymodbus>=3.16.1,<3.17 (installed: 3.16.0rc1)",
         ),
         (
-            {"pymodbus": "3.17.0", "websocket_client": "1.9"},
+            {
+                "pymodbus": "3.17.0",
+                "pyserial_asyncio": "0.6",
+                "websocket_client": "1.9",
+            },
             "pymodbus>=3.16.1,<3.17 (installed: 3.17.0)",
         ),
         (
-            {"pymodbus": "3.16.2", "websocket_client": "1.5.3"},
+            {
+                "pymodbus": "3.16.2",
+                "pyserial_asyncio": "0.6",
+                "websocket_client": "1.5.3",
+            },
             "websocket-client>=1.6 (installed: 1.5.3)",
         ),
     ],

@@ -287,7 +287,12 @@ def ensure_requirements(tmp_path, bin_dir, dists):
     )
 
 
-ALL_MET = {"pymodbus": "3.16.1", "websocket-client": "1.9.0", "pytest": "8.3.0"}
+ALL_MET = {
+    "pymodbus": "3.16.1",
+    "pyserial-asyncio": "0.6",
+    "websocket-client": "1.9.0",
+    "pytest": "8.3.0",
+}
 
 
 def test_requirements_met_install_nothing(tmp_path, bin_dir):

@@ -117,7 +117,7 @@ def test_half_a_uint32_setting_is_refused():
 def test_demo_fleet_json_matches_its_generator_and_the_brief():
     spec = json.loads(DEMO_FLEET_PATH.read_text())
     assert spec == generate_demo_spec()
-    gw1, gw2 = demo_spec()["gateways"]
+    gw1, gw2, gw3 = demo_spec()["gateways"]
     assert (gw1["port"], gw1["framer"], gw2["port"], gw2["framer"]) == (
         15020,
         "socket",
@@ -133,6 +133,22 @@ def test_demo_fleet_json_matches_its_generator_and_the_brief():
     for meter in gw1["meters"] + gw2["meters"][:12]:
         assert 100 <= meter["energy_kwh"] <= 5000
         assert meter["balance"] == 200.0
+    # the contract with the DL/T 645 driver: gw3, port 15022, six meters
+    assert (gw3["port"], gw3["protocol"]) == (15022, "dlt645")
+    assert [m["address"] for m in gw3["meters"]] == [
+        f"00000000030{n}" for n in range(1, 7)
+    ]
+    assert [m["kind"] for m in gw3["meters"]] == ["electric_1p"] * 4 + [
+        "electric_3p"
+    ] * 2
+    for meter in gw3["meters"]:
+        assert 100 <= meter["energy_kwh"] <= 5000
+        assert (meter["password_level"], meter["password"], meter["operator"]) == (
+            2,
+            "123456",
+            "00000001",
+        )
+        assert meter["unit_price"] == 0.0
 
 
 def _state_fleet(clock_start="2025-03-01T12:00:00"):
@@ -247,7 +263,7 @@ def test_demo_fleet_has_one_labelled_fault_and_a_speed_within_rated_demand():
         for m in gw["meters"]
         if m.get("faults")
     ]
-    assert faulty == [("gw2", 6)]
+    assert faulty == [("gw2", 6), ("gw3", 4)]
     # the loads x their daily peak x the speed stay below the default rated
     # demand of prepaid_metering (15 kW single phase, 45 kW three phase,
     # 5 m3/h water), the master meter aside (its Odoo record says 100 kW)

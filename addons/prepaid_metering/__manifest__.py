@@ -16,6 +16,7 @@
         "data/ir_sequence_data.xml",
         "data/ir_cron_data.xml",
         "data/prepaid_register_profile_data.xml",
+        "data/prepaid_register_profile_dlt645_data.xml",
         "views/prepaid_register_profile_views.xml",
         "views/prepaid_meter_views.xml",
         "views/prepaid_gateway_views.xml",
@@ -40,6 +41,9 @@
             "prepaid_metering/static/tests/tours/*.js",
         ],
     },
-    "demo": ["demo/prepaid_metering_demo.xml"],
+    "demo": [
+        "demo/prepaid_metering_demo.xml",
+        "demo/prepaid_metering_dlt645_demo.xml",
+    ],
     "application": True,
 }

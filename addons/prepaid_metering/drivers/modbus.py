@@ -106,11 +106,15 @@ class Endpoint:
     timeout: float = 1.0
     retries: int = 0
     key: object = None
+    #: serial line settings (DL/T 645 lines default to 2,400 baud 8E1)
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: int = 1
 
     @property
     def label(self) -> str:
         """Human readable address used in error messages."""
-        if self.protocol == "serial":
+        if self.protocol in ("serial", "dlt645_serial"):
             return f"serial {self.serial_port} @{self.baudrate}"
         return f"{self.protocol} {self.host}:{self.port}"
 

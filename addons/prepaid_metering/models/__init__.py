@@ -6,6 +6,7 @@ from . import prepaid_gateway
 from . import prepaid_register_profile
 from . import prepaid_register
 from . import prepaid_meter
+from . import prepaid_meter_counters
 from . import prepaid_meter_event
 from . import prepaid_reading
 from . import prepaid_reading_review

@@ -2,11 +2,13 @@ import logging
 import time
 from datetime import timedelta
 
+import pytz
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
-from ..drivers import modbus
+from ..drivers import bus, dlt645
 from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
@@ -22,12 +24,21 @@ PROTOCOLS = [
     ("modbus_tcp", "Modbus TCP"),
     ("rtu_over_tcp", "Modbus RTU over TCP"),
     ("serial_rtu", "Modbus RTU on a serial port"),
+    ("dlt645_tcp", "DL/T 645 through a transparent TCP gateway"),
+    ("dlt645_serial", "DL/T 645 on a serial port"),
 ]
 DRIVER_PROTOCOL = {
     "modbus_tcp": "tcp",
     "rtu_over_tcp": "rtu_over_tcp",
     "serial_rtu": "serial",
+    "dlt645_tcp": "dlt645_tcp",
+    "dlt645_serial": "dlt645_serial",
 }
+SERIAL_PROTOCOLS = ("serial_rtu", "dlt645_serial")
+DLT645_PROTOCOLS = ("dlt645_tcp", "dlt645_serial")
+#: DL/T 645 meters leave the factory at 2,400 baud 8E1.
+DLT645_LINE = {"baudrate": 2400, "parity": "E", "bytesize": 8, "stopbits": 1}
+PARITIES = [("N", "None"), ("E", "Even"), ("O", "Odd")]
 
 
 class PrepaidGateway(models.Model):
@@ -53,7 +64,30 @@ class PrepaidGateway(models.Model):
     serial_port = fields.Char(
         string="Serial Device", help="For example /dev/ttyUSB0", tracking=True
     )
-    baudrate = fields.Integer(default=9600)
+    baudrate = fields.Integer(
+        default=9600,
+        help="Line speed of the RS-485 bus (DL/T 645 meters: 2,400 by default). "
+        "A transparent gateway is set to the same speed on its own page.",
+    )
+    parity = fields.Selection(PARITIES, default="N", required=True)
+    bytesize = fields.Integer(string="Data Bits", default=8)
+    stopbits = fields.Integer(string="Stop Bits", default=1)
+    is_dlt645 = fields.Boolean(
+        string="DL/T 645 Line", compute="_compute_is_dlt645", store=True
+    )
+    sweep_count = fields.Integer(
+        readonly=True,
+        copy=False,
+        help="Sweeps done on this bus; DL/T 645 event counters and clocks are "
+        "read every N sweeps (Settings).",
+    )
+    last_clock_sync_at = fields.Datetime(
+        string="Last Clock Sync",
+        readonly=True,
+        copy=False,
+        help="When the meters of this DL/T 645 line last got the time "
+        "(broadcast, they do not answer).",
+    )
     timeout_s = fields.Float(
         string="Timeout (s)",
         default=1.0,
@@ -90,6 +124,24 @@ class PrepaidGateway(models.Model):
     meter_ids = fields.One2many("prepaid.meter", "gateway_id", string="Meters")
     meter_count = fields.Integer(compute="_compute_meter_count")
 
+    @api.depends("protocol")
+    def _compute_is_dlt645(self):
+        for gateway in self:
+            gateway.is_dlt645 = gateway.protocol in DLT645_PROTOCOLS
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("protocol") in DLT645_PROTOCOLS:
+                for name, value in DLT645_LINE.items():
+                    vals.setdefault(name, value)
+        return super().create(vals_list)
+
+    @api.onchange("protocol")
+    def _onchange_protocol_line(self):
+        if self.protocol in DLT645_PROTOCOLS:
+            self.update(DLT645_LINE)
+
     @api.depends("meter_ids")
     def _compute_meter_count(self):
         counts = dict(
@@ -100,10 +152,21 @@ class PrepaidGateway(models.Model):
         for gateway in self:
             gateway.meter_count = counts.get(gateway, 0)
 
+    @api.constrains("baudrate", "bytesize", "stopbits")
+    def _check_line(self):
+        for gateway in self:
+            if gateway.bytesize not in (7, 8) or gateway.stopbits not in (1, 2):
+                raise ValidationError(
+                    self.env._(
+                        "Gateway %s: a line has 7 or 8 data bits and 1 or 2 stop bits.",
+                        gateway.name,
+                    )
+                )
+
     @api.constrains("protocol", "host", "port", "serial_port", "baudrate")
     def _check_connection(self):
         for gateway in self:
-            if gateway.protocol == "serial_rtu":
+            if gateway.protocol in SERIAL_PROTOCOLS:
                 if not gateway.serial_port:
                     raise ValidationError(
                         self.env._(
@@ -157,7 +220,7 @@ class PrepaidGateway(models.Model):
     def _driver_endpoint(self):
         """The driver's view of this gateway."""
         self.ensure_one()
-        return modbus.Endpoint(
+        return bus.Endpoint(
             protocol=DRIVER_PROTOCOL[self.protocol],
             host=self.host or "",
             port=self.port,
@@ -166,7 +229,25 @@ class PrepaidGateway(models.Model):
             timeout=self.timeout_s,
             retries=self.retries,
             key=self.id,
+            bytesize=self.bytesize,
+            parity=self.parity,
+            stopbits=self.stopbits,
         )
+
+    @api.model
+    def _get_event_every(self):
+        """Sweeps between two reads of the meters' event counters and
+        clocks (DL/T 645 profiles)."""
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.event_every_sweeps", "12")
+        )
+        try:
+            every = int(value)
+        except ValueError:
+            return 12
+        return every if every > 0 else 12
 
     @api.model
     def _get_poll_interval(self):
@@ -355,29 +436,44 @@ class PrepaidGateway(models.Model):
         """
         meters = self.env["prepaid.meter"].search_fetch(
             [("gateway_id", "in", self.ids), ("profile_ids", "!=", False)],
-            ["gateway_id", "device_id", "profile_ids"],
+            ["gateway_id", "device_id", "address", "profile_ids"],
             order="gateway_id, device_id",
         )
+        every = self._get_event_every()
+        endpoints = {gw.id: gw._driver_endpoint() for gw in self}
+        # the slow values (event counters, clocks) ride along every N sweeps
+        slow = {gw.id: gw.sweep_count % every == 0 for gw in self}
         polls_by_gateway, profiles_by_meter, plans = {}, {}, {}
         for meter in meters:
             profiles = meter.profile_ids
-            if profiles not in plans:
-                plans[profiles] = profiles._read_plan()
+            gateway_id = meter.gateway_id.id
+            plan_key = (profiles, slow[gateway_id])
+            if plan_key not in plans:
+                plans[plan_key] = profiles._read_plan(with_slow=slow[gateway_id])
             profiles_by_meter[meter.id] = profiles
-            polls_by_gateway.setdefault(meter.gateway_id.id, []).append(
-                modbus.MeterPoll(
-                    key=meter.id, device_id=meter.device_id, blocks=plans[profiles]
+            polls_by_gateway.setdefault(gateway_id, []).append(
+                bus.meter_poll(
+                    endpoints[gateway_id],
+                    meter.id,
+                    meter.device_id,
+                    meter.address,
+                    plans[plan_key],
                 )
             )
+        if self:
+            self.env.cr.execute(
+                "UPDATE prepaid_gateway SET sweep_count = COALESCE(sweep_count, 0) + 1"
+                " WHERE id = ANY(%s)",
+                [self.ids],
+            )
+            self.invalidate_recordset(["sweep_count"])
         gateways = list(self)
-        jobs = [
-            (gw._driver_endpoint(), polls_by_gateway.get(gw.id, [])) for gw in gateways
-        ]
+        jobs = [(endpoints[gw.id], polls_by_gateway.get(gw.id, [])) for gw in gateways]
         chunk_size = self._get_store_chunk()
         started = time.monotonic()
         chunk, pending, durations = [], 0, {}
         Reading = self.env["prepaid.reading"]
-        for index, results in modbus.iter_sweep(jobs):
+        for index, results in bus.iter_sweep(jobs):
             gateway = gateways[index]
             durations[gateway.id] = time.monotonic() - started
             chunk.append((gateway, results))
@@ -418,12 +514,124 @@ class PrepaidGateway(models.Model):
     def action_test_connection(self):
         self.ensure_one()
         self.check_access("read")
-        ok, message = modbus.check_connection(self._driver_endpoint())
+        ok, message = bus.check_connection(self._driver_endpoint())
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": self.env._("Connection test"),
+                "message": message,
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+            },
+        }
+
+    # ------------------------------------------------------------------
+    # DL/T 645: clock sync and address scan
+    # ------------------------------------------------------------------
+    def _site_now(self):
+        """The site's local time now (meters keep local time)."""
+        self.ensure_one()
+        tz = pytz.timezone(self.site_id.tz or "UTC")
+        return (
+            pytz.utc.localize(fields.Datetime.now()).astimezone(tz).replace(tzinfo=None)
+        )
+
+    def _sync_clocks(self):
+        """Broadcast the site's local time to the meters of these DL/T 645
+        lines, each through the bus claim. Returns {gateway: (ok, message)};
+        a busy bus is skipped (the next run catches it)."""
+        outcome = {}
+        lines = self.filtered("is_dlt645")
+        claimed = lines._claim_bus("command")
+        for gateway in lines - claimed:
+            outcome[gateway] = (False, self.env._("the bus is busy"))
+        for gateway in claimed:
+            local = gateway._site_now()
+            try:
+                ok, message = dlt645.sync_time(gateway._driver_endpoint(), local)
+            finally:
+                gateway._release_bus("command")
+            if ok:
+                gateway.last_clock_sync_at = fields.Datetime.now()
+                message = self.env._(
+                    "Time %(time)s sent to the meters of %(gateway)s.",
+                    time=local.strftime("%Y-%m-%d %H:%M:%S"),
+                    gateway=gateway.name,
+                )
+            outcome[gateway] = (ok, message)
+        return outcome
+
+    @api.model
+    def _cron_sync_clocks(self, gateway_ids=None):
+        """Scheduled broadcast time sync of every DL/T 645 line (or of
+        ``gateway_ids``): time-of-use meters bill by their own clock."""
+        domain = [("is_dlt645", "=", True)]
+        if gateway_ids is not None:
+            domain.append(("id", "in", list(gateway_ids)))
+        gateways = self.search(domain)
+        outcome = gateways._sync_clocks()
+        for gateway, (ok, message) in outcome.items():
+            if not ok:
+                _logger.info("clock sync of gateway %s: %s", gateway.id, message)
+        return outcome
+
+    def action_sync_clock(self):
+        """Button: broadcast the time to this line's meters now."""
+        self.ensure_one()
+        self.check_access("write")
+        ok, message = self._sync_clocks()[self]
+        return self._notify(self.env._("Clock sync"), message, ok)
+
+    def action_scan_address(self):
+        """Button: ask the one meter on this line for its address (0x13 to
+        AA...AA) and say which meter record has it."""
+        self.ensure_one()
+        self.check_access("write")
+        if not self.is_dlt645:
+            raise UserError(
+                self.env._("Only a DL/T 645 line can be scanned for a meter address.")
+            )
+        if not self._claim_bus("command"):
+            raise UserError(
+                self.env._(
+                    "The bus of gateway %(gateway)s is busy (%(activity)s); scan "
+                    "it again in a moment.",
+                    gateway=self.name,
+                    activity=self._bus_activity()[self],
+                )
+            )
+        try:
+            address, message = dlt645.scan(self._driver_endpoint())
+        finally:
+            self._release_bus("command")
+        if not address:
+            return self._notify(
+                self.env._("Scan"), self.env._("No meter address: %s", message), False
+            )
+        meter = self.env["prepaid.meter"].search(
+            [("gateway_id", "=", self.id), ("address", "=", address)], limit=1
+        )
+        if meter:
+            text = self.env._(
+                "Meter address %(address)s: it is meter %(meter)s.",
+                address=address,
+                meter=meter.name,
+            )
+        else:
+            text = self.env._(
+                "Meter address %s: no meter of this gateway has it yet; create "
+                "one with this address.",
+                address,
+            )
+        return self._notify(self.env._("Scan"), text, True)
+
+    def _notify(self, title, message, ok):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
                 "message": message,
                 "type": "success" if ok else "danger",
                 "sticky": not ok,

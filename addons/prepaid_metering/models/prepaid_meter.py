@@ -70,6 +70,53 @@ class PrepaidMeter(models.Model):
         tracking=True,
         help="Modbus address of the meter on its RS-485 bus (1-247).",
     )
+    address = fields.Char(
+        string="Meter Address",
+        size=12,
+        tracking=True,
+        copy=False,
+        help="DL/T 645: the meter's 12-digit communication address (printed on "
+        "its nameplate, or found with Scan on the gateway).",
+    )
+    is_dlt645 = fields.Boolean(related="gateway_id.is_dlt645")
+    dlt_password_level = fields.Integer(
+        string="Password Level",
+        default=2,
+        groups="base.group_system",
+        copy=False,
+        help="DL/T 645 password level used for relay control (0x1C).",
+    )
+    dlt_password = fields.Char(
+        string="Relay Password",
+        groups="base.group_system",
+        copy=False,
+        help="DL/T 645: the 6-digit password of that level. Only administrators "
+        "see it; it is never logged.",
+    )
+    dlt_operator = fields.Char(
+        string="Operator Code",
+        groups="base.group_system",
+        copy=False,
+        help="DL/T 645: the 8-digit operator code sent with relay control.",
+    )
+    clock_offset_s = fields.Integer(
+        string="Clock Offset (s)",
+        readonly=True,
+        copy=False,
+        help="Meter clock minus server time when it was last read (positive: "
+        "the meter is ahead).",
+    )
+    clock_read_at = fields.Datetime(string="Clock Read", readonly=True, copy=False)
+    clock_off = fields.Boolean(
+        compute="_compute_clock_off",
+        search="_search_clock_off",
+        help="The clock offset exceeds the limit of the Settings.",
+    )
+    event_counters = fields.Json(
+        readonly=True,
+        copy=False,
+        help="The meter's event counters at their last read, by name.",
+    )
     profile_ids = fields.Many2many(
         "prepaid.register.profile",
         string="Register Profiles",
@@ -245,15 +292,151 @@ class PrepaidMeter(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        taken = {}
         for vals in vals_list:
+            gateway_id = vals.get("gateway_id")
+            if vals.get("address") and gateway_id:
+                # a DL/T 645 meter is found by its address; the device id only
+                # orders it on its bus (the form sends its default, 1)
+                used = self._used_device_ids(gateway_id, taken)
+                if vals.get("device_id") in used or "device_id" not in vals:
+                    if self.env["prepaid.gateway"].browse(gateway_id).is_dlt645:
+                        vals["device_id"] = self._free_device_id(gateway_id, taken)
+                used.add(vals.get("device_id"))
             self._check_address_vals(vals)
-        return super().create(vals_list)
+            self._check_relay_secret(vals)
+        meters = super().create(vals_list)
+        meters._check_dlt645_address()
+        return meters
 
     def write(self, vals):
         if "device_id" in vals or "gateway_id" in vals:
             for meter in self:
                 self._check_address_vals(vals, meter)
-        return super().write(vals)
+        if {"dlt_password", "dlt_operator", "dlt_password_level"} & set(vals):
+            self._check_relay_secret(vals)
+        result = super().write(vals)
+        if {"address", "gateway_id"} & set(vals):
+            self._check_dlt645_address()
+        return result
+
+    @api.model
+    def _used_device_ids(self, gateway_id, taken):
+        """Device ids used on ``gateway_id``, with those given out in this
+        create (``taken`` caches them per gateway)."""
+        if gateway_id not in taken:
+            taken[gateway_id] = set(
+                self.with_context(active_test=False)
+                .search([("gateway_id", "=", gateway_id)])
+                .mapped("device_id")
+            )
+        return taken[gateway_id]
+
+    @api.model
+    def _free_device_id(self, gateway_id, taken):
+        """The lowest device id free on ``gateway_id``."""
+        used = self._used_device_ids(gateway_id, taken)
+        return next(i for i in range(1, 248) if i not in used)
+
+    def _check_dlt645_address(self):
+        """A meter on a DL/T 645 line has a unique 12-digit address there."""
+        for meter in self:
+            if not meter.gateway_id.is_dlt645:
+                continue
+            address = meter.address or ""
+            if len(address) != 12 or not address.isdigit():
+                raise ValidationError(
+                    self.env._(
+                        "Meter %(name)s: a DL/T 645 meter needs its 12-digit "
+                        "address (got '%(address)s').",
+                        name=meter.name,
+                        address=address,
+                    )
+                )
+            twin = self.with_context(active_test=False).search(
+                [
+                    ("gateway_id", "=", meter.gateway_id.id),
+                    ("address", "=", address),
+                    ("id", "!=", meter.id),
+                ],
+                limit=1,
+            )
+            if twin:
+                raise ValidationError(
+                    self.env._(
+                        "Address %(address)s is already used by meter %(twin)s on "
+                        "gateway %(gateway)s.",
+                        address=address,
+                        twin=twin.name,
+                        gateway=meter.gateway_id.name,
+                    )
+                )
+
+    @api.constrains("profile_ids", "gateway_id")
+    def _check_profile_protocol(self):
+        """A meter's profiles speak its gateway's protocol: a DL/T 645 line
+        reads data identifiers, a Modbus bus registers."""
+        for meter in self:
+            wanted = "dlt645" if meter.gateway_id.is_dlt645 else "modbus"
+            wrong = meter.profile_ids.filtered(lambda p, w=wanted: p.protocol != w)
+            if wrong:
+                raise ValidationError(
+                    self.env._(
+                        "Meter %(meter)s: profile %(profile)s does not speak the "
+                        "protocol of gateway %(gateway)s; choose a %(protocol)s "
+                        "profile.",
+                        meter=meter.name,
+                        profile=wrong[0].name,
+                        gateway=meter.gateway_id.name,
+                        protocol="DL/T 645" if wanted == "dlt645" else "Modbus",
+                    )
+                )
+
+    @api.model
+    def _check_relay_secret(self, vals):
+        password = vals.get("dlt_password")
+        operator = vals.get("dlt_operator")
+        level = vals.get("dlt_password_level")
+        if password and (len(password) != 6 or not password.isdigit()):
+            raise ValidationError(self.env._("The relay password has 6 digits."))
+        if operator and (len(operator) != 8 or not operator.isdigit()):
+            raise ValidationError(self.env._("The operator code has 8 digits."))
+        if level is not None and not 0 <= level <= 9:
+            raise ValidationError(self.env._("The password level is 0 to 9."))
+
+    @api.depends("clock_offset_s", "clock_read_at")
+    def _compute_clock_off(self):
+        limit = self._clock_offset_limit()
+        for meter in self:
+            meter.clock_off = bool(meter.clock_read_at) and (
+                abs(meter.clock_offset_s) > limit
+            )
+
+    def _search_clock_off(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(self.env._("Search 'Clock Off' with = or != only."))
+        limit = self._clock_offset_limit()
+        domain = [
+            ("clock_read_at", "!=", False),
+            "|",
+            ("clock_offset_s", ">", limit),
+            ("clock_offset_s", "<", -limit),
+        ]
+        if (operator == "=") == value:
+            return domain
+        return ["!", *domain]
+
+    @api.model
+    def _clock_offset_limit(self):
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.clock_offset_max_s", "60")
+        )
+        try:
+            return max(int(value), 0)
+        except ValueError:
+            return 60
 
     @api.model
     def _check_address_vals(self, vals, meter=None):

@@ -9,7 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
-from ..drivers import modbus
+from ..drivers import bus
 from ..tools.constants import SWITCH_COMMANDS
 from ..tools.transactions import own_cursor, start_read_committed
 from .prepaid_meter_command_wire import Outcome
@@ -423,7 +423,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         on_wire = self.browse(list(jobs))
         on_wire._lock()
         try:
-            for results in modbus.iter_writes(buses):
+            for results in bus.iter_writes(buses):
                 settled = self.browse([job.key for job, _result in results])
                 on_wire -= settled
                 self._record_outcomes(

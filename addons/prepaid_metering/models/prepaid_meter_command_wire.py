@@ -3,7 +3,7 @@ from typing import NamedTuple
 from odoo import models
 from odoo.exceptions import ValidationError
 
-from ..drivers import codec, modbus
+from ..drivers import bus, codec, modbus
 from ..tools import counted_record
 from ..tools.constants import SWITCH_COMMANDS
 from ..tools.counted_record import Verdict
@@ -36,9 +36,22 @@ class PrepaidMeterCommandWire(models.AbstractModel):
     _name = "prepaid.meter.command.wire"
     _description = "Meter Command: talking to the meter"
 
+    def _check_modbus_only(self):
+        """Parameter writes and counted records are Modbus features: DL/T 645
+        cost-control writes need ESAM encryption (out of scope)."""
+        if "dlt645" in self.meter_id.profile_ids.mapped("protocol"):
+            raise ValidationError(
+                self.env._(
+                    "Meter %s speaks DL/T 645: parameter writes and meter-side "
+                    "prepaid records are available on Modbus meters only.",
+                    self.meter_id.name,
+                )
+            )
+
     def _writable_registers(self):
         """Driver registers and values of a Write Parameters command."""
         self.ensure_one()
+        self._check_modbus_only()
         params = self.params or {}
         if not isinstance(params, dict) or not params:
             raise ValidationError(
@@ -73,6 +86,7 @@ class PrepaidMeterCommandWire(models.AbstractModel):
 
     def _record_registers(self):
         """{name: driver register} of a counted record on this meter."""
+        self._check_modbus_only()
         profiles = self.meter_id.profile_ids
         registers = {
             name: profiles._find_register(name)
@@ -126,9 +140,14 @@ class PrepaidMeterCommandWire(models.AbstractModel):
         meter = self.meter_id
         endpoint = meter.gateway_id._driver_endpoint()
         if self.command_type == "read_now":
-            result = modbus.read_now(
-                endpoint, meter.device_id, meter.profile_ids._read_plan()
+            poll = bus.meter_poll(
+                endpoint,
+                meter.id,
+                meter.device_id,
+                meter.address,
+                meter.profile_ids._read_plan(with_slow=True),
             )
+            result = bus.read_now(endpoint, poll)
             result.key = meter.id
             self.env["prepaid.reading"]._store_poll_results(
                 [(meter.gateway_id, [result])]
@@ -147,7 +166,7 @@ class PrepaidMeterCommandWire(models.AbstractModel):
 
     def _send_switch(self, endpoint):
         job = self._switch_job()
-        return self._switch_outcome(job, modbus.execute_job(endpoint, job))
+        return self._switch_outcome(job, bus.execute_job(endpoint, job))
 
     def _switch_job(self):
         """The driver's write of this relay or valve command (its words and
@@ -156,6 +175,8 @@ class PrepaidMeterCommandWire(models.AbstractModel):
         meter = self.meter_id
         profiles = meter.profile_ids
         profile = profiles._switch_profile()
+        if profile.protocol == "dlt645":
+            return profile._relay_job(meter, self)
         supply_on = SWITCH_COMMANDS[self.command_type][1]
         words = profile._parse_words(
             profile.switch_on_words if supply_on else profile.switch_off_words

@@ -176,6 +176,8 @@ class PrepaidReading(models.Model):
             self.invalidate_model(["review_state", "review_note"])
         if notes:
             self.env["prepaid.meter"].browse(list(notes))._message_log_batch(notes)
+        Meter = self.env["prepaid.meter"]
+        Meter._store_meter_extras(gateway_results, profiles_by_meter)
         return len(readings)
 
     def _track_review(self, meter, reading, row, suspect_rows, cleared, notes):

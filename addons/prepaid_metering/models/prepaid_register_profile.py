@@ -1,10 +1,16 @@
-from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from datetime import timedelta
 
-from ..drivers import codec
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..drivers import codec, dlt645
+from ..tools.constants import SWITCH_COMMANDS
 from .prepaid_meter import READING_FIELDS
 
 SWITCH_KINDS = [("none", "None"), ("relay", "Relay"), ("valve", "Valve")]
+PROFILE_PROTOCOLS = [("modbus", "Modbus"), ("dlt645", "DL/T 645-2007")]
+#: How long a DL/T 645 relay order stays valid in the meter (N3..N8).
+RELAY_VALID_MINUTES = 10
 
 
 class PrepaidRegisterProfile(models.Model):
@@ -21,6 +27,13 @@ class PrepaidRegisterProfile(models.Model):
     name = fields.Char(required=True, translate=True)
     code = fields.Char(required=True, help="Technical reference, e.g. acrel_ddsy1352.")
     active = fields.Boolean(default=True)
+    protocol = fields.Selection(
+        PROFILE_PROTOCOLS,
+        required=True,
+        default="modbus",
+        help="Modbus profiles list registers; DL/T 645 profiles list data "
+        "identifiers. A meter's profiles and its gateway speak the same one.",
+    )
     description = fields.Text(translate=True)
     line_ids = fields.One2many(
         "prepaid.register", "profile_id", string="Registers", copy=True
@@ -58,6 +71,13 @@ class PrepaidRegisterProfile(models.Model):
         default=codec.MAX_READ_COUNT,
         help="Largest number of registers read in one request (1-125; some "
         "meters accept fewer than the Modbus limit).",
+    )
+    relay_on_close = fields.Selection(
+        [("direct", "Close directly (0x1C)"), ("allowed", "Allow closing (0x1B)")],
+        string="Restore Supply By",
+        default="direct",
+        help="DL/T 645: close the relay at once, or only allow the tenant to "
+        "close it with the meter's button.",
     )
     settle_timeout_s = fields.Float(
         string="Settle Time (s)",
@@ -99,7 +119,8 @@ class PrepaidRegisterProfile(models.Model):
     )
     def _check_switch(self):
         for profile in self:
-            if profile.switch_kind == "none":
+            # a DL/T 645 relay is switched by control code 0x1C, not by words
+            if profile.switch_kind == "none" or profile.protocol == "dlt645":
                 continue
             if not 0 <= profile.switch_address <= 0xFFFF:
                 raise ValidationError(
@@ -123,9 +144,20 @@ class PrepaidRegisterProfile(models.Model):
         """All lines of these profiles as driver registers."""
         return [line._driver_register() for line in self.line_ids]
 
-    def _read_plan(self):
-        """FC03 read blocks covering every readable register of these profiles
-        (with the strictest hole and size limits among them)."""
+    def _read_plan(self, with_slow=False):
+        """What the driver reads from a meter of these profiles.
+
+        Modbus: FC03 read blocks covering every readable register (with the
+        strictest hole and size limits among them). DL/T 645: the data items,
+        one request each; those read "with the event counters" only when
+        ``with_slow``.
+        """
+        if "dlt645" in self.mapped("protocol"):
+            return [
+                line._driver_register()
+                for line in self.line_ids
+                if "r" in line.access and (with_slow or line.read_every == "sweep")
+            ]
         return codec.plan_reads(
             self._driver_registers(),
             max_count=min(self.mapped("read_max_count") or [codec.MAX_READ_COUNT]),
@@ -160,6 +192,11 @@ class PrepaidRegisterProfile(models.Model):
         wraps = {}
         for line in self.line_ids:
             column = READING_FIELDS.get(line.name)
+            if column and line.profile_id.protocol == "dlt645":
+                # BCD counters wrap at 10^(2 x bytes) units of their scale
+                if line.dlt_format == "bcd":
+                    wraps[column] = round(10 ** (2 * line.byte_count) * line.scale, 6)
+                continue
             if column and line.dtype.startswith("uint"):
                 wraps[column] = round(2 ** (16 * line.word_count) * line.scale, 6)
         return wraps
@@ -185,3 +222,48 @@ class PrepaidRegisterProfile(models.Model):
             return "unknown"
 
         return read
+
+    def _relay_job(self, meter, command):
+        """The DL/T 645 0x1C order of a relay command for ``meter`` and the
+        status word that proves it (relay off: bit set)."""
+        self.ensure_one()
+        supply_on = SWITCH_COMMANDS[command.command_type][1]
+        if supply_on:
+            mask, expected = self.state_on_mask, self.state_on_value
+        else:
+            mask, expected = self.state_off_mask, self.state_off_value
+        secret = meter.sudo()
+        if not secret.dlt_password or not secret.dlt_operator:
+            raise UserError(
+                self.env._(
+                    "Meter %s has no relay password or operator code; an "
+                    "administrator enters them on the meter.",
+                    meter.name,
+                )
+            )
+        valid_until = meter.gateway_id._site_now() + timedelta(
+            minutes=RELAY_VALID_MINUTES
+        )
+        return dlt645.RelayJob(
+            key=command.id,
+            address=meter.address,
+            operation=self._relay_operation(supply_on),
+            level=secret.dlt_password_level,
+            password=secret.dlt_password,
+            operator=secret.dlt_operator,
+            valid_until=valid_until,
+            verify=meter.profile_ids._find_register(self.state_register or ""),
+            mask=mask,
+            expected=expected,
+            settle_timeout=self.settle_timeout_s,
+        )
+
+    def _relay_operation(self, supply_on):
+        """0x1C N1 of a relay command: trip, or close directly / allow
+        closing by the profile's choice."""
+        self.ensure_one()
+        if not supply_on:
+            return dlt645.TRIP
+        if self.relay_on_close == "allowed":
+            return dlt645.CLOSE_ALLOWED
+        return dlt645.CLOSE_DIRECT

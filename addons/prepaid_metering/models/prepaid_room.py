@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools.constants import SWITCH_COMMANDS
+
 ROOM_TYPES = [
     ("shop", "Shop"),
     ("office", "Office"),
@@ -85,6 +87,34 @@ class PrepaidRoom(models.Model):
         help="Meters of this room whose latest reading waits for review (not "
         "billed until accepted).",
     )
+
+    command_alert = fields.Char(
+        string="Failed Command",
+        compute="_compute_command_alert",
+        help="The last relay or valve command of a meter of this room failed: "
+        "the meter and the reason.",
+    )
+
+    def _compute_command_alert(self):
+        Command = self.env["prepaid.meter.command"]
+        latest = Command._read_group(
+            [
+                ("room_id", "in", self.ids),
+                ("command_type", "in", list(SWITCH_COMMANDS)),
+            ],
+            ["meter_id"],
+            ["id:max"],
+        )
+        failed = Command.browse([last for _meter, last in latest]).filtered(
+            lambda command: command.state == "failed"
+        )
+        alerts = {}
+        for command in failed:
+            alerts.setdefault(command.room_id.id, []).append(
+                f"{command.meter_id.name}: {command.last_error}"
+            )
+        for room in self:
+            room.command_alert = "; ".join(alerts.get(room.id, [])) or False
 
     @api.constrains("area_m2")
     def _check_area(self):

@@ -48,6 +48,36 @@ class ResConfigSettings(models.TransientModel):
         "resent, counted records settled by the meter's counter).",
     )
 
+    prepaid_event_every_sweeps = fields.Integer(
+        string="Event Counters Every (sweeps)",
+        default=12,
+        config_parameter="prepaid_metering.event_every_sweeps",
+        help="DL/T 645 meters: their event counters (cover opened, clock set...) "
+        "and clocks are read every this many sweeps; a counter that rose is "
+        "stored as a meter event.",
+    )
+    prepaid_clock_offset_max_s = fields.Integer(
+        string="Clock Offset Limit (s)",
+        default=60,
+        config_parameter="prepaid_metering.clock_offset_max_s",
+        help="A meter whose clock is further off than this is shown as 'clock "
+        "off' (time-of-use meters bill by their own clock).",
+    )
+
+    @api.constrains("prepaid_event_every_sweeps", "prepaid_clock_offset_max_s")
+    def _check_prepaid_dlt645_settings(self):
+        for settings in self:
+            if (
+                settings.prepaid_event_every_sweeps <= 0
+                or settings.prepaid_clock_offset_max_s < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Read the event counters at least every sweep (1 or more) "
+                        "and give a clock offset limit of 0 seconds or more."
+                    )
+                )
+
     @api.constrains("prepaid_plausibility_margin")
     def _check_prepaid_plausibility_margin(self):
         for settings in self:

@@ -11,6 +11,12 @@ def _repo_root():
     return Path(get_module_path("prepaid_metering")).resolve().parent.parent
 
 
+def _gateways(spec):
+    """The fleet's gateways: gw1 and gw2 (Modbus) and gw3 (DL/T 645, port
+    15022), each with its Odoo demo records."""
+    return spec["gateways"]
+
+
 def _profiles():
     """The simulator's daily profiles (``simulator.meters.PROFILES``)."""
     root = str(_repo_root())
@@ -42,7 +48,7 @@ class TestDemoFleet(TransactionCase):
         meters = self.env["prepaid.meter"].search([("serial_number", "like", "SIM-GW")])
         by_serial = {meter.serial_number: meter for meter in meters}
         checked = 0
-        for gateway in spec["gateways"]:
+        for gateway in _gateways(spec):
             for item in gateway["meters"]:
                 meter = by_serial[item["serial"]]
                 water = item["kind"] == "water"
@@ -57,7 +63,7 @@ class TestDemoFleet(TransactionCase):
                     "demand allows",
                 )
                 checked += 1
-        self.assertEqual(checked, 40)
+        self.assertEqual(checked, 46)
 
     def test_only_the_labelled_demo_meter_has_a_fault(self):
         fleet_path = _repo_root() / "simulator" / "demo_fleet.json"
@@ -68,7 +74,7 @@ class TestDemoFleet(TransactionCase):
         spec = json.loads(fleet_path.read_text())
         faulty = [
             item["serial"]
-            for gateway in spec["gateways"]
+            for gateway in _gateways(spec)
             for item in gateway["meters"]
             if item.get("faults")
         ]

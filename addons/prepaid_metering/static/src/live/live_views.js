@@ -29,9 +29,10 @@ export class PrepaidLiveFormController extends FormController {
     setup() {
         super.setup();
         useCommandsSettled(async ({ meter_ids = [], room_ids = [] }) => {
+            // a notification can arrive before the form has loaded its record
             const record = this.model.root;
             const ids = this.props.resModel === "prepaid.room" ? room_ids : meter_ids;
-            if (!record.resId || !ids.includes(record.resId)) {
+            if (!record?.resId || !ids.includes(record.resId)) {
                 return;
             }
             if (await record.isDirty()) {
