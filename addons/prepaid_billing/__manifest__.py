@@ -45,6 +45,9 @@
         "wizards/prepaid_daily_rebuild_wizard_views.xml",
         "views/prepaid_dashboard_views.xml",
         "views/prepaid_room_usage_views.xml",
+        "wizards/prepaid_debt_add_wizard_views.xml",
+        "views/prepaid_debt_views.xml",
+        "data/prepaid_debt_cron_data.xml",
     ],
     "demo": [
         "demo/prepaid_billing_demo.xml",
