@@ -204,14 +204,21 @@ class PrepaidAccount(models.Model):
                 return existing
         currency = self.currency_id
         if source not in ADDING_SOURCES:
-            raise UserError(self.env._("A debt comes from an earlier tenancy, postpaid arrears or a manager's entry."))
+            raise UserError(
+                self.env._(
+                    "A debt comes from an earlier tenancy, postpaid arrears or a manager's entry."
+                )
+            )
         if currency.compare_amounts(amount, 0) <= 0:
             raise UserError(self.env._("A debt must be a positive amount."))
         if not (reason or "").strip():
             raise UserError(self.env._("Say why the tenant owes this debt."))
         if self.state == "closed":
             raise UserError(
-                self.env._("Account %s is closed: add the debt to the tenant's new account.", self.name)
+                self.env._(
+                    "Account %s is closed: add the debt to the tenant's new account.",
+                    self.name,
+                )
             )
         company = self.company_id
         if counterpart is None:
@@ -396,16 +403,18 @@ class PrepaidAccount(models.Model):
             balance, owed = account._lock_for_debt()
             currency = account.currency_id
             for day, amount in debt_core.daily_recoveries(
-                account.debt_daily_last_day, today, balance, owed, rule,
+                account.debt_daily_last_day,
+                today,
+                balance,
+                owed,
+                rule,
                 currency.rounding,
             ):
                 account._recover_debt(
                     float(amount),
                     f"debt_daily:{account.id}:{day.isoformat()}",
                     "daily",
-                    self.env._(
-                        "Daily debt recovery of %(day)s", day=day.isoformat()
-                    ),
+                    self.env._("Daily debt recovery of %(day)s", day=day.isoformat()),
                     day=day,
                 )
                 posted += 1

@@ -22,8 +22,7 @@ class PrepaidAccount(models.Model):
 
     emergency_credit_amount = fields.Monetary(
         string="Emergency Credit",
-        help="What this tenant may use below zero once; 0: the amount in "
-        "Settings.",
+        help="What this tenant may use below zero once; 0: the amount in Settings.",
     )
     emergency_state = fields.Selection(
         EMERGENCY_STATES,
@@ -59,9 +58,7 @@ class PrepaidAccount(models.Model):
                 and account.mode == "prepaid"
                 and account.emergency_state == "none"
                 and account.alarm_level >= 3
-                and account.currency_id.compare_amounts(
-                    account._emergency_amount(), 0
-                )
+                and account.currency_id.compare_amounts(account._emergency_amount(), 0)
                 > 0
             )
 

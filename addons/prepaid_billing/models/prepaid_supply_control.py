@@ -354,10 +354,10 @@ class PrepaidSupplyControl(models.AbstractModel):
             domain.append(("id", "in", accounts.ids))
         accounts = self.env["prepaid.account"].search(domain)
         recovered = accounts.filtered(
-            lambda a: a.currency_id.compare_amounts(
-                a.balance, -a._effective_credit_limit()
+            lambda a: (
+                a.currency_id.compare_amounts(a.balance, -a._effective_credit_limit())
+                > 0
             )
-            > 0
         )
         recovered._write_guarded({"supply_state": "on"})
         return len(self._cut_or_defer_batch(accounts - recovered, now))

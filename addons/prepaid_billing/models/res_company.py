@@ -94,7 +94,10 @@ class ResCompany(models.Model):
                 raise ValidationError(
                     self.env._("The emergency credit cannot be negative.")
                 )
-            if company.prepaid_limit_polls < 1 or company.prepaid_limit_restore_minutes < 1:
+            if (
+                company.prepaid_limit_polls < 1
+                or company.prepaid_limit_restore_minutes < 1
+            ):
                 raise ValidationError(
                     self.env._(
                         "The polls above the power limit and the minutes before "
@@ -107,8 +110,7 @@ class ResCompany(models.Model):
         if not self.prepaid_debt_account_id:
             raise UserError(
                 self.env._(
-                    "Set the tenant debt account of %s in Settings > Prepaid "
-                    "Billing.",
+                    "Set the tenant debt account of %s in Settings > Prepaid Billing.",
                     self.name,
                 )
             )

@@ -68,12 +68,8 @@ class TestDebtRecovery(DebtCase):
         # receivable down, wallet (liability) less
         self.assertEqual(self.debt_in_accounting(), 55.0)
         move = recoveries[0].move_id
-        self.assertEqual(
-            move.line_ids.filtered("debit").account_id, self.liability
-        )
-        self.assertEqual(
-            move.line_ids.filtered("credit").account_id, self.debt_account
-        )
+        self.assertEqual(move.line_ids.filtered("debit").account_id, self.liability)
+        self.assertEqual(move.line_ids.filtered("credit").account_id, self.debt_account)
         self.assert_reconciled()
 
     def test_a_top_up_of_ten_does_not_wipe_a_debt_of_five_hundred(self):

@@ -44,9 +44,7 @@ class TestLoadLimit(BillingCase):
         self.assertEqual(self.account.limit_state, "power")
         self.assertIn("power limit of 3.0 kW", self.account.limit_reason)
         self.assertIn(self.account.limit_reason, self.meter.room_id.limit_alert)
-        self.assertTrue(
-            self.account.notice_ids.filtered(lambda n: n.event == "cutoff")
-        )
+        self.assertTrue(self.account.notice_ids.filtered(lambda n: n.event == "cutoff"))
         cut_at = self.account.limit_cut_until - timedelta(minutes=10)
         command = self.meter.command_ids
         self.assertEqual(command.command_type, "relay_off")
