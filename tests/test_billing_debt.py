@@ -4,7 +4,6 @@ from datetime import date, datetime
 from decimal import Decimal as D
 
 import pytest
-
 from prepaid_billing_tools import balance, debt, limits
 
 CENT = "0.01"

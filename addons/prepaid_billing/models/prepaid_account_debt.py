@@ -206,7 +206,8 @@ class PrepaidAccount(models.Model):
         if source not in ADDING_SOURCES:
             raise UserError(
                 self.env._(
-                    "A debt comes from an earlier tenancy, postpaid arrears or a manager's entry."
+                    "A debt comes from an earlier tenancy, postpaid arrears or a "
+                    "manager's entry."
                 )
             )
         if currency.compare_amounts(amount, 0) <= 0:
