@@ -79,12 +79,15 @@ class PrepaidAccount(models.Model):
                             WHERE meter_id = m.id ORDER BY id DESC LIMIT %s) r
                    ) p ON a.power_limit_kw > 0
               LEFT JOIN LATERAL (
-                   SELECT u.date, SUM(u.energy_kwh)::float8 AS energy
-                     FROM prepaid_daily_usage u
-                    WHERE u.account_id = a.id
-                      AND u.date = (SELECT max(date) FROM prepaid_daily_usage
-                                     WHERE meter_id = m.id)
-                    GROUP BY u.date
+                   -- the meter's latest local day, over the account's meters
+                   -- (the (meter_id, date) unique index, meter by meter)
+                   SELECT day.date, SUM(u.energy_kwh)::float8 AS energy
+                     FROM (SELECT max(date) AS date FROM prepaid_daily_usage
+                            WHERE meter_id = m.id) day
+                     JOIN prepaid_meter am ON am.billing_account_id = a.id
+                     JOIN prepaid_daily_usage u
+                       ON u.meter_id = am.id AND u.date = day.date
+                    GROUP BY day.date
                    ) d ON a.daily_energy_limit_kwh > 0
              WHERE m.id = ANY(%s)
                AND (a.power_limit_kw > 0 OR a.daily_energy_limit_kwh > 0)
