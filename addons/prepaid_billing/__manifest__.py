@@ -53,6 +53,7 @@
         "demo/prepaid_billing_demo.xml",
         "demo/prepaid_billing_month_demo.xml",
         "demo/prepaid_billing_history_demo.xml",
+        "demo/prepaid_debt_demo.xml",
     ],
     "application": True,
     "uninstall_hook": "uninstall_hook",

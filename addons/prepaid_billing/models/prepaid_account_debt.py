@@ -424,6 +424,46 @@ class PrepaidAccount(models.Model):
         self.env["prepaid.billing.engine"]._after_balance_change(recovered)
         return posted
 
+    def _move_arrears_to_debt(self):
+        """Move the account's overdue postpaid invoices into its debt: one
+        debt line for what is left to pay of them (source ``arrears``), whose
+        entry credits the tenant's receivable and is reconciled with the
+        invoices (they read paid; the money is now owed as a debt, recovered
+        from top-ups). Returns the debt line, or nothing without arrears."""
+        self.ensure_one()
+        self._check_group(BILLING_MANAGER)
+        invoices = self.env["prepaid.arrears.notice"]._overdue_by_account(self)[self]
+        currency = self.currency_id
+        total = currency.round(sum(invoices.mapped("amount_residual")))
+        if currency.compare_amounts(total, 0) <= 0:
+            raise UserError(
+                self.env._("Account %s has no overdue invoice to move.", self.name)
+            )
+        receivable = self.partner_id.with_company(
+            self.company_id
+        ).property_account_receivable_id
+        line = self._add_debt(
+            total,
+            "arrears",
+            self.env._(
+                "Arrears of %(invoices)s", invoices=", ".join(invoices.mapped("name"))
+            ),
+            key=f"arrears:{self.id}:{'-'.join(map(str, sorted(invoices.ids)))}",
+            counterpart=receivable,
+        )
+        (
+            line.move_id.line_ids.filtered(lambda ml: ml.account_id == receivable)
+            | invoices.line_ids.filtered(
+                lambda ml: ml.account_id == receivable and not ml.reconciled
+            )
+        ).reconcile()
+        return line
+
+    def action_move_arrears_to_debt(self):
+        self.ensure_one()
+        self._move_arrears_to_debt()
+        return True
+
     def action_add_debt(self):
         """The dialog a billing manager adds a debt with."""
         self.ensure_one()
@@ -447,3 +487,41 @@ class PrepaidAccount(models.Model):
             "view_mode": "list,form",
             "domain": [("account_id", "=", self.id)],
         }
+
+    @api.model
+    def _demo_debt_and_limits(self):
+        """Demo data: the company's emergency credit and recovery bounds, a
+        debt carried from an earlier tenancy on B-102 (recovered from its
+        top-ups) and a power limit on A-105 below the demo fleet's steady
+        2.5 kW (cut for 10 minutes, then restored, again and again)."""
+        company = self.env.company
+        company.write(
+            {
+                "prepaid_emergency_credit_amount": 20.0,
+                "prepaid_debt_min": 5.0,
+                "prepaid_debt_max": 50.0,
+            }
+        )
+        ref = self.env.ref
+        for xmlid, vals in (
+            ("prepaid_metering.demo_room_b_102", None),
+            ("prepaid_metering.demo_room_a_105", {"power_limit_kw": 2.0}),
+        ):
+            room = ref(xmlid, raise_if_not_found=False)
+            account = (
+                room
+                and room.meter_ids.billing_account_id.filtered(
+                    lambda a: a.state == "open"
+                )[:1]
+            )
+            if not account:
+                continue
+            if vals:
+                account.write(vals)
+            else:
+                account._add_debt(
+                    300.0,
+                    "tenancy",
+                    self.env._("Unpaid electricity of the previous tenancy"),
+                    key=f"demo_debt:{account.id}",
+                )
