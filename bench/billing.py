@@ -536,6 +536,7 @@ class Probe:
         "_after_balance_change",
         "_store_meter_billing",
         "_claim_meters",
+        "_check_limits_after_billing",
     )
 
     def __init__(self, registry):
@@ -543,9 +544,10 @@ class Probe:
         self.sql: dict[str, int] = {}
         self.calls: dict[str, list[tuple[int, float]]] = {}
         for name in self.STEPS:
-            model = (
-                "prepaid.ledger.line" if name == "_post" else ("prepaid.billing.engine")
-            )
+            model = {
+                "_post": "prepaid.ledger.line",
+                "_check_limits_after_billing": "prepaid.account",
+            }.get(name, "prepaid.billing.engine")
             self._wrap(registry[model], name)
         self.reset()
 
@@ -699,6 +701,17 @@ def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int
             f"{median_with:7.2f} s   ratio {median_with / median_without:5.3f} "
             f"(median of {count}, {runs[(kind, 'with')][0].readings} readings "
             f"a run)",
+            flush=True,
+        )
+        checks = [
+            (r.steps["_check_limits_after_billing"], r.wall)
+            for r in runs[(kind, "with")]
+        ]
+        print(
+            f"  {kind:8s} the limit check itself: "
+            + ", ".join(f"{spent:.2f} s of {wall:.2f} s" for spent, wall in checks)
+            + f" ({100 * sum(c[0] for c in checks) / sum(c[1] for c in checks):.1f} %"
+            " of the wall time with debt and limits)",
             flush=True,
         )
     return runs

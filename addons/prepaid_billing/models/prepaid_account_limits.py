@@ -58,15 +58,13 @@ class PrepaidAccount(models.Model):
     @api.model
     def _check_limits_after_billing(self, meter_ids):
         """Cut the accounts of ``meter_ids`` whose meters broke a limit (one
-        statement for the batch; nothing when no account has a limit)."""
-        self.env.cr.execute(
-            "SELECT COALESCE(max(prepaid_limit_polls), 1) FROM res_company"
-        )
-        most_polls = max(self.env.cr.fetchone()[0], 1)
+        statement for the batch, a few index probes per meter; a second one
+        only for accounts with several electricity meters)."""
         self.env.cr.execute(
             """
             SELECT a.id, a.power_limit_kw, a.daily_energy_limit_kwh,
-                   COALESCE(s.tz, 'UTC'), p.demands, d.date, d.energy,
+                   COALESCE(s.tz, 'UTC'), p.demands, d.date,
+                   d.energy_kwh::float8, d.several,
                    GREATEST(c.prepaid_limit_polls, 1),
                    c.prepaid_limit_restore_minutes
               FROM prepaid_meter m
@@ -76,27 +74,35 @@ class PrepaidAccount(models.Model):
               LEFT JOIN LATERAL (
                    SELECT array_agg(r.power_kw::float8) AS demands
                      FROM (SELECT power_kw FROM prepaid_reading
-                            WHERE meter_id = m.id ORDER BY id DESC LIMIT %s) r
+                            WHERE meter_id = m.id ORDER BY id DESC
+                            LIMIT GREATEST(c.prepaid_limit_polls, 1)) r
                    ) p ON a.power_limit_kw > 0
               LEFT JOIN LATERAL (
-                   -- the meter's latest local day, over the account's meters
-                   -- (the (meter_id, date) unique index, meter by meter)
-                   SELECT day.date, SUM(u.energy_kwh)::float8 AS energy
-                     FROM (SELECT max(date) AS date FROM prepaid_daily_usage
-                            WHERE meter_id = m.id) day
-                     JOIN prepaid_meter am ON am.billing_account_id = a.id
-                     JOIN prepaid_daily_usage u
-                       ON u.meter_id = am.id AND u.date = day.date
-                    GROUP BY day.date
-                   ) d ON a.daily_energy_limit_kwh > 0
+                   -- the meter's latest local day; whether the account has
+                   -- other electricity meters to add to it
+                   SELECT u.date, u.energy_kwh,
+                          EXISTS (SELECT 1 FROM prepaid_meter am
+                                   WHERE am.billing_account_id = a.id
+                                     AND am.id != m.id
+                                     AND am.meter_type != 'water') AS several
+                     FROM prepaid_daily_usage u
+                    WHERE u.meter_id = m.id
+                    ORDER BY u.date DESC LIMIT 1
+                   ) d ON a.daily_energy_limit_kwh > 0 AND m.meter_type != 'water'
              WHERE m.id = ANY(%s)
                AND (a.power_limit_kw > 0 OR a.daily_energy_limit_kwh > 0)
                AND a.limit_state = 'none' AND a.supply_state = 'on'
                AND a.state = 'open'
              ORDER BY a.id
             """,
-            [most_polls, meter_ids],
+            [meter_ids],
         )
+        rows = self.env.cr.fetchall()
+        several = {(row[0], row[5]) for row in rows if row[7]}
+        energies = self._day_energies(several)
+        rows = [
+            (*row[:6], energies.get((row[0], row[5]), row[6]), *row[8:]) for row in rows
+        ]
         now = fields.Datetime.now()
         breaches = {}
         for (
@@ -109,7 +115,7 @@ class PrepaidAccount(models.Model):
             energy,
             polls,
             minutes,
-        ) in self.env.cr.fetchall():
+        ) in rows:
             if account_id in breaches:
                 continue
             if limits_core.power_breached(demands or [], power, polls):
@@ -140,6 +146,27 @@ class PrepaidAccount(models.Model):
                     )
         if breaches:
             self.browse(list(breaches))._limit_cut(breaches, now)
+
+    @api.model
+    def _day_energies(self, pairs):
+        """``{(account id, day): kWh}``: the energy of the local ``day`` over
+        all the electricity meters of each account of ``pairs``."""
+        if not pairs:
+            return {}
+        accounts, days = zip(*sorted(pairs), strict=True)
+        self.env.cr.execute(
+            """
+            SELECT p.account_id, p.day, SUM(u.energy_kwh)::float8
+              FROM unnest(%s::int4[], %s::date[]) AS p(account_id, day)
+              JOIN prepaid_meter am ON am.billing_account_id = p.account_id
+              JOIN prepaid_daily_usage u ON u.meter_id = am.id AND u.date = p.day
+             GROUP BY p.account_id, p.day
+            """,
+            [list(accounts), list(days)],
+        )
+        return {
+            (account, day): energy for account, day, energy in self.env.cr.fetchall()
+        }
 
     def _limit_cut(self, breaches, now):
         """Cut the supply of these accounts for a limit (``breaches``: account

@@ -124,3 +124,15 @@ class TestDailyEnergyLimit(BillingCase):
             self.reading(self.meter, 1020.0, "2026-03-01 03:00:00")
             self.bill()
         self.assertEqual(self.account.supply_state, "on")
+
+    def test_the_daily_limit_counts_every_electricity_meter_of_the_account(self):
+        # two meters of 6 kWh each on 2 March: 12 kWh on a limit of 10
+        both = self.make_meter(self.gateway, 3) | self.make_meter(self.gateway, 4)
+        shared = self.make_account(both, opening=100.0, daily_energy_limit_kwh=10.0)
+        with freeze_time("2026-03-02 04:00:00"):
+            for meter in both:
+                self.reading(meter, 1000.0, "2026-03-02 02:00:00")
+                self.reading(meter, 1006.0, "2026-03-02 03:00:00")
+            self.bill()
+        self.assertEqual(shared.limit_state, "energy")
+        self.assertIn("12.0 kWh", shared.limit_reason)
