@@ -42,9 +42,7 @@ class PrepaidAccount(models.Model):
         copy=False,
         tracking=True,
     )
-    limit_cut_until = fields.Datetime(
-        string="Limit Cut Until", readonly=True, copy=False
-    )
+    limit_cut_until = fields.Datetime(readonly=True, copy=False)
     limit_reason = fields.Char(string="Limit Cut Reason", readonly=True, copy=False)
 
     @api.constrains("power_limit_kw", "daily_energy_limit_kwh")

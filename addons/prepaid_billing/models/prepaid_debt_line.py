@@ -37,7 +37,7 @@ class PrepaidDebtLine(models.Model):
     amount = fields.Monetary(
         readonly=True, help="Positive adds to the debt, negative recovers it."
     )
-    debt_after = fields.Monetary(string="Debt After", readonly=True)
+    debt_after = fields.Monetary(readonly=True)
     recovery_day = fields.Date(
         readonly=True, help="Daily recovery: the local day it is for."
     )
@@ -73,7 +73,7 @@ class PrepaidDebtLine(models.Model):
             )
         return super().create(vals_list)
 
-    def write(self, vals):
+    def write(self, vals):  # pylint: disable=method-required-super
         raise UserError(self.env._("Posted debt lines cannot be changed."))
 
     @api.ondelete(at_uninstall=False)

@@ -2,7 +2,7 @@ from odoo import api, fields, models
 
 
 class PrepaidRoom(models.Model):
-    _inherit = "prepaid.room"
+    _inherit = "prepaid.room"  # pylint: disable=consider-merging-classes-inherited
 
     limit_alert = fields.Char(
         compute="_compute_limit_alert",

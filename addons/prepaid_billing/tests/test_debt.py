@@ -1,32 +1,40 @@
+from unittest.mock import patch
+
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import BillingCase
+from .test_meter_side import MeterSideCase
+
+
+def set_up_debt(cls):
+    """A tenant debt account and a recovery of 25 % of each top-up."""
+    cls.debt_account = cls.env["account.account"].create(
+        {
+            "name": "Test tenant debt",
+            "code": "TPD112",
+            "account_type": "asset_receivable",
+            "reconcile": True,
+        }
+    )
+    cls.company.write(
+        {
+            "prepaid_debt_account_id": cls.debt_account.id,
+            "prepaid_debt_percent": 25.0,
+            "prepaid_debt_min": 0.0,
+            "prepaid_debt_max": 0.0,
+            "prepaid_debt_daily": 0.0,
+        }
+    )
 
 
 class DebtCase(BillingCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.debt_account = cls.env["account.account"].create(
-            {
-                "name": "Test tenant debt",
-                "code": "TPD112",
-                "account_type": "asset_receivable",
-                "reconcile": True,
-            }
-        )
-        cls.company.write(
-            {
-                "prepaid_debt_account_id": cls.debt_account.id,
-                "prepaid_debt_percent": 25.0,
-                "prepaid_debt_min": 0.0,
-                "prepaid_debt_max": 0.0,
-                "prepaid_debt_daily": 0.0,
-            }
-        )
+        set_up_debt(cls)
         cls.meter = cls.make_meter(cls.gateway, 1)
         cls.account = cls.make_account(cls.meter, opening=0.0)
 
@@ -101,6 +109,30 @@ class TestDebtRecovery(DebtCase):
         self.account._add_debt(50.0, "manual", "More damage")
         self.recharge(40.0, "same")
         self.assertEqual(self.account.debt_amount, 140.0)
+
+    def test_a_crash_between_the_credit_and_the_recovery_posts_neither(self):
+        self.account._add_debt(100.0, "manual", "Damage")
+        moves = self.env["account.move"].search_count([])
+        Account = type(self.env["prepaid.account"])
+        # the wallet is credited and the recovery's wallet line and entry are
+        # written; the process dies before the debt line
+        with (
+            patch.object(Account, "_post_debt_line", side_effect=OSError("crash")),
+            self.assertRaises(OSError),
+            self.env.cr.savepoint(),
+        ):
+            self.recharge(40.0, "crash")
+        self.env.invalidate_all()
+        self.assertEqual(self.account.balance, 0.0)
+        self.assertEqual(self.account.debt_amount, 100.0)
+        self.assertEqual(self.env["account.move"].search_count([]), moves)
+        # the payment is retried: credited and recovered once
+        self.recharge(40.0, "crash")
+        self.recharge(40.0, "crash")
+        self.assertEqual(self.account.balance, 30.0)
+        self.assertEqual(self.account.debt_amount, 90.0)
+        self.assertEqual(len(self.account.debt_line_ids), 2)
+        self.assert_reconciled()
 
     def test_an_account_rule_replaces_the_companys(self):
         self.account.write(
@@ -264,3 +296,22 @@ class TestEmergencyCredit(DebtCase):
         self.assertEqual(relay, ["relay_off", "relay_on"])
         with self.assertRaises(UserError):
             account.action_take_emergency_credit()
+
+
+@tagged("post_install", "-at_install")
+class TestDebtOnAMeterKeepingTheBalance(MeterSideCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        set_up_debt(cls)
+
+    def test_the_meter_gets_the_top_up_less_the_debts_share(self):
+        self.account._add_debt(100.0, "manual", "Damage")
+        self.account._recharge(40.0, self.cash, "online-1", "cash")
+        command = self.commands()
+        self.assertEqual(command.params["amount"], 30.0)
+        self.process_commands()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
+        self.assertEqual(self.account.debt_amount, 90.0)
+        self.assertEqual(self.account.balance, 30.0)
