@@ -58,22 +58,22 @@ class PrepaidAccount(models.Model):
         """Cut the accounts of ``meter_ids`` whose meters broke a limit (one
         statement for the batch, a few index probes per meter; a second one
         only for accounts with several electricity meters)."""
+        # Companies and sites are few: their settings are read through the
+        # ORM, not joined to every meter (which misleads the planner into
+        # running the lookups once per company).
         self.env.cr.execute(
             """
-            SELECT a.id, a.power_limit_kw, a.daily_energy_limit_kwh,
-                   COALESCE(s.tz, 'UTC'), p.demands, d.date,
-                   d.energy_kwh::float8, d.several,
-                   GREATEST(c.prepaid_limit_polls, 1),
-                   c.prepaid_limit_restore_minutes
+            SELECT a.id, a.company_id, m.site_id, a.power_limit_kw,
+                   a.daily_energy_limit_kwh, p.demands, d.date,
+                   d.energy_kwh::float8, d.several
               FROM prepaid_meter m
               JOIN prepaid_account a ON a.id = m.billing_account_id
-              JOIN res_company c ON c.id = a.company_id
-              LEFT JOIN prepaid_site s ON s.id = m.site_id
               LEFT JOIN LATERAL (
                    SELECT array_agg(r.power_kw::float8) AS demands
                      FROM (SELECT power_kw FROM prepaid_reading
                             WHERE meter_id = m.id ORDER BY id DESC
-                            LIMIT GREATEST(c.prepaid_limit_polls, 1)) r
+                            LIMIT (SELECT GREATEST(max(prepaid_limit_polls), 1)
+                                     FROM res_company)) r
                    ) p ON a.power_limit_kw > 0
               LEFT JOIN LATERAL (
                    -- the meter's latest local day; whether the account has
@@ -95,11 +95,40 @@ class PrepaidAccount(models.Model):
             """,
             [meter_ids],
         )
-        rows = self.env.cr.fetchall()
-        several = {(row[0], row[5]) for row in rows if row[7]}
+        fetched = self.env.cr.fetchall()
+        if not fetched:
+            return
+        companies = self.env["res.company"].sudo().browse({r[1] for r in fetched})
+        sites = self.env["prepaid.site"].sudo().browse({r[2] for r in fetched if r[2]})
+        settings = {
+            c.id: (max(c.prepaid_limit_polls, 1), c.prepaid_limit_restore_minutes)
+            for c in companies
+        }
+        zones = {site.id: site.tz for site in sites}
+        several = {(row[0], row[6]) for row in fetched if row[8]}
         energies = self._day_energies(several)
         rows = [
-            (*row[:6], energies.get((row[0], row[5]), row[6]), *row[8:]) for row in rows
+            (
+                account_id,
+                power,
+                energy_limit,
+                zones.get(site_id) or "UTC",
+                demands,
+                day,
+                energies.get((account_id, day), energy),
+                *settings[company_id],
+            )
+            for (
+                account_id,
+                company_id,
+                site_id,
+                power,
+                energy_limit,
+                demands,
+                day,
+                energy,
+                _several,
+            ) in fetched
         ]
         now = fields.Datetime.now()
         breaches = {}
