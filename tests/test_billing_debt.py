@@ -91,6 +91,8 @@ def test_emergency_credit_moves_the_cut_off_and_is_repaid_above_zero():
             row(4, "3", emergency="20", emergency_used=True),  # repaid
             row(5, "3", emergency="20"),  # taken, not used yet
             row(6, "-15", supply="cut_off", credit="10"),  # no emergency: stays cut
+            # used up and cut; a top-up to -5 is not enough: above zero only
+            row(7, "-5", supply="cut_off", emergency="20", emergency_used=True),
         ]
     )
     assert decided.to_cut == [2]

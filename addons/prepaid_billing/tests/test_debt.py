@@ -275,10 +275,16 @@ class TestEmergencyCredit(DebtCase):
         self.assertEqual(self.fresh.meter_ids.command_ids.command_type, "relay_off")
         # the debt's share is taken only from what is left after the hole
         account._add_debt(100.0, "manual", "Damage")
+        # used up: a top-up that leaves the balance below zero restores nothing
+        account._recharge(10.0, self.cash, "partial", "cash")
+        self.assertEqual(account.balance, -10.4)
+        self.assertEqual(account.supply_state, "cut_off")
+        self.assertEqual(account.debt_amount, 100.0)
         account._recharge(100.40, self.cash, "repay", "cash")
-        # 20.40 repays the emergency credit; 25 % of the 80.00 left = 20.00
-        self.assertEqual(account.debt_amount, 80.0)
-        self.assertEqual(account.balance, 60.0)
+        # 10.40 repays the rest of the emergency credit; 25 % of the 90.00
+        # left = 22.50
+        self.assertEqual(account.debt_amount, 77.5)
+        self.assertEqual(account.balance, 67.5)
         self.assertEqual(account.emergency_state, "none")
         self.assertEqual(account.emergency_taken_amount, 0.0)
         self.assertEqual(account.supply_state, "on")

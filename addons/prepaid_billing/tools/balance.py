@@ -86,8 +86,9 @@ def topup_to_restore(balance, rounding):
 
 def restores_with(balance, emergency, credit_limit, rounding):
     """Whether a cut supply comes back at ``balance``: above zero (see
-    :func:`restores`), or, with emergency credit taken, above the credit it
-    gives (taken after a cut-off, it switches the supply on again)."""
+    :func:`restores`), or, with emergency credit taken and not used yet,
+    above the credit it gives (taken after a cut-off, it switches the supply
+    on again; once used up, only a balance above zero restores)."""
     if restores(balance, rounding):
         return True
     emergency = to_decimal(emergency)
@@ -124,7 +125,12 @@ def decide(rows):
         elif (
             row.supply_state in CUT_STATES
             and not row.limit_cut
-            and restores_with(row.balance, emergency, row.credit_limit, row.rounding)
+            and restores_with(
+                row.balance,
+                ZERO if row.emergency_used else emergency,
+                row.credit_limit,
+                row.rounding,
+            )
         ):
             decisions.to_restore.append(row.id)
     return decisions
