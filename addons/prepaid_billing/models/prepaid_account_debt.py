@@ -347,11 +347,18 @@ class PrepaidAccount(models.Model):
         was recovered then, and nothing new (a debt added since is no part
         of that top-up)."""
         self.ensure_one()
+        # The wallet posting holds the account's row lock: its debt (moved
+        # only under that lock) reads as it stands, without a flush.
+        self.env.cr.execute(
+            "SELECT debt_amount FROM prepaid_account WHERE id = %s", [self.id]
+        )
+        owed = float(self.env.cr.fetchone()[0] or 0.0)
+        if owed <= 0 and not retry:
+            return 0.0
         key = f"debt_topup:{recharge_line.id}"
         existing = self._existing_debt_line(key)
         if existing or retry:
             return -existing.amount if existing else 0.0
-        _balance, owed = self._lock_for_debt()
         currency = self.currency_id
         if currency.compare_amounts(owed, 0) <= 0:
             return 0.0
