@@ -13,7 +13,13 @@ Prints figures; it is not a timed test. Measures, in one run:
 (c) SQL statements of ``_bill_claimed_upto`` for batches of 10 .. 1,000 meters
     (in a savepoint, rolled back);
 (d) correctness: one consumption line per reading, wallets == ledger, alarm
-    levels, ``_reconciliation`` balanced before and after ``_recognize``.
+    levels, ``_reconciliation`` balanced before and after ``_recognize``;
+(e) with ``--debt-limits N``: the same readings billed N times without and N
+    times with a debt (recovered 25 % per top-up and 1.00 a day) and a power
+    and a daily energy limit on every account (set high enough not to trip:
+    the limit check runs on every batch), alternating, after an SQL reset;
+    then the same for one new reading per meter (steady state). Both medians
+    are printed with their ratio.
 
 Readings are input data: they are inserted with one SQL statement
 (generate_series), not through the polling path. Every run works in a
@@ -22,7 +28,7 @@ database with ``prepaid_billing`` installed (or reuses ``--db``) and drops
 it at the end when it created it, unless ``--keep``.
 
     PYTHONPATH=. python3 bench/billing.py [--db NAME] [--keep] [--tariff tou]
-        [--batches 1000,2000,5000] [--profile]
+        [--batches 1000,2000,5000] [--profile] [--debt-limits 3]
 """
 
 from __future__ import annotations
@@ -530,6 +536,7 @@ class Probe:
         "_after_balance_change",
         "_store_meter_billing",
         "_claim_meters",
+        "_check_limits_after_billing",
     )
 
     def __init__(self, registry):
@@ -537,9 +544,10 @@ class Probe:
         self.sql: dict[str, int] = {}
         self.calls: dict[str, list[tuple[int, float]]] = {}
         for name in self.STEPS:
-            model = (
-                "prepaid.ledger.line" if name == "_post" else ("prepaid.billing.engine")
-            )
+            model = {
+                "_post": "prepaid.ledger.line",
+                "_check_limits_after_billing": "prepaid.account",
+            }.get(name, "prepaid.billing.engine")
             self._wrap(registry[model], name)
         self.reset()
 
@@ -633,6 +641,80 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
         flush=True,
     )
     return run
+
+
+def set_debt_limits(registry, fleet: Fleet, on: bool) -> None:
+    """Give every account of the fleet a debt with its recovery rule and a
+    power and daily energy limit (``on``), or none. Billing reads no debt
+    line: the debt amount is set in SQL."""
+    with registry.cursor() as cr:
+        cr.execute(
+            """UPDATE prepaid_account
+                  SET power_limit_kw = %s, daily_energy_limit_kwh = %s,
+                      debt_amount = %s, debt_recovery_override = %s,
+                      debt_recovery_percent = %s, debt_recovery_daily = %s,
+                      limit_state = 'none'
+                WHERE id = ANY(%s)""",
+            [
+                1000.0 if on else 0.0,
+                100000.0 if on else 0.0,
+                100.0 if on else 0.0,
+                on,
+                25.0 if on else 0.0,
+                1.0 if on else 0.0,
+                fleet.account_ids,
+            ],
+        )
+
+
+def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int):
+    """(e) ``count`` rounds of the backlog and of one new reading per meter,
+    billed without and with debt and limits (alternating, the order swapped
+    each round); returns ``{(kind, mode): [BillRun]}``."""
+    runs: dict[tuple[str, str], list[BillRun]] = {}
+    for index in range(count):
+        modes = ("without", "with") if index % 2 == 0 else ("with", "without")
+        for mode in modes:
+            reset_billing(registry, fleet)
+            set_debt_limits(registry, fleet, mode == "with")
+            print(f"  backlog, {mode} debt and limits:", flush=True)
+            runs.setdefault(("backlog", mode), []).append(
+                product_run(registry, probe, fleet, batch)
+            )
+        for mode in modes:
+            set_debt_limits(registry, fleet, mode == "with")
+            with registry.cursor() as cr:
+                insert_readings(cr, fleet.meter_ids, 1, 0.7 + index / 100)
+            print(f"  one reading per meter, {mode} debt and limits:", flush=True)
+            runs.setdefault(("steady", mode), []).append(
+                product_run(registry, probe, fleet, batch)
+            )
+    set_debt_limits(registry, fleet, False)
+    print("\n(e) billing with debt recovery and limits on every account", flush=True)
+    for kind in ("backlog", "steady"):
+        without = sorted(r.wall for r in runs[(kind, "without")])
+        with_ = sorted(r.wall for r in runs[(kind, "with")])
+        median_without = without[len(without) // 2]
+        median_with = with_[len(with_) // 2]
+        print(
+            f"  {kind:8s} without {median_without:7.2f} s   with "
+            f"{median_with:7.2f} s   ratio {median_with / median_without:5.3f} "
+            f"(median of {count}, {runs[(kind, 'with')][0].readings} readings "
+            f"a run)",
+            flush=True,
+        )
+        checks = [
+            (r.steps["_check_limits_after_billing"], r.wall)
+            for r in runs[(kind, "with")]
+        ]
+        print(
+            f"  {kind:8s} the limit check itself: "
+            + ", ".join(f"{spent:.2f} s of {wall:.2f} s" for spent, wall in checks)
+            + f" ({100 * sum(c[0] for c in checks) / sum(c[1] for c in checks):.1f} %"
+            " of the wall time with debt and limits)",
+            flush=True,
+        )
+    return runs
 
 
 def steady_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int):
@@ -1166,6 +1248,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--profile-top", type=int, default=30)
     parser.add_argument(
+        "--debt-limits",
+        type=int,
+        default=0,
+        help="(e) rounds of billing without and with debt recovery and limits "
+        "on every account (0: skip)",
+    )
+    parser.add_argument(
         "--sql-top",
         type=int,
         default=0,
@@ -1255,6 +1344,9 @@ def run(args) -> None:
         if timer is not None:
             timer.active = False
             timer.print(args.sql_top, "the steady runs")
+    if args.debt_limits:
+        print("\n(e) debt recovery and limits on every account", flush=True)
+        debt_limit_runs(registry, probe, fleet, batches[0], args.debt_limits)
     naive = None
     if not args.skip_naive:
         print("\n(b) naive loop", flush=True)

@@ -3,6 +3,10 @@ from . import prepaid_account
 from . import prepaid_account_guard
 from . import prepaid_account_supply_mismatch
 from . import prepaid_account_money
+from . import prepaid_debt_line
+from . import prepaid_account_debt
+from . import prepaid_account_emergency
+from . import prepaid_account_limits
 from . import prepaid_account_meter_record
 from . import prepaid_ledger_line
 from . import prepaid_reading_charge
@@ -37,3 +41,4 @@ from . import prepaid_bill
 from . import prepaid_bill_line
 from . import prepaid_arrears_notice
 from . import prepaid_dashboard
+from . import prepaid_room_limits

@@ -14,10 +14,30 @@ ACTION_FIELDS = frozenset(
         "opened_at",
         "closed_at",
         "alarm_level",
+        "debt_amount",
+        "debt_daily_last_day",
+        "emergency_state",
+        "emergency_taken_amount",
+        "limit_state",
+        "limit_cut_until",
+        "limit_reason",
     }
 )
 # Risk settings of an account: billing managers only.
-MANAGER_FIELDS = frozenset({"credit_limit", "protected"})
+MANAGER_FIELDS = frozenset(
+    {
+        "credit_limit",
+        "protected",
+        "debt_recovery_override",
+        "debt_recovery_percent",
+        "debt_recovery_min",
+        "debt_recovery_max",
+        "debt_recovery_daily",
+        "emergency_credit_amount",
+        "power_limit_kw",
+        "daily_energy_limit_kwh",
+    }
+)
 
 
 class PrepaidAccount(models.Model):

@@ -182,12 +182,24 @@ class PrepaidAccount(models.Model):
             )
         self._check_recharge_amount(amount)
         label = label or self.env._("Recharge")
+        retry = bool(
+            self.env["prepaid.ledger.line"].search_count(
+                [("idempotency_key", "=", key)], limit=1
+            )
+        )
         lines = self._post_money(
             "recharge", amount, journal, key, label, payment_method=payment_method
         )
+        # The debt's share of the top-up, in the same transaction as the
+        # credit (a crash loses both or neither; a retry finds both).
+        recovered = self._recover_debt_on_top_up(lines, retry=retry)
         # "The fee is sent to the meter in real time": a meter keeping the
-        # balance gets the top-up too, queued with the credit.
-        self._queue_top_up_on_meter(amount, key, journal, payment_method, label)
+        # balance gets the top-up too (less the debt's share), queued with
+        # the credit.
+        if self.currency_id.compare_amounts(amount - recovered, 0) > 0:
+            self._queue_top_up_on_meter(
+                amount - recovered, key, journal, payment_method, label
+            )
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return lines
 

@@ -45,6 +45,47 @@ class PrepaidAlarmNotice(models.Model):
         "7 days' average daily charge), as the messages say it.",
     )
 
+    recovery_note = fields.Char(
+        string="Debt and Emergency Credit",
+        compute="_compute_recovery_note",
+        help="The tenant's debt and what the next top-up recovers of it, the "
+        "emergency credit on offer, or why a limit cut the supply, as the "
+        "messages say it.",
+    )
+
+    @api.depends(
+        "account_id.debt_note",
+        "account_id.emergency_offered",
+        "account_id.limit_state",
+    )
+    def _compute_recovery_note(self):
+        for notice in self:
+            account = notice.account_id
+            parts = []
+            if notice.event == "cutoff" and account.limit_state != "none":
+                parts.append(
+                    self.env._(
+                        "The supply was cut off for a limit: %(reason)s It comes "
+                        "back at %(until)s.",
+                        reason=account.limit_reason,
+                        until=fields.Datetime.context_timestamp(
+                            account, account.limit_cut_until
+                        ).strftime("%Y-%m-%d %H:%M"),
+                    )
+                )
+            if notice.event in ("alarm1", "alarm2", "alarm3", "cutoff"):
+                if account.debt_note:
+                    parts.append(account.debt_note)
+                if account.emergency_offered:
+                    parts.append(
+                        self.env._(
+                            "An emergency credit of %s is available: take it in "
+                            "your account page; it is repaid from your next top-up.",
+                            account.currency_id.format(account._emergency_amount()),
+                        )
+                    )
+            notice.recovery_note = " ".join(parts)
+
     @api.depends("account_id.balance")
     def _compute_days_left_note(self):
         for notice in self:

@@ -213,6 +213,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
             sorted({m.account_id for m in meters.values()})
         )
         self._after_balance_change(accounts)
+        self.env["prepaid.account"]._check_limits_after_billing(meter_ids)
         return len(batch), deduction.resume_after(rows, limit, meters)
 
     def _meter_states(self, meter_ids):

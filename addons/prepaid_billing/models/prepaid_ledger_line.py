@@ -12,6 +12,7 @@ LINE_TYPES = [
     ("charge", "Charge"),
     ("adjustment", "Adjustment"),
     ("reversal", "Reversal"),
+    ("debt_recovery", "Debt Recovery"),
 ]
 # Columns written by _post (one INSERT for a whole batch).
 POST_COLUMNS = {

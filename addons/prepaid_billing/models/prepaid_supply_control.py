@@ -50,7 +50,11 @@ class PrepaidSupplyControl(models.AbstractModel):
                    ARRAY[a.alarm1_amount, a.alarm2_amount, a.alarm3_amount]::text[],
                    ARRAY[c.prepaid_alarm1_amount, c.prepaid_alarm2_amount,
                          c.prepaid_alarm3_amount]::text[],
-                   cur.rounding::text
+                   cur.rounding::text,
+                   CASE WHEN a.emergency_state IN ('taken', 'in_use')
+                        THEN COALESCE(a.emergency_taken_amount, 0) ELSE 0 END::text,
+                   a.emergency_state = 'in_use',
+                   COALESCE(a.limit_state, 'none') != 'none'
               FROM prepaid_account a
               JOIN res_company c ON c.id = a.company_id
               JOIN res_currency cur ON cur.id = c.currency_id
@@ -72,6 +76,9 @@ class PrepaidSupplyControl(models.AbstractModel):
                     for amount in balance_core.thresholds(override, own, company)
                 ),
                 rounding,
+                emergency,
+                emergency_used,
+                limit_cut,
             )
             for (
                 account_id,
@@ -83,6 +90,9 @@ class PrepaidSupplyControl(models.AbstractModel):
                 own,
                 company,
                 rounding,
+                emergency,
+                emergency_used,
+                limit_cut,
             ) in self.env.cr.fetchall()
         ]
         if not rows:
@@ -98,6 +108,7 @@ class PrepaidSupplyControl(models.AbstractModel):
             Account.browse(ids)._write_guarded({"alarm_level": level})
         Notice._reset_batch([(by_id[i], level) for i, level in decided.resets])
         Notice._raise_batch([(by_id[i], event) for i, event in decided.raise_events])
+        Account._emergency_settle(decided.emergency_in_use, decided.emergency_repaid)
         if decided.to_cut:
             self._cut_or_defer_batch(
                 Account.browse(decided.to_cut), fields.Datetime.now()
@@ -184,7 +195,11 @@ class PrepaidSupplyControl(models.AbstractModel):
         cut off (see ``_meters_to_switch_on``)."""
         meters = self._meters_to_switch_on(account, force)
         was_cut = force or account.supply_state in ("cut_off", "cut_failed")
-        account._write_guarded({"supply_state": "on"})
+        vals = {"supply_state": "on"}
+        if account.limit_state != "none":
+            # a manager's restore ends a limit cut too
+            vals.update(limit_state="none", limit_cut_until=False, limit_reason=False)
+        account._write_guarded(vals)
         if meters and was_cut:
             meters._queue_commands(
                 lambda m: m._switch_command_type(True),
@@ -339,7 +354,10 @@ class PrepaidSupplyControl(models.AbstractModel):
             domain.append(("id", "in", accounts.ids))
         accounts = self.env["prepaid.account"].search(domain)
         recovered = accounts.filtered(
-            lambda a: a.currency_id.compare_amounts(a.balance, -a.credit_limit) > 0
+            lambda a: (
+                a.currency_id.compare_amounts(a.balance, -a._effective_credit_limit())
+                > 0
+            )
         )
         recovered._write_guarded({"supply_state": "on"})
         return len(self._cut_or_defer_batch(accounts - recovered, now))

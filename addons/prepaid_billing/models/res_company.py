@@ -39,6 +39,83 @@ class ResCompany(models.Model):
         "of a few zeros would otherwise become real money).",
     )
 
+    prepaid_debt_account_id = fields.Many2one(
+        "account.account",
+        string="Tenant Debt Account",
+        help="Money tenants owe outside their wallet (debited when a debt is "
+        "added, credited by its recovery).",
+    )
+    prepaid_debt_percent = fields.Float(
+        string="Debt Share of Each Top-up (%)", digits=(5, 2), default=25.0
+    )
+    prepaid_debt_min = fields.Monetary(string="Debt at Least per Top-up")
+    prepaid_debt_max = fields.Monetary(
+        string="Debt at Most per Top-up", help="0: no maximum."
+    )
+    prepaid_debt_daily = fields.Monetary(
+        string="Debt per Day", help="Taken from the wallet each local day; 0: none."
+    )
+    prepaid_emergency_credit_amount = fields.Monetary(
+        string="Emergency Credit",
+        help="What a tenant may use below zero once, offered at the last alarm "
+        "level; 0: none.",
+    )
+    prepaid_limit_polls = fields.Integer(
+        string="Polls Above the Power Limit",
+        default=3,
+        help="Consecutive polls with demand above an account's power limit "
+        "before its supply is cut.",
+    )
+    prepaid_limit_restore_minutes = fields.Integer(
+        string="Restore After (minutes)",
+        default=10,
+        help="How long a supply cut for the power limit stays off.",
+    )
+
+    @api.constrains(
+        "prepaid_debt_percent",
+        "prepaid_debt_min",
+        "prepaid_debt_max",
+        "prepaid_debt_daily",
+        "prepaid_emergency_credit_amount",
+        "prepaid_limit_polls",
+        "prepaid_limit_restore_minutes",
+    )
+    def _check_prepaid_debt_and_limits(self):
+        for company in self:
+            self.env["prepaid.account"]._check_debt_rule_values(
+                company.prepaid_debt_percent,
+                company.prepaid_debt_min,
+                company.prepaid_debt_max,
+                company.prepaid_debt_daily,
+                env=self.env,
+            )
+            if company.prepaid_emergency_credit_amount < 0:
+                raise ValidationError(
+                    self.env._("The emergency credit cannot be negative.")
+                )
+            if (
+                company.prepaid_limit_polls < 1
+                or company.prepaid_limit_restore_minutes < 1
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The polls above the power limit and the minutes before "
+                        "a restore must be at least 1."
+                    )
+                )
+
+    def _prepaid_debt_account(self):
+        self.ensure_one()
+        if not self.prepaid_debt_account_id:
+            raise UserError(
+                self.env._(
+                    "Set the tenant debt account of %s in Settings > Prepaid Billing.",
+                    self.name,
+                )
+            )
+        return self.prepaid_debt_account_id
+
     @api.constrains("prepaid_max_recharge_amount")
     def _check_prepaid_max_recharge_amount(self):
         for company in self:
@@ -105,6 +182,17 @@ class ResCompany(models.Model):
                     "company_ids": [(6, 0, company.ids)],
                 }
             )
+            debt = Account.search(
+                [("code", "=", "112900"), ("company_ids", "in", company.id)], limit=1
+            ) or Account.create(
+                {
+                    "name": "Tenant debt (utilities)",
+                    "code": "112900",
+                    "account_type": "asset_receivable",
+                    "reconcile": True,
+                    "company_ids": [(6, 0, company.ids)],
+                }
+            )
             journal = self.env["account.journal"].search(
                 [("type", "=", "general"), ("company_id", "=", company.id)], limit=1
             )
@@ -113,5 +201,6 @@ class ResCompany(models.Model):
                     "prepaid_liability_account_id": liability.id,
                     "prepaid_revenue_account_id": revenue.id,
                     "prepaid_journal_id": journal.id,
+                    "prepaid_debt_account_id": debt.id,
                 }
             )

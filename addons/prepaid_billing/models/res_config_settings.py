@@ -79,3 +79,28 @@ class ResConfigSettings(models.TransientModel):
                 settings.prepaid_alarm2_amount,
                 settings.prepaid_alarm3_amount,
             )
+
+    prepaid_debt_account_id = fields.Many2one(
+        related="company_id.prepaid_debt_account_id", readonly=False
+    )
+    prepaid_debt_percent = fields.Float(
+        related="company_id.prepaid_debt_percent", readonly=False
+    )
+    prepaid_debt_min = fields.Monetary(
+        related="company_id.prepaid_debt_min", readonly=False
+    )
+    prepaid_debt_max = fields.Monetary(
+        related="company_id.prepaid_debt_max", readonly=False
+    )
+    prepaid_debt_daily = fields.Monetary(
+        related="company_id.prepaid_debt_daily", readonly=False
+    )
+    prepaid_emergency_credit_amount = fields.Monetary(
+        related="company_id.prepaid_emergency_credit_amount", readonly=False
+    )
+    prepaid_limit_polls = fields.Integer(
+        related="company_id.prepaid_limit_polls", readonly=False
+    )
+    prepaid_limit_restore_minutes = fields.Integer(
+        related="company_id.prepaid_limit_restore_minutes", readonly=False
+    )

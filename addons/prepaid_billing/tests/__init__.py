@@ -24,3 +24,5 @@ from . import test_settings_view
 from . import test_room_board
 from . import test_meter_side_locks
 from . import test_dlt645_billing
+from . import test_debt
+from . import test_limits

@@ -1,7 +1,7 @@
 import base64
 from datetime import date
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from .test_postpaid import PostpaidCase
@@ -104,3 +104,38 @@ class TestArrears(PostpaidCase):
                 int(action["url"].split("/")[3].split("?")[0])
             )
             self.assertTrue(base64.b64decode(attachment.datas).startswith(b"PK"))
+
+
+@tagged("post_install", "-at_install")
+class TestArrearsToDebt(PostpaidCase):
+    def test_overdue_invoices_become_a_debt_recovered_from_top_ups(self):
+        debt_account = self.env["account.account"].create(
+            {
+                "name": "Test tenant debt",
+                "code": "TAD112",
+                "account_type": "asset_receivable",
+                "reconcile": True,
+            }
+        )
+        self.company.write(
+            {"prepaid_debt_account_id": debt_account.id, "prepaid_debt_percent": 25.0}
+        )
+        self.january(self.meter1, used=100.0)
+        run = self.new_run()
+        run.action_compute()
+        self.confirm(run)  # invoiced and due on 1 February 2026: 80.00
+        invoice = run.bill_ids.move_id
+        account = self.account1
+        line = account._move_arrears_to_debt()
+        self.assertEqual((line.source, line.amount), ("arrears", 80.0))
+        self.assertIn(invoice.name, line.name)
+        self.assertEqual(account.debt_amount, 80.0)
+        self.assertEqual(invoice.amount_residual, 0.0)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        with self.assertRaises(UserError):
+            account._move_arrears_to_debt()
+        # the tenant turns prepaid; a top-up of 100 pays 25.00 of the debt
+        account.mode = "prepaid"
+        account._recharge(100.0, self.cash, "after-arrears", "cash")
+        self.assertEqual(account.debt_amount, 55.0)
+        self.assertEqual(account.balance, 75.0)

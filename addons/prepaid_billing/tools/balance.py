@@ -26,6 +26,14 @@ class AccountRow(NamedTuple):
     alarm2: object
     alarm3: object
     rounding: object  # the currency's rounding step
+    # emergency credit taken and not yet repaid: usable below zero on top of
+    # the allowed credit
+    emergency: object = 0
+    # the balance went below zero since the emergency credit was taken
+    emergency_used: bool = False
+    # cut off for a power or energy limit: only the limit's own restore
+    # switches it on again, never a balance
+    limit_cut: bool = False
 
 
 class Decisions(NamedTuple):
@@ -34,6 +42,8 @@ class Decisions(NamedTuple):
     by_level: dict  # new level -> [account ids]
     to_cut: list  # account ids
     to_restore: list  # account ids
+    emergency_in_use: list  # account ids now living on their emergency credit
+    emergency_repaid: list  # account ids whose emergency credit is repaid
 
 
 def thresholds(override, own, company):
@@ -74,9 +84,23 @@ def topup_to_restore(balance, rounding):
     return rounder(step)(step - to_decimal(balance))
 
 
+def restores_with(balance, emergency, credit_limit, rounding):
+    """Whether a cut supply comes back at ``balance``: above zero (see
+    :func:`restores`), or, with emergency credit taken and not used yet,
+    above the credit it gives (taken after a cut-off, it switches the supply
+    on again; once used up, only a balance above zero restores)."""
+    if restores(balance, rounding):
+        return True
+    emergency = to_decimal(emergency)
+    if emergency <= ZERO:
+        return False
+    floor = -(to_decimal(credit_limit) + emergency)
+    return compare(balance, floor, rounding) > 0
+
+
 def decide(rows):
     """:class:`Decisions` for the :class:`AccountRow` ``rows``."""
-    decisions = Decisions([], [], {}, [], [])
+    decisions = Decisions([], [], {}, [], [], [], [])
     for row in rows:
         level = alarm_level(
             row.balance, (row.alarm1, row.alarm2, row.alarm3), row.rounding
@@ -87,11 +111,26 @@ def decide(rows):
             decisions.resets.append((row.id, level))
         if level != row.alarm_level:
             decisions.by_level.setdefault(level, []).append(row.id)
-        exhausted = (
-            compare(row.balance, -to_decimal(row.credit_limit), row.rounding) <= 0
-        )
+        emergency = to_decimal(row.emergency or 0)
+        credit = to_decimal(row.credit_limit) + emergency
+        exhausted = compare(row.balance, -credit, row.rounding) <= 0
+        if emergency > ZERO:
+            below = compare(row.balance, 0, row.rounding) < 0
+            if below and not row.emergency_used:
+                decisions.emergency_in_use.append(row.id)
+            elif not below and row.emergency_used:
+                decisions.emergency_repaid.append(row.id)
         if exhausted and row.supply_state == "on":
             decisions.to_cut.append(row.id)
-        elif row.supply_state in CUT_STATES and restores(row.balance, row.rounding):
+        elif (
+            row.supply_state in CUT_STATES
+            and not row.limit_cut
+            and restores_with(
+                row.balance,
+                ZERO if row.emergency_used else emergency,
+                row.credit_limit,
+                row.rounding,
+            )
+        ):
             decisions.to_restore.append(row.id)
     return decisions

@@ -5,3 +5,4 @@ from . import prepaid_supply_override_wizard
 from . import prepaid_monthly_report_wizard
 from . import prepaid_daily_rebuild_wizard
 from . import base_partner_merge
+from . import prepaid_debt_add_wizard

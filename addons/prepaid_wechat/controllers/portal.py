@@ -135,6 +135,9 @@ class PrepaidPortal(CustomerPortal):
                 "topup_range": self._topup_range(account, provider)
                 if provider
                 else (0.0, 0.0),
+                # the debt and what a top-up (the first preset) recovers of it
+                "debt_note": account._debt_note(*presets[:1]),
+                "emergency_amount": account._emergency_amount(),
                 "error": error,
             }
         )
@@ -284,6 +287,22 @@ class PrepaidPortal(CustomerPortal):
             f"{rendering['api_url']}?reference={tx.reference}"
             f"&access_token={rendering['access_token']}"
         )
+
+    @http.route(
+        ["/my/prepaid/<int:account_id>/emergency"],
+        type="http",
+        auth="user",
+        methods=["POST"],
+        website=True,
+    )
+    def portal_my_prepaid_emergency(self, account_id, **kwargs):
+        """The tenant takes the emergency credit on offer."""
+        account = self._prepaid_account(account_id)
+        try:
+            account._take_emergency_credit(request.env.user.partner_id)
+        except UserError as err:
+            return request.redirect(f"/my/prepaid/{account.id}?error={quote(str(err))}")
+        return request.redirect(f"/my/prepaid/{account.id}")
 
     @staticmethod
     def _topup_range(account, provider):

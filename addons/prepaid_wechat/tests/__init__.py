@@ -4,3 +4,4 @@ from . import test_tour
 from . import test_wechatpay
 from . import test_race
 from . import test_meter_side_top_up
+from . import test_portal_debt
