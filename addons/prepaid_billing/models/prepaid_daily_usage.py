@@ -365,6 +365,9 @@ class PrepaidDailyUsage(models.Model):
         before, and billing skips them until the transaction ends (it claims
         meters with SKIP LOCKED), so no batch adds to a day half rebuilt.
         """
+        self.env["prepaid.reading"]._check_readings_kept(
+            date_from, self.env._("Rebuilding the daily use")
+        )
         self.env.flush_all()
         cr = self.env.cr
         cr.execute(
