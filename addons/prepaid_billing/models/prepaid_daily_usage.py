@@ -205,6 +205,14 @@ class PrepaidDailyUsage(models.Model):
             "prepaid_reading",
             ["meter_id", "read_at"],
         )
+        # The portal's usage page reads an account's last days and months:
+        # one range of this index, however many years the account has.
+        sql.create_index(
+            cr,
+            "prepaid_daily_usage_account_date_index",
+            self._table,
+            ["account_id", "date"],
+        )
         # the indexes of an earlier version (see date)
         cr.execute(
             "DROP INDEX IF EXISTS prepaid_daily_usage__date_index, "
