@@ -21,7 +21,7 @@ Finally (unless ``--skip-purge``) the retention job removes what is older
 than ``--retention-months`` (default 25) in pieces (timed, readings/s) and
 the four figures are measured once more. ``--explain`` prints the plans
 (``EXPLAIN ANALYZE``) of the statements on readings, charges and daily
-aggregates of the second round of each history length, ``--sql-top N`` the
+aggregates of the first round (left out of the medians), ``--sql-top N`` the
 N slowest statement kinds of each length.
 
 Rows per meter are what history changes for these paths (each reads a
@@ -342,7 +342,7 @@ def phase(registry, benches, args, capture=None, timer=None):
     for index in range(args.repeat):
         for label, bench in benches.items():
             if capture is not None:
-                capture.active = index == 1
+                capture.active = index == 0  # (the round left out)
                 capture.label = label
             if timer is not None:
                 timer.active = index > 0
