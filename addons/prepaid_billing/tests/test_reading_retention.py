@@ -3,6 +3,7 @@ from unittest.mock import patch
 
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -104,6 +105,41 @@ class TestReadingRetention(BillingCase):
         self.assertEqual(self.purge(), 1)
         self.assertFalse(good.exists())
         self.assertEqual((jump | after).exists(), jump | after)
+
+    def test_a_reading_a_bill_names_stays(self):
+        old = ["2024-02-01 00:00:00", "2024-02-02 00:00:00", "2024-02-03 00:00:00"]
+        readings = self.history(self.meter, old + ["2024-02-04 00:00:00"])
+        self.bill()
+        bill = self.env["prepaid.bill"].create(
+            {
+                "name": "Evidence",
+                "account_id": self.account.id,
+                "partner_id": self.tenant.id,
+                "company_id": self.company.id,
+                "currency_id": self.company.currency_id.id,
+                "date_from": "2024-02-01",
+                "date_to": "2024-02-29",
+                "line_ids": [
+                    Command.create(
+                        {
+                            "product_id": self.env["product.product"]
+                            .create({"name": "Energy"})
+                            .id,
+                            "name": "Energy",
+                            "meter_id": self.meter.id,
+                            "first_reading_id": readings[0].id,
+                            "last_reading_id": readings[2].id,
+                        }
+                    )
+                ],
+            }
+        )
+        self.assertEqual(self.purge(), 1)
+        self.assertEqual(readings.exists(), readings - readings[1])
+        self.assertEqual(
+            bill.line_ids.mapped("first_reading_id") | bill.line_ids.last_reading_id,
+            readings[0] | readings[2],
+        )
 
     def test_daily_use_and_wallet_are_unchanged(self):
         times = [f"2024-02-0{day} 0{hour}:00:00" for day in (1, 2) for hour in (1, 5)]
