@@ -38,7 +38,7 @@ class PrepaidReading(models.Model):
         their charge rows (one statement): with the quantity, the amount and
         the wallet line's tariff version, each charge can be priced again
         without the reading."""
-        super()._retention_before_delete(reading_ids)
+        result = super()._retention_before_delete(reading_ids)
         self.env.cr.execute(
             SQL(
                 """
@@ -58,3 +58,4 @@ class PrepaidReading(models.Model):
             )
         )
         self.env["prepaid.reading.charge"].invalidate_model()
+        return result
