@@ -213,10 +213,12 @@ class PrepaidDailyUsage(models.Model):
             self._table,
             ["account_id", "date"],
         )
-        # the indexes of an earlier version (see date)
+        # the indexes of an earlier version (see date; account_id: the
+        # account and date index above)
         cr.execute(
             "DROP INDEX IF EXISTS prepaid_daily_usage__date_index, "
-            "prepaid_daily_usage__company_id_index"
+            "prepaid_daily_usage__company_id_index, "
+            "prepaid_daily_usage__account_id_index"
         )
         create_forget_triggers(cr)
 

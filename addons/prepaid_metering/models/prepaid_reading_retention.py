@@ -9,6 +9,7 @@ they go).
 """
 
 import logging
+from datetime import datetime
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -24,6 +25,8 @@ PIECE_PARAM = "prepaid_metering.reading_purge_piece"
 #: Set by the purge: readings of local days before this date may be gone.
 REMOVED_BEFORE_PARAM = "prepaid_metering.readings_removed_before"
 DEFAULT_PIECE = 10000
+#: Before any reading.
+EPOCH = datetime(1970, 1, 1)
 #: Meters whose old readings are looked for together.
 METER_CHUNK = 500
 
@@ -123,8 +126,15 @@ class PrepaidReading(models.Model):
             if not meter_ids:
                 break
             after = meter_ids[-1]
+            # Where each meter's next piece starts (read_at): the rows a
+            # piece deleted stay in the index until VACUUM, so a scan from
+            # the oldest each time would grow with every piece.
+            starts = dict.fromkeys(meter_ids, EPOCH)
             while True:
-                ids = self._retention_candidates(cutoffs, meter_ids, piece, keep)
+                rows = self._retention_candidates(cutoffs, starts, piece, keep)
+                ids = [row[0] for row in rows if not row[3]]
+                for _id, meter_id, read_at, _referenced in rows:
+                    starts[meter_id] = max(starts[meter_id], read_at)
                 if ids:
                     self._retention_delete(ids, first_kept)
                     done += len(ids)
@@ -134,7 +144,7 @@ class PrepaidReading(models.Model):
                     # is left.
                     self.env.cr.commit()  # pylint: disable=invalid-commit
                 self.env["ir.cron"]._notify_progress(done=done, remaining=0)
-                if len(ids) < piece:
+                if len(rows) < piece:
                     break
         if done:
             _logger.info("reading retention: %s readings removed", done)
@@ -186,42 +196,47 @@ class PrepaidReading(models.Model):
         return SQL(" AND ").join(conditions) if conditions else SQL("TRUE")
 
     @api.model
-    def _retention_candidates(self, cutoffs, meter_ids, limit, keep):
-        """Up to ``limit`` ids of readings of ``meter_ids`` that are old
-        enough, used up and referenced by nothing that keeps them (one
-        statement)."""
+    def _retention_candidates(self, cutoffs, starts, limit, keep):
+        """Up to ``limit`` readings old enough and used up of the meters of
+        ``starts`` (``{meter id: read_at}``: each after that time, oldest
+        first; one at the very time of the last one seen waits for the next
+        run), as ``(id, meter id, read_at, kept)``: ``kept`` when a record
+        still points at it (one statement)."""
         if not cutoffs:
             return []
         self.env.cr.execute(
             SQL(
                 """
-            SELECT r.id
+            SELECT r.id, r.meter_id, r.read_at, NOT (%s)
               FROM (SELECT m.id, m.suspect_reading_id AS suspect, c.cutoff,
-                           %s AS done
-                      FROM prepaid_meter m
+                           k.start, %s AS done
+                      FROM unnest(%s::int4[], %s::timestamp[]) AS k(meter_id, start)
+                      JOIN prepaid_meter m ON m.id = k.meter_id
                       LEFT JOIN prepaid_site s ON s.id = m.site_id
                       JOIN unnest(%s::text[], %s::timestamp[]) AS c(tz, cutoff)
-                           ON c.tz = COALESCE(s.tz, 'UTC')
-                     WHERE m.id = ANY(%s)) m
+                           ON c.tz = COALESCE(s.tz, 'UTC')) m
              CROSS JOIN LATERAL (
-                   SELECT r.id
+                   SELECT r.id, r.meter_id, r.read_at
                      FROM prepaid_reading r
-                    WHERE r.meter_id = m.id AND r.read_at < m.cutoff
-                      AND r.id < m.done
+                    WHERE r.meter_id = m.id AND r.read_at > m.start
+                      AND r.read_at < m.cutoff AND r.id < m.done
                       AND r.review_state IS DISTINCT FROM 'suspect'
-                      AND r.id IS DISTINCT FROM m.suspect) r
-             WHERE %s
+                      AND r.id IS DISTINCT FROM m.suspect
+                    ORDER BY r.read_at
+                    LIMIT %s) r
              LIMIT %s
             """,
+                keep,
                 self._retention_done_sql("m"),
+                list(starts),
+                list(starts.values()),
                 list(cutoffs),
                 list(cutoffs.values()),
-                meter_ids,
-                keep,
+                limit,
                 limit,
             )
         )
-        return [reading_id for (reading_id,) in self.env.cr.fetchall()]
+        return self.env.cr.fetchall()
 
     @api.model
     def _retention_delete(self, ids, first_kept):
