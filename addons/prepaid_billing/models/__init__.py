@@ -11,6 +11,7 @@ from . import prepaid_account_meter_record
 from . import prepaid_ledger_line
 from . import prepaid_reading_charge
 from . import prepaid_reading
+from . import prepaid_reading_retention
 from . import prepaid_meter
 from . import prepaid_meter_command
 from . import prepaid_room

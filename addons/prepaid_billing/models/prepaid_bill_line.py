@@ -29,8 +29,9 @@ class PrepaidBillLine(models.Model):
     currency_id = fields.Many2one(related="bill_id.currency_id")
     amount = fields.Monetary()
     tariff_version_id = fields.Many2one("prepaid.tariff.version")
-    first_reading_id = fields.Many2one("prepaid.reading")
-    last_reading_id = fields.Many2one("prepaid.reading")
+    # Indexed: removing old readings keeps those a bill names.
+    first_reading_id = fields.Many2one("prepaid.reading", index="btree_not_null")
+    last_reading_id = fields.Many2one("prepaid.reading", index="btree_not_null")
     reading_count = fields.Integer(string="Readings")
     charge_line_id = fields.Many2one("prepaid.charge.line", ondelete="set null")
     share_id = fields.Many2one("prepaid.apportionment.share", ondelete="set null")

@@ -130,6 +130,11 @@ class PrepaidBillRun(models.Model):
                     **{"from": self.date_from},
                 )
             )
+        # The use starts from the last reading before the period.
+        self.env["prepaid.reading"]._check_readings_kept(
+            self.date_from - timedelta(days=1),
+            self.env._("Bill run %s", self.name),
+        )
 
     @api.model
     def _postpaid_account_domain(self, company):

@@ -205,10 +205,20 @@ class PrepaidDailyUsage(models.Model):
             "prepaid_reading",
             ["meter_id", "read_at"],
         )
-        # the indexes of an earlier version (see date)
+        # The portal's usage page reads an account's last days and months:
+        # one range of this index, however many years the account has.
+        sql.create_index(
+            cr,
+            "prepaid_daily_usage_account_date_index",
+            self._table,
+            ["account_id", "date"],
+        )
+        # the indexes of an earlier version (see date; account_id: the
+        # account and date index above)
         cr.execute(
             "DROP INDEX IF EXISTS prepaid_daily_usage__date_index, "
-            "prepaid_daily_usage__company_id_index"
+            "prepaid_daily_usage__company_id_index, "
+            "prepaid_daily_usage__account_id_index"
         )
         create_forget_triggers(cr)
 
@@ -365,6 +375,9 @@ class PrepaidDailyUsage(models.Model):
         before, and billing skips them until the transaction ends (it claims
         meters with SKIP LOCKED), so no batch adds to a day half rebuilt.
         """
+        self.env["prepaid.reading"]._check_readings_kept(
+            date_from, self.env._("Rebuilding the daily use")
+        )
         self.env.flush_all()
         cr = self.env.cr
         cr.execute(

@@ -120,5 +120,7 @@ class PrepaidDailyUsageLabels(models.AbstractModel):
     building_id = _Reference("prepaid.building", readonly=True)
     site_id = _Reference("prepaid.site", readonly=True)
     company_id = _Reference("res.company", readonly=True)
-    account_id = _Reference("prepaid.account", readonly=True, index=True)
+    # Indexed with the date (prepaid.daily.usage init): the portal reads an
+    # account's last days, one index range however long its history.
+    account_id = _Reference("prepaid.account", readonly=True)
     partner_id = _Reference("res.partner", string="Tenant", readonly=True)

@@ -72,10 +72,16 @@ class PrepaidLedgerLine(models.Model):
     meter_id = fields.Many2one(
         "prepaid.meter", readonly=True, index=True, ondelete="restrict"
     )
-    # Consumption: the last reading of the charges the line sums. Indexed by
-    # the partial unique index of init().
+    # Consumption: the last reading of the charges the line sums (unique: the
+    # partial index of init()). When the raw reading is removed after the
+    # retention period the reference empties; the line's charges keep the
+    # reading's id, time and registers (prepaid.reading._retention_before_delete).
     reading_id = fields.Many2one(
-        "prepaid.reading", string="Last Reading", readonly=True, ondelete="restrict"
+        "prepaid.reading",
+        string="Last Reading",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
     )
     reading_count = fields.Integer(
         string="Readings", readonly=True, help="Readings charged by this line."

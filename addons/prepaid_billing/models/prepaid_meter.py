@@ -34,12 +34,14 @@ class PrepaidMeter(models.Model):
         "prepaid.reading",
         readonly=True,
         copy=False,
+        index="btree_not_null",  # removing old readings checks the reference
         help="Last reading priced; later readings are still to bill.",
     )
     daily_reading_id = fields.Many2one(
         "prepaid.reading",
         readonly=True,
         copy=False,
+        index="btree_not_null",  # removing old readings checks the reference
         help="Meters billing does not deduct (postpaid, no account): the last "
         "reading added to the daily use.",
     )

@@ -50,6 +50,29 @@ class PrepaidReadingCharge(models.Model):
     )
     reading_id = fields.Many2one("prepaid.reading", compute="_compute_reading_id")
     read_at = fields.Datetime(compute="_compute_reading_id")
+    # What the raw reading said, copied when it is removed after the
+    # retention period (prepaid.reading._retention_before_delete); empty
+    # while the reading is there.
+    kept_read_at = fields.Datetime(string="Read At (Kept)", readonly=True)
+    kept_energy_total_kwh = fields.Float(
+        string="Energy Register (kWh)", readonly=True, digits=(16, 2)
+    )
+    kept_energy_sharp_kwh = fields.Float(
+        string="Sharp Register (kWh)", readonly=True, digits=(16, 2)
+    )
+    kept_energy_peak_kwh = fields.Float(
+        string="Peak Register (kWh)", readonly=True, digits=(16, 2)
+    )
+    kept_energy_flat_kwh = fields.Float(
+        string="Flat Register (kWh)", readonly=True, digits=(16, 2)
+    )
+    kept_energy_valley_kwh = fields.Float(
+        string="Valley Register (kWh)", readonly=True, digits=(16, 2)
+    )
+    kept_volume_m3 = fields.Float(
+        string="Volume Register (m³)", readonly=True, digits=(16, 3)
+    )
+    kept_anomaly = fields.Char(string="Anomaly (Kept)", readonly=True)
     account_id = fields.Many2one(related="ledger_line_id.account_id")
     company_id = fields.Many2one(related="ledger_line_id.company_id")
     currency_id = fields.Many2one(related="ledger_line_id.currency_id")
@@ -67,6 +90,20 @@ class PrepaidReadingCharge(models.Model):
                 amount numeric NOT NULL,
                 detail text
             )
+            """
+        )
+        # What the raw reading said, copied before the reading is removed.
+        cr.execute(
+            """
+            ALTER TABLE prepaid_reading_charge
+                ADD COLUMN IF NOT EXISTS kept_read_at timestamp,
+                ADD COLUMN IF NOT EXISTS kept_energy_total_kwh numeric,
+                ADD COLUMN IF NOT EXISTS kept_energy_sharp_kwh numeric,
+                ADD COLUMN IF NOT EXISTS kept_energy_peak_kwh numeric,
+                ADD COLUMN IF NOT EXISTS kept_energy_flat_kwh numeric,
+                ADD COLUMN IF NOT EXISTS kept_energy_valley_kwh numeric,
+                ADD COLUMN IF NOT EXISTS kept_volume_m3 numeric,
+                ADD COLUMN IF NOT EXISTS kept_anomaly varchar
             """
         )
         cr.execute(
@@ -91,11 +128,13 @@ class PrepaidReadingCharge(models.Model):
             )
 
     def _compute_reading_id(self):
-        readings = self.env["prepaid.reading"].browse(self.ids)
+        # The raw reading may be gone (retention): then the charge is all.
+        readings = self.env["prepaid.reading"].browse(self.ids).exists()
         readings.fetch(["read_at"])
-        for charge, reading in zip(self, readings, strict=True):
+        for charge in self:
+            reading = readings.browse(charge.id if charge.id in readings._ids else [])
             charge.reading_id = reading
-            charge.read_at = reading.read_at
+            charge.read_at = reading.read_at or charge.kept_read_at
 
     @api.depends("detail", "quantity", "tariff_version_id")
     def _compute_pricing_text(self):

@@ -26,3 +26,4 @@ from . import test_meter_side_locks
 from . import test_dlt645_billing
 from . import test_debt
 from . import test_limits
+from . import test_reading_retention

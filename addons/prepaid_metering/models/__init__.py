@@ -11,6 +11,7 @@ from . import prepaid_meter_event
 from . import prepaid_reading
 from . import prepaid_reading_review
 from . import prepaid_reading_store
+from . import prepaid_reading_retention
 from . import prepaid_meter_command_wire
 from . import prepaid_meter_command_queue
 from . import prepaid_meter_command_recovery

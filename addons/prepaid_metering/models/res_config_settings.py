@@ -47,6 +47,25 @@ class ResConfigSettings(models.TransientModel):
         "worker: the recovery job settles it (switch commands are read back and "
         "resent, counted records settled by the meter's counter).",
     )
+    prepaid_reading_retention_months = fields.Integer(
+        string="Reading Retention (months)",
+        default=25,
+        config_parameter="prepaid_metering.reading_retention_months",
+        help="Raw readings older than this many months (the site's calendar) "
+        "are removed once billed and added to the daily use; the daily use, "
+        "the charges (with the meter registers) and the bills stay.",
+    )
+
+    @api.constrains("prepaid_reading_retention_months")
+    def _check_prepaid_reading_retention_months(self):
+        for settings in self:
+            if settings.prepaid_reading_retention_months < 1:
+                raise ValidationError(
+                    self.env._(
+                        "Readings must be kept at least one month (got %s months).",
+                        settings.prepaid_reading_retention_months,
+                    )
+                )
 
     prepaid_event_every_sweeps = fields.Integer(
         string="Event Counters Every (sweeps)",
