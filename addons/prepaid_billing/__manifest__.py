@@ -45,6 +45,7 @@
         "wizards/prepaid_daily_rebuild_wizard_views.xml",
         "views/prepaid_dashboard_views.xml",
         "views/prepaid_room_usage_views.xml",
+        "views/prepaid_fleet_import_views.xml",
     ],
     "demo": [
         "demo/prepaid_billing_demo.xml",

@@ -447,6 +447,9 @@ class PrepaidFleetImport(models.Model):
                 continue
             kind = todo[0].kind
             self._create_piece(kind, models_of[kind], todo, links)
+            self.env.flush_all()
+            # A piece's records are not needed again: keep the cache small.
+            self.env.invalidate_all()
             counts[kind] = counts.get(kind, 0) + len(todo)
             done += len(todo)
             self.sudo().write({"rows_done": done, "failure": False})
@@ -490,9 +493,7 @@ class PrepaidFleetImport(models.Model):
         )
         for row, record in zip(rows, records, strict=True):
             links.ids[row.ref] = record.id
-        self.env.flush_all()
-        # A piece's records are not needed again: keep the cache small.
-        self.env.invalidate_all()
+        return records
 
     def _import_vals_site(self, row, links):
         vals = dict(row.values, company_id=self.company_id.id)

@@ -116,8 +116,8 @@ class Kind:
 
     ``columns`` maps a column to its parser; ``choices`` names the columns
     whose values must be one of a set the caller gives (selections, time
-    zones); ``refs`` names extra columns holding the ref of another row and
-    the kind it must be (a meter's room).
+    zones); ``refs`` names extra columns holding the ref (or refs) of other
+    rows and the kind they must be (a meter's room, an account's meters).
     """
 
     name: str
@@ -190,6 +190,13 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _as_list(value) -> list:
+    """A ref column's refs: none, one, or a list (``words``)."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 class Issue(NamedTuple):
     """One problem: the file line (1 = header), a code, its parameters."""
 
@@ -249,8 +256,7 @@ class Plan:
             if row.parent:
                 refs.add(row.parent)
             for column in self.kinds[row.kind].refs:
-                if row.values.get(column):
-                    refs.add(row.values[column])
+                refs.update(_as_list(row.values.get(column)))
         return refs
 
     def check_links(self, known: Known) -> None:
@@ -269,7 +275,11 @@ class Plan:
         for row in self.rows:
             kind = self.kinds[row.kind]
             links = [("parent", row.parent, kind.parent)] if kind.parent else []
-            links += [(col, row.values.get(col), k) for col, k in kind.refs.items()]
+            links += [
+                (col, ref, k)
+                for col, k in kind.refs.items()
+                for ref in _as_list(row.values.get(col))
+            ]
             for column, ref, wanted in links:
                 if not ref or ref in self.refused:
                     continue
