@@ -206,3 +206,22 @@ def test_one_bad_row_in_a_hundred_thousand():
     plan = fi.parse(fi.read_table(data, "big.csv"), CHOICES)
     plan.check_links(known)
     assert codes(plan) == [(50_001, fi.MISSING_VALUE)]
+
+
+def test_children_of_a_refused_row_get_no_second_issue():
+    plan = plan_of(GOOD.replace("room,R1,F1,101,,,,,,12.5,", "room,R1,F1,101,,,,,,-1,"))
+    assert codes(plan) == [(5, fi.BAD_NUMBER)]
+
+
+def test_a_ref_column_may_hold_several_refs():
+    kinds = dict(fi.KINDS)
+    kinds["group"] = fi.Kind(
+        "group", 9, None, ("members",), {"members": fi.words}, refs={"members": "meter"}
+    )
+    data = (HEADER.rstrip("\n") + ",members\n" + GOOD.replace("\n", ",\n")).encode()
+    data += b"group,X1,,,,,,,,,,M1 M2 M9\n"
+    plan = fi.parse(fi.read_table(data, "f.csv"), CHOICES, kinds)
+    assert "M9" in plan.outside_refs()
+    plan.check_links(NOTHING)
+    assert codes(plan) == [(9, fi.MISSING_PARENT)]
+    assert plan.issues[0].params == {"column": "members", "ref": "M9", "kind": "meter"}
