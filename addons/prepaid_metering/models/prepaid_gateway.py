@@ -19,6 +19,11 @@ BUS_CLAIM = timedelta(minutes=5)
 #: What a worker holding a bus does on it.
 BUS_USES = [("poll", "Polling"), ("command", "Sending commands")]
 
+#: A gateway that answered nothing last sweep is given up for this sweep
+#: after this many silent meters in a row, so a dead bus costs a few timeouts,
+#: not one per meter, and does not hold up the gateways polled after it.
+SILENT_BUS_METERS = 3
+
 PROTOCOLS = [
     ("modbus_tcp", "Modbus TCP"),
     ("rtu_over_tcp", "Modbus RTU over TCP"),
@@ -173,6 +178,7 @@ class PrepaidGateway(models.Model):
             timeout=self.timeout_s,
             retries=self.retries,
             key=self.id,
+            give_up_after=SILENT_BUS_METERS if self.state == "offline" else 0,
         )
 
     @api.model
