@@ -359,3 +359,13 @@ class TestBusAddressAndBigCreate(TransactionCase):
         self.assertEqual(rooms.building_id, self.building)
         self.assertEqual(len(self.building.room_ids), 50)
         self.assertEqual(len(floor.room_ids), 50)
+
+    def test_a_gateway_silent_last_sweep_is_given_up_early(self):
+        self.assertEqual(self.gateway._driver_endpoint().give_up_after, 0)
+        self.gateway.invalidate_recordset(["state"])
+        self.env.cr.execute(
+            "UPDATE prepaid_gateway SET state = 'offline' WHERE id = %s",
+            [self.gateway.id],
+        )
+        self.gateway.invalidate_recordset(["state"])
+        self.assertEqual(self.gateway._driver_endpoint().give_up_after, 3)
