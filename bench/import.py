@@ -163,8 +163,12 @@ def kill_after(registry, args, job_id: int, pieces: int) -> None:
 def set_piece(registry, rows: int | None) -> None:
     if rows:
         with registry.cursor() as cr:
-            new_env(cr)["ir.config_parameter"].set_param(
-                "prepaid_metering.import_piece_rows", rows
+            # (set_param() left an existing value unchanged in this script)
+            cr.execute(
+                """INSERT INTO ir_config_parameter (key, value)
+                   VALUES ('prepaid_metering.import_piece_rows', %s)
+                   ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value""",
+                [str(rows)],
             )
 
 
