@@ -257,6 +257,60 @@ def ensure_fleet(registry, n_gateways: int, n_meters: int) -> list[int]:
         return gateways.ids
 
 
+def ensure_fleet_imported(registry, n_gateways: int, n_meters: int) -> list[int]:
+    """``ensure_fleet`` through the fleet importer (``prepaid.fleet.import``:
+    check, then committed pieces), the way an operator loads a big fleet."""
+    import base64
+
+    code = f"bench-poll-{n_gateways}x{n_meters}"
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        site = env["prepaid.site"].search([("code", "=", code)], limit=1)
+        if site:
+            return (
+                env["prepaid.gateway"]
+                .search([("site_id", "=", site.id)], order="id")
+                .ids
+            )
+    tag = f"bp{n_gateways}x{n_meters}"
+    lines = [
+        "type,ref,parent,name,code,tz,host,port,timeout_s,device_id,profiles,room,level",
+        f"site,{tag}S,,{code},{code},UTC,,,,,,,",
+        f"building,{tag}B,{tag}S,B1,,,,,,,,,",
+    ]
+    profiles = " ".join(xmlid.split("_", 1)[1] for xmlid in PROFILES)
+    for g in range(n_gateways):
+        lines.append(f"floor,{tag}F{g},{tag}B,F{g + 1},,,,,,,,,{g + 1}")
+        lines.append(f"gateway,{tag}G{g},{tag}S,gw{g + 1:03d},,,127.0.0.1,502,1.0,,,,")
+        for d in range(1, n_meters + 1):
+            room = f"{tag}R{g}x{d}"
+            lines.append(f"room,{room},{tag}F{g},R{g + 1}-{d},,,,,,,,,")
+            lines.append(
+                f"meter,{tag}M{g}x{d},{tag}G{g},M{g + 1}-{d},,,,,,{d},"
+                f"{profiles},{room},"
+            )
+    data = base64.b64encode(("\n".join(lines) + "\n").encode()).decode()
+    started = time.perf_counter()
+    with registry.cursor() as cr:
+        env = new_env(cr)
+        result = env["prepaid.fleet.import"].import_fleet(data, f"{code}.csv")
+        if result["errors"]:
+            raise RuntimeError(f"fleet import refused the bench table: {result}")
+        cr.commit()
+        env["prepaid.fleet.import"]._cron_run(job_ids=[result["id"]], commit=True)
+        site = env["prepaid.site"].search([("code", "=", code)], limit=1)
+        gateways = env["prepaid.gateway"].search(
+            [("site_id", "=", site.id)], order="id"
+        )
+    print(
+        f"imported site {code} (prepaid.fleet.import): {n_gateways} gateways, "
+        f"{n_gateways * n_meters} meters/rooms in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return gateways.ids
+
+
 def point_gateways(registry, gateway_ids: list[int], endpoints: list[dict]) -> None:
     """Aim the bench gateways at the fleet's (ephemeral) ports, gw1 -> gw1..."""
     by_name = {e["name"]: e for e in endpoints}
@@ -600,7 +654,8 @@ def print_runs(label: str, runs: list[Run], meters: int) -> None:
 
 def phase(registry, probe, args, n_gw, n_m, baud, blocks, prof=None):
     """Start a fleet, point the bench gateways at it, sweep bare then product."""
-    gateway_ids = ensure_fleet(registry, n_gw, n_m)
+    create = ensure_fleet_imported if args.import_fleet else ensure_fleet
+    gateway_ids = create(registry, n_gw, n_m)
     fleet = start_fleet(n_gw, n_m, args.processes, baud)
     try:
         endpoints = fleet.endpoints()
@@ -706,6 +761,11 @@ def parse_args(argv=None):
         help=f"override {BATCH_PARAM} (gateways per _cron_poll batch) for the run",
     )
     parser.add_argument("--sizes", default="10,100,1000,10000", help="(c) batches")
+    parser.add_argument(
+        "--import-fleet",
+        action="store_true",
+        help="create the bench fleet through the fleet importer (big fleets)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one extra (a) sweep"
     )

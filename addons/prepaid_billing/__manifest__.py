@@ -48,6 +48,7 @@
         "wizards/prepaid_debt_add_wizard_views.xml",
         "views/prepaid_debt_views.xml",
         "data/prepaid_debt_cron_data.xml",
+        "views/prepaid_fleet_import_views.xml",
     ],
     "demo": [
         "demo/prepaid_billing_demo.xml",

@@ -26,6 +26,7 @@
         "views/prepaid_location_views.xml",
         "views/prepaid_room_views.xml",
         "views/res_config_settings_views.xml",
+        "views/prepaid_fleet_import_views.xml",
         "wizards/prepaid_meter_params_wizard_views.xml",
         "wizards/prepaid_reading_review_wizard_views.xml",
         "wizards/prepaid_meter_replace_wizard_views.xml",

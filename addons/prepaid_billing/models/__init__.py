@@ -43,3 +43,4 @@ from . import prepaid_bill_line
 from . import prepaid_arrears_notice
 from . import prepaid_dashboard
 from . import prepaid_room_limits
+from . import prepaid_fleet_import

@@ -27,3 +27,4 @@ from . import test_dlt645_billing
 from . import test_debt
 from . import test_limits
 from . import test_reading_retention
+from . import test_fleet_import_accounts

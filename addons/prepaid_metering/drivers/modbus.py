@@ -110,6 +110,10 @@ class Endpoint:
     bytesize: int = 8
     parity: str = "N"
     stopbits: int = 1
+    #: Stop a sweep of this bus after this many meters in a row gave no reply
+    #: while none answered yet (0: never): the rest fail at once instead of
+    #: each waiting for its timeout. For a bus that was silent last time.
+    give_up_after: int = 0
 
     @property
     def label(self) -> str:
@@ -320,7 +324,9 @@ async def poll_bus(
     Returns one result per poll, in order. A timeout, a garbled reply or a lost
     connection closes and reopens the connection before the next meter, so a late
     answer can never be taken for the next meter's. When the gateway cannot be
-    (re)connected, the meters not yet read fail with kind "connection".
+    (re)connected, the meters not yet read fail with kind "connection"; when
+    ``endpoint.give_up_after`` meters in a row gave no reply and none answered,
+    the rest fail with kind "timeout" without being asked.
     A caller-supplied ``client`` is connected if needed but left open.
     """
     own = client is None
@@ -330,6 +336,7 @@ async def poll_bus(
     except ValueError as exc:
         return _failed_all(polls, CONNECTION, f"bad endpoint {endpoint.label}: {exc}")
     results: list[PollResult] = []
+    answered, silent = False, 0
     try:
         reason = None if client.connected else await _connect(client, endpoint)
         if reason:
@@ -345,6 +352,21 @@ async def poll_bus(
                     break
             result = await _read_meter(client, poll)
             results.append(result)
+            answered = answered or result.ok or bool(result.raw)
+            silent = silent + 1 if result.error_kind == TIMEOUT else 0
+            if (
+                endpoint.give_up_after
+                and not answered
+                and silent >= endpoint.give_up_after
+                and index + 1 < len(polls)
+            ):
+                reason = (
+                    f"{endpoint.label}: bus silent ({silent} meters in a row gave "
+                    "no reply), not asked this sweep"
+                )
+                _logger.info("%s", reason)
+                results.extend(_failed_all(polls[index + 1 :], TIMEOUT, reason))
+                break
             if result.error_kind in _RESYNC_KINDS:
                 _logger.debug(
                     "%s device %s: %s", endpoint.label, poll.device_id, result.error

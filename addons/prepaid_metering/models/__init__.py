@@ -17,3 +17,4 @@ from . import prepaid_meter_command_queue
 from . import prepaid_meter_command_recovery
 from . import prepaid_meter_command
 from . import res_config_settings
+from . import prepaid_fleet_import

@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from ..tools.precompute import forget_inverses
 
 
 class PrepaidBuilding(models.Model):
@@ -22,3 +24,9 @@ class PrepaidBuilding(models.Model):
     )
     floor_ids = fields.One2many("prepaid.floor", "building_id", string="Floors")
     room_ids = fields.One2many("prepaid.room", "building_id", string="Rooms")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # One read of the parents instead of Odoo's precompute on new
+        # records, which is quadratic in the batch (see tools/precompute).
+        return super().create(forget_inverses(self, vals_list))

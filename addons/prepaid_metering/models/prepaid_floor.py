@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from ..tools.precompute import forget_inverses
 
 
 class PrepaidFloor(models.Model):
@@ -24,6 +26,12 @@ class PrepaidFloor(models.Model):
         related="building_id.company_id", store=True, index=True, precompute=True
     )
     room_ids = fields.One2many("prepaid.room", "floor_id", string="Rooms")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # One read of the parents instead of Odoo's precompute on new
+        # records, which is quadratic in the batch (see tools/precompute).
+        return super().create(forget_inverses(self, vals_list))
 
     def _compute_display_name(self):
         for floor in self:

@@ -9,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.modules import module as odoo_module
 
 from ..drivers import bus, dlt645
+from ..tools.precompute import forget_inverses
 from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
@@ -19,6 +20,11 @@ _logger = logging.getLogger(__name__)
 BUS_CLAIM = timedelta(minutes=5)
 #: What a worker holding a bus does on it.
 BUS_USES = [("poll", "Polling"), ("command", "Sending commands")]
+
+#: A gateway that answered nothing last sweep is given up for this sweep
+#: after this many silent meters in a row, so a dead bus costs a few timeouts,
+#: not one per meter, and does not hold up the gateways polled after it.
+SILENT_BUS_METERS = 3
 
 PROTOCOLS = [
     ("modbus_tcp", "Modbus TCP"),
@@ -135,7 +141,9 @@ class PrepaidGateway(models.Model):
             if vals.get("protocol") in DLT645_PROTOCOLS:
                 for name, value in DLT645_LINE.items():
                     vals.setdefault(name, value)
-        return super().create(vals_list)
+        # One read of the parents instead of Odoo's precompute on new
+        # records, which is quadratic in the batch (see tools/precompute).
+        return super().create(forget_inverses(self, vals_list))
 
     @api.onchange("protocol")
     def _onchange_protocol_line(self):
@@ -232,6 +240,7 @@ class PrepaidGateway(models.Model):
             bytesize=self.bytesize,
             parity=self.parity,
             stopbits=self.stopbits,
+            give_up_after=SILENT_BUS_METERS if self.state == "offline" else 0,
         )
 
     @api.model

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..tools.precompute import forget_inverses
+
 METER_TYPES = [
     ("electric_1p", "Electricity, single-phase"),
     ("electric_3p", "Electricity, three-phase"),
@@ -303,11 +305,52 @@ class PrepaidMeter(models.Model):
                     if self.env["prepaid.gateway"].browse(gateway_id).is_dlt645:
                         vals["device_id"] = self._free_device_id(gateway_id, taken)
                 used.add(vals.get("device_id"))
-            self._check_address_vals(vals)
             self._check_relay_secret(vals)
-        meters = super().create(vals_list)
+        self._check_new_addresses(vals_list)
+        # One read of the gateways instead of Odoo's precompute on new
+        # records, which is quadratic in the batch (see tools/precompute).
+        meters = super().create(forget_inverses(self, vals_list))
         meters._check_dlt645_address()
         return meters
+
+    @api.model
+    def _check_new_addresses(self, vals_list):
+        """``_check_address_vals`` for many new meters in one query (an
+        import creates thousands at once), twins within the batch included."""
+        if len(vals_list) == 1:
+            self._check_address_vals(vals_list[0])
+            return
+        wanted = {}
+        for vals in vals_list:
+            self._check_address_vals(vals, check_twin=False)
+            if vals.get("gateway_id"):
+                key = (vals["gateway_id"], vals.get("device_id", 1))
+                if key in wanted:
+                    raise ValidationError(
+                        self.env._(
+                            "Meters %(name)s and %(twin)s cannot share device "
+                            "address %(id)s on one gateway.",
+                            name=vals.get("name", ""),
+                            twin=wanted[key].get("name", ""),
+                            id=key[1],
+                        )
+                    )
+                wanted[key] = vals
+        if not wanted:
+            return
+        self.flush_model(["gateway_id", "device_id"])
+        gateway_ids, device_ids = zip(*wanted, strict=True)
+        self.env.cr.execute(
+            """SELECT m.id FROM prepaid_meter m
+                 JOIN unnest(%s::int4[], %s::int4[]) AS w(gateway_id, device_id)
+                   ON w.gateway_id = m.gateway_id AND w.device_id = m.device_id
+                LIMIT 1""",
+            (list(gateway_ids), list(device_ids)),
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            twin = self.browse(row[0])
+            self._check_address_vals(wanted[(twin.gateway_id.id, twin.device_id)])
 
     def write(self, vals):
         if "device_id" in vals or "gateway_id" in vals:
@@ -439,7 +482,7 @@ class PrepaidMeter(models.Model):
             return 60
 
     @api.model
-    def _check_address_vals(self, vals, meter=None):
+    def _check_address_vals(self, vals, meter=None, check_twin=True):
         """Refuse a bad or taken bus address before the database does.
 
         The SQL constraints stay as the last guard; checking first gives the
@@ -456,7 +499,7 @@ class PrepaidMeter(models.Model):
                     id=device_id,
                 )
             )
-        if not gateway_id:
+        if not gateway_id or not check_twin:
             return
         domain = [("gateway_id", "=", gateway_id), ("device_id", "=", device_id)]
         if meter:
