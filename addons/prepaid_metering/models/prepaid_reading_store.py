@@ -5,6 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 
+from ..tools import tamper
 from .prepaid_reading import VALUE_COLUMNS
 
 # Meter columns a sweep reads before storing, and writes back.
@@ -162,6 +163,9 @@ class PrepaidReading(models.Model):
         for meter_id, reading_id in inserted:
             if meter_id in suspect_rows:
                 suspect_rows[meter_id]["suspect_reading_id"] = reading_id
+        if read_rows and self._tamper_checks_enabled():
+            # before the meters take their new values: compared with the old
+            self._check_tamper(read_rows)
         self._update_meters(read_rows, READ_COLUMNS)
         self._update_meters(failed_rows, FAILED_COLUMNS)
         self._clear_suspects(cleared)
@@ -224,8 +228,9 @@ class PrepaidReading(models.Model):
             cached = context["profiles"][profiles] = (
                 profiles._counter_wraps(),
                 profiles._switch_reader(),
+                profiles._switch_state_spec(),
             )
-        wraps, switch_reader = cached
+        wraps, switch_reader, switch_spec = cached
         decoded = res.values
         values = self._values_from_decoded(meter["multiplier"], decoded)
         judged = self._judge(meter, values, read_at, wraps, context["margin"])
@@ -286,6 +291,8 @@ class PrepaidReading(models.Model):
             month_start_m3=month_m3,
             # filled in once the suspect reading has its id
             suspect_reading_id=None,
+            # for the tamper checks (not a column)
+            switch_spec=switch_spec,
         )
         readings.append(
             {
@@ -454,3 +461,123 @@ class PrepaidReading(models.Model):
             """,
             [room_ids],
         )
+
+    # ------------------------------------------------------------------
+    # Tamper and theft signals
+    # ------------------------------------------------------------------
+    @api.model
+    def _tamper_checks_enabled(self):
+        icp = self.env["ir.config_parameter"].sudo()
+        return icp.get_param("prepaid_metering.tamper_checks", "on") != "off"
+
+    @api.model
+    def _tamper_thresholds(self):
+        icp = self.env["ir.config_parameter"].sudo()
+        default = tamper.Thresholds()
+        values = {}
+        for name in default._fields:
+            raw = icp.get_param(f"prepaid_metering.tamper_{name}")
+            try:
+                values[name] = float(raw) if raw else getattr(default, name)
+            except ValueError:
+                values[name] = getattr(default, name)
+        return tamper.Thresholds(**values)
+
+    def _check_tamper(self, rows):
+        """Signals of the meters just read, in one statement: the SQL finds the
+        few meters whose new values against their last ones show something;
+        :func:`tools.tamper.signals` judges them and builds the evidence."""
+        thresholds = self._tamper_thresholds()
+
+        def num(side, name):
+            return f"({side}->>'{name}')::float8"
+
+        old, new = "m.meter_values", "u.vals"
+        conditions = [
+            f"({num(new, 'energy_reverse')} - {num(old, 'energy_reverse')})"
+            " * COALESCE(NULLIF(m.multiplier, 0), 1) >= %(reverse)s",
+            "m.meter_type = 'electric_3p' AND LEAST("
+            + ", ".join(num(new, v) for _p, v, _c in tamper.PHASES)
+            + ") < %(volts)s",
+            (
+                "u.closed AND ((m.meter_values->>u.sreg)::float8::int4 & u.smask)"
+                f" = u.sval AND {num(new, 'volume_total')} - {num(old, 'volume_total')}"
+                " >= %(flow)s"
+            ),
+        ]
+        for _phase, volts, amps in tamper.PHASES:
+            conditions.append(
+                f"{num(new, volts)} < %(volts)s AND {num(new, amps)}"
+                " * COALESCE(NULLIF(m.multiplier, 0), 1) >= %(amps)s"
+            )
+        for counter in tamper.COUNTERS:
+            conditions.append(f"{num(new, counter)} > {num(old, counter)}")
+        where = " OR ".join(f"({c})" for c in conditions)
+        ids, vals, ats, closed, sregs, smasks, svals = [], [], [], [], [], [], []
+        for row in rows:
+            spec = row["switch_spec"]
+            ids.append(row["id"])
+            vals.append(row["meter_values"])
+            ats.append(row["last_contact"])
+            closed.append(row["switch_state"] == "off")
+            sregs.append(spec[0] if spec else None)
+            smasks.append(spec[1] if spec else None)
+            svals.append(spec[2] if spec else None)
+        self.env.cr.execute(
+            f"""
+            SELECT u.id, m.meter_type, m.multiplier, m.meter_values AS old,
+                   m.last_contact AS old_at, u.vals AS new, u.at AS new_at,
+                   u.closed AS closed_after,
+                   COALESCE(((m.meter_values->>u.sreg)::float8::int4 & u.smask)
+                            = u.sval, false) AS closed_before
+              FROM unnest(%(ids)s::int4[], %(vals)s::jsonb[],
+                          %(ats)s::timestamp[], %(closed)s::bool[],
+                          %(sregs)s::varchar[], %(smasks)s::int4[],
+                          %(svals)s::int4[])
+                   AS u(id, vals, at, closed, sreg, smask, sval)
+              JOIN prepaid_meter m ON m.id = u.id
+             WHERE m.meter_values IS NOT NULL AND ({where})
+            """,  # noqa: S608 - register names are constants of tools.tamper
+            {
+                "ids": ids,
+                "vals": vals,
+                "ats": ats,
+                "closed": closed,
+                "sregs": sregs,
+                "smasks": smasks,
+                "svals": svals,
+                "reverse": thresholds.reverse_kwh,
+                "volts": thresholds.voltage_min_v,
+                "amps": thresholds.current_min_a,
+                "flow": thresholds.flow_m3,
+            },
+        )
+        hits = self.env.cr.dictfetchall()
+        if not hits:
+            return
+        found = []
+        for hit in hits:
+            for signal in tamper.signals(
+                hit["meter_type"],
+                hit["old"],
+                hit["new"],
+                old_at=hit["old_at"],
+                new_at=hit["new_at"],
+                multiplier=hit["multiplier"],
+                closed_before=hit["closed_before"],
+                closed_after=hit["closed_after"],
+                thresholds=thresholds,
+            ):
+                found.append(
+                    {
+                        "meter_id": hit["id"],
+                        "kind": signal.kind,
+                        "source": signal.source,
+                        "occurred_at": hit["new_at"],
+                        "evidence": signal.evidence,
+                        "count_before": signal.count_before,
+                        "count_after": signal.count_after,
+                    }
+                )
+        if found:
+            self.env["prepaid.meter.event"].sudo().create(found)
