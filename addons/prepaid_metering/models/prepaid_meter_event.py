@@ -166,6 +166,44 @@ class PrepaidMeterEvent(models.Model):
             f"{key}: {value}" for key, value in sorted((evidence or {}).items())
         )
 
+    @api.model
+    def _signal_description(self, signal):
+        """A sentence for an operator about a signal of :mod:`tools.tamper`."""
+        _ = self.env._
+        evidence = signal.evidence
+        phases = (evidence.get("phases") or "").upper()
+        if signal.kind == "reverse_energy":
+            return _(
+                "Reverse energy rose %(kwh)s kWh between two reads (threshold "
+                "%(threshold)s kWh).",
+                kwh=evidence["grown_kwh"],
+                threshold=evidence["threshold_kwh"],
+            )
+        if signal.kind == "current_without_voltage":
+            return _(
+                "Phase %(phases)s: no voltage while current flows (energy not "
+                "measured).",
+                phases=phases,
+            )
+        if signal.kind == "phase_loss":
+            return _(
+                "Phase %(phases)s lost: no voltage and no current while the "
+                "other phases are live.",
+                phases=phases,
+            )
+        if signal.kind == "flow_while_closed":
+            return _(
+                "%(m3)s m³ flowed while the valve reported closed (threshold "
+                "%(threshold)s m³).",
+                m3=evidence["flowed_m3"],
+                threshold=evidence["threshold_m3"],
+            )
+        return _(
+            "The meter's event counter went from %(before)s to %(after)s.",
+            before=signal.count_before,
+            after=signal.count_after,
+        )
+
     # ------------------------------------------------------------------
     # Alarms
     # ------------------------------------------------------------------
@@ -205,8 +243,9 @@ class PrepaidMeterEvent(models.Model):
         for event in self.sudo():
             users = event._alarm_users()
             summary = event._alarm_summary()
-            note = escape(event.description or "") + Markup("<br/>").join(
-                escape(line) for line in event.evidence_text.splitlines()
+            note = Markup("<br/>").join(
+                escape(line)
+                for line in [event.description or "", *event.evidence_text.splitlines()]
             )
             for user in users:
                 event.with_context(mail_activity_quick_update=True).activity_schedule(

@@ -495,14 +495,14 @@ class PrepaidReading(models.Model):
         old, new = "m.meter_values", "u.vals"
         conditions = [
             f"({num(new, 'energy_reverse')} - {num(old, 'energy_reverse')})"
-            " * COALESCE(NULLIF(m.multiplier, 0), 1) >= %(reverse)s",
+            " * COALESCE(NULLIF(m.multiplier, 0), 1) >= %(reverse)s - 1e-6",
             "m.meter_type = 'electric_3p' AND LEAST("
             + ", ".join(num(new, v) for _p, v, _c in tamper.PHASES)
             + ") < %(volts)s",
             (
                 "u.closed AND ((m.meter_values->>u.sreg)::float8::int4 & u.smask)"
                 f" = u.sval AND {num(new, 'volume_total')} - {num(old, 'volume_total')}"
-                " >= %(flow)s"
+                " >= %(flow)s - 1e-6"
             ),
         ]
         for _phase, volts, amps in tamper.PHASES:
@@ -555,6 +555,7 @@ class PrepaidReading(models.Model):
         hits = self.env.cr.dictfetchall()
         if not hits:
             return
+        Event = self.env["prepaid.meter.event"]
         found = []
         for hit in hits:
             for signal in tamper.signals(
@@ -577,7 +578,8 @@ class PrepaidReading(models.Model):
                         "evidence": signal.evidence,
                         "count_before": signal.count_before,
                         "count_after": signal.count_after,
+                        "description": Event._signal_description(signal),
                     }
                 )
         if found:
-            self.env["prepaid.meter.event"].sudo().create(found)
+            Event.sudo().create(found)

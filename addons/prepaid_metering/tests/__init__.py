@@ -8,3 +8,4 @@ from . import test_bus_claim
 from . import test_plausibility
 from . import test_live_screens
 from . import test_demo_fleet
+from . import test_tamper

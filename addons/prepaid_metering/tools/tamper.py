@@ -105,13 +105,13 @@ def _reverse(times, multiplier, t):
     rev_old, rev_new = _num(old, "energy_reverse"), _num(new, "energy_reverse")
     if rev_old is None or rev_new is None:
         return []
-    grown = (rev_new - rev_old) * multiplier
+    grown = round((rev_new - rev_old) * multiplier, 6)  # 0.3 - 0.1 is 0.2
     if grown < t.reverse_kwh:
         return []
     evidence = _evidence(
         ["energy_reverse"],
         *times,
-        grown_kwh=round(grown, 6),
+        grown_kwh=grown,
         threshold_kwh=t.reverse_kwh,
     )
     return [Signal("reverse_energy", "analysis", evidence)]
@@ -169,13 +169,13 @@ def _flow(times, t):
     vol_old, vol_new = _num(old, "volume_total"), _num(new, "volume_total")
     if vol_old is None or vol_new is None:
         return []
-    flowed = vol_new - vol_old
+    flowed = round(vol_new - vol_old, 6)
     if flowed < t.flow_m3:
         return []
     evidence = _evidence(
         ["volume_total", "valve"],
         *times,
-        flowed_m3=round(flowed, 6),
+        flowed_m3=flowed,
         threshold_m3=t.flow_m3,
     )
     return [Signal("flow_while_closed", "analysis", evidence)]
