@@ -37,3 +37,4 @@ from . import prepaid_bill
 from . import prepaid_bill_line
 from . import prepaid_arrears_notice
 from . import prepaid_dashboard
+from . import prepaid_apportionment_loss

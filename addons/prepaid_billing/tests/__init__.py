@@ -23,3 +23,4 @@ from . import test_monthly_report_output
 from . import test_settings_view
 from . import test_room_board
 from . import test_meter_side_locks
+from . import test_master_loss
