@@ -21,6 +21,13 @@ STAGED_LOAD_KW = 2.5
 #: counter jumps by 500 kWh 20 simulated minutes (4 real ones) after start.
 FAULT_DEVICE = 6
 FAULT = {"name": "jump", "after_s": 1200, "amount": 500.0}
+#: Tamper faults on gw1 ("demo fault" in their Odoo names too): open meter
+#: events on the room board one, two and three real minutes after start.
+TAMPER_FAULTS = {
+    5: {"name": "reverse_energy", "after_s": 300, "kw": 1.2},
+    17: {"name": "phase_loss", "after_s": 600, "phase": "c"},
+    8: {"name": "cover_open", "after_s": 900},
+}
 
 
 def demo_spec(start_time: str | None = None) -> dict:
@@ -58,6 +65,9 @@ def generate_demo_spec() -> dict:
     master = electric(20, "electric_3p", 1, (6.0, 6.0))
     master.update(profile="commercial", energy_kwh=4875.5, unit_price=0.0)
     gw1.append(master)
+    for meter in gw1:
+        if meter["device_id"] in TAMPER_FAULTS:
+            meter["faults"] = [dict(TAMPER_FAULTS[meter["device_id"]])]
     gw2 = [electric(d, "electric_1p", 2, (0.2, 1.2)) for d in range(1, 13)]
     for meter in gw2:
         if meter["device_id"] in STAGED_DEVICES:

@@ -278,3 +278,37 @@ class TestTamperSignals(MeteringCase):
         self.assertEqual(len(self.e1.reading_ids), 7 * 24 + 1)
         self.assertGreater(self.w.volume_m3, 12.5)
         self.assertFalse(self.events())
+
+
+@tagged("post_install", "-at_install")
+class TestDemoSignals(MeteringCase):
+    """The demo fleet (simulator/demo_fleet.json) shows its tamper faults as
+    open meter events within minutes of start."""
+
+    def test_demo_fleet_raises_its_signals(self):
+        gateway = self.env.ref(
+            "prepaid_metering.demo_gateway_1", raise_if_not_found=False
+        )
+        if not gateway:
+            self.skipTest("needs the demo data")
+        from simulator import Fleet, demo_spec
+
+        spec = demo_spec(start_time="2026-03-02T10:00:00")
+        spec["speed"] = 0
+        spec["gateways"] = spec["gateways"][:1]
+        spec["gateways"][0]["port"] = 0
+        fleet = Fleet.from_spec(spec).start()
+        self.addCleanup(fleet.stop)
+        gateway.port = fleet.gateways[0].port
+        before = self.env[EVENT].search([]).ids
+        gateway._poll_now()
+        # three real minutes at the demo speed (5): 900 simulated seconds
+        fleet.clock.advance(900)
+        self.age_baselines(gateway.meter_ids, hours=0.25)
+        gateway._poll_now()
+        events = self.env[EVENT].search([("id", "not in", before)])
+        self.assertEqual(
+            sorted((e.meter_id.device_id, e.kind) for e in events),
+            [(5, "reverse_energy"), (8, "cover_opened"), (17, "phase_loss")],
+        )
+        self.assertTrue(all("demo fault" in e.meter_id.name for e in events))
