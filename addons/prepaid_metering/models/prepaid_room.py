@@ -93,7 +93,9 @@ class PrepaidRoom(models.Model):
         "acknowledged.",
     )
     event_reason = fields.Char(
-        string="Meter Events", compute="_compute_events", help="What they are."
+        string="Meter Events",
+        compute="_compute_events",
+        help="What they are.",
     )
 
     @api.constrains("area_m2")
@@ -156,7 +158,8 @@ class PrepaidRoom(models.Model):
     def _compute_events(self):
         rooms = self.filtered("id")
         groups = {}
-        if rooms:
+        # a portal user reading a room sees no meter events
+        if rooms and self.env["prepaid.meter.event"].has_access("read"):
             for room, kind, count in self.env["prepaid.meter.event"]._read_group(
                 [("room_id", "in", rooms.ids), ("state", "=", "open")],
                 ["room_id", "kind"],

@@ -162,6 +162,23 @@ class TestTamperSignals(MeteringCase):
         for event in events:
             self.assert_one_alarm(event)
 
+    def test_room_board_shows_the_open_events_with_their_reason(self):
+        self.sim(1).inject("cover_open")
+        self.sim(1).inject("reverse_energy", kw=6.0)
+        self.advance(60)
+        self.poll()
+        self.room.invalidate_recordset(["event_count", "event_reason"])
+        self.assertEqual(self.room.event_count, 2)
+        self.assertEqual(
+            self.room.event_reason, "Meter cover opened, Reverse energy growing"
+        )
+        self.assertEqual(self.room2.event_count, 0)
+        action = self.room.action_view_events()
+        self.assertEqual(self.env[EVENT].search(action["domain"]), self.events(self.e1))
+        self.events().action_acknowledge()
+        self.room.invalidate_recordset(["event_count", "event_reason"])
+        self.assertEqual((self.room.event_count, self.room.event_reason), (0, ""))
+
     def test_water_through_a_closed_valve(self):
         self.advance(3600)
         self.poll()
@@ -302,9 +319,13 @@ class TestDemoSignals(MeteringCase):
         gateway.port = fleet.gateways[0].port
         before = self.env[EVENT].search([]).ids
         gateway._poll_now()
-        # three real minutes at the demo speed (5): 900 simulated seconds
+        # three real minutes at the demo speed (5): 900 simulated seconds,
+        # then one more poll a real minute later
         fleet.clock.advance(900)
         self.age_baselines(gateway.meter_ids, hours=0.25)
+        gateway._poll_now()
+        fleet.clock.advance(300)
+        self.age_baselines(gateway.meter_ids, hours=300 / 3600)
         gateway._poll_now()
         events = self.env[EVENT].search([("id", "not in", before)])
         self.assertEqual(
