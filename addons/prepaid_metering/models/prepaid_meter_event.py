@@ -73,6 +73,20 @@ class PrepaidMeterEvent(models.Model):
     )
     acknowledged_by_id = fields.Many2one("res.users", readonly=True)
     acknowledged_at = fields.Datetime(readonly=True)
+    reading_id = fields.Many2one(
+        "prepaid.reading",
+        string="Reading",
+        readonly=True,
+        ondelete="set null",
+        help="The reading that showed the signal first (its register words).",
+    )
+    previous_reading_id = fields.Many2one(
+        "prepaid.reading",
+        string="Previous Reading",
+        readonly=True,
+        ondelete="set null",
+        help="The reading it was compared with.",
+    )
     last_seen_at = fields.Datetime(
         string="Last Seen",
         readonly=True,

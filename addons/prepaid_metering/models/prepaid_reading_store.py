@@ -529,7 +529,13 @@ class PrepaidReading(models.Model):
                    m.last_contact AS old_at, u.vals AS new, u.at AS new_at,
                    u.closed AS closed_after,
                    COALESCE(((m.meter_values->>u.sreg)::float8::int4 & u.smask)
-                            = u.sval, false) AS closed_before
+                            = u.sval, false) AS closed_before,
+                   -- the readings behind the evidence (their register words);
+                   -- worked out for the rows found only
+                   (SELECT array_agg(p.id ORDER BY p.id DESC)
+                      FROM (SELECT p.id FROM prepaid_reading p
+                             WHERE p.meter_id = m.id
+                             ORDER BY p.id DESC LIMIT 2) p) AS reading_ids
               FROM unnest(%(ids)s::int4[], %(vals)s::jsonb[],
                           %(ats)s::timestamp[], %(closed)s::bool[],
                           %(sregs)s::varchar[], %(smasks)s::int4[],
@@ -579,6 +585,8 @@ class PrepaidReading(models.Model):
                         "count_before": signal.count_before,
                         "count_after": signal.count_after,
                         "description": Event._signal_description(signal),
+                        "reading_id": hit["reading_ids"][0],
+                        "previous_reading_id": (hit["reading_ids"][1:] or [False])[0],
                     }
                 )
         if found:

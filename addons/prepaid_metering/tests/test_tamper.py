@@ -83,6 +83,13 @@ class TestTamperSignals(MeteringCase):
         self.assertEqual(event.evidence["threshold_kwh"], 0.05)
         self.assertTrue(event.evidence["before_at"] and event.evidence["after_at"])
         self.assertIn("0.1", event.description)
+        # the readings behind it keep the register words (0x4020: 0, then 10)
+        self.assertEqual(event.reading_id, self.e1.reading_ids.sorted("id")[-1])
+        self.assertEqual(
+            event.previous_reading_id, self.e1.reading_ids.sorted("id")[-2]
+        )
+        self.assertEqual(event.reading_id.raw_words["16416"][:2], [0, 10])
+        self.assertEqual(event.previous_reading_id.raw_words["16416"][:2], [0, 0])
         self.assert_one_alarm(event)
         # still growing: the same event, seen again, no second alarm
         self.advance(60)
