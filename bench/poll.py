@@ -725,24 +725,33 @@ def report(args, blocks, res_a, res_b, sql_rows, processes, res_d=None) -> None:
             "one chatter note per meter)"
         )
     if res_d:
+        report_tamper(args, res_d)
+
+
+def report_tamper(args, res_d) -> None:
+    if args.tamper_only:
         print(
-            f"\n(d) tamper checks, {args.gateways} gw x {args.meters} meters with "
-            "px_tamper_v1 (0x4020+9), off and on in turns"
+            f"command : cd {REPO_ROOT} && PYTHONPATH=. python3 "
+            + " ".join(shlex.quote(a) for a in sys.argv)
         )
-        print("                  best      median   store best  store median")
-        figures = {}
-        for mode in ("off", "on"):
-            wall = best_median([r.wall for r in res_d[mode]])
-            store = best_median([r.store for r in res_d[mode]])
-            figures[mode] = wall
-            print(
-                f"    checks {mode:<3}  {wall[0]:6.2f} s  {wall[1]:6.2f} s  "
-                f"{store[0]:6.2f} s    {store[1]:6.2f} s"
-            )
+    print(
+        f"\n(d) tamper checks, {args.gateways} gw x {args.meters} meters with "
+        "px_tamper_v1 (0x4020+9), off and on in turns"
+    )
+    print("                  best      median   store best  store median")
+    figures = {}
+    for mode in ("off", "on"):
+        wall = best_median([r.wall for r in res_d[mode]])
+        store = best_median([r.store for r in res_d[mode]])
+        figures[mode] = wall
         print(
-            f"    on/off      {figures['on'][0] / figures['off'][0]:5.2f}x  "
-            f"{figures['on'][1] / figures['off'][1]:5.2f}x   (goal <= 1.10x)"
+            f"    checks {mode:<3}  {wall[0]:6.2f} s  {wall[1]:6.2f} s  "
+            f"{store[0]:6.2f} s    {store[1]:6.2f} s"
         )
+    print(
+        f"    on/off      {figures['on'][0] / figures['off'][0]:5.2f}x  "
+        f"{figures['on'][1] / figures['off'][1]:5.2f}x   (goal <= 1.10x)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -763,6 +772,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--skip-baud", action="store_true", help="no (b)")
     parser.add_argument("--skip-tamper", action="store_true", help="no (d)")
+    parser.add_argument("--tamper-only", action="store_true", help="(d) only")
     parser.add_argument(
         "--batch-gateways",
         type=int,
@@ -797,6 +807,11 @@ def run(args) -> None:
         f"({BATCH_PARAM})"
     )
     prof = cProfile.Profile() if args.profile else None
+    if args.tamper_only:
+        print("\n(d) tamper checks off / on", flush=True)
+        res_d = phase_tamper(registry, probe, args, args.gateways, args.meters)
+        report_tamper(args, res_d)
+        return
     try:
         print("\n(a) no latency", flush=True)
         bare_a, prod_a, captured, processes = phase(

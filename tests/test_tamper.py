@@ -154,3 +154,11 @@ def test_master_loss_threshold():
     assert tamper.master_loss(100.0, {1: 40.0, 2: 45.0}, 10.0, 1.0) == 15.0
     assert tamper.master_loss(100.0, {1: 40.0, 2: 55.0}, 10.0, 1.0) is None
     assert tamper.master_loss(0.5, {}, 10.0, 1.0) is None
+
+
+def test_pg_array_literals():
+    assert tamper.pg_array([1, 2.5, None]) == "{1, 2.5, NULL}"
+    assert tamper.pg_array([True, False]) == "{true, false}"
+    assert tamper.pg_array(["electric_1p", None]) == '{"electric_1p", NULL}'
+    assert tamper.pg_array([float("nan"), float("inf")]) == "{NaN, Infinity}"
+    assert tamper.pg_array([]) == "{}"

@@ -164,14 +164,6 @@ class PrepaidRegisterProfile(models.Model):
                 wraps[column] = round(2 ** (16 * line.word_count) * line.scale, 6)
         return wraps
 
-    def _switch_state_spec(self):
-        """(state register, "off" mask, "off" value) of these profiles' switch,
-        for SQL that tells an earlier value off; None when nothing tells."""
-        profile = self._switch_profile()
-        if not profile.state_register:
-            return None
-        return (profile.state_register, profile.state_off_mask, profile.state_off_value)
-
     def _switch_reader(self):
         """A function telling 'on'/'off'/'unknown' from decoded values."""
         profile = self._switch_profile()

@@ -17,6 +17,7 @@ Plain Python: no Odoo import.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import NamedTuple
 
@@ -31,6 +32,16 @@ COUNTERS = {
     "terminal_cover_open_count": "terminal_cover_opened",
     "clear_count": "meter_cleared",
 }
+
+#: registers the checks read in a new reading, and those compared with the
+#: meter's last values
+NEW_NAMES = (
+    "energy_reverse",
+    *(name for _p, volts, amps in PHASES for name in (volts, amps)),
+    *COUNTERS,
+    "volume_total",
+)
+OLD_NAMES = ("energy_reverse", *COUNTERS)
 
 
 class Thresholds(NamedTuple):
@@ -191,3 +202,12 @@ def master_loss(
         return None
     loss = (master_kwh - sum(sub_kwh.values())) / master_kwh * 100.0
     return round(loss, 2) if loss > loss_pct else None
+
+
+def pg_array(values) -> str:
+    """A PostgreSQL array literal of ``values`` (numbers, None, booleans,
+    plain strings), made by json.dumps: far cheaper than psycopg2 adapting
+    each item, for the thousands of values of a sweep. NaN and infinities
+    come out as PostgreSQL spells them."""
+    text = json.dumps(values)
+    return "{" + text[1:-1].replace("null", "NULL") + "}"
