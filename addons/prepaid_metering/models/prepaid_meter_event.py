@@ -130,20 +130,19 @@ class PrepaidMeterEvent(models.Model):
                 order="id",
             ):
                 open_events.setdefault((event.meter_id.id, event.kind), event)
-        to_create, slots = [], []
+        to_create, slots, pending = [], [], {}
         for vals in vals_list:
             key = (vals.get("meter_id"), vals.get("kind"))
             if key in open_events:
                 slots.append(open_events[key])
-                continue
-            # two signals of one kind in one call: the first is the event
-            pending = next((i for i, k in enumerate(to_create) if k[0] == key), None)
-            if pending is not None:
-                to_create[pending][2].append(vals)
-                slots.append(pending)
-                continue
-            slots.append(len(to_create))
-            to_create.append((key, vals, []))
+            elif key in pending:
+                # two signals of one kind in one call: the first is the event
+                to_create[pending[key]][2].append(vals)
+                slots.append(pending[key])
+            else:
+                pending[key] = len(to_create)
+                slots.append(len(to_create))
+                to_create.append((key, vals, []))
         created = super().create([vals for _key, vals, _later in to_create])
         for (_key, _vals, later), event in zip(to_create, created, strict=True):
             for vals in later:
