@@ -10,7 +10,10 @@ Prints figures; it is not a timed test. Measures, in one run:
     computed from RTU frame sizes (default 10 x 20 meters; ``--full`` for the
     whole fleet, ~11 s per bus);
 (c) SQL statements executed by ``prepaid.reading._store_poll_results`` for
-    batches of 10 .. 10,000 meters.
+    batches of 10 .. 10,000 meters;
+(d) the (a) fleet with the tamper block (``px_tamper_v1``, 0x4020+9) added to
+    every meter: product sweeps with the tamper checks off and on, taken in
+    turns in the same run (goal: on <= 1.10x off).
 
 The simulator runs in its own processes (``ProcessFleet``). The script creates
 a scratch database with ``prepaid_metering`` installed (or reuses ``--db``)
@@ -51,6 +54,8 @@ from simulator import ProcessFleet, build_spec, transaction_time  # noqa: E402
 
 MODULE = "prepaid_metering"
 PROFILES = ("profile_acrel_ddsy1352", "profile_px_prepaid_v1")
+TAMPER_PROFILE = "profile_px_tamper_v1"
+TAMPER_PARAM = "prepaid_metering.tamper_checks"
 BATCH_PARAM = "prepaid_metering.poll_batch_gateways"
 MUTE_CONTEXT = {
     "tracking_disable": True,
@@ -673,6 +678,49 @@ def phase(registry, probe, args, n_gw, n_m, baud, blocks, prof=None):
     return bare, prod, captured, len(fleet.slices)
 
 
+def link_tamper_profile(registry, gateway_ids, link: bool) -> None:
+    """Give (take back) the bench meters the px_tamper_v1 block, in SQL."""
+    with registry.cursor() as cr:
+        profile = new_env(cr).ref(f"{MODULE}.{TAMPER_PROFILE}").id
+        cr.execute(
+            "DELETE FROM prepaid_meter_prepaid_register_profile_rel"
+            " WHERE prepaid_register_profile_id = %s AND prepaid_meter_id IN"
+            " (SELECT id FROM prepaid_meter WHERE gateway_id = ANY(%s))",
+            [profile, gateway_ids],
+        )
+        if link:
+            cr.execute(
+                "INSERT INTO prepaid_meter_prepaid_register_profile_rel"
+                " (prepaid_meter_id, prepaid_register_profile_id)"
+                " SELECT id, %s FROM prepaid_meter WHERE gateway_id = ANY(%s)",
+                [profile, gateway_ids],
+            )
+
+
+def phase_tamper(registry, probe, args, n_gw, n_m):
+    """(d): product sweeps with the tamper checks off, then on, in turns."""
+    gateway_ids = ensure_fleet(registry, n_gw, n_m)
+    old = set_param(registry, TAMPER_PARAM, None)
+    link_tamper_profile(registry, gateway_ids, True)
+    fleet = start_fleet(n_gw, n_m, args.processes, None)
+    runs = {"off": [], "on": []}
+    try:
+        point_gateways(registry, gateway_ids, fleet.endpoints())
+        set_param(registry, TAMPER_PARAM, "off")
+        product_sweep(registry, probe, gateway_ids)  # first read of the block
+        for _ in range(args.repeat):
+            for mode in ("off", "on"):
+                set_param(registry, TAMPER_PARAM, mode)
+                runs[mode].append(product_sweep(registry, probe, gateway_ids))
+        for mode in ("off", "on"):
+            print_runs(f"checks {mode:<3}", runs[mode], n_gw * n_m)
+    finally:
+        fleet.stop()
+        link_tamper_profile(registry, gateway_ids, False)
+        set_param(registry, TAMPER_PARAM, old or False)
+    return runs
+
+
 def print_profile(prof: cProfile.Profile, top: int) -> None:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
@@ -683,7 +731,7 @@ def print_profile(prof: cProfile.Profile, top: int) -> None:
         print(text[start:] if start >= 0 else text)
 
 
-def report(args, blocks, res_a, res_b, sql_rows, processes) -> None:
+def report(args, blocks, res_a, res_b, sql_rows, processes, res_d=None) -> None:
     bare_a, prod_a, meters_a = res_a
     bb, bm = best_median([r.wall for r in bare_a])
     pb, pm = best_median([r.wall for r in prod_a])
@@ -736,6 +784,34 @@ def report(args, blocks, res_a, res_b, sql_rows, processes) -> None:
             "    (goal: constant; right column: every meter offline -> online, "
             "one chatter note per meter)"
         )
+    if res_d:
+        report_tamper(args, res_d)
+
+
+def report_tamper(args, res_d) -> None:
+    if args.tamper_only:
+        print(
+            f"command : cd {REPO_ROOT} && PYTHONPATH=. python3 "
+            + " ".join(shlex.quote(a) for a in sys.argv)
+        )
+    print(
+        f"\n(d) tamper checks, {args.gateways} gw x {args.meters} meters with "
+        "px_tamper_v1 (0x4020+9), off and on in turns"
+    )
+    print("                  best      median   store best  store median")
+    figures = {}
+    for mode in ("off", "on"):
+        wall = best_median([r.wall for r in res_d[mode]])
+        store = best_median([r.store for r in res_d[mode]])
+        figures[mode] = wall
+        print(
+            f"    checks {mode:<3}  {wall[0]:6.2f} s  {wall[1]:6.2f} s  "
+            f"{store[0]:6.2f} s    {store[1]:6.2f} s"
+        )
+    print(
+        f"    on/off      {figures['on'][0] / figures['off'][0]:5.2f}x  "
+        f"{figures['on'][1] / figures['off'][1]:5.2f}x   (goal <= 1.10x)"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -755,6 +831,8 @@ def parse_args(argv=None):
         "--full", action="store_true", help="(b) on the whole (a) fleet"
     )
     parser.add_argument("--skip-baud", action="store_true", help="no (b)")
+    parser.add_argument("--skip-tamper", action="store_true", help="no (d)")
+    parser.add_argument("--tamper-only", action="store_true", help="(d) only")
     parser.add_argument(
         "--batch-gateways",
         type=int,
@@ -810,6 +888,11 @@ def run(args) -> None:
         f"({BATCH_PARAM})"
     )
     prof = cProfile.Profile() if args.profile else None
+    if args.tamper_only:
+        print("\n(d) tamper checks off / on", flush=True)
+        res_d = phase_tamper(registry, probe, args, args.gateways, args.meters)
+        report_tamper(args, res_d)
+        return
     try:
         print("\n(a) no latency", flush=True)
         bare_a, prod_a, captured, processes = phase(
@@ -829,6 +912,10 @@ def run(args) -> None:
                 registry, probe, args, n_gw, n_m, args.baud, blocks
             )
             res_b = (bare_b, prod_b, n_gw, n_m, bus_limit(n_m, blocks, args.baud))
+        res_d = None
+        if not args.skip_tamper:
+            print("\n(d) tamper checks off / on", flush=True)
+            res_d = phase_tamper(registry, probe, args, args.gateways, args.meters)
     finally:
         if args.batch_gateways is not None:
             set_param(registry, BATCH_PARAM, old_batch or False)
@@ -841,6 +928,7 @@ def run(args) -> None:
         res_b,
         sql_rows,
         processes,
+        res_d,
     )
 
 

@@ -32,6 +32,13 @@ DLT_FAULT = {"name": "dlt_error", "after_s": 0, "di": "00020000", "bits": 2}
 #: the start: its cover-opened counter (03300D00) goes from 0 to 1.
 DLT_EVENT_ADDRESS = "000000000302"
 DLT_EVENT = {"counter": "cover_open", "after_s": 1800}
+#: Tamper faults on gw1 ("demo fault" in their Odoo names too): open meter
+#: events on the room board one, two and three real minutes after start.
+TAMPER_FAULTS = {
+    5: {"name": "reverse_energy", "after_s": 300, "kw": 1.2},
+    17: {"name": "phase_loss", "after_s": 600, "phase": "c"},
+    8: {"name": "cover_open", "after_s": 900},
+}
 
 
 def demo_spec(start_time: str | None = None) -> dict:
@@ -69,6 +76,9 @@ def generate_demo_spec() -> dict:
     master = electric(20, "electric_3p", 1, (6.0, 6.0))
     master.update(profile="commercial", energy_kwh=4875.5, unit_price=0.0)
     gw1.append(master)
+    for meter in gw1:
+        if meter["device_id"] in TAMPER_FAULTS:
+            meter["faults"] = [dict(TAMPER_FAULTS[meter["device_id"]])]
     gw2 = [electric(d, "electric_1p", 2, (0.2, 1.2)) for d in range(1, 13)]
     for meter in gw2:
         if meter["device_id"] in STAGED_DEVICES:

@@ -26,6 +26,24 @@ dlt_error      persistent DL/T 645 meter answers a read of ``di`` (one data
 event          one-shot   DL/T 645 meter: event counter ``counter`` += ``count``
 press_button   one-shot   DL/T 645 meter: the tenant closes a "close allowed" relay
 stall          gateway    gateway accepts TCP and requests, never answers
+-------------- --------- ---------------------------------------------------
+tamper and theft faults (electric meters with the ``px_tamper_v1`` block at
+0x4020, water meters with ``valve_water_v1``)
+-------------- --------- ---------------------------------------------------
+reverse_energy persistent reverse energy (0x4020) grows at ``kw`` (default 0.5)
+no_voltage     persistent ``phase`` (default "a") reads 0 V while its current
+                         still flows (voltage link cut / CT bypass): that
+                         phase's energy is not measured; alias ``ct_bypass``
+phase_loss     persistent three-phase meter: ``phase`` (default "c") has no
+                         voltage and no current
+cover_open     one-shot   meter cover opened: counter 0x4026 + 1
+terminal_cover_open one-shot terminal cover opened: counter 0x4027 + 1
+meter_clear    one-shot   meter cleared: counter 0x4028 + 1 (energy to 0 too
+                         with ``reset_energy``)
+valve_leak     persistent water still flows at ``flow_m3h`` (default the
+                         meter's flow) while the valve is closed
+theft_load     persistent an extra ``kw`` (default 2.0) through the meter: on
+                         a master meter, a tap between it and its sub-meters
 ============== ========= ===================================================
 """
 
@@ -41,9 +59,17 @@ PERSISTENT_FAULTS = frozenset(
         "stuck_relay",
         "bad_float",
         "dlt_error",
+        "reverse_energy",
+        "no_voltage",
+        "phase_loss",
+        "valve_leak",
+        "theft_load",
     }
 )
-ONE_SHOT_FAULTS = frozenset({"rollover", "replacement", "step_back", "jump"})
+TAMPER_EVENTS = frozenset({"cover_open", "terminal_cover_open", "meter_clear"})
+ONE_SHOT_FAULTS = (
+    frozenset({"rollover", "replacement", "step_back", "jump"}) | TAMPER_EVENTS
+)
 GATEWAY_FAULTS = frozenset({"stall"})
 ALIASES = {
     "illegal_address": ("exception", {"code": 0x02}),
@@ -51,6 +77,8 @@ ALIASES = {
     "no_reply": ("timeout", {}),
     "stuck_valve": ("stuck_relay", {}),
     "crc": ("bad_crc", {}),
+    "ct_bypass": ("no_voltage", {}),
+    "current_without_voltage": ("no_voltage", {}),
 }
 METER_FAULTS = PERSISTENT_FAULTS | ONE_SHOT_FAULTS | frozenset(ALIASES)
 

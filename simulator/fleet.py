@@ -36,6 +36,8 @@ from .meters import (
     PREPAID_COUNT,
     PREPAID_START,
     RELAY_CONTROL,
+    TAMPER_COUNT,
+    TAMPER_START,
     WATER_COUNT,
     WATER_START,
     ElectricMeter,
@@ -80,6 +82,7 @@ def _simdata_for(meter: Meter | None) -> list[SimData]:
             SimData(ACREL_START, count=ACREL_COUNT, datatype=DataType.REGISTERS),
             SimData(RELAY_CONTROL, count=2, datatype=DataType.REGISTERS),
             SimData(PREPAID_START, count=PREPAID_COUNT, datatype=DataType.REGISTERS),
+            SimData(TAMPER_START, count=TAMPER_COUNT, datatype=DataType.REGISTERS),
         ]
     return [SimData(WATER_START, count=WATER_COUNT, datatype=DataType.REGISTERS)]
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from .clock import SimClock, hour_of
-from .faults import NO_REPLY, ModbusError, normalize
+from .faults import NO_REPLY, TAMPER_EVENTS, ModbusError, normalize
 
 UINT32_WRAP = 1 << 32
 
@@ -73,6 +73,10 @@ REG_UNIT_PRICE, REG_ALARM1, REG_ALARM2, REG_OVERDRAFT = 0x4006, 0x4008, 0x400A, 
 REG_RECHARGE = 0x4010
 STATUS_RELAY_OPEN, STATUS_ALARM1, STATUS_ALARM2 = 0x01, 0x02, 0x04
 STATUS_NO_CREDIT, STATUS_PREPAID_OPEN = 0x08, 0x10
+
+# px_tamper_v1 addresses: reverse energy, phases B and C, event counters
+TAMPER_START, TAMPER_COUNT = 0x4020, 9
+PHASE_NAMES = ("a", "b", "c")
 
 # valve_water_v1 addresses
 WATER_START, WATER_COUNT = 0x0000, 29
@@ -228,6 +232,8 @@ class Meter:
                 self._step_back(float(params.get("amount", 1.0)))
             elif name == "jump":
                 self._jump(float(params.get("amount", 100.0)))
+            elif name in TAMPER_EVENTS:
+                self._tamper_event(name, params)
             else:
                 if name == "disappear" and params.get("seconds") is not None:
                     params = {**params, "until": time.monotonic() + params["seconds"]}
@@ -409,6 +415,10 @@ class Meter:
     def _faults_cleared(self) -> None:
         """Let a meter react when faults are removed (e.g. a freed relay)."""
 
+    def _tamper_event(self, name: str, params: dict) -> None:
+        """A one-shot tamper event (cover opened, meter cleared): electric
+        meters count them; others have no such counter."""
+
 
 class ElectricMeter(Meter):
     """Acrel DDSY1352/DTSY1352 (``acrel_ddsy1352``) plus ``px_prepaid_v1``."""
@@ -474,6 +484,11 @@ class ElectricMeter(Meter):
         # pulse waits in _residual, so total == sum of bands == floor(energy).
         self._raws = [0] * 4
         self._residual = 0.0
+        self._reverse_raw = 0  # reverse energy, 0.01 kWh pulses
+        self._reverse_residual = 0.0
+        self._cover_count = 0
+        self._terminal_count = 0
+        self._clear_count = 0
         self._cmd_open = bool(relay_open)
         self._prepaid_open = False
         self._contact_open = bool(relay_open)
@@ -563,10 +578,40 @@ class ElectricMeter(Meter):
         self._raws = raws
 
     def _advance(self) -> None:
-        self._integrate(self.clock.now(), self._load_kw, self._use)
+        start, now = self._last_t, self.clock.now()
+        self._integrate(now, self._load_kw * self._metered_share(), self._use)
+        reverse = self.faults.get("reverse_energy")
+        if reverse is not None and now > start:
+            self._reverse_residual += (
+                float(reverse.get("kw", 0.5)) * (now - start) / 3600
+            )
+            pulses = math.floor(self._reverse_residual * 100 + 1e-7)
+            self._reverse_residual -= pulses / 100
+            self._reverse_raw += pulses
 
     def _flowing(self) -> bool:
         return not self._contact_open
+
+    def _dead_phases(self) -> tuple[set[str], set[str]]:
+        """Phases without voltage: (current still flows, nothing flows)."""
+        live_current, no_current = set(), set()
+        cut = self.faults.get("no_voltage")
+        if cut is not None:
+            live_current.add(str(cut.get("phase", "a")).lower())
+        lost = self.faults.get("phase_loss")
+        if lost is not None and self.phases == 3:
+            no_current.add(str(lost.get("phase", "c")).lower())
+        return live_current, no_current - live_current
+
+    def _metered_share(self) -> float:
+        """Share of the real load the meter measures: a phase without voltage
+        measures no energy, a lost phase carries none; a theft load adds."""
+        live_current, no_current = self._dead_phases()
+        share = (self.phases - len(live_current) - len(no_current)) / self.phases
+        theft = self.faults.get("theft_load")
+        if theft is not None and self._load_kw > 0:
+            share += float(theft.get("kw", 2.0)) / self._load_kw
+        return max(share, 0.0)
 
     def _use(self, kwh: float, hour: int) -> None:
         if kwh <= 0 or self._contact_open:
@@ -605,22 +650,65 @@ class ElectricMeter(Meter):
     def _power_kw(self) -> float:
         if self._contact_open:
             return 0.0
-        return self._load_kw * self._factor(hour_of(self.clock.now()))
+        return (
+            self._load_kw
+            * self._metered_share()
+            * self._factor(hour_of(self.clock.now()))
+        )
+
+    def _phase_values(self) -> dict[str, tuple[float, float]]:
+        """(volts, amps) of each phase as the meter measures them."""
+        live_current, no_current = self._dead_phases()
+        volts = self._voltage_v
+        theft = self.faults.get("theft_load")
+        load = self._load_kw + (float(theft.get("kw", 2.0)) if theft else 0.0)
+        power = 0.0
+        if not self._contact_open:
+            power = load * self._factor(hour_of(self.clock.now()))
+        amps = 0.0
+        if volts > 0 and self._power_factor > 0:
+            amps = power * 1000 / (volts * self._power_factor * self.phases)
+        values = {}
+        for phase in PHASE_NAMES[: self.phases]:
+            if phase in no_current:
+                values[phase] = (0.0, 0.0)
+            elif phase in live_current:
+                values[phase] = (0.0, amps)
+            else:
+                values[phase] = (volts, amps)
+        return values
 
     # -- registers ------------------------------------------------------
     def _blocks(self):
-        return ((ACREL_START, self._acrel_block), (PREPAID_START, self._prepaid_block))
+        return (
+            (ACREL_START, self._acrel_block),
+            (PREPAID_START, self._prepaid_block),
+            (TAMPER_START, self._tamper_block),
+        )
 
     def _block_len(self, start: int) -> int:
-        return ACREL_COUNT if start == ACREL_START else PREPAID_COUNT
+        return {ACREL_START: ACREL_COUNT, PREPAID_START: PREPAID_COUNT}.get(
+            start, TAMPER_COUNT
+        )
+
+    def _tamper_block(self) -> list[int]:
+        phases = self._phase_values()
+        regs = u32_regs(self._reverse_raw)
+        for phase in ("b", "c"):
+            regs.append(_uint16(round(phases.get(phase, (0.0, 0.0))[0] * 10)))
+        for phase in ("b", "c"):
+            regs.append(_uint16(round(phases.get(phase, (0.0, 0.0))[1] * 100)))
+        regs += [
+            self._cover_count & 0xFFFF,
+            self._terminal_count & 0xFFFF,
+            self._clear_count & 0xFFFF,
+        ]
+        return regs
 
     def _acrel_block(self) -> list[int]:
         raws = self._raws
         power = self._power_kw()
-        volts = self._voltage_v
-        amps = 0.0
-        if volts > 0 and self._power_factor > 0:
-            amps = power * 1000 / (volts * self._power_factor * self.phases)
+        volts, amps = self._phase_values()["a"]
         regs = [0] * ACREL_COUNT
         regs[0:2] = u32_regs(sum(raws))
         for i, raw in enumerate(raws):
@@ -734,6 +822,17 @@ class ElectricMeter(Meter):
     def _jump(self, amount: float) -> None:
         self._set_total(sum(self._raws) / 100 + amount)
 
+    def _tamper_event(self, name: str, params: dict) -> None:
+        if name == "cover_open":
+            self._cover_count += 1
+        elif name == "terminal_cover_open":
+            self._terminal_count += 1
+        elif name == "meter_clear":
+            self._clear_count += 1
+            if params.get("reset_energy"):
+                self._raws = [0] * 4
+                self._residual = 0.0
+
     _STATE_FIELDS = (
         "balance",
         "unit_price",
@@ -746,9 +845,19 @@ class ElectricMeter(Meter):
         "prepaid_open",
         "contact_open",
     )
+    _TAMPER_STATE = (
+        "reverse_raw",
+        "reverse_residual",
+        "cover_count",
+        "terminal_count",
+        "clear_count",
+    )
 
     def _state(self) -> dict:
-        state = {name: getattr(self, "_" + name) for name in self._STATE_FIELDS}
+        state = {
+            name: getattr(self, "_" + name)
+            for name in self._STATE_FIELDS + self._TAMPER_STATE
+        }
         state["band_pulses"] = list(self._raws)
         state["last_record"] = list(self.last_record)
         return state
@@ -756,6 +865,10 @@ class ElectricMeter(Meter):
     def _restore(self, state: dict) -> None:
         for name in self._STATE_FIELDS:
             setattr(self, "_" + name, state[name])
+        for name in self._TAMPER_STATE:  # state files older than the tamper block
+            setattr(
+                self, "_" + name, type(getattr(self, "_" + name))(state.get(name, 0))
+            )
         self._raws = [int(r) for r in state["band_pulses"]]
         self.last_record = tuple(state["last_record"])
 
@@ -867,9 +980,12 @@ class WaterMeter(Meter):
         self._integrate(self.clock.now(), self._flow_m3h, self._use)
 
     def _flowing(self) -> bool:
-        return self._valve_open
+        return self._valve_open or "valve_leak" in self.faults
 
     def _use(self, m3: float, _hour: int) -> None:
+        leak = self.faults.get("valve_leak")
+        if leak is not None and not self._valve_open:
+            m3 *= float(leak.get("flow_m3h", self._flow_m3h)) / (self._flow_m3h or 1.0)
         self.volume_m3 += m3
 
     def _blocks(self):

@@ -255,7 +255,7 @@ def test_water_jump_raises_the_volume():
     assert meter.volume == 15.0
 
 
-def test_demo_fleet_has_one_labelled_fault_and_a_speed_within_rated_demand():
+def test_demo_fleet_has_its_labelled_faults_and_a_speed_within_rated_demand():
     spec = demo_spec()
     faulty = [
         (gw["name"], m["device_id"])
@@ -263,7 +263,7 @@ def test_demo_fleet_has_one_labelled_fault_and_a_speed_within_rated_demand():
         for m in gw["meters"]
         if m.get("faults")
     ]
-    assert faulty == [("gw2", 6), ("gw3", 4)]
+    assert faulty == [("gw1", 5), ("gw1", 8), ("gw1", 17), ("gw2", 6), ("gw3", 4)]
     # the loads x their daily peak x the speed stay below the default rated
     # demand of prepaid_metering (15 kW single phase, 45 kW three phase,
     # 5 m3/h water), the master meter aside (its Odoo record says 100 kW)

@@ -44,3 +44,4 @@ from . import prepaid_arrears_notice
 from . import prepaid_dashboard
 from . import prepaid_room_limits
 from . import prepaid_fleet_import
+from . import prepaid_apportionment_loss

@@ -251,6 +251,10 @@ class PrepaidDashboard(models.AbstractModel):
         suspect = self.env["prepaid.reading"].search_count(
             [("review_state", "=", "suspect"), ("meter_id", "any", domain)]
         )
+        # Tamper signals and meter events nobody acknowledged yet.
+        signals = self.env["prepaid.meter.event"].search_count(
+            [("state", "=", "open"), ("meter_id", "any", domain)]
+        )
         labels = dict(Meter._fields["state"]._description_selection(self.env))
         problems = Meter.search(
             domain
@@ -267,6 +271,7 @@ class PrepaidDashboard(models.AbstractModel):
                 "offline": states.get("offline", 0),
                 "fault": states.get("fault", 0),
                 "suspect": suspect,
+                "signals": signals,
                 "list": [
                     {
                         "id": meter.id,

@@ -5,6 +5,51 @@ from odoo.exceptions import ValidationError
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
+    prepaid_master_loss_pct = fields.Float(
+        string="Master Meter Loss Threshold (%)",
+        default=20.0,
+        digits=(16, 2),
+        config_parameter="prepaid_billing.master_loss_pct",
+        help="A master meter measuring more than its sub-meters by this share "
+        "of its own use over the window is a theft signal.",
+    )
+    prepaid_master_loss_window_h = fields.Float(
+        string="Master Meter Loss Window (h)",
+        default=24.0,
+        digits=(16, 1),
+        config_parameter="prepaid_billing.master_loss_window_h",
+        help="Hours of readings the check compares.",
+    )
+    prepaid_master_loss_min_kwh = fields.Float(
+        string="Master Meter Loss Minimum Use",
+        default=5.0,
+        digits=(16, 2),
+        config_parameter="prepaid_billing.master_loss_min_kwh",
+        help="Below this use of the master over the window (kWh, m³ for water) "
+        "nothing is compared: small figures make large percentages.",
+    )
+
+    @api.constrains(
+        "prepaid_master_loss_pct",
+        "prepaid_master_loss_window_h",
+        "prepaid_master_loss_min_kwh",
+    )
+    def _check_prepaid_master_loss(self):
+        for settings in self:
+            if (
+                settings.prepaid_master_loss_pct <= 0
+                or settings.prepaid_master_loss_pct >= 100
+                or settings.prepaid_master_loss_window_h <= 0
+                or settings.prepaid_master_loss_min_kwh < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Master meter losses: the threshold must be between 0 and "
+                        "100 %, the window above 0 hours and the minimum use 0 "
+                        "or more."
+                    )
+                )
+
     prepaid_alarm1_amount = fields.Monetary(
         related="company_id.prepaid_alarm1_amount",
         readonly=False,

@@ -28,3 +28,4 @@ from . import test_debt
 from . import test_limits
 from . import test_reading_retention
 from . import test_fleet_import_accounts
+from . import test_master_loss

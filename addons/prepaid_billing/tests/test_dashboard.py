@@ -334,6 +334,16 @@ class TestDashboardData(BillingCase):
         with self.assertRaises(AccessError):
             self.dashboard(user)
 
+    def test_open_meter_events_are_counted(self):
+        Event = self.env["prepaid.meter.event"]
+        Event.create({"meter_id": self.meter1.id, "kind": "reverse_energy"})
+        Event.create({"meter_id": self.meter2.id, "kind": "cover_opened"})
+        Event.create(
+            {"meter_id": self.meter2.id, "kind": "phase_loss"}
+        ).action_acknowledge()
+        data = self.dashboard(site_id=self.site.id)
+        self.assertEqual(data["meters"]["signals"], 2)
+
 
 @tagged("post_install", "-at_install")
 class TestDashboardTour(HttpCase, BillingCase):

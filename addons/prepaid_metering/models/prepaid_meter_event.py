@@ -1,3 +1,5 @@
+from markupsafe import Markup, escape
+
 from odoo import api, fields, models
 
 # What a meter event says happened. Counter kinds come from a meter's own event
@@ -71,14 +73,214 @@ class PrepaidMeterEvent(models.Model):
     )
     acknowledged_by_id = fields.Many2one("res.users", readonly=True)
     acknowledged_at = fields.Datetime(readonly=True)
+    reading_id = fields.Many2one(
+        "prepaid.reading",
+        string="Reading",
+        readonly=True,
+        ondelete="set null",
+        help="The reading that showed the signal first (its register words).",
+    )
+    previous_reading_id = fields.Many2one(
+        "prepaid.reading",
+        string="Previous Reading",
+        readonly=True,
+        ondelete="set null",
+        help="The reading it was compared with.",
+    )
+    last_seen_at = fields.Datetime(
+        string="Last Seen",
+        readonly=True,
+        help="The last time the meter showed this signal again while the event "
+        "was open (one event, and one alarm, until it is acknowledged).",
+    )
+    seen_count = fields.Integer(
+        string="Times Seen",
+        default=1,
+        readonly=True,
+        help="How many reads showed this signal while the event was open.",
+    )
+    last_evidence = fields.Json(string="Latest Evidence (raw)", readonly=True)
+    last_evidence_text = fields.Text(
+        compute="_compute_evidence_text", string="Latest Evidence"
+    )
 
-    @api.depends("evidence")
+    def init(self):
+        # the open event of a meter and kind is looked up at every signal
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS prepaid_meter_event_open_index
+                   ON prepaid_meter_event (meter_id, kind) WHERE state = 'open'"""
+        )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """One open event per meter and kind: a signal whose kind is still
+        open on the meter updates that event (last seen, latest evidence,
+        counter after) instead of making another, whoever reports it (the
+        poll's checks, a DL/T 645 counter, the master-meter check). Only a
+        new event raises an alarm."""
+        keys = {(v.get("meter_id"), v.get("kind")) for v in vals_list}
+        open_events = {}
+        if all(meter and kind for meter, kind in keys):
+            for event in self.sudo().search(
+                [
+                    ("state", "=", "open"),
+                    ("meter_id", "in", list({m for m, _k in keys})),
+                    ("kind", "in", list({k for _m, k in keys})),
+                ],
+                order="id",
+            ):
+                open_events.setdefault((event.meter_id.id, event.kind), event)
+        to_create, slots, pending = [], [], {}
+        for vals in vals_list:
+            key = (vals.get("meter_id"), vals.get("kind"))
+            if key in open_events:
+                slots.append(open_events[key])
+            elif key in pending:
+                # two signals of one kind in one call: the first is the event
+                to_create[pending[key]][2].append(vals)
+                slots.append(pending[key])
+            else:
+                pending[key] = len(to_create)
+                slots.append(len(to_create))
+                to_create.append((key, vals, []))
+        created = super().create([vals for _key, vals, _later in to_create])
+        for (_key, _vals, later), event in zip(to_create, created, strict=True):
+            for vals in later:
+                event._seen_again(vals)
+        for vals, slot in zip(vals_list, slots, strict=True):
+            if not isinstance(slot, int):
+                slot._seen_again(vals)
+        created._raise_alarm()
+        records = [created[slot] if isinstance(slot, int) else slot for slot in slots]
+        return self.browse([r.id for r in records])
+
+    def _seen_again(self, vals):
+        """The signal of this open event showed again: keep the first
+        evidence, note the latest."""
+        self.ensure_one()
+        update = {
+            "last_seen_at": vals.get("occurred_at") or fields.Datetime.now(),
+            "seen_count": self.seen_count + 1,
+            "last_evidence": vals.get("evidence"),
+        }
+        if vals.get("count_after"):
+            update["count_after"] = vals["count_after"]
+        self.sudo().write(update)
+
+    @api.depends("evidence", "last_evidence")
     def _compute_evidence_text(self):
         for event in self:
-            lines = []
-            for key, value in sorted((event.evidence or {}).items()):
-                lines.append(f"{key}: {value}")
-            event.evidence_text = "\n".join(lines)
+            event.evidence_text = self._evidence_lines(event.evidence)
+            event.last_evidence_text = self._evidence_lines(event.last_evidence)
+
+    @api.model
+    def _evidence_lines(self, evidence):
+        return "\n".join(
+            f"{key}: {value}" for key, value in sorted((evidence or {}).items())
+        )
+
+    @api.model
+    def _signal_description(self, signal):
+        """A sentence for an operator about a signal of :mod:`tools.tamper`."""
+        _ = self.env._
+        evidence = signal.evidence
+        phases = (evidence.get("phases") or "").upper()
+        if signal.kind == "reverse_energy":
+            return _(
+                "Reverse energy rose %(kwh)s kWh between two reads (threshold "
+                "%(threshold)s kWh).",
+                kwh=evidence["grown_kwh"],
+                threshold=evidence["threshold_kwh"],
+            )
+        if signal.kind == "current_without_voltage":
+            return _(
+                "Phase %(phases)s: no voltage while current flows (energy not "
+                "measured).",
+                phases=phases,
+            )
+        if signal.kind == "phase_loss":
+            return _(
+                "Phase %(phases)s lost: no voltage and no current while the "
+                "other phases are live.",
+                phases=phases,
+            )
+        if signal.kind == "flow_while_closed":
+            return _(
+                "%(m3)s m³ flowed while the valve reported closed (threshold "
+                "%(threshold)s m³).",
+                m3=evidence["flowed_m3"],
+                threshold=evidence["threshold_m3"],
+            )
+        return _(
+            "The meter's event counter went from %(before)s to %(after)s.",
+            before=signal.count_before,
+            after=signal.count_after,
+        )
+
+    # ------------------------------------------------------------------
+    # Alarms
+    # ------------------------------------------------------------------
+    @api.model
+    def _alarm_level(self):
+        """ "none", "activity" or "email" (activity and email), from settings."""
+        return (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("prepaid_metering.event_alarm_level", "email")
+        )
+
+    def _alarm_users(self):
+        """Who is alarmed about this event: the metering managers of its
+        company."""
+        group = self.env.ref("prepaid_metering.group_metering_manager")
+        return group.sudo().users.filtered(
+            lambda u: self.company_id in u.company_ids and not u.share
+        )
+
+    def _alarm_summary(self):
+        kinds = dict(self._fields["kind"]._description_selection(self.env))
+        return self.env._(
+            "%(kind)s: %(meter)s",
+            kind=kinds.get(self.kind, self.kind),
+            meter=self.meter_id.display_name,
+        )
+
+    def _raise_alarm(self):
+        """One alarm per new event: an activity for each metering manager and,
+        at level "email", a message e-mailed to them. Nothing else happens:
+        no money moves and no meter is switched because of a signal."""
+        level = self._alarm_level()
+        if level not in ("activity", "email") or not self:
+            return
+        activity_type = self.env.ref("mail.mail_activity_data_warning")
+        for event in self.sudo():
+            users = event._alarm_users()
+            summary = event._alarm_summary()
+            note = Markup("<br/>").join(
+                escape(line)
+                for line in [event.description or "", *event.evidence_text.splitlines()]
+            )
+            for user in users:
+                event.with_context(mail_activity_quick_update=True).activity_schedule(
+                    activity_type_id=activity_type.id,
+                    summary=summary,
+                    note=note,
+                    user_id=user.id,
+                )
+            if level == "email" and users:
+                body = Markup("<p>%s</p><p>%s</p>") % (
+                    summary,
+                    Markup("<br/>").join(
+                        escape(line) for line in event.evidence_text.splitlines()
+                    ),
+                )
+                event.message_post(
+                    body=body,
+                    subject=summary,
+                    partner_ids=users.partner_id.ids,
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_comment",
+                )
 
     def action_acknowledge(self):
         self.check_access("write")

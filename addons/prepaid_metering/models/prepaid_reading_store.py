@@ -5,6 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 
+from ..tools import tamper
 from .prepaid_reading import VALUE_COLUMNS
 
 # Meter columns a sweep reads before storing, and writes back.
@@ -52,6 +53,64 @@ READ_COLUMNS = [
     "suspect_reading_id",
 ]
 FAILED_COLUMNS = ["id", "state", "state_reason", "fail_count"]
+
+
+def _tamper_where():
+    """The condition of the tamper checks on the unnest() row ``u`` (see
+    TAMPER_CHECK_SQL): a superset of what tools.tamper.signals reports."""
+
+    def num(side, name):
+        return f'u."{side}_{name}"'
+
+    ratio = "COALESCE(NULLIF(u.ratio_raw, 0), 1)"
+    conditions = [
+        f"({num('n', 'energy_reverse')} - {num('o', 'energy_reverse')})"
+        f" * {ratio} >= %(reverse)s - 1e-6",
+        "u.meter_type = 'electric_3p' AND LEAST("
+        + ", ".join(num("n", v) for _p, v, _c in tamper.PHASES)
+        + ") < %(volts)s",
+        f"u.closed AND {num('n', 'volume_total')} - {num('o', 'volume_total')}"
+        " >= %(flow)s - 1e-6",
+        *(
+            f"{num('n', volts)} < %(volts)s AND {num('n', amps)} * {ratio} >= %(amps)s"
+            for _phase, volts, amps in tamper.PHASES
+        ),
+        *(f"{num('n', c)} > {num('o', c)}" for c in tamper.COUNTERS),
+    ]
+    return " OR ".join(f"({c})" for c in conditions)
+
+
+_OLD_NAMES = (*tamper.OLD_NAMES, "volume_total")
+_COLUMNS = (
+    ["id", "closed", "meter_type", "ratio_raw"]
+    + [f'"n_{name}"' for name in tamper.NEW_NAMES]
+    + [f'"o_{name}"' for name in _OLD_NAMES]
+)
+_TYPES = ["int4", "bool", "varchar", "float8"] + ["float8"] * (
+    len(tamper.NEW_NAMES) + len(_OLD_NAMES)
+)
+#: One statement over the batch: unnest() of one array per register, new and
+#: old (the arrays come as literals: see tools.tamper.pg_array).
+TAMPER_CHECK_SQL = (
+    "SELECT u.id FROM unnest("  # noqa: S608 - constants of tools.tamper
+    + ", ".join(f"%(a{i})s::{t}[]" for i, t in enumerate(_TYPES))
+    + ") AS u("
+    + ", ".join(_COLUMNS)
+    + ") WHERE "
+    + _tamper_where()
+)
+# The last values the tamper checks compare with, taken with the meters'
+# state, and a water meter's whole last values (its valve word).
+TAMPER_OLD_SQL = ", ".join(
+    [
+        "m.meter_type AS tamper_type",
+        *(
+            f"(m.meter_values->>'{name}')::float8 AS tamper_old_{name}"
+            for name in _OLD_NAMES
+        ),
+        "CASE WHEN m.meter_type = 'water' THEN m.meter_values END AS tamper_old_water",
+    ]
+)
 COLUMN_TYPES = {
     "id": "int4",
     "state": "varchar",
@@ -162,6 +221,9 @@ class PrepaidReading(models.Model):
         for meter_id, reading_id in inserted:
             if meter_id in suspect_rows:
                 suspect_rows[meter_id]["suspect_reading_id"] = reading_id
+        if read_rows and self._tamper_checks_enabled():
+            # before the meters take their new values: compared with the old
+            self._check_tamper(read_rows, states)
         self._update_meters(read_rows, READ_COLUMNS)
         self._update_meters(failed_rows, FAILED_COLUMNS)
         self._clear_suspects(cleared)
@@ -205,6 +267,7 @@ class PrepaidReading(models.Model):
         self.env.cr.execute(
             f"""
             SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
+                   {TAMPER_OLD_SQL},
                    COALESCE(s.tz, 'UTC') AS tz,
                    p.energy_total_kwh AS suspect_kwh, p.volume_m3 AS suspect_m3,
                    p.read_at AS suspect_at
@@ -288,6 +351,14 @@ class PrepaidReading(models.Model):
             month_start_m3=month_m3,
             # filled in once the suspect reading has its id
             suspect_reading_id=None,
+        )
+        # for the tamper checks (not columns)
+        old_water = meter["tamper_old_water"]
+        row["tamper_new"] = decoded
+        row["tamper_closed"] = (
+            old_water is not None
+            and switch == "off"
+            and switch_reader(old_water) == "off"
         )
         readings.append(
             {
@@ -456,3 +527,104 @@ class PrepaidReading(models.Model):
             """,
             [room_ids],
         )
+
+    # ------------------------------------------------------------------
+    # Tamper and theft signals
+    # ------------------------------------------------------------------
+    @api.model
+    def _tamper_checks_enabled(self):
+        icp = self.env["ir.config_parameter"].sudo()
+        return icp.get_param("prepaid_metering.tamper_checks", "on") != "off"
+
+    @api.model
+    def _tamper_thresholds(self):
+        icp = self.env["ir.config_parameter"].sudo()
+        default = tamper.Thresholds()
+        values = {}
+        for name in default._fields:
+            raw = icp.get_param(f"prepaid_metering.tamper_{name}")
+            try:
+                values[name] = float(raw) if raw else getattr(default, name)
+            except ValueError:
+                values[name] = getattr(default, name)
+        return tamper.Thresholds(**values)
+
+    def _check_tamper(self, rows, states):
+        """Signals of the meters just read. One statement over arrays (no
+        table read: the last values came with the meters' state) finds the
+        few meters whose new values against their last ones show something;
+        :meth:`_report_tamper` judges those and records the events."""
+        thresholds = self._tamper_thresholds()
+        meters = [states[row["id"]] for row in rows]
+        arrays = [
+            [row["id"] for row in rows],
+            [row["tamper_closed"] for row in rows],
+            [meter["tamper_type"] for meter in meters],
+            [meter["multiplier"] for meter in meters],
+            *(
+                [row["tamper_new"].get(name) for row in rows]
+                for name in tamper.NEW_NAMES
+            ),
+            *([meter[f"tamper_old_{name}"] for meter in meters] for name in _OLD_NAMES),
+        ]
+        params = {f"a{i}": tamper.pg_array(values) for i, values in enumerate(arrays)}
+        params.update(
+            reverse=thresholds.reverse_kwh,
+            volts=thresholds.voltage_min_v,
+            amps=thresholds.current_min_a,
+            flow=thresholds.flow_m3,
+        )
+        self.env.cr.execute(TAMPER_CHECK_SQL, params)
+        hit_ids = [r[0] for r in self.env.cr.fetchall()]
+        if hit_ids:
+            self._report_tamper(hit_ids, rows, thresholds)
+
+    def _report_tamper(self, hit_ids, rows, thresholds):
+        """Judge the meters the checks found and record their events, with
+        the readings behind the evidence (the new one is stored already)."""
+        self.env.cr.execute(
+            """
+            SELECT m.id, m.meter_type, m.multiplier, m.meter_values AS old,
+                   m.last_contact AS old_at,
+                   (SELECT array_agg(p.id ORDER BY p.id DESC)
+                      FROM (SELECT p.id FROM prepaid_reading p
+                             WHERE p.meter_id = m.id
+                             ORDER BY p.id DESC LIMIT 2) p) AS reading_ids
+              FROM prepaid_meter m
+             WHERE m.id = ANY(%s)
+            """,
+            [hit_ids],
+        )
+        by_id = {row["id"]: row for row in rows}
+        Event = self.env["prepaid.meter.event"]
+        found = []
+        for hit in self.env.cr.dictfetchall():
+            row = by_id[hit["id"]]
+            readings = [*hit["reading_ids"], False]
+            for signal in tamper.signals(
+                hit["meter_type"],
+                hit["old"],
+                row["tamper_new"],
+                old_at=hit["old_at"],
+                new_at=row["last_contact"],
+                multiplier=hit["multiplier"],
+                closed_before=row["tamper_closed"],
+                closed_after=row["tamper_closed"],
+                thresholds=thresholds,
+            ):
+                found.append(
+                    {
+                        "meter_id": hit["id"],
+                        "kind": signal.kind,
+                        "source": signal.source,
+                        "occurred_at": row["last_contact"],
+                        "evidence": signal.evidence,
+                        "count_before": signal.count_before,
+                        "count_after": signal.count_after,
+                        "description": Event._signal_description(signal),
+                        "reading_id": readings[0],
+                        "previous_reading_id": readings[1],
+                    }
+                )
+        if found:
+            Event.sudo().create(found)

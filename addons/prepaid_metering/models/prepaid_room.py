@@ -123,6 +123,18 @@ class PrepaidRoom(models.Model):
         # records, which is quadratic in the batch (see tools/precompute).
         return super().create(forget_inverses(self, vals_list))
 
+    event_count = fields.Integer(
+        string="Open Meter Events",
+        compute="_compute_events",
+        help="Tamper signals and meter events of this room's meters not yet "
+        "acknowledged.",
+    )
+    event_reason = fields.Char(
+        string="Meter Events",
+        compute="_compute_events",
+        help="What they are.",
+    )
+
     @api.constrains("area_m2")
     def _check_area(self):
         for room in self:
@@ -179,6 +191,35 @@ class PrepaidRoom(models.Model):
                 meters.filtered(lambda m: m.switch_state == "on")
             )
             room.suspect_count = len(meters.filtered("suspect_reading_id"))
+
+    def _compute_events(self):
+        rooms = self.filtered("id")
+        groups = {}
+        # a portal user reading a room sees no meter events
+        if rooms and self.env["prepaid.meter.event"].has_access("read"):
+            for room, kind, count in self.env["prepaid.meter.event"]._read_group(
+                [("room_id", "in", rooms.ids), ("state", "=", "open")],
+                ["room_id", "kind"],
+                ["__count"],
+            ):
+                groups.setdefault(room.id, []).append((kind, count))
+        kinds = dict(
+            self.env["prepaid.meter.event"]
+            ._fields["kind"]
+            ._description_selection(self.env)
+        )
+        for room in self:
+            found = groups.get(room.id, [])
+            room.event_count = sum(count for _kind, count in found)
+            room.event_reason = ", ".join(sorted(kinds[kind] for kind, _c in found))
+
+    def action_view_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "prepaid_metering.prepaid_meter_event_action"
+        )
+        action["domain"] = [("room_id", "=", self.id)]
+        return action
 
     def action_view_meters(self):
         self.ensure_one()

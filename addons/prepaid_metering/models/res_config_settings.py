@@ -97,6 +97,87 @@ class ResConfigSettings(models.TransientModel):
                     )
                 )
 
+    prepaid_tamper_checks = fields.Selection(
+        [("on", "On"), ("off", "Off")],
+        string="Tamper Checks",
+        default="on",
+        required=True,
+        config_parameter="prepaid_metering.tamper_checks",
+        help="Look for tamper and theft signals in every poll: reverse energy, "
+        "current without voltage, phase loss, cover and clear counters, water "
+        "through a closed valve.",
+    )
+    prepaid_tamper_reverse_kwh = fields.Float(
+        string="Reverse Energy Threshold (kWh)",
+        default=0.05,
+        digits=(16, 3),
+        config_parameter="prepaid_metering.tamper_reverse_kwh",
+        help="Reverse energy rising at least this much between two reads is a signal.",
+    )
+    prepaid_tamper_voltage_min_v = fields.Float(
+        string="No Voltage Below (V)",
+        default=50.0,
+        digits=(16, 1),
+        config_parameter="prepaid_metering.tamper_voltage_min_v",
+        help="A phase below this voltage has no voltage: with current flowing "
+        "it is current without voltage, without current on a three-phase "
+        "meter whose other phases are live it is a phase loss.",
+    )
+    prepaid_tamper_current_min_a = fields.Float(
+        string="Current Flowing From (A)",
+        default=0.5,
+        digits=(16, 2),
+        config_parameter="prepaid_metering.tamper_current_min_a",
+        help="Current on a phase without voltage from this value is a signal.",
+    )
+    prepaid_tamper_flow_m3 = fields.Float(
+        string="Flow Through a Closed Valve (m³)",
+        default=0.005,
+        digits=(16, 3),
+        config_parameter="prepaid_metering.tamper_flow_m3",
+        help="Volume rising at least this much between two reads while the "
+        "valve reports closed is a signal.",
+    )
+    prepaid_event_alarm_level = fields.Selection(
+        [
+            ("none", "No alarm (list only)"),
+            ("activity", "Activity for the managers"),
+            ("email", "Activity and e-mail to the managers"),
+        ],
+        string="Meter Event Alarm",
+        default="email",
+        required=True,
+        config_parameter="prepaid_metering.event_alarm_level",
+        help="What a new meter event (tamper signal, meter event counter) "
+        "raises for the metering managers: one alarm per event until it is "
+        "acknowledged.",
+    )
+
+    @api.constrains(
+        "prepaid_tamper_reverse_kwh",
+        "prepaid_tamper_voltage_min_v",
+        "prepaid_tamper_current_min_a",
+        "prepaid_tamper_flow_m3",
+    )
+    def _check_prepaid_tamper_thresholds(self):
+        for settings in self:
+            for name in (
+                "prepaid_tamper_reverse_kwh",
+                "prepaid_tamper_voltage_min_v",
+                "prepaid_tamper_current_min_a",
+                "prepaid_tamper_flow_m3",
+            ):
+                if settings[name] <= 0:
+                    raise ValidationError(
+                        self.env._(
+                            "%(setting)s must be above 0 (got %(value)s).",
+                            setting=settings._fields[name]._description_string(
+                                self.env
+                            ),
+                            value=settings[name],
+                        )
+                    )
+
     @api.constrains("prepaid_plausibility_margin")
     def _check_prepaid_plausibility_margin(self):
         for settings in self:

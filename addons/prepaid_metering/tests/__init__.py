@@ -10,3 +10,4 @@ from . import test_live_screens
 from . import test_demo_fleet
 from . import test_dlt645
 from . import test_fleet_import
+from . import test_tamper

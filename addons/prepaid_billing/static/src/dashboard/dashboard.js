@@ -342,6 +342,14 @@ export class EnergyDashboard extends Component {
         return this.open(_t("Offline and Faulty Meters"), "prepaid.meter", domain);
     }
 
+    openSignals() {
+        const domain = [["state", "=", "open"]];
+        if (this.siteId) {
+            domain.push(["site_id", "=", this.siteId]);
+        }
+        return this.open(_t("Open Meter Events"), "prepaid.meter.event", domain);
+    }
+
     openMeter(meter) {
         return this.action.doAction({
             type: "ir.actions.act_window",
