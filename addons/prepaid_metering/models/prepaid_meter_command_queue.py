@@ -214,7 +214,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         if commit:
             # Deliberate: make the claims visible and release the row locks
             # before talking to slow meters.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+            start_read_committed(self.env.cr)
         commands._execute_claimed(commit)
         # More waiting (a batch task of a thousand meters): Odoo runs the job
         # again at once instead of at its next interval.
@@ -394,12 +394,12 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 if commit:
                     # Deliberate: keep each command's outcome even if a later
                     # one fails or the worker is killed.
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    start_read_committed(self.env.cr)
                 progress.step(self.env, 1)
             if gateway not in switches.gateway_id:
                 gateway._release_bus("command")
                 if commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    start_read_committed(self.env.cr)
         switches._execute_switches(commit, progress)
 
     def _execute_switches(self, commit, progress):
@@ -435,7 +435,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 )
                 left = self._hold_buses(left, settled)
                 if commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    start_read_committed(self.env.cr)
                     # The commands still on the wire stay held for this worker.
                     on_wire._lock()
                 progress.step(self.env, len(settled))
@@ -447,7 +447,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             self._record_outcomes(failed, commit)
             self.env["prepaid.gateway"].browse(list(left))._release_bus("command")
             if commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+                start_read_committed(self.env.cr)
 
     def _switch_jobs(self, commit, progress):
         """{command id: driver write} of these switch commands; a command
@@ -498,7 +498,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             command._record_outcome(outcome)
         if commit:
             # Deliberate: the outcomes are kept even if a follow-up fails.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+            start_read_committed(self.env.cr)
         self.browse([command.id for command, _outcome in outcomes])._run_followups()
 
     def _execute_one(self, commit):
@@ -517,7 +517,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 if outcome is None and commit:
                     # Deliberate (outbox): the expected counter is committed
                     # before the first byte of the record is written.
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    start_read_committed(self.env.cr)
                     self._lock()
             else:
                 outcome = None
@@ -532,7 +532,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         self._record_outcome(outcome)
         if commit:
             # Deliberate: the outcome is kept even if its follow-up fails.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+            start_read_committed(self.env.cr)
         self._run_followups()
 
     def _record_outcome(self, outcome):
@@ -562,11 +562,39 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 {"state": "failed", "last_error": message, "followup_pending": True}
             )
 
+    def _claim_followups(self):
+        """These commands whose follow-up is still pending, locked until the
+        transaction ends; a follow-up another worker is running (the sender
+        and the recovery job, on two hosts) is left to it.
+
+        The recovery job takes outcomes older than the sending timeout by
+        their ``write_date`` (the database's clock) against a host's clock:
+        a host whose clock is ahead, or a follow-up slower than the timeout,
+        would otherwise run it twice.
+        """
+        if not self:
+            return self
+        self.flush_recordset(["followup_pending"])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """SELECT id FROM prepaid_meter_command
+                        WHERE id = ANY(%s) AND followup_pending
+                        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED""",
+                    [self.ids],
+                )
+                ids = [row[0] for row in self.env.cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            # another worker ran them after this transaction's snapshot
+            return self.browse()
+        self.invalidate_recordset(["followup_pending"])
+        return self.browse(ids)
+
     def _run_followups(self):
         """Apply settled outcomes to what depends on them: all together in a
         savepoint, or, when that fails, each in its own; a follow-up that
         fails stays pending for the recovery job."""
-        pending = self.filtered("followup_pending")
+        pending = self._claim_followups()
         if len(pending) > 1:
             try:
                 with self.env.cr.savepoint():
