@@ -2,6 +2,8 @@
 
 import re
 
+from psycopg2 import sql
+
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -21,4 +23,8 @@ def set_fillfactor(cr, table, percent):
     cr.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
     option = f"fillfactor={int(percent)}"
     if option not in (cr.fetchone()[0] or []):
-        cr.execute(f"ALTER TABLE {table} SET ({option.replace('=', ' = ')})")
+        cr.execute(
+            sql.SQL("ALTER TABLE {} SET (fillfactor = {})").format(
+                sql.Identifier(table), sql.Literal(int(percent))
+            )
+        )
