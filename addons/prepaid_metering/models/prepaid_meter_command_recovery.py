@@ -60,7 +60,7 @@ class PrepaidMeterCommandRecovery(models.AbstractModel):
         if commit:
             # Deliberate: publish the new claims before talking to meters.
             start_read_committed(self.env.cr)
-        stuck._execute_claimed(commit)
+        stuck.with_context(prepaid_read_committed=commit)._execute_claimed(commit)
         for command in orphans:
             command._run_followups()
             if commit:
