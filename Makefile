@@ -4,7 +4,7 @@
 # else python3.
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
-.PHONY: run test setup lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal simulator help
+.PHONY: run test setup lint bench-poll bench-billing bench-plausibility bench-month bench-reports bench-portal bench-servers simulator help
 
 help:
 	@echo "make run         demo database + simulator + Odoo on http://localhost:8069"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-month  charge items, apportionment, postpaid bills"
 	@echo "make bench-reports  monthly report, aggregates, batch tasks"
 	@echo "make bench-portal  tenant portal and WeChat Pay notifications"
+	@echo "make bench-servers  two Odoo servers on one database, killed and restarted"
 	@echo "make simulator   the demo meter fleet alone"
 
 run:
@@ -50,6 +51,9 @@ bench-reports:
 
 bench-portal:
 	PYTHONPATH=$(CURDIR) $(PYTHON) bench/portal.py
+
+bench-servers:
+	PYTHONPATH=$(CURDIR) $(PYTHON) bench/servers.py
 
 simulator:
 	PYTHONPATH=$(CURDIR) $(PYTHON) -m simulator --demo

@@ -7,6 +7,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.prepaid_metering.tools.tables import set_fillfactor
+
 from ..tools import balance as balance_core
 from ..tools import credit
 
@@ -146,6 +148,11 @@ class PrepaidAccount(models.Model):
     opened_at = fields.Datetime(readonly=True, copy=False)
     closed_at = fields.Datetime(readonly=True, copy=False)
     notice_ids = fields.One2many("prepaid.alarm.notice", "account_id")
+
+    def init(self):
+        # Every billing batch rewrites the balance of each account it bills
+        # (see set_fillfactor).
+        set_fillfactor(self.env.cr, "prepaid_account", 70)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_not_draft(self):

@@ -6,6 +6,7 @@ from odoo import api, fields, models
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL, sql
 
+from odoo.addons.prepaid_metering.tools.tables import set_fillfactor
 from odoo.addons.prepaid_metering.tools.transactions import start_read_committed
 
 from ..tools import daily, rebuild
@@ -221,6 +222,9 @@ class PrepaidDailyUsage(models.Model):
             "prepaid_daily_usage__account_id_index"
         )
         create_forget_triggers(cr)
+        # Every billing batch adds to each billed meter's day (an upsert):
+        # keep those updates HOT (see set_fillfactor).
+        set_fillfactor(cr, "prepaid_daily_usage", 70)
 
     # ------------------------------------------------------------------
     # Maintenance

@@ -33,10 +33,14 @@ class PrepaidDashboard(models.AbstractModel):
     _description = "Energy Dashboard"
 
     @api.model
+    @api.readonly
     def get_dashboard_data(self, site_id=None, today=None):
         """The dashboard of ``site_id`` (all sites the user sees when empty)
         as a JSON-able dict. ``today`` (a date or ``YYYY-MM-DD``) defaults to
-        the local date of the site."""
+        the local date of the site.
+
+        Read-only (``api.readonly``): with ``--db_replica_host`` the web
+        client's call is served from the read replica."""
         if not self.env.user.has_group(METERING_USER):
             raise AccessError(self.env._("The energy dashboard is for metering users."))
         sites = self.env["prepaid.site"].search(self._get_company_domain())

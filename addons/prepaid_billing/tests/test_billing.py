@@ -590,3 +590,20 @@ class TestRolloverAndRecognition(BillingCase):
             )
         )
         self.assert_reconciled()
+
+
+@tagged("post_install", "-at_install")
+class TestHotTables(BillingCase):
+    def test_wallets_and_daily_use_leave_room_for_their_updates_on_each_page(self):
+        # each billing batch rewrites these rows: fillfactor 70 keeps them HOT
+        self.env.cr.execute(
+            """SELECT relname, reloptions FROM pg_class
+                WHERE relname IN ('prepaid_account', 'prepaid_daily_usage')"""
+        )
+        self.assertEqual(
+            dict(self.env.cr.fetchall()),
+            {
+                "prepaid_account": ["fillfactor=70"],
+                "prepaid_daily_usage": ["fillfactor=70"],
+            },
+        )

@@ -26,7 +26,12 @@ def array_literal(values):
     parts = []
     append = parts.append
     for value in values:
-        if value is None:
+        kind = type(value)
+        # the exact types of a billing batch's columns first: no isinstance
+        # chain per value (``type(True) is bool``, never ``int``)
+        if kind is float or kind is int or kind is Decimal:
+            append(str(value))
+        elif value is None:
             append("NULL")
         elif isinstance(value, str):
             append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')

@@ -10,6 +10,7 @@ from odoo.modules import module as odoo_module
 
 from ..drivers import bus, dlt645
 from ..tools.precompute import forget_inverses
+from ..tools.tables import set_fillfactor
 from ..tools.transactions import start_read_committed
 
 _logger = logging.getLogger(__name__)
@@ -149,6 +150,11 @@ class PrepaidGateway(models.Model):
     def _onchange_protocol_line(self):
         if self.protocol in DLT645_PROTOCOLS:
             self.update(DLT645_LINE)
+
+    def init(self):
+        # Every claim and every poll rewrites the gateway's row (see
+        # set_fillfactor).
+        set_fillfactor(self.env.cr, "prepaid_gateway", 70)
 
     @api.depends("meter_ids")
     def _compute_meter_count(self):
@@ -428,8 +434,16 @@ class PrepaidGateway(models.Model):
             if commit:
                 # Deliberate: publish the claimed batch (next_poll_at) to other
                 # cron workers and release its row locks before the slow sweep.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            gateways._poll_now(on_stored=self.env.cr.commit if commit else None)
+                # The chunks are stored in READ COMMITTED too: billing (another
+                # worker) updates the same meter rows (its own columns) and
+                # commits meanwhile; in REPEATABLE READ the store's UPDATE of
+                # those rows would fail with a serialization error.
+                start_read_committed(self.env.cr)
+            gateways._poll_now(
+                on_stored=(lambda: start_read_committed(self.env.cr))
+                if commit
+                else None
+            )
             gateways._release_bus("poll")
             done += len(gateways)
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)

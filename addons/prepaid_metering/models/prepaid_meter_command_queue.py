@@ -214,8 +214,8 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         if commit:
             # Deliberate: make the claims visible and release the row locks
             # before talking to slow meters.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-        commands._execute_claimed(commit)
+            start_read_committed(self.env.cr)
+        commands.with_context(prepaid_read_committed=commit)._execute_claimed(commit)
         # More waiting (a batch task of a thousand meters): Odoo runs the job
         # again at once instead of at its next interval.
         self.env["ir.cron"]._notify_progress(
@@ -375,6 +375,18 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
     # ------------------------------------------------------------------
     # Sending
     # ------------------------------------------------------------------
+    def _commit(self):
+        """Commit a step of sending (an outcome, a claim). The command and
+        recovery jobs (context ``prepaid_read_committed``) run the next
+        transaction in READ COMMITTED: polling and billing, on other workers
+        or hosts, update the same meter and account rows meanwhile, and a
+        follow-up in REPEATABLE READ would fail on them with a serialization
+        error. Send Now keeps its request's isolation."""
+        if self.env.context.get("prepaid_read_committed"):
+            start_read_committed(self.env.cr)
+        else:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
     def _execute_claimed(self, commit):
         """Send claimed commands; each command's outcome is kept (committed
         when ``commit``) whatever happens to the next one, and each bus is
@@ -394,12 +406,12 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 if commit:
                     # Deliberate: keep each command's outcome even if a later
                     # one fails or the worker is killed.
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._commit()
                 progress.step(self.env, 1)
             if gateway not in switches.gateway_id:
                 gateway._release_bus("command")
                 if commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._commit()
         switches._execute_switches(commit, progress)
 
     def _execute_switches(self, commit, progress):
@@ -435,7 +447,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 )
                 left = self._hold_buses(left, settled)
                 if commit:
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._commit()
                     # The commands still on the wire stay held for this worker.
                     on_wire._lock()
                 progress.step(self.env, len(settled))
@@ -447,7 +459,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             self._record_outcomes(failed, commit)
             self.env["prepaid.gateway"].browse(list(left))._release_bus("command")
             if commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+                self._commit()
 
     def _switch_jobs(self, commit, progress):
         """{command id: driver write} of these switch commands; a command
@@ -498,7 +510,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
             command._record_outcome(outcome)
         if commit:
             # Deliberate: the outcomes are kept even if a follow-up fails.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+            self._commit()
         self.browse([command.id for command, _outcome in outcomes])._run_followups()
 
     def _execute_one(self, commit):
@@ -517,7 +529,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 if outcome is None and commit:
                     # Deliberate (outbox): the expected counter is committed
                     # before the first byte of the record is written.
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                    self._commit()
                     self._lock()
             else:
                 outcome = None
@@ -532,7 +544,7 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
         self._record_outcome(outcome)
         if commit:
             # Deliberate: the outcome is kept even if its follow-up fails.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
+            self._commit()
         self._run_followups()
 
     def _record_outcome(self, outcome):
@@ -562,11 +574,39 @@ class PrepaidMeterCommandQueue(models.AbstractModel):
                 {"state": "failed", "last_error": message, "followup_pending": True}
             )
 
+    def _claim_followups(self):
+        """These commands whose follow-up is still pending, locked until the
+        transaction ends; a follow-up another worker is running (the sender
+        and the recovery job, on two hosts) is left to it.
+
+        The recovery job takes outcomes older than the sending timeout by
+        their ``write_date`` (the database's clock) against a host's clock:
+        a host whose clock is ahead, or a follow-up slower than the timeout,
+        would otherwise run it twice.
+        """
+        if not self:
+            return self
+        self.flush_recordset(["followup_pending"])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    """SELECT id FROM prepaid_meter_command
+                        WHERE id = ANY(%s) AND followup_pending
+                        ORDER BY id FOR NO KEY UPDATE SKIP LOCKED""",
+                    [self.ids],
+                )
+                ids = [row[0] for row in self.env.cr.fetchall()]
+        except psycopg2.errors.SerializationFailure:
+            # another worker ran them after this transaction's snapshot
+            return self.browse()
+        self.invalidate_recordset(["followup_pending"])
+        return self.browse(ids)
+
     def _run_followups(self):
         """Apply settled outcomes to what depends on them: all together in a
         savepoint, or, when that fails, each in its own; a follow-up that
         fails stays pending for the recovery job."""
-        pending = self.filtered("followup_pending")
+        pending = self._claim_followups()
         if len(pending) > 1:
             try:
                 with self.env.cr.savepoint():

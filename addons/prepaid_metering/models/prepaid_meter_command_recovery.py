@@ -59,10 +59,10 @@ class PrepaidMeterCommandRecovery(models.AbstractModel):
         orphans = self.browse([row[0] for row in self.env.cr.fetchall()])
         if commit:
             # Deliberate: publish the new claims before talking to meters.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-        stuck._execute_claimed(commit)
+            start_read_committed(self.env.cr)
+        stuck.with_context(prepaid_read_committed=commit)._execute_claimed(commit)
         for command in orphans:
             command._run_followups()
             if commit:
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+                start_read_committed(self.env.cr)
         return len(stuck) + len(orphans)

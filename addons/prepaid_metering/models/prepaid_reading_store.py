@@ -263,7 +263,13 @@ class PrepaidReading(models.Model):
     def _load_meter_states(self, meter_ids):
         """The meters' last values as plain dicts (no ORM records: a sweep
         touches thousands of meters), with the value and time of their
-        pending suspect reading (``suspect_*``)."""
+        pending suspect reading (``suspect_*``).
+
+        The meters are locked until the sweep is stored: billing (which
+        writes other columns of the same rows, on another worker or host)
+        skips them meanwhile, and a review of a suspect reading waits; in the
+        polling job's READ COMMITTED transactions the values read are the
+        newest committed ones."""
         self.env.cr.execute(
             f"""
             SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
@@ -275,6 +281,8 @@ class PrepaidReading(models.Model):
               LEFT JOIN prepaid_site s ON s.id = m.site_id
               LEFT JOIN prepaid_reading p ON p.id = m.suspect_reading_id
              WHERE m.id = ANY(%s)
+             ORDER BY m.id
+               FOR NO KEY UPDATE OF m
             """,  # noqa: S608 - column names are constants of this module
             [meter_ids],
         )

@@ -179,6 +179,32 @@ class TestCommandRecovery(MeteringCase):
         self.assertEqual(self.recover(), 1)
         self.assertEqual(self.read_command(command_id)["state"], "done")
 
+    def test_a_follow_up_another_worker_runs_is_left_to_it(self):
+        # The sender runs the follow-up of an outcome (its row locked) while
+        # the recovery job on another host takes it for an orphan.
+        command_id = self.commit_command(1, "relay_off")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """UPDATE prepaid_meter_command SET state = 'done',
+                          followup_pending = true WHERE id = %s""",
+                [command_id],
+            )
+        sender, env = self.worker()
+        with sender:
+            env.cr.execute(
+                "SELECT id FROM prepaid_meter_command WHERE id = %s FOR NO KEY UPDATE",
+                [command_id],
+            )
+            with self.registry.cursor() as cr:
+                other = api.Environment(cr, SUPERUSER_ID, {})
+                other["prepaid.meter.command"].browse(command_id)._run_followups()
+            self.assertTrue(self.read_command(command_id)["followup_pending"])
+            env.cr.rollback()
+        with self.registry.cursor() as cr:
+            other = api.Environment(cr, SUPERUSER_ID, {})
+            other["prepaid.meter.command"].browse(command_id)._run_followups()
+        self.assertFalse(self.read_command(command_id)["followup_pending"])
+
     def test_stuck_counted_record_is_settled_by_the_counter(self):
         # Written and applied by the meter, then the worker died before it
         # could record the outcome.

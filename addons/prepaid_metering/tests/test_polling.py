@@ -263,3 +263,20 @@ class TestPolling(MeteringCase):
                     "source": "poll",
                 }
             )
+
+
+@tagged("post_install", "-at_install")
+class TestHotTables(MeteringCase):
+    def test_meters_and_gateways_leave_room_for_their_updates_on_each_page(self):
+        # each poll rewrites these rows: fillfactor 70 keeps the updates HOT
+        self.env.cr.execute(
+            """SELECT relname, reloptions FROM pg_class
+                WHERE relname IN ('prepaid_meter', 'prepaid_gateway')"""
+        )
+        self.assertEqual(
+            dict(self.env.cr.fetchall()),
+            {
+                "prepaid_meter": ["fillfactor=70"],
+                "prepaid_gateway": ["fillfactor=70"],
+            },
+        )
