@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class PrepaidRoom(models.Model):
@@ -20,6 +20,7 @@ class PrepaidRoom(models.Model):
     )
     tenancy_count = fields.Integer(compute="_compute_tenancy_id")
 
+    @api.depends("tenancy_ids.state")
     def _compute_tenancy_id(self):
         for room in self:
             tenancies = room.tenancy_ids

@@ -154,6 +154,7 @@ class PrepaidTenancy(models.Model):
         for tenancy in self:
             tenancy.room_names = ", ".join(tenancy.room_ids.mapped("display_name"))
 
+    @api.depends("state", "move_ids.state")
     def _compute_deposit_held(self):
         held = {}
         accounts = self.company_id.prepaid_deposit_account_id
@@ -712,15 +713,26 @@ class PrepaidTenancy(models.Model):
         return True
 
     def _recharge_credits(self):
-        """Charge again the unused days credited at the cancelled closing."""
-        Charge = self.env["prepaid.charge.line"].sudo()
-        lines = Charge.search(
-            [("account_id", "=", self.account_id.id), ("credit_amount", "!=", False)]
+        """Charge again the unused days credited at the cancelled closing;
+        the charges are left uncredited (NULL, as the charge job leaves a
+        charge never credited), so the next closing credits them anew."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_charge_line "
+            "WHERE account_id = %s AND credit_amount IS NOT NULL",
+            [self.account_id.id],
+        )
+        lines = (
+            self.env["prepaid.charge.line"]
+            .sudo()
+            .browse([row[0] for row in self.env.cr.fetchall()])
         )
         vals_list = [
             {
                 "account_id": line.account_id.id,
-                "line_type": "reversal",
+                # A charge again (recognised as revenue like the charge it
+                # restores), pointing at the credit it undoes.
+                "line_type": "charge",
                 "amount": -line.credit_ledger_line_id.amount,
                 "name": self.env._(
                     "%s: move-out cancelled", line.credit_ledger_line_id.name
@@ -733,7 +745,13 @@ class PrepaidTenancy(models.Model):
             if line.credit_ledger_line_id
         ]
         self.env["prepaid.ledger.line"].sudo()._post(vals_list)
-        lines.write({"credit_amount": False, "credit_ledger_line_id": False})
+        # A float written False is 0.0: NULL ("never credited") is SQL's.
+        self.env.cr.execute(
+            "UPDATE prepaid_charge_line SET credit_amount = NULL, "
+            "credit_ledger_line_id = NULL WHERE id = ANY(%s)",
+            [lines.ids],
+        )
+        lines.invalidate_recordset(["credit_amount", "credit_ledger_line_id"])
 
     # ------------------------------------------------------------------
     # Transfer
