@@ -58,7 +58,7 @@ class PrepaidMeterEvent(models.Model):
     count_after = fields.Integer(help="The meter's event counter at this read.")
     evidence = fields.Json(
         string="Evidence (raw)",
-        help="Raw values and their times before and after, as read from the meter."
+        help="Raw values and their times before and after, as read from the meter.",
     )
     evidence_text = fields.Text(compute="_compute_evidence_text", string="Evidence")
     description = fields.Char(translate=False)

@@ -29,6 +29,9 @@ class PrepaidTenancyReading(models.Model):
         help="The meter could not be read: the value was entered from a photo.",
     )
     photo_id = fields.Many2one("ir.attachment", string="Photo", readonly=True)
+    value_text = fields.Char(
+        string="Value Read", compute="_compute_value", help="The value with its unit."
+    )
     cancelled = fields.Boolean(
         readonly=True, help="The move-out this reading ended was cancelled."
     )
@@ -41,3 +44,6 @@ class PrepaidTenancyReading(models.Model):
                 line.reading_id.volume_m3 if water else line.reading_id.energy_total_kwh
             )
             line.unit = "m³" if water else "kWh"
+            line.value_text = (
+                f"{line.value:.3f} m³" if water else f"{line.value:.2f} kWh"
+            )

@@ -420,13 +420,21 @@ class PrepaidTenancy(models.Model):
                 {
                     "meter": meter.name,
                     "unit": first.unit,
-                    "opening": round(first.value, 3),
+                    "opening": first.value_text,
                     "opening_at": when(first.read_at),
                     "opening_manual": first.manual,
-                    "final": round(last.value, 3) if last else "",
+                    "final": last.value_text if last else "",
                     "final_at": when(last.read_at) if last else "",
                     "final_manual": last.manual if last else False,
-                    "used": round(last.value - first.value, 3) if last else "",
+                    "used": (
+                        (
+                            f"{last.value - first.value:.3f}"
+                            if first.unit == "m³"
+                            else f"{last.value - first.value:.2f}"
+                        )
+                        if last
+                        else ""
+                    ),
                 }
             )
         types = dict(
