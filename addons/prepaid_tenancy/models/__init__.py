@@ -2,6 +2,7 @@ from . import (
     account_move,
     prepaid_room,
     prepaid_tenancy,
+    prepaid_tenancy_batch,
     prepaid_tenancy_demo,
     prepaid_tenancy_reading,
     prepaid_tenancy_settlement,

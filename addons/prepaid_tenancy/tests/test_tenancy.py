@@ -6,6 +6,8 @@ from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
+from odoo.addons.prepaid_metering.tests.common import electric
+
 from .common import MOVE_IN, MOVE_OUT, PHOTO, TenancyCase
 
 
@@ -27,6 +29,9 @@ class TestTenancyMoves(TenancyCase):
         self.assertEqual((charge.days, charge.amount), (21, 210.0))
         self.assertEqual(tenancy.deposit_held, 500.0)
         self.assertEqual(self.deposit_balance(), 500.0)
+        # a new company gets its tenant deposits account at its first deposit
+        deposits = self.company.prepaid_deposit_account_id
+        self.assertEqual(deposits.account_type, "liability_current")
         self.recharge(tenancy, 300.0)
         self.assertEqual(tenancy.account_id.balance, 90.0)
         self.sim.energy_total = 1100.0  # 100 kWh at 0.80: 80.00
@@ -219,6 +224,43 @@ class TestTenancyMoves(TenancyCase):
             self.bill()
         self.assertEqual(self.lines(tenancy, "consumption").mapped("amount"), [-16.0])
         self.assertEqual(self.lines(following, "consumption").mapped("amount"), [-8.0])
+        self.assert_reconciled()
+
+    def test_batch_moves_read_every_meter_once_and_move_each_tenancy(self):
+        self.fleet = self.start_fresh_fleet(
+            [
+                (
+                    "socket",
+                    [electric(1, energy_kwh=1000.0), electric(2, energy_kwh=500.0)],
+                )
+            ],
+            [self.gateway],
+        )
+        self.sim = self.fleet.meter(0, 1)
+        meter2 = self.make_meter(self.gateway, 2, room=self.room2)
+        leaving = self.move_in(charge_item_ids=[])
+        self.recharge(leaving, 20.0)
+        self.sim.energy_total = 1010.0
+        arriving = self.Tenancy.create(
+            {
+                "partner_id": self.tenant2.id,
+                "room_ids": [Command.set(self.room2.ids)],
+                "tariff_id": self.flat.id,
+                "deposit_amount": 300.0,
+            }
+        )
+        with freeze_time(MOVE_OUT):
+            out, inn, refused = self.Tenancy._batch_moves(
+                leaving, arriving, deposit_journal=self.cash
+            )
+        self.assertEqual((out, inn, refused), (leaving, arriving, []))
+        self.assertEqual(leaving.state, "ending")
+        self.assertEqual(leaving.final_reading_ids.value, 1010.0)
+        self.assertEqual(leaving.account_id.balance, 12.0)  # 20 - 10 x 0.80
+        self.assertEqual(arriving.state, "active")
+        self.assertEqual(arriving.opening_reading_ids.value, 500.0)
+        self.assertEqual(meter2.billing_account_id, arriving.account_id)
+        self.assertEqual(arriving.deposit_held, 300.0)
         self.assert_reconciled()
 
 
