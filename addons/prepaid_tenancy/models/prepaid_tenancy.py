@@ -612,8 +612,7 @@ class PrepaidTenancy(models.Model):
         if ended_at < self.date_start:
             raise UserError(self.env._("The final readings are before the move-in."))
         account._close_books(read_meters=False, closed_at=ended_at)
-        if account.mode == "postpaid":
-            self._final_bill(ended_at)
+        self._final_bill(ended_at)
         account._release_meters()
         self.write({"state": "ending", "date_end": ended_at})
         self._vacate_rooms()
@@ -632,11 +631,22 @@ class PrepaidTenancy(models.Model):
         return fields.Datetime.context_timestamp(self.with_context(tz=tz), stamp).date()
 
     def _final_bill(self, ended_at):
-        """The last bill of a postpaid account, from the day after its last
-        bill to the local day of the final reading, confirmed into an
-        invoice."""
+        """The last bill of a postpaid account (or of the charges a prepaid
+        one pays by invoice), from the day after its last bill to the local
+        day of the final reading, confirmed into an invoice."""
         account = self.account_id
         Bill = self.env["prepaid.bill"].sudo()
+        if account.mode != "postpaid" and not self.env[
+            "prepaid.charge.line"
+        ].sudo().search_count(
+            [
+                ("account_id", "=", account.id),
+                ("collection", "=", "invoice"),
+                ("bill_id", "=", False),
+            ],
+            limit=1,
+        ):
+            return Bill
         last = Bill.search(
             [("account_id", "=", account.id), ("state", "!=", "cancel")],
             order="date_to desc",

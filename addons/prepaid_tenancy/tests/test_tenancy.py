@@ -113,6 +113,20 @@ class TestTenancyMoves(TenancyCase):
         self.assertEqual(tenancy.account_id.balance, 0.0)
         self.assert_reconciled()
 
+    def test_invoice_charges_of_a_prepaid_tenant_are_billed_at_move_out(self):
+        rent = self.rent.copy({"collection": "invoice"})
+        tenancy = self.move_in(charge_item_ids=[Command.set(rent.ids)])
+        self.recharge(tenancy, 300.0)
+        self.move_out(tenancy)
+        (bill,) = self.env["prepaid.bill"].search(
+            [("account_id", "=", tenancy.account_id.id)]
+        )
+        self.assertEqual(bill.amount_total, 110.0)  # 210.00 - 100.00 credited
+        self.assertEqual(bill.move_id.payment_state, "paid")
+        # 300.00 wallet - 110.00 invoice
+        self.assertEqual(tenancy.settle_refund, 190.0)
+        self.assert_reconciled()
+
     def test_an_invoiced_deposit_left_unpaid_is_netted_at_settlement(self):
         tenancy = self.move_in(
             deposit_amount=300.0, deposit_mode="invoice", charge_item_ids=[]
