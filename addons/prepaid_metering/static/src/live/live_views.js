@@ -29,9 +29,11 @@ export class PrepaidLiveFormController extends FormController {
     setup() {
         super.setup();
         useCommandsSettled(async ({ meter_ids = [], room_ids = [] }) => {
+            // A notification can come before the record is loaded (a busy
+            // server): nothing to reload yet.
             const record = this.model.root;
             const ids = this.props.resModel === "prepaid.room" ? room_ids : meter_ids;
-            if (!record.resId || !ids.includes(record.resId)) {
+            if (!record || !record.resId || !ids.includes(record.resId)) {
                 return;
             }
             if (await record.isDirty()) {
