@@ -84,10 +84,8 @@ class PrepaidTenancy(models.Model):
                 {
                     "meter": meter,
                     "manual": True,
-                    "value": (last.volume_m3 if water else last.energy_total_kwh)
-                    if last
-                    else 0.0,
-                    "read_at": max(now, last.read_at) if last else now,
+                    "value": last.volume_m3 if water else last.energy_total_kwh,
+                    "read_at": max(now, last.read_at),
                     "photo": DEMO_PHOTO,
                     "photo_name": "meter.png",
                 }
