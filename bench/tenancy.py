@@ -170,6 +170,7 @@ def occupy(env, cash, tariff, rooms, leaving_count):
                     "account_id": accounts[i].id,
                     "state": "active",
                     "date_start": opened,
+                    "deposit_amount": DEPOSIT if i < leaving_count else 0.0,
                     "reading_ids": [
                         Command.create(
                             {
@@ -275,36 +276,42 @@ def run(args) -> None:
             )
             cr.commit()
             batch_s = time.perf_counter() - started
+            print(
+                f"batch task (readings + {len(out)} move-outs + {len(inn)} "
+                f"move-ins): {batch_s:.1f} s, refused {len(refused)}",
+                flush=True,
+            )
+            print_reconciliation(env)
             started = time.perf_counter()
             for tenancy in out:
                 tenancy._settle(journal)
             cr.commit()
             settle_s = time.perf_counter() - started
-            result = env["prepaid.billing.engine"]._reconciliation(env.company)
-            held = sum(Tenancy.browse(arriving_ids).mapped("deposit_held"))
             refunded = sum(out.mapped("settle_refund"))
-        print()
-        print(
-            f"batch task (readings + {len(out)} move-outs + {len(inn)} move-ins): "
-            f"{batch_s:.1f} s, refused {len(refused)}"
-        )
-        print(
-            f"settlements of {len(out)} move-outs: {settle_s:.1f} s, "
-            f"refunded {refunded:,.2f}"
-        )
-        print(
-            f"wallets {result['wallets']:,.2f} + unrecognised "
-            f"{result['unrecognised']:,.2f} vs liability {result['liability']:,.2f}: "
-            f"difference {result['difference']:,.2f}"
-        )
-        print(
-            f"deposits held {result['deposits']:,.2f} vs tenant deposits account "
-            f"{result['deposit_account']:,.2f}: difference "
-            f"{result['deposit_difference']:,.2f} (new tenants hold {held:,.2f})"
-        )
-        print(f"balanced: {result['balanced']}")
+            print(
+                f"settlements of {len(out)} move-outs: {settle_s:.1f} s, "
+                f"refunded {refunded:,.2f}"
+            )
+            print_reconciliation(env)
     finally:
         fleet.stop()
+
+
+def print_reconciliation(env):
+    """Wallets against the prepayment liability, deposits held against the
+    tenant deposits account."""
+    result = env["prepaid.billing.engine"]._reconciliation(env.company)
+    print(
+        f"  wallets {result['wallets']:,.2f} + unrecognised "
+        f"{result['unrecognised']:,.2f} vs liability {result['liability']:,.2f}: "
+        f"difference {result['difference']:,.2f}"
+    )
+    print(
+        f"  deposits held {result['deposits']:,.2f} vs tenant deposits account "
+        f"{result['deposit_account']:,.2f}: difference "
+        f"{result['deposit_difference']:,.2f}; balanced: {result['balanced']}",
+        flush=True,
+    )
 
 
 def parse_args(argv=None):
