@@ -19,6 +19,7 @@ PLAIN_PACKAGES = {
     "prepaid_metering_tools": "addons/prepaid_metering/tools",
     "prepaid_billing_tools": "addons/prepaid_billing/tools",
     "prepaid_wechat_tools": "addons/prepaid_wechat/tools",
+    "prepaid_tenancy_tools": "addons/prepaid_tenancy/tools",
 }
 
 if str(_ROOT) not in sys.path:

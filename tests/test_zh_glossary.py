@@ -23,7 +23,7 @@ import polib
 import pytest
 
 ADDONS = Path(__file__).resolve().parent.parent / "addons"
-MODULES = ("prepaid_metering", "prepaid_billing", "prepaid_wechat")
+MODULES = ("prepaid_metering", "prepaid_billing", "prepaid_wechat", "prepaid_tenancy")
 UNITS = ("kWh", "m³")
 
 #: %s, %d, %.2f, %(name)s, %(a_addr)04X; "%%" and a bare "%" are text

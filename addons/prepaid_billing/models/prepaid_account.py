@@ -325,6 +325,31 @@ class PrepaidAccount(models.Model):
         readings, last consumption, credits of the charges' unused days, then
         a refund of the whole balance through ``journal``, then the meters
         are released. A refusal changes nothing (one transaction)."""
+        self._close_books(read_meters=read_meters)
+        currency = self.currency_id
+        if currency.compare_amounts(self.balance, 0) > 0:
+            if not journal:
+                raise UserError(
+                    self.env._(
+                        "Choose the journal that pays back %s.",
+                        currency.format(self.balance),
+                    )
+                )
+            self._refund(
+                self.balance,
+                journal,
+                f"close:{self.id}",
+                "bank" if journal.type == "bank" else "cash",
+                label=self.env._("Refund on closing"),
+            )
+        self._release_meters()
+        return True
+
+    def _close_books(self, read_meters=True, closed_at=None):
+        """The closing up to the refund (hook of the tenancy's move-out):
+        final readings, last consumption, the account closed at ``closed_at``
+        (default now; its local day ends the charges) and the credits of the
+        charges' unused days. The balance is left for the caller to settle."""
         self.ensure_one()
         self._check_group(BILLING_USER)
         self.check_access("write")
@@ -350,27 +375,17 @@ class PrepaidAccount(models.Model):
             )
         # Closed (with its meters still linked: they give the site's day)
         # before the credits, which are computed from the closing day.
-        self._write_guarded({"state": "closed", "closed_at": fields.Datetime.now()})
+        self._write_guarded(
+            {"state": "closed", "closed_at": closed_at or fields.Datetime.now()}
+        )
         self.env["prepaid.charge.line"].sudo()._credit_vacated(self)
         self.invalidate_recordset(["balance"])
-        if currency.compare_amounts(self.balance, 0) > 0:
-            if not journal:
-                raise UserError(
-                    self.env._(
-                        "Choose the journal that pays back %s.",
-                        currency.format(self.balance),
-                    )
-                )
-            self._refund(
-                self.balance,
-                journal,
-                f"close:{self.id}",
-                "bank" if journal.type == "bank" else "cash",
-                label=self.env._("Refund on closing"),
-            )
-        meters.sudo().write({"billing_account_id": False})
+
+    def _release_meters(self):
+        """The last step of a closing: the meters leave the account."""
+        self.ensure_one()
+        self.meter_ids.sudo().write({"billing_account_id": False})
         self.message_post(body=self.env._("Account closed; meters released."))
-        return True
 
     def action_recharge(self):
         self.ensure_one()

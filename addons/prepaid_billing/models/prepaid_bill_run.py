@@ -138,7 +138,16 @@ class PrepaidBillRun(models.Model):
 
     @api.model
     def _postpaid_account_domain(self, company):
-        """Accounts billed for their usage (hook)."""
+        """Accounts billed for their usage (hook). The context key
+        ``prepaid_bill_account_ids`` bills those accounts only, closed or not
+        (the final bill of a tenancy's move-out)."""
+        scope = self.env.context.get("prepaid_bill_account_ids")
+        if scope is not None:
+            return [
+                ("company_id", "=", company.id),
+                ("id", "in", scope),
+                ("mode", "=", "postpaid"),
+            ]
         return [
             ("company_id", "=", company.id),
             ("state", "=", "open"),
@@ -152,6 +161,7 @@ class PrepaidBillRun(models.Model):
         cr = self.env.cr
         Account = self.env["prepaid.account"]
         postpaid = Account.search(self._postpaid_account_domain(self.company_id))
+        scope = self.env.context.get("prepaid_bill_account_ids")
         cr.execute(
             """
             SELECT id, account_id, product_id, name, quantity,
@@ -159,9 +169,10 @@ class PrepaidBillRun(models.Model):
               FROM prepaid_charge_line
              WHERE collection = 'invoice' AND bill_id IS NULL AND company_id = %s
                AND period_start <= %s
+               AND (%s::int4[] IS NULL OR account_id = ANY(%s::int4[]))
              ORDER BY id
             """,
-            [self.company_id.id, self.date_to],
+            [self.company_id.id, self.date_to, scope, scope],
         )
         charges = cr.fetchall()
         cr.execute(
@@ -171,9 +182,10 @@ class PrepaidBillRun(models.Model):
              WHERE s.collection = 'invoice' AND s.bill_id IS NULL
                AND r.state = 'posted' AND r.company_id = %s
                AND r.period_start <= %s
+               AND (%s::int4[] IS NULL OR s.account_id = ANY(%s::int4[]))
              ORDER BY s.id
             """,
-            [self.company_id.id, self.date_to],
+            [self.company_id.id, self.date_to, scope, scope],
         )
         shares = cr.fetchall()
         account_ids = sorted(

@@ -292,7 +292,7 @@ class PrepaidChargeLine(models.Model):
         closed_day = local_day_sql("a.closed_at", "a.id", "c.room_id")
         self.env.cr.execute(
             f"""
-            SELECT c.id, {closed_day} FROM prepaid_charge_line c
+            SELECT c.id, {closed_day}, a.closed_at FROM prepaid_charge_line c
               JOIN prepaid_account a ON a.id = c.account_id
               JOIN prepaid_charge_item i ON i.id = c.item_id
              WHERE a.state = 'closed' AND i.prorate AND i.recurrence != 'once'
@@ -304,7 +304,11 @@ class PrepaidChargeLine(models.Model):
             """,  # noqa: S608 - constant SQL of this module
             {"ids": accounts.ids if accounts is not None else None},
         )
-        closed_on = dict(self.env.cr.fetchall())
+        rows = self.env.cr.fetchall()
+        closed_on = {row[0]: row[1] for row in rows}
+        # A closing that was cancelled (the tenancy's move-out) reverses its
+        # credits: the next closing credits again under a key of its own.
+        closed_at = {row[0]: row[2] for row in rows}
         lines = self.browse(list(closed_on))
         vals_list, credits = [], {}
         for line in lines:
@@ -331,16 +335,17 @@ class PrepaidChargeLine(models.Model):
                         ),
                         "product_id": line.product_id.id,
                         "reversed_line_id": line.ledger_line_id.id or None,
-                        "idempotency_key": f"charge_credit:{line.id}",
+                        "idempotency_key": f"charge_credit:{line.id}:"
+                        f"{closed_at[line.id]:%Y%m%d%H%M%S}",
                     }
                 )
         posted = self.env["prepaid.ledger.line"]._post(vals_list)
-        by_key = {p.idempotency_key: p for p in posted}
+        by_line = {p.idempotency_key.split(":")[1]: p for p in posted}
         for line, credit in credits.items():
             line.write(
                 {
                     "credit_amount": credit,
-                    "credit_ledger_line_id": by_key.get(f"charge_credit:{line.id}"),
+                    "credit_ledger_line_id": by_line.get(str(line.id)),
                 }
             )
         return lines

@@ -1,0 +1,26 @@
+{
+    "name": "Prepaid Tenancy",
+    "summary": "Tenancy life cycle: move-in, move-out, transfer, deposit and final "
+    "settlement of prepaid and postpaid tenants",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Utilities",
+    "license": "LGPL-3",
+    "author": "Prepaid Metering Contributors",
+    "website": "https://github.com/prepaid-metering/odoo-prepaid",
+    "development_status": "Beta",
+    "depends": ["prepaid_billing", "portal"],
+    "data": [
+        "security/prepaid_tenancy_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_sequence_data.xml",
+        "report/prepaid_tenancy_statement_report.xml",
+        "wizards/prepaid_tenancy_move_in_wizard_views.xml",
+        "wizards/prepaid_tenancy_move_out_wizard_views.xml",
+        "views/prepaid_tenancy_views.xml",
+        "views/prepaid_room_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/portal_templates.xml",
+    ],
+    "demo": ["demo/prepaid_tenancy_demo.xml"],
+    "post_init_hook": "post_init_hook",
+}

@@ -1,0 +1,796 @@
+import base64
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+BILLING_USER = "prepaid_billing.group_billing_user"
+STATES = [
+    ("draft", "Draft"),
+    ("active", "Active"),
+    ("ending", "Moving Out"),
+    ("ended", "Ended"),
+]
+
+
+class PrepaidTenancy(models.Model):
+    """One tenant in one or more rooms, from move-in to the final settlement:
+    the account it opened, its readings at both ends, its deposit."""
+
+    _name = "prepaid.tenancy"
+    _description = "Tenancy"
+    _inherit = ["mail.thread", "portal.mixin"]
+    _order = "date_start desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(
+        required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Tenant", required=True, tracking=True, index=True
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    room_ids = fields.Many2many(
+        "prepaid.room",
+        "prepaid_tenancy_room_rel",
+        "tenancy_id",
+        "room_id",
+        string="Rooms",
+        required=True,
+        check_company=True,
+    )
+    room_names = fields.Char(compute="_compute_room_names", string="Room")
+    state = fields.Selection(
+        STATES, default="draft", required=True, readonly=True, tracking=True, index=True
+    )
+    mode = fields.Selection(
+        [("prepaid", "Prepaid"), ("postpaid", "Postpaid")],
+        string="Billing Mode",
+        default="prepaid",
+        required=True,
+    )
+    tariff_id = fields.Many2one(
+        "prepaid.tariff",
+        string="Electricity Tariff",
+        domain="[('utility', '=', 'electricity'), ('company_id', '=', company_id)]",
+        check_company=True,
+    )
+    water_tariff_id = fields.Many2one(
+        "prepaid.tariff",
+        domain="[('utility', '=', 'water'), ('company_id', '=', company_id)]",
+        check_company=True,
+    )
+    charge_item_ids = fields.Many2many(
+        "prepaid.charge.item",
+        string="Charge Items",
+        domain="[('target_type', '=', 'account'), ('company_id', '=', company_id)]",
+        check_company=True,
+        help="Charges of this tenancy (property fee, rent...): its account is "
+        "added to them at move-in, prorated from the local day of the opening "
+        "reading to the local day of the final one.",
+    )
+    deposit_amount = fields.Monetary(
+        string="Agreed Deposit", help="Taken at move-in (received or invoiced)."
+    )
+    deposit_held = fields.Monetary(
+        compute="_compute_deposit_held",
+        help="Balance of the tenant deposits account for this tenancy.",
+    )
+    account_id = fields.Many2one(
+        "prepaid.account", readonly=True, copy=False, check_company=True
+    )
+    balance = fields.Monetary(related="account_id.balance", string="Wallet Balance")
+    date_start = fields.Datetime(
+        string="Moved In", readonly=True, copy=False, help="The opening reading."
+    )
+    date_end = fields.Datetime(
+        string="Moved Out", readonly=True, copy=False, help="The final reading."
+    )
+    reading_ids = fields.One2many("prepaid.tenancy.reading", "tenancy_id", "Readings")
+    opening_reading_ids = fields.One2many(
+        "prepaid.tenancy.reading",
+        "tenancy_id",
+        domain=[("kind", "=", "opening")],
+        string="Opening Readings",
+    )
+    final_reading_ids = fields.One2many(
+        "prepaid.tenancy.reading",
+        "tenancy_id",
+        domain=[("kind", "=", "final"), ("cancelled", "=", False)],
+        string="Final Readings",
+    )
+    previous_tenancy_id = fields.Many2one(
+        "prepaid.tenancy",
+        readonly=True,
+        copy=False,
+        help="Transfer: the tenancy that ended at this one's opening reading.",
+    )
+    move_ids = fields.One2many("account.move", "prepaid_tenancy_id", "Entries")
+    # The settlement, written when it is made (and cleared by a reversal).
+    settled_at = fields.Datetime(readonly=True, copy=False)
+    settle_count = fields.Integer(readonly=True, copy=False)
+    settle_wallet = fields.Monetary(string="Wallet at Settlement", readonly=True)
+    settle_deposit = fields.Monetary(string="Deposit Returned", readonly=True)
+    settle_unpaid = fields.Monetary(string="Unpaid Invoices", readonly=True)
+    settle_refund = fields.Monetary(string="Refunded", readonly=True)
+    settle_owed = fields.Monetary(string="Owed by the Tenant", readonly=True)
+    settle_line_ids = fields.Many2many(
+        "prepaid.ledger.line",
+        "prepaid_tenancy_settle_line_rel",
+        string="Settlement Wallet Lines",
+        readonly=True,
+        copy=False,
+    )
+    settle_invoice_ids = fields.Many2many(
+        "account.move",
+        "prepaid_tenancy_settle_invoice_rel",
+        string="Invoices Settled",
+        readonly=True,
+        copy=False,
+    )
+    owed_move_id = fields.Many2one("account.move", string="Invoice of the Amount Owed")
+
+    _sql_constraints = [
+        (
+            "deposit_not_negative",
+            "CHECK (deposit_amount >= 0)",
+            "The deposit cannot be negative.",
+        )
+    ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", self.env._("New")) == self.env._("New"):
+                vals["name"] = self.env["ir.sequence"].next_by_code(
+                    "prepaid.tenancy"
+                ) or self.env._("New")
+        return super().create(vals_list)
+
+    @api.depends("room_ids")
+    def _compute_room_names(self):
+        for tenancy in self:
+            tenancy.room_names = ", ".join(tenancy.room_ids.mapped("display_name"))
+
+    @api.depends("state", "move_ids.state")
+    def _compute_deposit_held(self):
+        held = {}
+        accounts = self.company_id.prepaid_deposit_account_id
+        if self.ids and accounts:
+            self.env["account.move.line"].flush_model()
+            self.env.cr.execute(
+                """SELECT m.prepaid_tenancy_id, SUM(l.credit - l.debit)
+                     FROM account_move_line l
+                     JOIN account_move m ON m.id = l.move_id
+                    WHERE m.prepaid_tenancy_id = ANY(%s) AND l.account_id = ANY(%s)
+                      AND l.parent_state = 'posted'
+                    GROUP BY m.prepaid_tenancy_id""",
+                [self.ids, accounts.ids],
+            )
+            held = dict(self.env.cr.fetchall())
+        for tenancy in self:
+            tenancy.deposit_held = float(held.get(tenancy.id) or 0.0)
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for tenancy in self:
+            tenancy.access_url = f"/my/tenancies/{tenancy.id}"
+
+    @api.constrains("room_ids", "state")
+    def _check_one_active_per_room(self):
+        for tenancy in self.filtered(lambda t: t.state == "active"):
+            clash = self.search(
+                [
+                    ("id", "!=", tenancy.id),
+                    ("state", "=", "active"),
+                    ("room_ids", "in", tenancy.room_ids.ids),
+                ],
+                limit=1,
+            )
+            if clash:
+                raise ValidationError(
+                    self.env._(
+                        "Room %(rooms)s already has an active tenancy (%(other)s, "
+                        "%(tenant)s): move that tenant out first.",
+                        rooms=", ".join(
+                            (clash.room_ids & tenancy.room_ids).mapped("name")
+                        ),
+                        other=clash.name,
+                        tenant=clash.partner_id.name,
+                    )
+                )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_draft(self):
+        if self.filtered(lambda t: t.state != "draft"):
+            raise UserError(self.env._("Only draft tenancies can be deleted."))
+
+    def _check_billing_user(self):
+        if not self.env.su and not self.env.user.has_group(BILLING_USER):
+            raise UserError(
+                self.env._("Only billing users can move tenants in and out.")
+            )
+        self.check_access("write")
+
+    # ------------------------------------------------------------------
+    # Actions (the wizards collect the input, the methods below do the work)
+    # ------------------------------------------------------------------
+    @api.model
+    def action_new_move_in(self, rooms=None):
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Move In"),
+            "res_model": "prepaid.tenancy.move.in.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_room_ids": rooms.ids if rooms else []},
+        }
+
+    def action_move_in(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Move In"),
+            "res_model": "prepaid.tenancy.move.in.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_tenancy_id": self.id},
+        }
+
+    def action_move_out(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Move Out"),
+            "res_model": "prepaid.tenancy.move.out.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_tenancy_id": self.id},
+        }
+
+    def action_transfer(self):
+        action = self.action_move_out()
+        action["name"] = self.env._("Transfer to the Next Tenant")
+        action["context"]["default_transfer"] = True
+        return action
+
+    def action_view_account(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "prepaid.account",
+            "res_id": self.account_id.id,
+            "view_mode": "form",
+        }
+
+    def action_view_entries(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "account.action_move_journal_line"
+        )
+        action["domain"] = [("prepaid_tenancy_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action
+
+    # ------------------------------------------------------------------
+    # Readings
+    # ------------------------------------------------------------------
+    def _lock_meters(self, meters):
+        """Hold the meters' rows until commit: a poll storing a reading meanwhile
+        waits, so its reading lands after this one, on the next side."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) ORDER BY id "
+            "FOR NO KEY UPDATE",
+            [meters.ids],
+        )
+
+    def _take_readings(self, specs, kind):
+        """Read every meter of ``specs`` (dicts: ``meter``, ``manual``,
+        ``value``, ``read_at``, ``photo`` (base64), ``photo_name``) live or
+        store its manual reading; returns the reading lines (not yet linked:
+        a transfer gives the same readings to two tenancies)."""
+        Reading = self.env["prepaid.reading"].sudo()
+        now = fields.Datetime.now()
+        lines = []
+        for spec in specs:
+            meter = spec["meter"]
+            last = Reading.search([("meter_id", "=", meter.id)], limit=1)
+            if spec.get("manual"):
+                reading = self._manual_reading(meter, spec, last, now)
+                photo = self.env["ir.attachment"].create(
+                    {
+                        "name": spec.get("photo_name")
+                        or self.env._("Photo of meter %s", meter.name),
+                        "datas": spec["photo"],
+                        "res_model": "prepaid.reading",
+                        "res_id": reading.id,
+                    }
+                )
+            else:
+                reading = self._live_reading(meter, last, kind)
+                photo = self.env["ir.attachment"]
+            lines.append(
+                {
+                    "kind": kind,
+                    "meter_id": meter.id,
+                    "reading_id": reading.id,
+                    "manual": bool(spec.get("manual")),
+                    "photo_id": photo.id or False,
+                }
+            )
+        return lines
+
+    def _manual_reading(self, meter, spec, last, now):
+        water = meter.meter_type == "water"
+        field = "volume_m3" if water else "energy_total_kwh"
+        if not spec.get("photo"):
+            raise UserError(
+                self.env._(
+                    "Meter %s: a reading entered by hand needs a photo of the "
+                    "meter's display.",
+                    meter.name,
+                )
+            )
+        try:
+            base64.b64decode(spec["photo"], validate=True)
+        except ValueError as error:
+            raise UserError(
+                self.env._("Meter %s: the photo is not a valid file.", meter.name)
+            ) from error
+        read_at = spec.get("read_at") or now
+        value = spec.get("value")
+        if value is None or value < 0:
+            raise UserError(
+                self.env._("Meter %s: enter the value read on the meter.", meter.name)
+            )
+        if read_at > now:
+            raise UserError(
+                self.env._("Meter %s: a reading cannot be in the future.", meter.name)
+            )
+        if last and read_at < last.read_at:
+            raise UserError(
+                self.env._(
+                    "Meter %(meter)s was read at %(last)s, after %(when)s: a move "
+                    "cannot be dated before the meter's last reading.",
+                    meter=meter.name,
+                    last=fields.Datetime.to_string(last.read_at),
+                    when=fields.Datetime.to_string(read_at),
+                )
+            )
+        if last and value < last[field]:
+            raise UserError(
+                self.env._(
+                    "Meter %(meter)s: %(value)s is below its previous reading "
+                    "%(previous)s. Check the value, or record a meter replacement.",
+                    meter=meter.name,
+                    value=value,
+                    previous=last[field],
+                )
+            )
+        return (
+            self.env["prepaid.reading"]
+            .sudo()
+            .create(
+                {
+                    "meter_id": meter.id,
+                    "source": "manual",
+                    "read_at": read_at,
+                    field: value,
+                }
+            )
+        )
+
+    def _live_reading(self, meter, last, kind):
+        """Read the meter now through the command path (read-back stored as a
+        reading, in this transaction)."""
+        label = (
+            self.env._("Opening reading of %s", self.display_name)
+            if kind == "opening"
+            else self.env._("Final reading of %s", self.display_name)
+        )
+        command = (
+            self.env["prepaid.meter.command"]
+            .sudo()
+            .create(
+                {
+                    "meter_id": meter.id,
+                    "command_type": "read_now",
+                    "max_attempts": 1,
+                    "reason": label,
+                }
+            )
+        )
+        try:
+            command.action_send_now()
+        except UserError as error:
+            raise UserError(
+                self.env._(
+                    "Meter %(meter)s cannot be read now (%(error)s). Nothing was "
+                    "changed: try again in a moment, or enter the reading by hand "
+                    "with a photo.",
+                    meter=meter.name,
+                    error=error.args[0],
+                )
+            ) from error
+        if command.state != "done":
+            raise UserError(
+                self.env._(
+                    "Meter %(meter)s did not answer (%(error)s). Nothing was "
+                    "changed: enter the reading by hand with a photo.",
+                    meter=meter.name,
+                    error=command.last_error,
+                )
+            )
+        return (
+            self.env["prepaid.reading"]
+            .sudo()
+            .search(
+                [("meter_id", "=", meter.id), ("id", ">", last.id or 0)],
+                order="id desc",
+                limit=1,
+            )
+        )
+
+    # ------------------------------------------------------------------
+    # Move-in
+    # ------------------------------------------------------------------
+    def _meters(self):
+        return self.room_ids.meter_ids.filtered("active")
+
+    def _move_in(self, specs, deposit_mode=None, deposit_journal=None, readings=None):
+        """Move the tenant in: opening readings (``specs``, or the reading
+        lines ``readings`` of a transfer), the account opened from the local
+        day of the opening reading, charge items attached and charged, the
+        deposit received or invoiced into the tenant deposits account."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "draft":
+            raise UserError(self.env._("Tenancy %s has already moved in.", self.name))
+        meters = self._meters()
+        if not meters:
+            raise UserError(
+                self.env._(
+                    "Rooms %s have no meter: add the meters first.", self.room_names
+                )
+            )
+        taken = meters.filtered("billing_account_id")
+        if taken:
+            raise UserError(
+                self.env._(
+                    "Meter(s) %(meters)s still belong to account %(account)s: move "
+                    "the previous tenant out first.",
+                    meters=", ".join(taken.mapped("name")),
+                    account=", ".join(taken.billing_account_id.mapped("name")),
+                )
+            )
+        self._lock_meters(meters)
+        if readings is None:
+            readings = self._take_readings(specs, "opening")
+        read = {line["meter_id"] for line in readings}
+        if set(meters.ids) - read:
+            missing = meters.filtered(lambda m: m.id not in read)
+            raise UserError(
+                self.env._(
+                    "Meter(s) %s have no opening reading.",
+                    ", ".join(missing.mapped("name")),
+                )
+            )
+        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+        opened_at = max(self.opening_reading_ids.mapped("read_at"))
+        account = (
+            self.env["prepaid.account"]
+            .sudo()
+            .create(
+                {
+                    "partner_id": self.partner_id.id,
+                    "company_id": self.company_id.id,
+                    "mode": self.mode,
+                    "tariff_id": self.tariff_id.id,
+                    "water_tariff_id": self.water_tariff_id.id,
+                    "meter_link_ids": [fields.Command.set(meters.ids)],
+                }
+            )
+        )
+        account._open()
+        # Charges count from the local day of the opening reading.
+        account._write_guarded({"opened_at": opened_at})
+        self.write(
+            {"account_id": account.id, "state": "active", "date_start": opened_at}
+        )
+        self.room_ids.sudo().write({"tenant_id": self.partner_id.id})
+        if self.charge_item_ids:
+            self.charge_item_ids.sudo().write(
+                {"account_ids": [fields.Command.link(account.id)]}
+            )
+            self.env["prepaid.charge.line"].sudo()._generate(self.charge_item_ids)
+        if self.currency_id.compare_amounts(self.deposit_amount, 0) > 0:
+            self._take_deposit(deposit_mode or "receive", deposit_journal)
+        self.message_post(body=self.env._("Moved in; account %s opened.", account.name))
+        return True
+
+    def _take_deposit(self, mode, journal):
+        """The deposit, into the tenant deposits account: received now
+        (Dr cash/bank) or invoiced (Dr receivable)."""
+        self.ensure_one()
+        company = self.company_id
+        deposit = company._prepaid_deposit_account()
+        label = self.env._("Deposit of tenancy %s", self.name)
+        Move = self.env["account.move"].sudo()
+        if mode == "invoice":
+            move = Move.create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.partner_id.id,
+                    "company_id": company.id,
+                    "prepaid_tenancy_id": self.id,
+                    "invoice_date": fields.Date.context_today(self),
+                    "invoice_line_ids": [
+                        fields.Command.create(
+                            {
+                                "name": label,
+                                "account_id": deposit.id,
+                                "quantity": 1,
+                                "price_unit": self.deposit_amount,
+                                "tax_ids": [fields.Command.clear()],
+                            }
+                        )
+                    ],
+                }
+            )
+        else:
+            if not journal:
+                raise UserError(
+                    self.env._(
+                        "Choose the cash or bank journal the deposit is paid in."
+                    )
+                )
+            self.account_id._check_money_journal(journal)
+            cash = journal.default_account_id
+            move = Move.create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": company.id,
+                    "prepaid_tenancy_id": self.id,
+                    "date": fields.Date.context_today(self),
+                    "ref": label,
+                    "line_ids": [
+                        fields.Command.create(
+                            {
+                                "account_id": cash.id,
+                                "debit": self.deposit_amount,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                        fields.Command.create(
+                            {
+                                "account_id": deposit.id,
+                                "credit": self.deposit_amount,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                    ],
+                }
+            )
+        move.action_post()
+        return move
+
+    # ------------------------------------------------------------------
+    # Move-out
+    # ------------------------------------------------------------------
+    def _move_out(self, specs, readings=None):
+        """Final readings, the last usage billed (deducted, or the final
+        bill and invoice of a postpaid account), charges prorated to the local
+        day of the final reading, the meters released and the room vacant.
+        The settlement (``_settle``) follows; until then the move-out can be
+        cancelled."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "active":
+            raise UserError(self.env._("Only an active tenancy can move out."))
+        account = self.account_id
+        meters = account.meter_ids
+        self._lock_meters(meters)
+        if readings is None:
+            readings = self._take_readings(specs, "final")
+        read = {line["meter_id"] for line in readings}
+        if set(meters.ids) - read:
+            missing = meters.filtered(lambda m: m.id not in read)
+            raise UserError(
+                self.env._(
+                    "Meter(s) %s have no final reading.",
+                    ", ".join(missing.mapped("name")),
+                )
+            )
+        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+        ended_at = max(self.final_reading_ids.mapped("read_at"))
+        if ended_at < self.date_start:
+            raise UserError(self.env._("The final readings are before the move-in."))
+        account._close_books(read_meters=False, closed_at=ended_at)
+        self._final_bill(ended_at)
+        account._release_meters()
+        self.write({"state": "ending", "date_end": ended_at})
+        self._vacate_rooms()
+        self.message_post(body=self.env._("Moved out; waiting for the settlement."))
+        return True
+
+    def _vacate_rooms(self):
+        for room in self.room_ids:
+            if room.tenant_id == self.partner_id and not room.tenancy_ids.filtered(
+                lambda t: t.state == "active"
+            ):
+                room.sudo().tenant_id = False
+
+    def _local_day(self, stamp):
+        tz = self.room_ids.site_id[:1].tz or "UTC"
+        return fields.Datetime.context_timestamp(self.with_context(tz=tz), stamp).date()
+
+    def _final_bill(self, ended_at):
+        """The last bill of a postpaid account (or of the charges a prepaid
+        one pays by invoice), from the day after its last bill to the local
+        day of the final reading, confirmed into an invoice."""
+        account = self.account_id
+        Bill = self.env["prepaid.bill"].sudo()
+        if account.mode != "postpaid" and not self.env[
+            "prepaid.charge.line"
+        ].sudo().search_count(
+            [
+                ("account_id", "=", account.id),
+                ("collection", "=", "invoice"),
+                ("bill_id", "=", False),
+            ],
+            limit=1,
+        ):
+            return Bill
+        last = Bill.search(
+            [("account_id", "=", account.id), ("state", "!=", "cancel")],
+            order="date_to desc",
+            limit=1,
+        )
+        start = self._local_day(self.date_start)
+        if last:
+            start = max(start, fields.Date.add(last.date_to, days=1))
+        end = self._local_day(ended_at)
+        if start > end:
+            return Bill
+        run = (
+            self.env["prepaid.bill.run"]
+            .sudo()
+            .with_context(prepaid_bill_account_ids=account.ids)
+            .create(
+                {
+                    "company_id": self.company_id.id,
+                    "date_from": start,
+                    "date_to": end,
+                }
+            )
+        )
+        run.action_compute()
+        run.action_confirm()
+        return run.bill_ids
+
+    def _cancel_move_out(self):
+        """Undo a move-out not settled yet: the account is open again with its
+        meters, the credits of the unused days are charged again (they are
+        credited anew at the next closing), the final readings are marked
+        cancelled. A final bill already invoiced stays: its usage was real."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "ending":
+            raise UserError(
+                self.env._(
+                    "Only a move-out waiting for its settlement can be cancelled; "
+                    "a settled one is reversed first."
+                )
+            )
+        account = self.account_id
+        meters = self.final_reading_ids.meter_id
+        taken = meters.filtered("billing_account_id")
+        if taken:
+            raise UserError(
+                self.env._(
+                    "Meter(s) %(meters)s already belong to account %(account)s: "
+                    "the move-out cannot be cancelled.",
+                    meters=", ".join(taken.mapped("name")),
+                    account=", ".join(taken.billing_account_id.mapped("name")),
+                )
+            )
+        clash = self.search(
+            [("state", "=", "active"), ("room_ids", "in", self.room_ids.ids)],
+            limit=1,
+        )
+        if clash:
+            raise UserError(
+                self.env._(
+                    "Tenancy %s is active in the room now: the move-out cannot be "
+                    "cancelled.",
+                    clash.name,
+                )
+            )
+        self._recharge_credits()
+        account._write_guarded({"state": "open", "closed_at": False})
+        meters.sudo().write({"billing_account_id": account.id})
+        self.final_reading_ids.write({"cancelled": True})
+        self.write({"state": "active", "date_end": False})
+        self.room_ids.sudo().write({"tenant_id": self.partner_id.id})
+        account.message_post(body=self.env._("Closing cancelled; account open again."))
+        self.message_post(body=self.env._("Move-out cancelled."))
+        return True
+
+    def _recharge_credits(self):
+        """Charge again the unused days credited at the cancelled closing;
+        the charges are left uncredited (NULL, as the charge job leaves a
+        charge never credited), so the next closing credits them anew."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_charge_line "
+            "WHERE account_id = %s AND credit_amount IS NOT NULL",
+            [self.account_id.id],
+        )
+        lines = (
+            self.env["prepaid.charge.line"]
+            .sudo()
+            .browse([row[0] for row in self.env.cr.fetchall()])
+        )
+        vals_list = [
+            {
+                "account_id": line.account_id.id,
+                # A charge again (recognised as revenue like the charge it
+                # restores), pointing at the credit it undoes.
+                "line_type": "charge",
+                "amount": -line.credit_ledger_line_id.amount,
+                "name": self.env._(
+                    "%s: move-out cancelled", line.credit_ledger_line_id.name
+                ),
+                "product_id": line.product_id.id,
+                "reversed_line_id": line.credit_ledger_line_id.id,
+                "idempotency_key": f"tenancy_uncredit:{line.credit_ledger_line_id.id}",
+            }
+            for line in lines
+            if line.credit_ledger_line_id
+        ]
+        self.env["prepaid.ledger.line"].sudo()._post(vals_list)
+        # A float written False is 0.0: NULL ("never credited") is SQL's.
+        self.env.cr.execute(
+            "UPDATE prepaid_charge_line SET credit_amount = NULL, "
+            "credit_ledger_line_id = NULL WHERE id = ANY(%s)",
+            [lines.ids],
+        )
+        lines.invalidate_recordset(["credit_amount", "credit_ledger_line_id"])
+
+    # ------------------------------------------------------------------
+    # Transfer
+    # ------------------------------------------------------------------
+    def _transfer(self, specs, next_vals, deposit_mode=None, deposit_journal=None):
+        """End this tenancy and start the next one at the same readings, in
+        one transaction: the meters are locked first, so a reading a poll
+        stores meanwhile lands after them, on the next tenant's side."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "active":
+            raise UserError(self.env._("Only an active tenancy can be transferred."))
+        if not next_vals.get("partner_id"):
+            raise UserError(self.env._("Choose the next tenant."))
+        self._lock_meters(self.account_id.meter_ids)
+        readings = self._take_readings(specs, "final")
+        self._move_out(None, readings=readings)
+        following = self.create(
+            {
+                "room_ids": [fields.Command.set(self.room_ids.ids)],
+                "company_id": self.company_id.id,
+                "previous_tenancy_id": self.id,
+                **next_vals,
+            }
+        )
+        following._move_in(
+            None,
+            deposit_mode=deposit_mode,
+            deposit_journal=deposit_journal,
+            readings=[dict(line, kind="opening") for line in readings],
+        )
+        return following

@@ -1,0 +1,504 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools import settlement
+
+
+class PrepaidTenancy(models.Model):
+    """The final settlement of a tenancy and its reversal: the wallet, the
+    deposit and the unpaid invoices become one refund or one amount owed,
+    each step a wallet line with its journal entry."""
+
+    _inherit = "prepaid.tenancy"  # pylint: disable=consider-merging-classes-inherited
+
+    preview_wallet = fields.Monetary(
+        compute="_compute_preview", string="Wallet Balance Now"
+    )
+    preview_deposit = fields.Monetary(
+        compute="_compute_preview", string="Deposit to Return"
+    )
+    preview_unpaid = fields.Monetary(
+        compute="_compute_preview", string="Unpaid Invoices Now"
+    )
+    preview_net = fields.Monetary(
+        compute="_compute_preview",
+        string="To Refund (or Owed if Negative)",
+    )
+
+    @api.depends("state", "account_id.balance")
+    def _compute_preview(self):
+        for tenancy in self:
+            if tenancy.account_id:
+                figures = tenancy._settlement_figures()
+                tenancy.preview_wallet = float(figures.wallet)
+                tenancy.preview_deposit = float(figures.deposit)
+                tenancy.preview_unpaid = float(figures.unpaid)
+                tenancy.preview_net = float(figures.net)
+            else:
+                tenancy.preview_wallet = tenancy.preview_deposit = 0.0
+                tenancy.preview_unpaid = tenancy.preview_net = 0.0
+
+    def _unpaid_invoices(self):
+        """Posted customer invoices of this tenancy still open: the account's
+        bills and the deposit invoice."""
+        self.ensure_one()
+        bills = (
+            self.env["prepaid.bill"]
+            .sudo()
+            .search([("account_id", "=", self.account_id.id), ("move_id", "!=", False)])
+        )
+        moves = bills.move_id | self.sudo().move_ids
+        return moves.filtered(
+            lambda m: (
+                m.move_type == "out_invoice"
+                and m.state == "posted"
+                and m != self.owed_move_id
+                and not m.currency_id.is_zero(m.amount_residual)
+            )
+        )
+
+    def _settlement_figures(self):
+        self.ensure_one()
+        rounding = self.currency_id.rounding
+        return settlement.settle(
+            self.account_id.balance,
+            self.deposit_held,
+            sum(self._unpaid_invoices().mapped("amount_residual")),
+            rounding,
+        )
+
+    def _misc_journal(self):
+        journal = self.company_id.prepaid_journal_id
+        if not journal:
+            raise UserError(
+                self.env._(
+                    "Set the revenue recognition journal of %s in Settings > "
+                    "Prepaid Billing: the settlement's transfers are entered in it.",
+                    self.company_id.name,
+                )
+            )
+        return journal
+
+    def _transfer_move(self, journal, debit_account, credit_account, amount, label):
+        """A posted entry moving ``amount`` from ``credit_account`` to
+        ``debit_account`` (each line with the tenant)."""
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": self.company_id.id,
+                    "prepaid_tenancy_id": self.id,
+                    "date": fields.Date.context_today(self),
+                    "ref": f"{self.name} - {label}",
+                    "line_ids": [
+                        fields.Command.create(
+                            {
+                                "account_id": debit_account.id,
+                                "debit": amount,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                        fields.Command.create(
+                            {
+                                "account_id": credit_account.id,
+                                "credit": amount,
+                                "partner_id": self.partner_id.id,
+                                "name": label,
+                            }
+                        ),
+                    ],
+                }
+            )
+        )
+        move.action_post()
+        return move
+
+    def _post_wallet(self, amount, key, label, move):
+        return (
+            self.env["prepaid.ledger.line"]
+            .sudo()
+            ._post(
+                [
+                    {
+                        "account_id": self.account_id.id,
+                        "line_type": "adjustment",
+                        "amount": amount,
+                        "name": label,
+                        "idempotency_key": key,
+                        "move_id": move.id,
+                    }
+                ]
+            )
+        )
+
+    def _refund_deposit(self, amount):
+        """Move ``amount`` of the deposit held into the wallet (the only way
+        a deposit leaves its account); refused above what is held."""
+        self.ensure_one()
+        currency = self.currency_id
+        try:
+            amount = float(
+                settlement.check_deposit_refund(
+                    amount, self.deposit_held, currency.rounding
+                )
+            )
+        except ValueError as error:
+            raise UserError(
+                self.env._(
+                    "A deposit refund of %(amount)s is not possible: %(held)s is "
+                    "held for tenancy %(tenancy)s.",
+                    amount=currency.format(amount),
+                    held=currency.format(self.deposit_held),
+                    tenancy=self.name,
+                )
+            ) from error
+        label = self.env._("Deposit returned to the wallet")
+        move = self._transfer_move(
+            self._misc_journal(),
+            self.company_id._prepaid_deposit_account(),
+            self.company_id._prepaid_liability_account(),
+            amount,
+            label,
+        )
+        return self._post_wallet(
+            amount, f"tenancy:{self.id}:{self.settle_count}:deposit", label, move
+        )
+
+    def _pay_invoices_from_wallet(self, invoices):
+        """The wallet pays the open ``invoices``: one entry from the
+        prepayment liability to the receivable, reconciled with them."""
+        self.ensure_one()
+        total = sum(invoices.mapped("amount_residual"))
+        label = self.env._("Open invoices paid from the wallet")
+        receivable = self.partner_id.with_company(
+            self.company_id
+        ).property_account_receivable_id
+        move = self._transfer_move(
+            self._misc_journal(),
+            self.company_id._prepaid_liability_account(),
+            receivable,
+            total,
+            label,
+        )
+        open_lines = invoices.line_ids.filtered(
+            lambda line: (
+                line.account_id.account_type == "asset_receivable"
+                and not line.reconciled
+            )
+        )
+        paying = move.line_ids.filtered(lambda line: line.account_id == receivable)
+        for account in open_lines.account_id:
+            lines = open_lines.filtered(lambda line, a=account: line.account_id == a)
+            if account == receivable:
+                lines |= paying
+            lines.reconcile()
+        return self._post_wallet(
+            -total, f"tenancy:{self.id}:{self.settle_count}:invoices", label, move
+        )
+
+    def _invoice_owed(self, amount):
+        """What the tenant still owes, on an invoice: the wallet is brought to
+        zero against it (the invoice line credits the prepayment liability)."""
+        label = self.env._("Amount owed at the move-out of tenancy %s", self.name)
+        invoice = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.partner_id.id,
+                    "company_id": self.company_id.id,
+                    "prepaid_tenancy_id": self.id,
+                    "invoice_date": fields.Date.context_today(self),
+                    "invoice_line_ids": [
+                        fields.Command.create(
+                            {
+                                "name": label,
+                                "account_id": (
+                                    self.company_id._prepaid_liability_account().id
+                                ),
+                                "quantity": 1,
+                                "price_unit": amount,
+                                "tax_ids": [fields.Command.clear()],
+                            }
+                        )
+                    ],
+                }
+            )
+        )
+        invoice.action_post()
+        line = self._post_wallet(
+            amount, f"tenancy:{self.id}:{self.settle_count}:owed", label, invoice
+        )
+        return invoice, line
+
+    def _settle(self, journal=None):
+        """The settlement, in this order: the deposit into the wallet, the
+        open invoices paid from it, then the rest paid back to the tenant
+        through ``journal`` (the refund path of the wallet) or invoiced as
+        owed. The wallet and the deposit both end at zero."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "ending":
+            raise UserError(
+                self.env._("Only a tenancy that has moved out can be settled.")
+            )
+        account = self.account_id
+        figures = self._settlement_figures()
+        invoices = self._unpaid_invoices()
+        if figures.refund > 0:
+            if not journal:
+                raise UserError(
+                    self.env._(
+                        "Choose the cash or bank journal that pays back %s.",
+                        self.currency_id.format(float(figures.refund)),
+                    )
+                )
+            account._check_money_journal(journal)
+        lines = self.env["prepaid.ledger.line"]
+        if figures.deposit > 0:
+            lines |= self._refund_deposit(float(figures.deposit))
+        if figures.unpaid > 0:
+            lines |= self._pay_invoices_from_wallet(invoices)
+        owed_move = self.env["account.move"]
+        if figures.refund > 0:
+            lines |= account._refund(
+                float(figures.refund),
+                journal,
+                f"tenancy:{self.id}:{self.settle_count}:refund",
+                "bank" if journal.type == "bank" else "cash",
+                label=self.env._("Refund at the move-out of tenancy %s", self.name),
+            )
+        elif figures.owed > 0:
+            owed_move, line = self._invoice_owed(float(figures.owed))
+            lines |= line
+        account.invalidate_recordset(["balance"])
+        if not self.currency_id.is_zero(account.balance):
+            raise UserError(
+                self.env._(
+                    "The settlement would leave %s in the wallet: nothing was settled.",
+                    self.currency_id.format(account.balance),
+                )
+            )
+        self.write(
+            {
+                "state": "ended",
+                "settled_at": fields.Datetime.now(),
+                "settle_wallet": float(figures.wallet),
+                "settle_deposit": float(figures.deposit),
+                "settle_unpaid": float(figures.unpaid),
+                "settle_refund": float(figures.refund),
+                "settle_owed": float(figures.owed),
+                "settle_line_ids": [fields.Command.set(lines.ids)],
+                "settle_invoice_ids": [fields.Command.set(invoices.ids)],
+                "owed_move_id": owed_move.id or False,
+            }
+        )
+        self.message_post(
+            body=self.env._(
+                "Settled: %(refund)s refunded, %(owed)s owed.",
+                refund=self.currency_id.format(self.settle_refund),
+                owed=self.currency_id.format(self.settle_owed),
+            )
+        )
+        return True
+
+    def _reverse_settlement(self):
+        """Undo a settlement with entries of its own: each wallet line of it
+        is reversed by a reversal line and its journal entry by a reversing
+        entry (the invoices it paid are open again); the tenancy waits for a
+        new settlement (or the cancellation of its move-out)."""
+        self.ensure_one()
+        self._check_billing_user()
+        if self.state != "ended":
+            raise UserError(self.env._("Only a settled tenancy can be reversed."))
+        if self.owed_move_id and self.owed_move_id.payment_state not in (
+            "not_paid",
+            False,
+        ):
+            raise UserError(
+                self.env._(
+                    "The amount owed (%s) has been paid: refund that payment first.",
+                    self.owed_move_id.name,
+                )
+            )
+        vals_list = []
+        for line in self.settle_line_ids.sudo().sorted("id"):
+            reversal = self.env["account.move"]
+            if line.move_id:
+                line.move_id.line_ids.filtered("reconciled").remove_move_reconcile()
+                reversal = line.move_id._reverse_moves(
+                    [
+                        {
+                            "ref": self.env._("Reversal of %s", line.move_id.name),
+                            "date": fields.Date.context_today(self),
+                        }
+                    ],
+                    cancel=True,
+                )
+                reversal.prepaid_tenancy_id = self.id
+            vals_list.append(
+                {
+                    "account_id": line.account_id.id,
+                    "line_type": "reversal",
+                    "amount": -line.amount,
+                    "name": self.env._("Settlement reversed: %s", line.name),
+                    "reversed_line_id": line.id,
+                    "idempotency_key": f"tenancy_reverse:{line.id}",
+                    "move_id": reversal.id or None,
+                }
+            )
+        self.env["prepaid.ledger.line"].sudo()._post(vals_list)
+        self.write(
+            {
+                "state": "ending",
+                "settled_at": False,
+                "settle_count": self.settle_count + 1,
+                "settle_wallet": 0.0,
+                "settle_deposit": 0.0,
+                "settle_unpaid": 0.0,
+                "settle_refund": 0.0,
+                "settle_owed": 0.0,
+                "settle_line_ids": [fields.Command.clear()],
+                "settle_invoice_ids": [fields.Command.clear()],
+                "owed_move_id": False,
+            }
+        )
+        self.message_post(body=self.env._("Settlement reversed."))
+        return True
+
+    def action_reverse_settlement(self):
+        self._reverse_settlement()
+        return True
+
+    def action_cancel_move_out(self):
+        self._cancel_move_out()
+        return True
+
+    def action_settle(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Settle"),
+            "res_model": "prepaid.tenancy.move.out.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_tenancy_id": self.id, "default_step": "settle"},
+        }
+
+    def action_print_statement(self):
+        self.ensure_one()
+        return self.env.ref(
+            "prepaid_tenancy.action_report_tenancy_statement"
+        ).report_action(self)
+
+    def _statement_figures(self):
+        """Every figure of the settlement statement, with where it comes from
+        (the tenancy's readings, the wallet lines by kind, the invoices)."""
+        self.ensure_one()
+        self = self.sudo()
+        tz = self.room_ids.site_id[:1].tz or "UTC"
+        local = self.with_context(tz=tz)
+
+        def when(stamp):
+            if not stamp:
+                return ""
+            return fields.Datetime.context_timestamp(local, stamp).strftime(
+                "%Y-%m-%d %H:%M"
+            )
+
+        meters = []
+        opening = {r.meter_id: r for r in self.opening_reading_ids}
+        final = {r.meter_id: r for r in self.final_reading_ids}
+        for meter, first in opening.items():
+            last = final.get(meter)
+            meters.append(
+                {
+                    "meter": meter.name,
+                    "unit": first.unit,
+                    "opening": first.value_text,
+                    "opening_at": when(first.read_at),
+                    "opening_manual": first.manual,
+                    "final": last.value_text if last else "",
+                    "final_at": when(last.read_at) if last else "",
+                    "final_manual": last.manual if last else False,
+                    "used": (
+                        (
+                            f"{last.value - first.value:.3f}"
+                            if first.unit == "m³"
+                            else f"{last.value - first.value:.2f}"
+                        )
+                        if last
+                        else ""
+                    ),
+                }
+            )
+        types = dict(
+            self.env["prepaid.ledger.line"]
+            ._fields["line_type"]
+            ._description_selection(self.env)
+        )
+        grouped = self.env["prepaid.ledger.line"]._read_group(
+            [("account_id", "=", self.account_id.id)],
+            ["line_type"],
+            ["__count", "amount:sum"],
+        )
+        wallet_lines = [
+            {"label": types.get(kind, kind), "count": count, "amount": amount}
+            for kind, count, amount in grouped
+        ]
+        if self.state == "ended":
+            invoices = self.settle_invoice_ids
+            figures = {
+                "wallet": self.settle_wallet,
+                "deposit": self.settle_deposit,
+                "unpaid": self.settle_unpaid,
+                "refund": self.settle_refund,
+                "owed": self.settle_owed,
+            }
+            # The wallet lines of the settlement itself bring it to zero: the
+            # statement shows the wallet as it stood before them.
+            settle_ids = set(self.settle_line_ids.ids)
+            wallet_lines = [
+                {"label": types.get(kind, kind), "count": count, "amount": amount}
+                for kind, count, amount in self.env["prepaid.ledger.line"]._read_group(
+                    [
+                        ("account_id", "=", self.account_id.id),
+                        ("id", "not in", list(settle_ids)),
+                    ],
+                    ["line_type"],
+                    ["__count", "amount:sum"],
+                )
+            ]
+        else:
+            invoices = (
+                self._unpaid_invoices() if self.account_id else self.env["account.move"]
+            )
+            result = self._settlement_figures()
+            figures = {
+                "wallet": float(result.wallet),
+                "deposit": float(result.deposit),
+                "unpaid": float(result.unpaid),
+                "refund": float(result.refund),
+                "owed": float(result.owed),
+            }
+        return {
+            **figures,
+            "start": when(self.date_start),
+            "end": when(self.date_end),
+            "meters": meters,
+            "wallet_lines": wallet_lines,
+            "invoices": [
+                {
+                    "name": invoice.name,
+                    "amount": invoice.amount_residual
+                    if self.state != "ended"
+                    else invoice.amount_total,
+                }
+                for invoice in invoices
+            ],
+        }

@@ -1,0 +1,9 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    prepaid_deposit_account_id = fields.Many2one(
+        related="company_id.prepaid_deposit_account_id", readonly=False
+    )

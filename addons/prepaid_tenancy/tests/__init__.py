@@ -1,0 +1,1 @@
+from . import test_tenancy, test_tenancy_portal, test_tenancy_transfer_concurrency
