@@ -69,16 +69,21 @@ class PrepaidTenancy(models.Model):
             [accounts.meter_ids.ids],
         )
         last = {meter: Reading.browse(rid) for meter, rid in self.env.cr.fetchall()}
-        handed_over = tenancies.filtered(
+        candidates = tenancies.filtered(
             lambda t: (
-                t.mode == "prepaid"
-                and len(t.room_ids) == 1
+                len(t.room_ids) == 1
                 and t.account_id.meter_ids
                 and all(
                     m.billing_mode == "server" and m.id in last
                     for m in t.account_id.meter_ids
                 )
             )
+        )
+        # A prepaid room when one has readings already; otherwise (a fresh
+        # demo: only the postpaid meters have this month's readings) a
+        # postpaid one, whose statement then shows its final bill.
+        handed_over = (
+            candidates.filtered(lambda t: t.mode == "prepaid") or candidates
         )[-1:]
         if not handed_over:
             return
