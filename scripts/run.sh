@@ -28,7 +28,10 @@ else
     # Odoo installs partner_autocomplete by itself; it calls an online
     # service at the first login and logs errors on a machine without
     # internet. The demo does not need it.
-    echo "env['ir.module.module'].search([('name', '=', 'partner_autocomplete'), ('state', '=', 'installed')]).button_immediate_uninstall(); env.cr.commit()" \
+    # --load-language on a new database makes Chinese the only active
+    # language and every user's: keep English active and the users' default,
+    # each user picks 中文 in Preferences.
+    echo "env['ir.module.module'].search([('name', '=', 'partner_autocomplete'), ('state', '=', 'installed')]).button_immediate_uninstall(); env['res.lang']._activate_lang('en_US'); env['res.users'].with_context(active_test=False).search([]).write({'lang': 'en_US'}); env.cr.commit()" \
         | $ODOO_BIN shell "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
             --no-http --log-level warn >/dev/null || exit 1
 fi
