@@ -50,15 +50,30 @@ class PrepaidAccount(models.Model):
             or self.company_id.prepaid_emergency_credit_amount
         )
 
-    @api.depends("alarm_level", "emergency_state", "emergency_credit_amount", "state")
+    @api.depends(
+        "alarm_level",
+        "emergency_state",
+        "emergency_credit_amount",
+        "state",
+        "balance",
+        "credit_limit",
+    )
     def _compute_emergency_offered(self):
         for account in self:
+            amount = account._emergency_amount()
+            currency = account.currency_id
             account.emergency_offered = (
                 account.state == "open"
                 and account.mode == "prepaid"
                 and account.emergency_state == "none"
                 and account.alarm_level >= 3
-                and account.currency_id.compare_amounts(account._emergency_amount(), 0)
+                and currency.compare_amounts(amount, 0) > 0
+                # only when it keeps (or brings back) the supply: an account
+                # already further below zero than the credit is not offered
+                # a credit that changes nothing
+                and currency.compare_amounts(
+                    account.balance + account.credit_limit + amount, 0
+                )
                 > 0
             )
 

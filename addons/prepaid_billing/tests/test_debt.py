@@ -290,6 +290,18 @@ class TestEmergencyCredit(DebtCase):
         self.assertEqual(account.supply_state, "on")
         self.assert_reconciled()
 
+    def test_no_offer_when_the_credit_would_not_bring_the_supply_back(self):
+        account = self.fresh
+        with freeze_time("2026-03-02 04:00:00"):
+            # 30 - 62.5 x 0.80 = -20.00: a credit of 20.00 reaches only zero
+            self.use(1000.0, 1062.5, "2026-03-02 02:00:00")
+            self.assertEqual(account.balance, -20.0)
+            self.assertEqual(account.supply_state, "cut_off")
+            self.assertFalse(account.emergency_offered)
+            with self.assertRaises(UserError):
+                account.action_take_emergency_credit()
+        self.assertEqual(account.emergency_state, "none")
+
     def test_emergency_credit_taken_after_a_cut_off_restores_the_supply(self):
         account = self.fresh
         with freeze_time("2026-03-02 04:00:00"):
