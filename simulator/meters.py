@@ -71,6 +71,8 @@ REG_RELAY_STATE, REG_STATUS, REG_BALANCE, REG_PURCHASE_COUNT = (
 )
 REG_UNIT_PRICE, REG_ALARM1, REG_ALARM2, REG_OVERDRAFT = 0x4006, 0x4008, 0x400A, 0x400C
 REG_RECHARGE = 0x4010
+#: project extension px_limit_v1: the load limit the meter keeps (UINT32, W)
+REG_POWER_LIMIT = 0x400E
 STATUS_RELAY_OPEN, STATUS_ALARM1, STATUS_ALARM2 = 0x01, 0x02, 0x04
 STATUS_NO_CREDIT, STATUS_PREPAID_OPEN = 0x08, 0x10
 
@@ -430,6 +432,7 @@ class ElectricMeter(Meter):
     alarm1_amount = _Live("status bit1 threshold")
     alarm2_amount = _Live("status bit2 threshold")
     overdraft_limit = _Live("relay opens when balance < -overdraft_limit")
+    power_limit_kw = _Live("load limit written by the server (px_limit_v1)")
     load_kw = _Live("load in kW before the daily profile")
     voltage_v = _Live("phase A voltage")
     power_factor = _Live("power factor reported at 0x0010")
@@ -451,6 +454,7 @@ class ElectricMeter(Meter):
         alarm1_amount: float = 50.0,
         alarm2_amount: float = 20.0,
         overdraft_limit: float = 0.0,
+        power_limit_kw: float = 0.0,
         purchase_count: int = 0,
         relay_open: bool = False,
         serial: str | None = None,
@@ -478,6 +482,7 @@ class ElectricMeter(Meter):
         self._alarm1_amount = float(alarm1_amount)
         self._alarm2_amount = float(alarm2_amount)
         self._overdraft_limit = float(overdraft_limit)
+        self._power_limit_kw = float(power_limit_kw)
         self._purchase_count = int(purchase_count)
         self.last_record = (0, 0)
         # Band counters are whole 0.01 kWh pulses; the fraction not yet worth a
@@ -744,7 +749,7 @@ class ElectricMeter(Meter):
             + u32_regs(_cents(self._alarm1_amount))
             + u32_regs(_cents(self._alarm2_amount))
             + u32_regs(_cents(self._overdraft_limit))
-            + [0, 0]
+            + u32_regs(round(self._power_limit_kw * 1000))
             + i32_regs(self.last_record[0])
             + u32_regs(self.last_record[1])
         )
@@ -754,6 +759,7 @@ class ElectricMeter(Meter):
         REG_ALARM1: ("alarm1_amount", 100),
         REG_ALARM2: ("alarm2_amount", 100),
         REG_OVERDRAFT: ("overdraft_limit", 100),
+        REG_POWER_LIMIT: ("power_limit_kw", 1000),
     }
 
     def _write(self, function_code: int, address: int, values: list[int]) -> None:
@@ -762,7 +768,7 @@ class ElectricMeter(Meter):
             self._write_relay(values)
         elif address == REG_RECHARGE and function_code == 16 and len(values) == 4:
             self._write_recharge(values)
-        elif REG_UNIT_PRICE <= address and end <= REG_OVERDRAFT + 2:
+        elif REG_UNIT_PRICE <= address and end <= REG_POWER_LIMIT + 2:
             if (address - REG_UNIT_PRICE) % 2 or len(values) % 2:
                 raise ModbusError(0x03, "a UINT32 setting must be written whole")
             for i in range(0, len(values), 2):
@@ -839,6 +845,7 @@ class ElectricMeter(Meter):
         "alarm1_amount",
         "alarm2_amount",
         "overdraft_limit",
+        "power_limit_kw",
         "purchase_count",
         "residual",
         "cmd_open",

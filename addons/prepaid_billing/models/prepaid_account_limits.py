@@ -5,6 +5,9 @@ from odoo.exceptions import ValidationError
 
 from ..tools import limits as limits_core
 
+#: the register name of a meter that keeps a power limit itself (px_limit_v1)
+LIMIT_REGISTER = "power_limit"
+
 LIMIT_STATES = [
     ("none", "No Limit Cut"),
     ("power", "Power Limit"),
@@ -16,8 +19,9 @@ class PrepaidAccount(models.Model):
     """Load and energy limits of an account, enforced by the server: demand
     above the power limit for a set number of polls cuts the supply for a
     set number of minutes; a local day's energy above the daily limit cuts it
-    until the next local midnight. (No register profile of this suite has a
-    limit register a meter could enforce itself.)"""
+    until the next local midnight. A meter with a writable ``power_limit``
+    register (profile px_limit_v1, or a brand's own) gets the power limit
+    written into it instead and is not cut by the server for demand."""
 
     _inherit = "prepaid.account"  # pylint: disable=consider-merging-classes-inherited
 
@@ -53,6 +57,56 @@ class PrepaidAccount(models.Model):
                     self.env._("Power and energy limits cannot be negative.")
                 )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        accounts = super().create(vals_list)
+        accounts.filtered("power_limit_kw")._write_power_limit_to_meters()
+        return accounts
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "power_limit_kw" in vals:
+            self._write_power_limit_to_meters()
+        return result
+
+    def _limit_register_meters(self):
+        """The meters of these accounts that keep a power limit themselves:
+        a writable ``power_limit`` register in one of their profiles."""
+        return self.meter_ids.filtered(
+            lambda meter: any(
+                line.name == LIMIT_REGISTER and "w" in line.access
+                for line in meter.profile_ids.line_ids
+            )
+        )
+
+    def _write_power_limit_to_meters(self):
+        """Write each account's power limit into the meters that enforce it
+        themselves (a parameter command: outbox, write, read-back); the
+        server does not cut those meters for demand."""
+        for account in self.filtered(lambda a: a.state in ("draft", "open")):
+            meters = account._limit_register_meters()
+            if meters:
+                meters._queue_commands(
+                    lambda meter: "write_params",
+                    reason=self.env._("Power limit of the account"),
+                    params={LIMIT_REGISTER: account.power_limit_kw},
+                )
+
+    @api.model
+    def _self_limiting(self, meter_ids):
+        """Of ``meter_ids``, those with a writable power limit register (one
+        query: profiles are few)."""
+        self.env.cr.execute(
+            """SELECT DISTINCT rel.prepaid_meter_id
+                 FROM prepaid_meter_prepaid_register_profile_rel rel
+                 JOIN prepaid_register r
+                   ON r.profile_id = rel.prepaid_register_profile_id
+                WHERE rel.prepaid_meter_id = ANY(%s)
+                  AND r.name = %s AND r.access IN ('w', 'rw')""",
+            [list(meter_ids), LIMIT_REGISTER],
+        )
+        return [meter_id for (meter_id,) in self.env.cr.fetchall()]
+
     @api.model
     def _check_limits_after_billing(self, meter_ids):
         """Cut the accounts of ``meter_ids`` whose meters broke a limit (one
@@ -74,7 +128,7 @@ class PrepaidAccount(models.Model):
                             WHERE meter_id = m.id ORDER BY id DESC
                             LIMIT (SELECT GREATEST(max(prepaid_limit_polls), 1)
                                      FROM res_company)) r
-                   ) p ON a.power_limit_kw > 0
+                   ) p ON a.power_limit_kw > 0 AND NOT m.id = ANY(%s)
               LEFT JOIN LATERAL (
                    -- the meter's latest local day; whether the account has
                    -- other electricity meters to add to it
@@ -93,7 +147,7 @@ class PrepaidAccount(models.Model):
                AND a.state = 'open'
              ORDER BY a.id
             """,
-            [meter_ids],
+            [self._self_limiting(meter_ids), meter_ids],
         )
         fetched = self.env.cr.fetchall()
         if not fetched:

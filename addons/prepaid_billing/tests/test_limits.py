@@ -81,6 +81,49 @@ class TestLoadLimit(BillingCase):
 
 
 @tagged("post_install", "-at_install")
+class TestLoadLimitOnTheMeter(BillingCase):
+    """A meter with a limit register keeps the limit itself: it is written
+    through a parameter command (read back) and the server does not cut it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.write(
+            {"prepaid_limit_polls": 3, "prepaid_limit_restore_minutes": 10}
+        )
+        cls.meter = cls.make_meter(cls.gateway, 1)
+        cls.meter.profile_ids |= cls.env.ref("prepaid_metering.profile_px_limit_v1")
+        cls.account = cls.make_account(cls.meter, opening=100.0)
+
+    def setUp(self):
+        super().setUp()
+        self.fleet = self.start_fresh_fleet(
+            [("socket", [electric(1, load_kw=5.0)])], [self.gateway]
+        )
+        self.sim = self.fleet.meter(0, 1)
+
+    def test_the_limit_is_written_into_the_meter_and_not_enforced_twice(self):
+        self.account.power_limit_kw = 3.0
+        command = self.meter.command_ids.filtered(
+            lambda c: c.command_type == "write_params"
+        )
+        self.assertEqual(len(command), 1)
+        self.assertEqual(command.params, {"power_limit": 3.0})
+        self.process_commands()
+        self.assertEqual(command.state, "done", command.last_error)
+        self.assertEqual(self.sim.power_limit_kw, 3.0, "read back from the meter")
+        # 5 kW on a 3 kW limit the meter keeps: the server cuts nothing
+        for _poll in range(3):
+            self.gateway._poll_now()
+            self.bill()
+        self.assertEqual(self.account.limit_state, "none")
+        self.assertEqual(self.account.supply_state, "on")
+        self.assertFalse(
+            self.meter.command_ids.filtered(lambda c: c.command_type == "relay_off")
+        )
+
+
+@tagged("post_install", "-at_install")
 class TestDailyEnergyLimit(BillingCase):
     @classmethod
     def setUpClass(cls):
