@@ -466,19 +466,7 @@ class PrepaidTenancy(models.Model):
                     account=", ".join(taken.billing_account_id.mapped("name")),
                 )
             )
-        self._lock_meters(meters)
-        if readings is None:
-            readings = self._take_readings(specs, "opening")
-        read = {line["meter_id"] for line in readings}
-        if set(meters.ids) - read:
-            missing = meters.filtered(lambda m: m.id not in read)
-            raise UserError(
-                self.env._(
-                    "Meter(s) %s have no opening reading.",
-                    ", ".join(missing.mapped("name")),
-                )
-            )
-        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+        self._record_readings(meters, specs, readings, "opening")
         opened_at = max(self.opening_reading_ids.mapped("read_at"))
         account = (
             self.env["prepaid.account"]
@@ -582,6 +570,24 @@ class PrepaidTenancy(models.Model):
 
     # ------------------------------------------------------------------
     # Move-out
+    def _record_readings(self, meters, specs, readings, kind):
+        """Lock ``meters``, take their ``kind`` readings (``opening`` or
+        ``final``; read now unless ``readings`` are given) and store them on
+        the tenancy: every meter must have one."""
+        self._lock_meters(meters)
+        if readings is None:
+            readings = self._take_readings(specs, kind)
+        read = {line["meter_id"] for line in readings}
+        missing = meters.filtered(lambda m: m.id not in read)
+        if missing:
+            names = ", ".join(missing.mapped("name"))
+            if kind == "opening":
+                message = self.env._("Meter(s) %s have no opening reading.", names)
+            else:
+                message = self.env._("Meter(s) %s have no final reading.", names)
+            raise UserError(message)
+        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+
     # ------------------------------------------------------------------
     def _move_out(self, specs, readings=None):
         """Final readings, the last usage billed (deducted, or the final
@@ -595,19 +601,7 @@ class PrepaidTenancy(models.Model):
             raise UserError(self.env._("Only an active tenancy can move out."))
         account = self.account_id
         meters = account.meter_ids
-        self._lock_meters(meters)
-        if readings is None:
-            readings = self._take_readings(specs, "final")
-        read = {line["meter_id"] for line in readings}
-        if set(meters.ids) - read:
-            missing = meters.filtered(lambda m: m.id not in read)
-            raise UserError(
-                self.env._(
-                    "Meter(s) %s have no final reading.",
-                    ", ".join(missing.mapped("name")),
-                )
-            )
-        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+        self._record_readings(meters, specs, readings, "final")
         ended_at = max(self.final_reading_ids.mapped("read_at"))
         if ended_at < self.date_start:
             raise UserError(self.env._("The final readings are before the move-in."))
