@@ -190,6 +190,8 @@ class PaymentProvider(models.Model):
                 "login": "tenant",
                 "password": "tenant",
                 "partner_id": account.partner_id.id,
+                # the tenant reads times in the local time of their shop
+                "tz": account.meter_ids.room_id.site_id[:1].tz or "Asia/Shanghai",
                 "groups_id": [(6, 0, self.env.ref("base.group_portal").ids)],
             }
         )

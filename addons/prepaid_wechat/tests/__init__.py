@@ -5,3 +5,4 @@ from . import test_wechatpay
 from . import test_race
 from . import test_meter_side_top_up
 from . import test_portal_debt
+from . import test_portal_login_lang
