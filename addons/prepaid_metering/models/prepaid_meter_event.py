@@ -1,6 +1,23 @@
+import logging
+
 from markupsafe import Markup, escape
+from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
+
+_logger = logging.getLogger(__name__)
+OPEN_UNIQUE = "prepaid_meter_event_open_unique"
+
+
+class _RefusedOpenEvent(logging.Filter):
+    """The unique index refusing a second open event is expected (see
+    ``_create_open``), not a "bad query" for the log."""
+
+    def filter(self, record):
+        return OPEN_UNIQUE not in str(record.args)
+
+
+logging.getLogger("odoo.sql_db").addFilter(_RefusedOpenEvent())
 
 # What a meter event says happened. Counter kinds come from a meter's own event
 # counters (DL/T 645 03xxxxxx identifiers, Modbus status registers where a
@@ -105,9 +122,13 @@ class PrepaidMeterEvent(models.Model):
     )
 
     def init(self):
-        # the open event of a meter and kind is looked up at every signal
+        # One open event per meter and kind, kept by the database: two
+        # processes reporting the same signal at once (two Odoo servers, the
+        # poll and the master-meter check) cannot both open one. The index
+        # also serves the look-up of the open event at every signal.
+        self.env.cr.execute("DROP INDEX IF EXISTS prepaid_meter_event_open_index")
         self.env.cr.execute(
-            """CREATE INDEX IF NOT EXISTS prepaid_meter_event_open_index
+            f"""CREATE UNIQUE INDEX IF NOT EXISTS {OPEN_UNIQUE}
                    ON prepaid_meter_event (meter_id, kind) WHERE state = 'open'"""
         )
 
@@ -143,16 +164,41 @@ class PrepaidMeterEvent(models.Model):
                 pending[key] = len(to_create)
                 slots.append(len(to_create))
                 to_create.append((key, vals, []))
-        created = super().create([vals for _key, vals, _later in to_create])
+        created = self._create_open([vals for _key, vals, _later in to_create])
         for (_key, _vals, later), event in zip(to_create, created, strict=True):
             for vals in later:
-                event._seen_again(vals)
+                if event:
+                    event._seen_again(vals)
         for vals, slot in zip(vals_list, slots, strict=True):
             if not isinstance(slot, int):
                 slot._seen_again(vals)
-        created._raise_alarm()
+        new = self.browse([event.id for event in created if event])
+        new._raise_alarm()
         records = [created[slot] if isinstance(slot, int) else slot for slot in slots]
-        return self.browse([r.id for r in records])
+        return self.browse([r.id for r in records if r])
+
+    def _create_open(self, vals_list):
+        """Create the events of ``vals_list``; returns one record (or an empty
+        one) per values. An event whose meter and kind another transaction
+        opened in the meantime (the unique index refuses it once that one
+        commits) is that transaction's to report: it is left out here rather
+        than failing the poll or the check that saw the signal."""
+        if not vals_list:
+            return []
+        try:
+            with self.env.cr.savepoint():
+                return list(super().create(vals_list))
+        except UniqueViolation:
+            if len(vals_list) > 1:
+                return [
+                    event for vals in vals_list for event in self._create_open([vals])
+                ]
+            _logger.info(
+                "meter %s: a %s event was opened at the same moment elsewhere",
+                vals_list[0].get("meter_id"),
+                vals_list[0].get("kind"),
+            )
+            return [self.browse()]
 
     def _seen_again(self, vals):
         """The signal of this open event showed again: keep the first

@@ -11,3 +11,4 @@ from . import test_demo_fleet
 from . import test_dlt645
 from . import test_fleet_import
 from . import test_tamper
+from . import test_meter_event_race
