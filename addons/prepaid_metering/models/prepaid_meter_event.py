@@ -127,6 +127,15 @@ class PrepaidMeterEvent(models.Model):
         # poll and the master-meter check) cannot both open one. The index
         # also serves the look-up of the open event at every signal.
         self.env.cr.execute("DROP INDEX IF EXISTS prepaid_meter_event_open_index")
+        # a database from before the index may hold a second open event of a
+        # signal (a race it could not stop): the later one is folded away
+        self.env.cr.execute(
+            """UPDATE prepaid_meter_event e SET state = 'acknowledged'
+                WHERE e.state = 'open' AND EXISTS (
+                      SELECT 1 FROM prepaid_meter_event o
+                       WHERE o.meter_id = e.meter_id AND o.kind = e.kind
+                         AND o.state = 'open' AND o.id < e.id)"""
+        )
         self.env.cr.execute(
             f"""CREATE UNIQUE INDEX IF NOT EXISTS {OPEN_UNIQUE}
                    ON prepaid_meter_event (meter_id, kind) WHERE state = 'open'"""
