@@ -568,6 +568,11 @@ class PrepaidTenancy(models.Model):
             "context": {"default_tenancy_id": self.id, "default_step": "settle"},
         }
 
+    def _get_report_base_filename(self):
+        """The file name of the statement (the portal's download too)."""
+        self.ensure_one()
+        return self.env._("Settlement statement - %s", self.name)
+
     def action_print_statement(self):
         self.ensure_one()
         return self.env.ref(
