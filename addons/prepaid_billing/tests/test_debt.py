@@ -395,3 +395,19 @@ class TestDebtOnAMeterKeepingTheBalance(MeterSideCase):
         self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
         self.assertEqual(self.account.debt_amount, 90.0)
         self.assertEqual(self.account.balance, 30.0)
+
+    def test_a_refund_from_the_meter_keeps_what_the_debt_is_owed(self):
+        self.account._add_debt(20.0, "manual", "Damage")
+        self.account._recharge(40.0, self.cash, "online-2", "cash")
+        self.process_commands()
+        # 10.00 recovered: 30.00 in the wallet (and on the meter), 10.00 owed
+        self.assertEqual((self.account.balance, self.account.debt_amount), (30.0, 10.0))
+        purchases = self.sim.purchase_count
+        with self.assertRaisesRegex(UserError, "at most"):
+            self.wizard(20.01, operation="refund").action_confirm()
+        self.assertEqual(self.sim.purchase_count, purchases)
+        self.assertEqual(self.account.balance, 30.0)
+        self.wizard(20.0, operation="refund").action_confirm()
+        self.env.invalidate_all()
+        self.assertEqual((self.account.balance, self.account.debt_amount), (10.0, 10.0))
+        self.assert_reconciled()
