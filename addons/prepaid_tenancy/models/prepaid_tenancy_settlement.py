@@ -478,16 +478,17 @@ class PrepaidTenancy(models.Model):
             reversal = self.env["account.move"]
             if line.move_id:
                 line.move_id.line_ids.filtered("reconciled").remove_move_reconcile()
+                # Created with its tenancy: the deposit held counts it at once.
                 reversal = line.move_id._reverse_moves(
                     [
                         {
                             "ref": self.env._("Reversal of %s", line.move_id.name),
                             "date": fields.Date.context_today(self),
+                            "prepaid_tenancy_id": self.id,
                         }
                     ],
                     cancel=True,
                 )
-                reversal.prepaid_tenancy_id = self.id
             paid = DebtLine.search([("ledger_line_id", "=", line.id)], limit=1)
             if paid:
                 # The debt it paid is owed again (its entry reversed above).
