@@ -190,6 +190,15 @@ class TestDepositRetention(DebtRetentionCase):
                         "retention_reason": "Repainting",
                     }
                 ).action_confirm()
+        # the settle dialog previews the refund with what is retained
+        wizard = (
+            self.env["prepaid.tenancy.move.out.wizard"]
+            .with_context(default_tenancy_id=tenancy.id, default_step="settle")
+            .create({"journal_id": self.cash.id})
+        )
+        self.assertEqual((wizard.deposit_held, wizard.preview_net), (100.0, 100.0))
+        wizard.deposit_retained = 35.0
+        self.assertEqual(wizard.preview_net, 65.0)
         with self.refused(ValidationError, "Say why"):
             tenancy.write({"deposit_retained": 10.0})
         with self.refused(ValidationError, "cannot be negative"):
