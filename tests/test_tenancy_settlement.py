@@ -41,3 +41,34 @@ def test_a_deposit_refund_above_what_is_held_is_refused():
         check_deposit_refund(300.01, 300)
     with pytest.raises(ValueError, match="not_positive"):
         check_deposit_refund(0, 300)
+
+
+def test_the_debt_owed_is_taken_before_the_refund():
+    # 212.35 + 500 - 80.10 - 150.25 debt
+    result = settle(212.35, 500, 80.10, debt=150.25)
+    assert result.debt == Decimal("150.25")
+    assert result.refund == Decimal("482.00")
+    assert result.owed == 0
+
+
+def test_a_debt_beyond_the_money_is_owed():
+    result = settle(40, 100, 0, debt=300)
+    assert result.refund == 0
+    assert result.owed == Decimal("160.00")
+
+
+def test_a_retained_part_of_the_deposit_is_not_returned():
+    result = settle(10, 500, 0, retained=120.455)
+    assert result.retained == Decimal("120.46")
+    assert result.returned == Decimal("379.54")
+    assert result.refund == Decimal("389.54")
+
+
+def test_a_retention_above_the_deposit_or_negative_is_refused():
+    assert settle(0, 500, 0, retained=500).refund == 0
+    with pytest.raises(ValueError, match="retained_above_deposit"):
+        settle(0, 500, 0, retained=500.01)
+    with pytest.raises(ValueError, match="negative"):
+        settle(0, 500, 0, retained=-1)
+    with pytest.raises(ValueError, match="negative"):
+        settle(0, 500, 0, debt=-1)

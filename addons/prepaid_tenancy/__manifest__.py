@@ -18,6 +18,7 @@
         "wizards/prepaid_tenancy_move_out_wizard_views.xml",
         "views/prepaid_tenancy_views.xml",
         "views/prepaid_room_views.xml",
+        "views/prepaid_account_views.xml",
         "views/res_config_settings_views.xml",
         "views/portal_templates.xml",
     ],

@@ -323,10 +323,12 @@ class PrepaidAccount(models.Model):
     def _close(self, read_meters=True, journal=None):
         """Close the account, in an order that leaves no money behind: final
         readings, last consumption, credits of the charges' unused days, then
-        a refund of the whole balance through ``journal``, then the meters
-        are released. A refusal changes nothing (one transaction)."""
+        the debt owed paid from the balance, then a refund of what is left
+        through ``journal``, then the meters are released. A refusal changes
+        nothing (one transaction)."""
         self._close_books(read_meters=read_meters)
         currency = self.currency_id
+        self._settle_debt_at_closing()
         if currency.compare_amounts(self.balance, 0) > 0:
             if not journal:
                 raise UserError(
@@ -344,6 +346,34 @@ class PrepaidAccount(models.Model):
             )
         self._release_meters()
         return True
+
+    def _settle_debt_at_closing(self):
+        """The debt owed is paid from the wallet of an account being closed,
+        up to its balance (a wallet line, a debt line and an entry, keyed by
+        the closing); a debt above the balance stays owed on the account.
+        Returns the debt line, or nothing."""
+        self.ensure_one()
+        currency = self.currency_id
+        balance, owed = self._lock_for_debt()
+        amount = currency.round(min(balance, owed))
+        if currency.compare_amounts(amount, 0) <= 0:
+            return self.env["prepaid.debt.line"]
+        closed = fields.Datetime.to_string(self.closed_at or fields.Datetime.now())
+        line = self._recover_debt(
+            amount,
+            f"close_debt:{self.id}:{closed}",
+            "closing",
+            self.env._("Debt paid from the balance at closing"),
+        )
+        self.invalidate_recordset(["balance", "debt_amount"])
+        if currency.compare_amounts(self.debt_amount, 0) > 0:
+            self.message_post(
+                body=self.env._(
+                    "Closed with a debt of %s still owed.",
+                    currency.format(self.debt_amount),
+                )
+            )
+        return line
 
     def _close_books(self, read_meters=True, closed_at=None):
         """The closing up to the refund (hook of the tenancy's move-out):

@@ -54,7 +54,7 @@ class PrepaidAccount(models.Model):
         if journal:
             self._check_money_journal(journal)
         if amount < 0:
-            self._check_refund_amount(-amount, self.balance)
+            self._check_refund_amount(-amount, self.balance, self.debt_amount)
         else:
             self._check_recharge_amount(amount)
 

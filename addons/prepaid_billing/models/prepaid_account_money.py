@@ -107,21 +107,39 @@ class PrepaidAccount(models.Model):
                 )
             )
 
-    def _check_refund_amount(self, amount, balance=None):
+    def _check_refund_amount(self, amount, balance=None, debt=0.0):
         """Refuse a refund that is not positive or, when ``balance`` is
-        given, more than it (the rule of every refund: wallet, meter)."""
+        given, more than it less the ``debt`` owed (the rule of every refund:
+        wallet, meter): the money that pays a debt is not paid out."""
         self.ensure_one()
         currency = self.currency_id
         if currency.compare_amounts(amount, 0) <= 0:
             raise UserError(self.env._("A refund must be a positive amount."))
-        if balance is not None and currency.compare_amounts(amount, balance) > 0:
+        if balance is None:
+            return
+        debt = max(debt or 0.0, 0.0)
+        available = currency.round(balance - debt)
+        if currency.compare_amounts(amount, available) <= 0:
+            return
+        if currency.compare_amounts(debt, 0) > 0:
             raise UserError(
                 self.env._(
-                    "Refund %(amount)s is more than the balance %(balance)s.",
-                    amount=amount,
-                    balance=balance,
+                    "Refund %(amount)s is more than the balance %(balance)s less "
+                    "the debt owed %(debt)s: at most %(available)s can be paid "
+                    "back.",
+                    amount=currency.format(amount),
+                    balance=currency.format(balance),
+                    debt=currency.format(debt),
+                    available=currency.format(max(available, 0.0)),
                 )
             )
+        raise UserError(
+            self.env._(
+                "Refund %(amount)s is more than the balance %(balance)s.",
+                amount=amount,
+                balance=balance,
+            )
+        )
 
     def _create_money_move(self, amount, journal, label):
         company = self.company_id
@@ -204,20 +222,18 @@ class PrepaidAccount(models.Model):
         return lines
 
     def _refund(self, amount, journal, key, payment_method, label=None):
-        """Pay money back to the tenant (at most the balance)."""
+        """Pay money back to the tenant (at most the balance less the debt
+        owed)."""
         self.ensure_one()
         self._check_group(BILLING_USER)
         self.check_access("write")
         if self.state == "draft":
             raise UserError(self.env._("A draft account has nothing to refund."))
         self._check_refund_amount(amount)
-        self.env["prepaid.ledger.line"].flush_model()
-        self.env.cr.execute(
-            "SELECT balance FROM prepaid_account WHERE id = %s FOR NO KEY UPDATE",
-            [self.id],
-        )
-        balance = self.env.cr.fetchone()[0]
-        self._check_refund_amount(amount, float(balance))
+        # The balance and the debt as they stand under the account's lock:
+        # what pays the debt is not paid out.
+        balance, owed = self._lock_for_debt()
+        self._check_refund_amount(amount, balance, owed)
         lines = self._post_money(
             "refund",
             -amount,

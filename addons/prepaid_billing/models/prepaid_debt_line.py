@@ -7,6 +7,8 @@ DEBT_SOURCES = [
     ("manual", "Entered by a Manager"),
     ("top_up", "Recovered from a Top-up"),
     ("daily", "Daily Recovery"),
+    ("closing", "Paid at Closing"),
+    ("reversal", "Reversal"),
 ]
 # Sources that add to the debt; the others recover it.
 ADDING_SOURCES = ("tenancy", "arrears", "manual")

@@ -236,6 +236,68 @@ class TestDailyDebtRecovery(DebtCase):
 
 
 @tagged("post_install", "-at_install")
+class TestDebtAtRefundAndClosing(DebtCase):
+    """A refund or a closing never pays out the money that a debt is owed."""
+
+    def setUp(self):
+        super().setUp()
+        self.company.prepaid_debt_percent = 0.0  # the top-ups stay whole
+        self.recharge(200.0, "whole")
+        self.account._add_debt(150.0, "manual", "Broken meter seal", key="seal")
+
+    def close(self):
+        self.env["prepaid.account.close.wizard"].create(
+            {
+                "account_id": self.account.id,
+                "read_meters": False,
+                "journal_id": self.cash.id,
+            }
+        ).action_close()
+
+    def test_a_refund_takes_only_what_exceeds_the_debt(self):
+        lines = self.account.ledger_line_ids
+        with self.assertRaisesRegex(UserError, "at most"):
+            self.account._refund(50.01, self.cash, "too-much", "cash")
+        self.assertEqual(self.account.ledger_line_ids, lines)
+        self.account._refund(50.0, self.cash, "the-rest", "cash")
+        self.assertEqual(
+            (self.account.balance, self.account.debt_amount), (150.0, 150.0)
+        )
+        with self.assertRaisesRegex(UserError, "at most"):
+            self.account._refund(0.01, self.cash, "nothing-left", "cash")
+        self.assert_reconciled()
+
+    def test_closing_pays_the_debt_from_the_balance_and_refunds_the_rest(self):
+        self.close()
+        account = self.account
+        self.assertEqual(account.state, "closed")
+        self.assertEqual((account.balance, account.debt_amount), (0.0, 0.0))
+        recovery = account.ledger_line_ids.filtered(
+            lambda line: line.line_type == "debt_recovery"
+        )
+        refund = account.ledger_line_ids.filtered(
+            lambda line: line.line_type == "refund"
+        )
+        self.assertEqual((recovery.amount, refund.amount), (-150.0, -50.0))
+        paid = account.debt_line_ids.filtered(lambda line: line.source == "closing")
+        self.assertEqual((paid.amount, paid.ledger_line_id), (-150.0, recovery))
+        self.assertEqual(self.debt_in_accounting(), 0.0)
+        self.assert_reconciled()
+
+    def test_a_debt_above_the_balance_takes_it_all_and_the_rest_stays_owed(self):
+        self.account._add_debt(100.0, "manual", "Lost key", key="key")
+        self.close()
+        account = self.account
+        # 200.00 paid towards the 250.00 owed, nothing refunded
+        self.assertEqual((account.balance, account.debt_amount), (0.0, 50.0))
+        self.assertFalse(
+            account.ledger_line_ids.filtered(lambda line: line.line_type == "refund")
+        )
+        self.assertEqual(self.debt_in_accounting(), 50.0)
+        self.assert_reconciled()
+
+
+@tagged("post_install", "-at_install")
 class TestEmergencyCredit(DebtCase):
     @classmethod
     def setUpClass(cls):
@@ -333,3 +395,19 @@ class TestDebtOnAMeterKeepingTheBalance(MeterSideCase):
         self.assertAlmostEqual(self.sim.balance, 50.0, places=2)
         self.assertEqual(self.account.debt_amount, 90.0)
         self.assertEqual(self.account.balance, 30.0)
+
+    def test_a_refund_from_the_meter_keeps_what_the_debt_is_owed(self):
+        self.account._add_debt(20.0, "manual", "Damage")
+        self.account._recharge(40.0, self.cash, "online-2", "cash")
+        self.process_commands()
+        # 10.00 recovered: 30.00 in the wallet (and on the meter), 10.00 owed
+        self.assertEqual((self.account.balance, self.account.debt_amount), (30.0, 10.0))
+        purchases = self.sim.purchase_count
+        with self.assertRaisesRegex(UserError, "at most"):
+            self.wizard(20.01, operation="refund").action_confirm()
+        self.assertEqual(self.sim.purchase_count, purchases)
+        self.assertEqual(self.account.balance, 30.0)
+        self.wizard(20.0, operation="refund").action_confirm()
+        self.env.invalidate_all()
+        self.assertEqual((self.account.balance, self.account.debt_amount), (10.0, 10.0))
+        self.assert_reconciled()

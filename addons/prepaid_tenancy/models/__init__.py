@@ -1,5 +1,6 @@
 from . import (
     account_move,
+    prepaid_account,
     prepaid_room,
     prepaid_tenancy,
     prepaid_tenancy_batch,

@@ -1,13 +1,14 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from ..tools import settlement
 
 
 class PrepaidTenancy(models.Model):
     """The final settlement of a tenancy and its reversal: the wallet, the
-    deposit and the unpaid invoices become one refund or one amount owed,
-    each step a wallet line with its journal entry."""
+    deposit (less the part retained), the unpaid invoices and the debt owed
+    become one refund or one amount owed, each step a wallet line (or a debt
+    line) with its journal entry."""
 
     _inherit = "prepaid.tenancy"  # pylint: disable=consider-merging-classes-inherited
 
@@ -20,23 +21,92 @@ class PrepaidTenancy(models.Model):
     preview_unpaid = fields.Monetary(
         compute="_compute_preview", string="Unpaid Invoices Now"
     )
+    preview_debt = fields.Monetary(compute="_compute_preview", string="Debt Owed Now")
+    preview_retained = fields.Monetary(
+        compute="_compute_preview", string="Deposit to Retain"
+    )
     preview_net = fields.Monetary(
         compute="_compute_preview",
         string="To Refund (or Owed if Negative)",
     )
 
-    @api.depends("state", "account_id.balance")
+    deposit_retained = fields.Monetary(
+        string="Deposit Retained",
+        tracking=True,
+        copy=False,
+        help="The part of the deposit kept at the final settlement (damages, "
+        "cleaning), posted to the retained deposits income account; the rest "
+        "goes back to the tenant.",
+    )
+    retention_reason = fields.Char(
+        string="Reason for Retaining",
+        tracking=True,
+        copy=False,
+        help="Why part of the deposit is kept; on the settlement statement.",
+    )
+    settle_debt = fields.Monetary(string="Debt Paid", readonly=True, copy=False)
+    settle_retained = fields.Monetary(
+        string="Deposit Retained at Settlement", readonly=True, copy=False
+    )
+    retention_move_id = fields.Many2one(
+        "account.move",
+        string="Entry of the Deposit Retained",
+        readonly=True,
+        copy=False,
+    )
+
+    @api.depends(
+        "state", "account_id.balance", "account_id.debt_amount", "deposit_retained"
+    )
     def _compute_preview(self):
         for tenancy in self:
+            figures = None
             if tenancy.account_id:
-                figures = tenancy._settlement_figures()
+                try:
+                    figures = tenancy._settlement_figures()
+                except UserError:
+                    figures = None
+            if figures:
                 tenancy.preview_wallet = float(figures.wallet)
                 tenancy.preview_deposit = float(figures.deposit)
                 tenancy.preview_unpaid = float(figures.unpaid)
+                tenancy.preview_debt = float(figures.debt)
+                tenancy.preview_retained = float(figures.retained)
                 tenancy.preview_net = float(figures.net)
             else:
                 tenancy.preview_wallet = tenancy.preview_deposit = 0.0
                 tenancy.preview_unpaid = tenancy.preview_net = 0.0
+                tenancy.preview_debt = tenancy.preview_retained = 0.0
+
+    @api.constrains("deposit_retained", "retention_reason")
+    def _check_deposit_retained(self):
+        for tenancy in self.filtered(lambda t: t.state != "ended"):
+            currency = tenancy.currency_id
+            retained = tenancy.deposit_retained
+            if currency.compare_amounts(retained, 0) < 0:
+                raise ValidationError(
+                    self.env._("The deposit retained cannot be negative.")
+                )
+            if currency.compare_amounts(retained, 0) == 0:
+                continue
+            if not (tenancy.retention_reason or "").strip():
+                raise ValidationError(
+                    self.env._(
+                        "Say why %s of the deposit is retained (damages, cleaning...).",
+                        currency.format(retained),
+                    )
+                )
+            if currency.compare_amounts(retained, tenancy.deposit_held) > 0:
+                raise ValidationError(tenancy._retained_above_held_message(retained))
+
+    def _retained_above_held_message(self, retained):
+        return self.env._(
+            "%(retained)s of the deposit cannot be retained: %(held)s is held "
+            "for tenancy %(tenancy)s.",
+            retained=self.currency_id.format(retained),
+            held=self.currency_id.format(self.deposit_held),
+            tenancy=self.name,
+        )
 
     def _unpaid_invoices(self):
         """Posted customer invoices of this tenancy still open: the account's
@@ -58,14 +128,33 @@ class PrepaidTenancy(models.Model):
         )
 
     def _settlement_figures(self):
+        """The :class:`~..tools.settlement.Settlement` of the tenancy as it
+        stands: wallet, deposit held, unpaid invoices, the account's debt and
+        the deposit retained."""
         self.ensure_one()
         rounding = self.currency_id.rounding
-        return settlement.settle(
-            self.account_id.balance,
-            self.deposit_held,
-            sum(self._unpaid_invoices().mapped("amount_residual")),
-            rounding,
-        )
+        account = self.account_id.sudo()
+        try:
+            return settlement.settle(
+                account.balance,
+                self.deposit_held,
+                sum(self._unpaid_invoices().mapped("amount_residual")),
+                rounding,
+                debt=account.debt_amount,
+                retained=self.deposit_retained,
+            )
+        except ValueError as error:
+            if str(error) == "retained_above_deposit":
+                raise UserError(
+                    self._retained_above_held_message(self.deposit_retained)
+                ) from error
+            raise UserError(
+                self.env._(
+                    "Tenancy %s: a deposit, debt, retention or unpaid amount is "
+                    "negative; nothing was settled.",
+                    self.name,
+                )
+            ) from error
 
     def _misc_journal(self):
         journal = self.company_id.prepaid_journal_id
@@ -168,6 +257,36 @@ class PrepaidTenancy(models.Model):
             amount, f"tenancy:{self.id}:{self.settle_count}:deposit", label, move
         )
 
+    def _retain_deposit(self, amount):
+        """Keep ``amount`` of the deposit: Dr tenant deposits / Cr retained
+        deposits income, with the reason; returns the entry."""
+        self.ensure_one()
+        label = self.env._(
+            "Deposit retained: %s", (self.retention_reason or "").strip()
+        )
+        return self._transfer_move(
+            self._misc_journal(),
+            self.company_id._prepaid_deposit_account(),
+            self.company_id._prepaid_deposit_retained_account(),
+            amount,
+            label,
+        )
+
+    def _pay_debt_from_wallet(self, amount):
+        """The debt owed is paid from the wallet (a debt recovery: wallet
+        line, debt line, entry Dr prepayment liability / Cr tenant debt);
+        a debt larger than the money makes the wallet negative, and the
+        amount owed invoiced next brings it back to zero. Returns the wallet
+        line."""
+        self.ensure_one()
+        debt_line = self.account_id.sudo()._recover_debt(
+            amount,
+            f"tenancy:{self.id}:{self.settle_count}:debt",
+            "closing",
+            self.env._("Debt paid at the move-out of tenancy %s", self.name),
+        )
+        return debt_line.ledger_line_id
+
     def _pay_invoices_from_wallet(self, invoices):
         """The wallet pays the open ``invoices``: one entry from the
         prepayment liability to the receivable, reconciled with them."""
@@ -236,11 +355,30 @@ class PrepaidTenancy(models.Model):
         )
         return invoice, line
 
+    def _check_settlement(self, figures, journal):
+        """What the settlement needs, checked before anything is written: the
+        journal of a refund, the income account of a deposit retained."""
+        if figures.refund > 0:
+            if not journal:
+                raise UserError(
+                    self.env._(
+                        "Choose the cash or bank journal that pays back %s.",
+                        self.currency_id.format(float(figures.refund)),
+                    )
+                )
+            self.account_id._check_money_journal(journal)
+        if figures.retained > 0:
+            if not (self.retention_reason or "").strip():
+                raise UserError(self.env._("Say why part of the deposit is retained."))
+            self.company_id._prepaid_deposit_retained_account()
+
     def _settle(self, journal=None):
-        """The settlement, in this order: the deposit into the wallet, the
-        open invoices paid from it, then the rest paid back to the tenant
-        through ``journal`` (the refund path of the wallet) or invoiced as
-        owed. The wallet and the deposit both end at zero."""
+        """The settlement, in this order: the part of the deposit retained
+        into income, the rest of the deposit into the wallet, the open
+        invoices and the debt owed paid from it, then the rest paid back to
+        the tenant through ``journal`` (the refund path of the wallet) or
+        invoiced as owed. The wallet, the deposit and the debt all end at
+        zero."""
         self.ensure_one()
         self._check_billing_user()
         if self.state != "ending":
@@ -250,20 +388,17 @@ class PrepaidTenancy(models.Model):
         account = self.account_id
         figures = self._settlement_figures()
         invoices = self._unpaid_invoices()
-        if figures.refund > 0:
-            if not journal:
-                raise UserError(
-                    self.env._(
-                        "Choose the cash or bank journal that pays back %s.",
-                        self.currency_id.format(float(figures.refund)),
-                    )
-                )
-            account._check_money_journal(journal)
+        self._check_settlement(figures, journal)
         lines = self.env["prepaid.ledger.line"]
-        if figures.deposit > 0:
-            lines |= self._refund_deposit(float(figures.deposit))
+        retention_move = self.env["account.move"]
+        if figures.retained > 0:
+            retention_move = self._retain_deposit(float(figures.retained))
+        if figures.returned > 0:
+            lines |= self._refund_deposit(float(figures.returned))
         if figures.unpaid > 0:
             lines |= self._pay_invoices_from_wallet(invoices)
+        if figures.debt > 0:
+            lines |= self._pay_debt_from_wallet(float(figures.debt))
         owed_move = self.env["account.move"]
         if figures.refund > 0:
             lines |= account._refund(
@@ -276,12 +411,19 @@ class PrepaidTenancy(models.Model):
         elif figures.owed > 0:
             owed_move, line = self._invoice_owed(float(figures.owed))
             lines |= line
-        account.invalidate_recordset(["balance"])
+        account.invalidate_recordset(["balance", "debt_amount"])
         if not self.currency_id.is_zero(account.balance):
             raise UserError(
                 self.env._(
                     "The settlement would leave %s in the wallet: nothing was settled.",
                     self.currency_id.format(account.balance),
+                )
+            )
+        if not self.currency_id.is_zero(account.sudo().debt_amount):
+            raise UserError(
+                self.env._(
+                    "The settlement would leave a debt of %s: nothing was settled.",
+                    self.currency_id.format(account.sudo().debt_amount),
                 )
             )
         self.write(
@@ -293,6 +435,9 @@ class PrepaidTenancy(models.Model):
                 "settle_unpaid": float(figures.unpaid),
                 "settle_refund": float(figures.refund),
                 "settle_owed": float(figures.owed),
+                "settle_debt": float(figures.debt),
+                "settle_retained": float(figures.retained),
+                "retention_move_id": retention_move.id or False,
                 "settle_line_ids": [fields.Command.set(lines.ids)],
                 "settle_invoice_ids": [fields.Command.set(invoices.ids)],
                 "owed_move_id": owed_move.id or False,
@@ -327,20 +472,35 @@ class PrepaidTenancy(models.Model):
                 )
             )
         vals_list = []
+        debt_vals = []
+        DebtLine = self.env["prepaid.debt.line"].sudo()
         for line in self.settle_line_ids.sudo().sorted("id"):
             reversal = self.env["account.move"]
             if line.move_id:
                 line.move_id.line_ids.filtered("reconciled").remove_move_reconcile()
+                # Created with its tenancy: the deposit held counts it at once.
                 reversal = line.move_id._reverse_moves(
                     [
                         {
                             "ref": self.env._("Reversal of %s", line.move_id.name),
                             "date": fields.Date.context_today(self),
+                            "prepaid_tenancy_id": self.id,
                         }
                     ],
                     cancel=True,
                 )
-                reversal.prepaid_tenancy_id = self.id
+            paid = DebtLine.search([("ledger_line_id", "=", line.id)], limit=1)
+            if paid:
+                # The debt it paid is owed again (its entry reversed above).
+                debt_vals.append(
+                    {
+                        "source": "reversal",
+                        "name": self.env._("Settlement reversed: %s", paid.name),
+                        "amount": -paid.amount,
+                        "move_id": reversal.id or False,
+                        "idempotency_key": f"tenancy_reverse_debt:{paid.id}",
+                    }
+                )
             vals_list.append(
                 {
                     "account_id": line.account_id.id,
@@ -353,6 +513,22 @@ class PrepaidTenancy(models.Model):
                 }
             )
         self.env["prepaid.ledger.line"].sudo()._post(vals_list)
+        for vals in debt_vals:
+            self.account_id.sudo()._post_debt_line(vals)
+        if self.retention_move_id:
+            # Created with its tenancy: the deposit held counts it at once.
+            self.retention_move_id._reverse_moves(
+                [
+                    {
+                        "ref": self.env._(
+                            "Reversal of %s", self.retention_move_id.name
+                        ),
+                        "date": fields.Date.context_today(self),
+                        "prepaid_tenancy_id": self.id,
+                    }
+                ],
+                cancel=True,
+            )
         self.write(
             {
                 "state": "ending",
@@ -363,6 +539,9 @@ class PrepaidTenancy(models.Model):
                 "settle_unpaid": 0.0,
                 "settle_refund": 0.0,
                 "settle_owed": 0.0,
+                "settle_debt": 0.0,
+                "settle_retained": 0.0,
+                "retention_move_id": False,
                 "settle_line_ids": [fields.Command.clear()],
                 "settle_invoice_ids": [fields.Command.clear()],
                 "owed_move_id": False,
@@ -389,6 +568,11 @@ class PrepaidTenancy(models.Model):
             "target": "new",
             "context": {"default_tenancy_id": self.id, "default_step": "settle"},
         }
+
+    def _get_report_base_filename(self):
+        """The file name of the statement (the portal's download too)."""
+        self.ensure_one()
+        return self.env._("Settlement statement - %s", self.name)
 
     def action_print_statement(self):
         self.ensure_one()
@@ -456,7 +640,9 @@ class PrepaidTenancy(models.Model):
             figures = {
                 "wallet": self.settle_wallet,
                 "deposit": self.settle_deposit,
+                "retained": self.settle_retained,
                 "unpaid": self.settle_unpaid,
+                "debt": self.settle_debt,
                 "refund": self.settle_refund,
                 "owed": self.settle_owed,
             }
@@ -482,12 +668,21 @@ class PrepaidTenancy(models.Model):
             figures = {
                 "wallet": float(result.wallet),
                 "deposit": float(result.deposit),
+                "retained": float(result.retained),
                 "unpaid": float(result.unpaid),
+                "debt": float(result.debt),
                 "refund": float(result.refund),
                 "owed": float(result.owed),
             }
+        figures["returned"] = self.currency_id.round(
+            figures["deposit"] - figures["retained"]
+        )
         return {
             **figures,
+            "retention_reason": (self.retention_reason or "").strip()
+            if figures["retained"]
+            else "",
+            "debt_lines": self._statement_debt_lines(),
             "start": when(self.date_start),
             "end": when(self.date_end),
             "meters": meters,
@@ -502,3 +697,24 @@ class PrepaidTenancy(models.Model):
                 for invoice in invoices
             ],
         }
+
+    def _statement_debt_lines(self):
+        """The debt owed at the settlement, by where it came from (the debt
+        ledger of the account, without the settlement's own lines)."""
+        self.ensure_one()
+        if not self.account_id:
+            return []
+        sources = dict(
+            self.env["prepaid.debt.line"]
+            ._fields["source"]
+            ._description_selection(self.env)
+        )
+        domain = [("account_id", "=", self.account_id.id)]
+        if self.state == "ended":
+            domain.append(("ledger_line_id", "not in", self.settle_line_ids.ids or [0]))
+        return [
+            {"label": sources.get(source, source), "count": count, "amount": amount}
+            for source, count, amount in self.env["prepaid.debt.line"]
+            .sudo()
+            ._read_group(domain, ["source"], ["__count", "amount:sum"])
+        ]

@@ -14,6 +14,27 @@ class ResCompany(models.Model):
         "never the wallet, until the final settlement.",
     )
 
+    prepaid_deposit_retained_account_id = fields.Many2one(
+        "account.account",
+        string="Retained Deposits Account",
+        domain="[('account_type', 'in', ('income', 'income_other'))]",
+        help="Income the part of a deposit kept at the final settlement "
+        "(damages, cleaning) is posted to.",
+    )
+
+    def _prepaid_deposit_retained_account(self):
+        """The income account of retained deposits; a clear error without one."""
+        self.ensure_one()
+        if not self.prepaid_deposit_retained_account_id:
+            raise UserError(
+                self.env._(
+                    "Set the retained deposits account of %s in Settings > "
+                    "Prepaid Billing before keeping part of a deposit.",
+                    self.name,
+                )
+            )
+        return self.prepaid_deposit_retained_account_id
+
     def _prepaid_deposit_account(self):
         """The tenant deposits account, made (a current liability) when the
         company has none yet."""

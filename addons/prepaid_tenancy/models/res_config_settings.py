@@ -7,3 +7,6 @@ class ResConfigSettings(models.TransientModel):
     prepaid_deposit_account_id = fields.Many2one(
         related="company_id.prepaid_deposit_account_id", readonly=False
     )
+    prepaid_deposit_retained_account_id = fields.Many2one(
+        related="company_id.prepaid_deposit_retained_account_id", readonly=False
+    )

@@ -36,10 +36,20 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
     line_ids = fields.One2many(
         "prepaid.tenancy.reading.line", "move_out_id", string="Final Readings"
     )
+    deposit_held = fields.Monetary(related="tenancy_id.deposit_held")
+    deposit_retained = fields.Monetary(
+        string="Retain from the Deposit",
+        help="Damages, cleaning...: kept from the deposit and posted to the "
+        "retained deposits income account; the rest goes back to the tenant.",
+    )
+    retention_reason = fields.Char(string="Reason for Retaining")
     preview_wallet = fields.Monetary(related="tenancy_id.preview_wallet")
     preview_deposit = fields.Monetary(related="tenancy_id.preview_deposit")
     preview_unpaid = fields.Monetary(related="tenancy_id.preview_unpaid")
-    preview_net = fields.Monetary(related="tenancy_id.preview_net")
+    preview_debt = fields.Monetary(related="tenancy_id.preview_debt")
+    preview_net = fields.Monetary(
+        compute="_compute_preview_net", string="To Refund (or Owed if Negative)"
+    )
     # The next tenant of a transfer.
     next_partner_id = fields.Many2one("res.partner", string="Next Tenant")
     next_mode = fields.Selection(
@@ -72,10 +82,21 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
         domain="[('type', 'in', ('cash', 'bank')), ('company_id', '=', company_id)]",
     )
 
+    @api.depends("tenancy_id", "deposit_retained")
+    def _compute_preview_net(self):
+        for wizard in self:
+            tenancy = wizard.tenancy_id
+            wizard.preview_net = (
+                tenancy.preview_net + tenancy.preview_retained - wizard.deposit_retained
+            )
+
     @api.model
     def default_get(self, fields_list):
         values = super().default_get(fields_list)
         tenancy = self.env["prepaid.tenancy"].browse(values.get("tenancy_id"))
+        if tenancy:
+            values.setdefault("deposit_retained", tenancy.deposit_retained)
+            values.setdefault("retention_reason", tenancy.retention_reason)
         if tenancy and values.get("step", "move_out") == "move_out":
             values["line_ids"] = [
                 fields.Command.create({"meter_id": meter.id})
@@ -95,6 +116,20 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
             )
         return lines.filtered(lambda line: line.meter_id in meters)._specs()
 
+    def _write_retention(self):
+        """The deposit retained, on the tenancy (checked there against what is
+        held), before the settlement reads it."""
+        tenancy = self.tenancy_id
+        if tenancy.currency_id.compare_amounts(
+            self.deposit_retained, tenancy.deposit_retained
+        ) or (self.retention_reason or "") != (tenancy.retention_reason or ""):
+            tenancy.write(
+                {
+                    "deposit_retained": self.deposit_retained,
+                    "retention_reason": self.retention_reason,
+                }
+            )
+
     def action_confirm(self):
         self.ensure_one()
         tenancy = self.tenancy_id
@@ -105,6 +140,7 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
             "view_mode": "form",
         }
         if self.step == "settle":
+            self._write_retention()
             tenancy._settle(self.journal_id or None)
             return result
         if self.transfer:
@@ -127,5 +163,6 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
         else:
             tenancy._move_out(self._specs())
         if self.settle_now:
+            self._write_retention()
             tenancy._settle(self.journal_id or None)
         return result
