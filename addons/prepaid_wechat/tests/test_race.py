@@ -63,6 +63,33 @@ class TestNotificationQueryRace(HttpCase):
                 provider_vals(env, self.peer, company)
             )
             provider.journal_id = journal
+            # the company's own prepayment accounts, whatever the database
+            # (with or without demo data) had: restored by the clean-up
+            liability = env["account.account"].create(
+                {
+                    "name": "Race prepayments",
+                    "code": "TWXR219",
+                    "account_type": "liability_current",
+                }
+            )
+            transfers = env["account.journal"].create(
+                {
+                    "name": "Race prepaid transfers",
+                    "code": "TWXRM",
+                    "type": "general",
+                    "company_id": company.id,
+                }
+            )
+            self.company_before = {
+                "prepaid_liability_account_id": company.prepaid_liability_account_id.id,
+                "prepaid_journal_id": company.prepaid_journal_id.id,
+            }
+            company.write(
+                {
+                    "prepaid_liability_account_id": liability.id,
+                    "prepaid_journal_id": transfers.id,
+                }
+            )
             partner = env["res.partner"].create({"name": "Race tenant"})
             account = env["prepaid.account"].create(
                 {"partner_id": partner.id, "company_id": company.id}
@@ -75,6 +102,9 @@ class TestNotificationQueryRace(HttpCase):
             self.ids = {
                 "bank_account": bank_account.id,
                 "journal": journal.id,
+                "liability": liability.id,
+                "transfers": transfers.id,
+                "company": company.id,
                 "provider": provider.id,
                 "partner": partner.id,
                 "account": account.id,
@@ -112,6 +142,15 @@ class TestNotificationQueryRace(HttpCase):
         ids = self.ids
         with self.registry.cursor() as cr:
             tx_ids = self.tx_ids
+            cr.execute(
+                "UPDATE res_company SET prepaid_liability_account_id = %s, "
+                "prepaid_journal_id = %s WHERE id = %s",
+                [
+                    self.company_before["prepaid_liability_account_id"] or None,
+                    self.company_before["prepaid_journal_id"] or None,
+                    ids["company"],
+                ],
+            )
             for query, value in [
                 (
                     "DELETE FROM mail_activity WHERE res_model = 'prepaid.account' "
@@ -127,10 +166,16 @@ class TestNotificationQueryRace(HttpCase):
                     ids["account"],
                 ),
                 ("DELETE FROM account_move WHERE journal_id = %s", ids["journal"]),
+                (
+                    "DELETE FROM account_move WHERE journal_id = %s",
+                    ids["transfers"],
+                ),
                 ("DELETE FROM payment_transaction WHERE id = ANY(%s)", tx_ids),
                 ("DELETE FROM payment_provider WHERE id = %s", ids["provider"]),
                 ("DELETE FROM account_journal WHERE id = %s", ids["journal"]),
                 ("DELETE FROM account_account WHERE id = %s", ids["bank_account"]),
+                ("DELETE FROM account_journal WHERE id = %s", ids["transfers"]),
+                ("DELETE FROM account_account WHERE id = %s", ids["liability"]),
                 (
                     "DELETE FROM mail_message WHERE (model = 'prepaid.account' "
                     "AND res_id = %s)",
