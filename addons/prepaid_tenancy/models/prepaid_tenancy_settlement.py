@@ -307,6 +307,12 @@ class PrepaidTenancy(models.Model):
         )
         return True
 
+    def _settle_batch(self, journal=None):
+        """Settle every tenancy of ``self`` (moved out)."""
+        for tenancy in self:
+            tenancy._settle(journal)
+        return True
+
     def _reverse_settlement(self):
         """Undo a settlement with entries of its own: each wallet line of it
         is reversed by a reversal line and its journal entry by a reversing
