@@ -292,8 +292,8 @@ class PrepaidAccount(models.Model):
             )
         now = fields.Datetime.now()
         self._write_guarded({"state": "open", "opened_at": now})
+        self.meter_ids._start_billing()
         for account in self:
-            account.meter_ids._start_billing()
             if not account.currency_id.is_zero(account.opening_balance):
                 account._post_money(
                     "opening",

@@ -1,1 +1,6 @@
-from . import test_tenancy, test_tenancy_portal, test_tenancy_transfer_concurrency
+from . import (
+    test_tenancy,
+    test_tenancy_batch,
+    test_tenancy_portal,
+    test_tenancy_transfer_concurrency,
+)
