@@ -225,3 +225,42 @@ class TestTenancyBatch(TenancyCase):
         # the portal's figure and the statement's come from the same field
         self.assertEqual(second.with_user(self.env.user).deposit_held, 200.0)
         self.assertEqual(first._statement_figures()["deposit"], 300.0)
+
+    def test_a_batch_settlement_is_reversed_one_tenancy_at_a_time(self):
+        with freeze_time(MOVE_IN):
+            first = self.draft(self.tenant3, self.room3, deposit=300.0, rent=False)
+            second = self.draft(self.tenant4, self.room4, deposit=200.0, rent=False)
+            both = first | second
+            self.Tenancy._batch_moves(self.Tenancy, both, deposit_journal=self.cash)
+            for tenancy in both:
+                tenancy.account_id._recharge(
+                    50.0, self.cash, f"batch-test:{tenancy.id}", "cash"
+                )
+        with freeze_time(MOVE_OUT):
+            out, _inn, _refused = self.Tenancy._batch_moves(
+                both, self.Tenancy, deposit_journal=self.cash
+            )
+            out._settle_batch(self.cash)
+        self.assertEqual(both.mapped("state"), ["ended", "ended"])
+        self.assertEqual(both.mapped("settle_refund"), [350.0, 250.0])
+        self.assertEqual(both.mapped("settle_deposit"), [300.0, 200.0])
+        # one entry for the deposits returned, one for the refunds
+        self.assertEqual(first.settle_line_ids.move_id, second.settle_line_ids.move_id)
+        self.assertEqual(len(first.settle_line_ids.move_id), 2)
+        self.assertEqual(both.account_id.mapped("balance"), [0.0, 0.0])
+        self.assertEqual(self.deposit_balance(), 0.0)
+        self.assert_reconciled()
+        with freeze_time(MOVE_OUT):
+            first._reverse_settlement()
+        self.assertEqual((first.state, second.state), ("ending", "ended"))
+        self.assertEqual(first.account_id.balance, 50.0)
+        self.assertEqual((first.deposit_held, second.deposit_held), (300.0, 0.0))
+        self.assertEqual(second.account_id.balance, 0.0)
+        self.assertEqual(self.deposit_balance(), 300.0)
+        self.assert_reconciled()
+        with freeze_time(MOVE_OUT):
+            first._settle(self.cash)
+        self.assertEqual(first.settle_refund, 350.0)
+        self.assertEqual(first.deposit_held, 0.0)
+        result = self.assert_reconciled()
+        self.assertEqual(result["deposits"], 0.0)
