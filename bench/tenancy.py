@@ -5,8 +5,10 @@ Prints figures; it is not a timed test. One batch task
 meters concerned from the simulator (all buses in parallel, under the bus
 claim), 1,000 move-outs (last usage billed, charges credited, meters
 released, rooms vacant) and 1,000 move-ins (accounts opened, deposits of
-500.00 received into the tenant deposits account), committed once. Then the
-1,000 settlements (wallet + deposit -> refund), and the reconciliations:
+500.00 received into the tenant deposits account, one entry), committed
+once. Then the 1,000 settlements (wallet + deposit -> refund, one
+``_settle_batch``: one entry for the deposits returned, one for the
+refunds), and the reconciliations:
 wallets against the prepayment liability, deposits held against the tenant
 deposits account.
 
@@ -353,12 +355,12 @@ def print_reconciliation(env):
     print(
         f"  wallets {result['wallets']:,.2f} + unrecognised "
         f"{result['unrecognised']:,.2f} vs liability {result['liability']:,.2f}: "
-        f"difference {result['difference']:,.2f}"
+        f"difference {result['difference'] + 0.0:,.2f}"
     )
     print(
         f"  deposits held {result['deposits']:,.2f} vs tenant deposits account "
         f"{result['deposit_account']:,.2f}: difference "
-        f"{result['deposit_difference']:,.2f}; balanced: {result['balanced']}",
+        f"{result['deposit_difference'] + 0.0:,.2f}; balanced: {result['balanced']}",
         flush=True,
     )
 
