@@ -5,8 +5,10 @@ Prints figures; it is not a timed test. One batch task
 meters concerned from the simulator (all buses in parallel, under the bus
 claim), 1,000 move-outs (last usage billed, charges credited, meters
 released, rooms vacant) and 1,000 move-ins (accounts opened, deposits of
-500.00 received into the tenant deposits account), committed once. Then the
-1,000 settlements (wallet + deposit -> refund), and the reconciliations:
+500.00 received into the tenant deposits account, one entry), committed
+once. Then the 1,000 settlements (wallet + deposit -> refund, one
+``_settle_batch``: one entry for the deposits returned, one for the
+refunds), and the reconciliations:
 wallets against the prepayment liability, deposits held against the tenant
 deposits account.
 
@@ -17,11 +19,24 @@ Occupation is set up in bulk (one sweep for the opening readings, SQL for
 the accounts' state, one ledger batch for the wallets), not timed.
 
     PYTHONPATH=. python3 bench/tenancy.py [--db NAME] [--keep] [--moves 1000]
+        [--template BASE] [--profile] [--top 40]
+
+``--template BASE`` makes ``--db`` (which must not exist) a copy of the
+database ``BASE`` (the module installed and the site made, not occupied:
+e.g. a first run's database before ``occupy``; see ``--setup-only``), so
+each run starts from a fresh site in seconds. ``--setup-only`` stops after
+making the site (use it to build such a template). ``--profile`` prints the
+cProfile of the batch task and of the settlements (``--top`` lines) and the
+SQL statements of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -190,11 +205,47 @@ def occupy(env, cash, tariff, rooms, leaving_count):
             WHERE r.id = u.id""",
         [rooms.ids, partners.ids],
     )
-    for tenancy in tenancies[:leaving_count]:
-        tenancy._take_deposit("receive", cash)
+    tenancies[:leaving_count]._take_deposit("receive", cash)
     elapsed = time.perf_counter() - started
     print(f"  setup: {len(rooms)} occupied rooms in {elapsed:.1f} s", flush=True)
     return tenancies
+
+
+class Measure:
+    """Wall time, SQL statements and (``--profile``) the cProfile of a
+    step."""
+
+    def __init__(self, cr, label, profile, top):
+        self.cr, self.label, self.profile, self.top = cr, label, profile, top
+        self.prof = cProfile.Profile() if profile else None
+
+    def __enter__(self):
+        self.sql0 = self.cr.sql_log_count
+        self.started = time.perf_counter()
+        if self.prof:
+            self.prof.enable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.prof:
+            self.prof.disable()
+        self.seconds = time.perf_counter() - self.started
+        self.sql = self.cr.sql_log_count - self.sql0
+        if self.prof and not exc[0]:
+            for key in ("tottime", "cumulative"):
+                out = io.StringIO()
+                stats = pstats.Stats(self.prof, stream=out).strip_dirs()
+                stats.sort_stats(key).print_stats(self.top)
+                text = out.getvalue()
+                start = text.find("   ncalls")
+                print(f"\n--- cProfile of {self.label}, by {key} ---")
+                print(text[start:] if start >= 0 else text, flush=True)
+        return False
+
+
+def load() -> str:
+    with open("/proc/loadavg") as handle:
+        return "load " + " ".join(handle.read().split()[:3])
 
 
 def run(args) -> None:
@@ -202,6 +253,8 @@ def run(args) -> None:
 
     registry = open_registry(args.db)
     gateway_ids = ensure_fleet(registry, GATEWAYS, METERS)
+    if args.setup_only:
+        return
     # the meters run at 60x speed: the leavers use a little between the
     # opening sweep and the batch
     spec = build_spec(GATEWAYS, METERS, kinds="electric_1p", speed=60, baud=None)
@@ -268,29 +321,27 @@ def run(args) -> None:
             env = new_env(cr)
             Tenancy = env["prepaid.tenancy"]
             journal = env["account.journal"].browse(cash.id)
-            started = time.perf_counter()
-            out, inn, refused = Tenancy._batch_moves(
-                Tenancy.browse(leaving_ids),
-                Tenancy.browse(arriving_ids),
-                deposit_journal=journal,
-            )
-            cr.commit()
-            batch_s = time.perf_counter() - started
+            with Measure(cr, "the batch task", args.profile, args.top) as batch:
+                out, inn, refused = Tenancy._batch_moves(
+                    Tenancy.browse(leaving_ids),
+                    Tenancy.browse(arriving_ids),
+                    deposit_journal=journal,
+                )
+                cr.commit()
             print(
                 f"batch task (readings + {len(out)} move-outs + {len(inn)} "
-                f"move-ins): {batch_s:.1f} s, refused {len(refused)}",
+                f"move-ins): {batch.seconds:.1f} s, {batch.sql} SQL, refused "
+                f"{len(refused)} ({load()})",
                 flush=True,
             )
             print_reconciliation(env)
-            started = time.perf_counter()
-            for tenancy in out:
-                tenancy._settle(journal)
-            cr.commit()
-            settle_s = time.perf_counter() - started
+            with Measure(cr, "the settlements", args.profile, args.top) as settle:
+                out._settle_batch(journal)
+                cr.commit()
             refunded = sum(out.mapped("settle_refund"))
             print(
-                f"settlements of {len(out)} move-outs: {settle_s:.1f} s, "
-                f"refunded {refunded:,.2f}"
+                f"settlements of {len(out)} move-outs: {settle.seconds:.1f} s, "
+                f"{settle.sql} SQL, refunded {refunded:,.2f} ({load()})"
             )
             print_reconciliation(env)
     finally:
@@ -304,12 +355,12 @@ def print_reconciliation(env):
     print(
         f"  wallets {result['wallets']:,.2f} + unrecognised "
         f"{result['unrecognised']:,.2f} vs liability {result['liability']:,.2f}: "
-        f"difference {result['difference']:,.2f}"
+        f"difference {result['difference'] + 0.0:,.2f}"
     )
     print(
         f"  deposits held {result['deposits']:,.2f} vs tenant deposits account "
         f"{result['deposit_account']:,.2f}: difference "
-        f"{result['deposit_difference']:,.2f}; balanced: {result['balanced']}",
+        f"{result['deposit_difference'] + 0.0:,.2f}; balanced: {result['balanced']}",
         flush=True,
     )
 
@@ -321,11 +372,19 @@ def parse_args(argv=None):
     parser.add_argument("--update", action="store_true")
     parser.add_argument("--moves", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--template", help="copy --db from this database")
+    parser.add_argument("--setup-only", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=40)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    return run_in_database(parse_args(argv), run, module=MODULE)
+    args = parse_args(argv)
+    if args.template:
+        subprocess.run(["createdb", "-T", args.template, args.db], check=True)
+        args.keep = True
+    return run_in_database(args, run, module=MODULE)
 
 
 if __name__ == "__main__":

@@ -292,8 +292,8 @@ class PrepaidAccount(models.Model):
             )
         now = fields.Datetime.now()
         self._write_guarded({"state": "open", "opened_at": now})
+        self.meter_ids._start_billing()
         for account in self:
-            account.meter_ids._start_billing()
             if not account.currency_id.is_zero(account.opening_balance):
                 account._post_money(
                     "opening",
@@ -304,7 +304,8 @@ class PrepaidAccount(models.Model):
                 )
             if push_parameters:
                 account.meter_ids._push_prepaid_parameters()
-            account.message_post(body=self.env._("Account opened."))
+        body = self.env._("Account opened.")
+        self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
         self.env["prepaid.billing.engine"]._after_balance_change(self)
         return True
 
@@ -376,46 +377,49 @@ class PrepaidAccount(models.Model):
         return line
 
     def _close_books(self, read_meters=True, closed_at=None):
-        """The closing up to the refund (hook of the tenancy's move-out):
-        final readings, last consumption, the account closed at ``closed_at``
-        (default now; its local day ends the charges) and the credits of the
-        charges' unused days. The balance is left for the caller to settle."""
-        self.ensure_one()
+        """The closing up to the refund (hook of the tenancy's move-out), for
+        every account of ``self`` at once: final readings, last consumption
+        (one billing pass), the accounts closed at ``closed_at`` (default
+        now; a datetime, or ``{account id: datetime}``; its local day ends
+        the charges) and the credits of the charges' unused days. The
+        balances are left for the caller to settle."""
         self._check_group(BILLING_USER)
         self.check_access("write")
-        if self.state != "open":
+        if self.filtered(lambda a: a.state != "open"):
             raise UserError(self.env._("Only open accounts can be closed."))
-        meters = self.meter_ids
         if read_meters:
-            meters._take_final_readings(self)
-        self.env["prepaid.billing.engine"]._bill(meters.ids)
+            for account in self:
+                account.meter_ids._take_final_readings(account)
+        self.env["prepaid.billing.engine"]._bill(self.meter_ids.ids)
         self.invalidate_recordset(["balance"])
-        currency = self.currency_id
-        meter_side = meters.filtered(lambda m: m.billing_mode == "meter")
-        if meter_side and currency.compare_amounts(self.balance, 0) > 0:
-            # The wallet never pays out money a meter still holds.
-            raise UserError(
-                self.env._(
-                    "%(balance)s is still kept on meter-side meter(s) %(meters)s. "
-                    "Refund it from the meter first (Refund, choose the meter), "
-                    "then close the account.",
-                    balance=currency.format(self.balance),
-                    meters=", ".join(meter_side.mapped("name")),
+        for account in self:
+            currency = account.currency_id
+            meter_side = account.meter_ids.filtered(lambda m: m.billing_mode == "meter")
+            if meter_side and currency.compare_amounts(account.balance, 0) > 0:
+                # The wallet never pays out money a meter still holds.
+                raise UserError(
+                    self.env._(
+                        "%(balance)s is still kept on meter-side meter(s) "
+                        "%(meters)s. Refund it from the meter first (Refund, "
+                        "choose the meter), then close the account.",
+                        balance=currency.format(account.balance),
+                        meters=", ".join(meter_side.mapped("name")),
+                    )
                 )
-            )
         # Closed (with its meters still linked: they give the site's day)
         # before the credits, which are computed from the closing day.
-        self._write_guarded(
-            {"state": "closed", "closed_at": closed_at or fields.Datetime.now()}
-        )
+        if not isinstance(closed_at, dict):
+            closed_at = dict.fromkeys(self.ids, closed_at or fields.Datetime.now())
+        for stamp, accounts in self.grouped(lambda a: closed_at[a.id]).items():
+            accounts._write_guarded({"state": "closed", "closed_at": stamp})
         self.env["prepaid.charge.line"].sudo()._credit_vacated(self)
         self.invalidate_recordset(["balance"])
 
     def _release_meters(self):
-        """The last step of a closing: the meters leave the account."""
-        self.ensure_one()
+        """The last step of a closing: the meters leave the accounts."""
         self.meter_ids.sudo().write({"billing_account_id": False})
-        self.message_post(body=self.env._("Account closed; meters released."))
+        body = self.env._("Account closed; meters released.")
+        self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
 
     def action_recharge(self):
         self.ensure_one()

@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+BANDS = ("sharp", "peak", "flat", "valley")
+
 
 class PrepaidMeter(models.Model):
     _inherit = "prepaid.meter"
@@ -156,12 +158,28 @@ class PrepaidMeter(models.Model):
         """Billing of these meters starts from their last good reading: the
         latest one neither pending review nor rejected. A suspect reading
         after it is billed, once, when it is accepted."""
+        if not self:
+            return
         Reading = self.env["prepaid.reading"].sudo()
-        for meter in self:
-            last = Reading.search(
-                [("meter_id", "=", meter.id), *Reading._get_money_domain()],
-                limit=1,
+        Reading.flush_model(["meter_id", "read_at", "review_state"])
+        # the last good reading of every meter in one statement (the order
+        # of the model: read_at desc, id desc)
+        self.env.cr.execute(
+            SQL(
+                """SELECT DISTINCT ON (r.meter_id) r.meter_id, r.id
+                     FROM prepaid_reading r
+                    WHERE r.meter_id = ANY(%s) AND %s
+                    ORDER BY r.meter_id, r.read_at DESC, r.id DESC""",
+                self.ids,
+                Reading._money_sql("r"),
             )
+        )
+        last_ids = dict(self.env.cr.fetchall())
+        Reading.browse(list(last_ids.values())).fetch(
+            ["values_json"] + [f"energy_{band}_kwh" for band in BANDS]
+        )
+        for meter in self:
+            last = Reading.browse(last_ids.get(meter.id, []))
             balance = (last.values_json or {}).get("balance")
             if balance is None:
                 balance = (meter.meter_values or {}).get("balance", 0.0)
@@ -169,10 +187,7 @@ class PrepaidMeter(models.Model):
                 {
                     "billed_reading_id": last.id or False,
                     "bill_band_kwh": last
-                    and {
-                        band: last[f"energy_{band}_kwh"]
-                        for band in ("sharp", "peak", "flat", "valley")
-                    },
+                    and {band: last[f"energy_{band}_kwh"] for band in BANDS},
                     "bill_period_start": False,
                     "bill_period_qty": 0.0,
                     "bill_carry": 0.0,

@@ -108,6 +108,13 @@ class PrepaidTenancy(models.Model):
         help="Transfer: the tenancy that ended at this one's opening reading.",
     )
     move_ids = fields.One2many("account.move", "prepaid_tenancy_id", "Entries")
+    move_line_ids = fields.One2many(
+        "account.move.line",
+        "prepaid_tenancy_id",
+        "Entry Lines",
+        help="Its lines in entries shared with other tenancies (the deposits "
+        "of a batch of move-ins).",
+    )
     # The settlement, written when it is made (and cleared by a reversal).
     settled_at = fields.Datetime(readonly=True, copy=False)
     settle_count = fields.Integer(readonly=True, copy=False)
@@ -154,19 +161,21 @@ class PrepaidTenancy(models.Model):
         for tenancy in self:
             tenancy.room_names = ", ".join(tenancy.room_ids.mapped("display_name"))
 
-    @api.depends("state", "move_ids.state")
+    @api.depends("state", "move_ids.state", "move_line_ids.parent_state")
     def _compute_deposit_held(self):
         held = {}
         accounts = self.company_id.prepaid_deposit_account_id
         if self.ids and accounts:
             self.env["account.move.line"].flush_model()
             self.env.cr.execute(
-                """SELECT m.prepaid_tenancy_id, SUM(l.credit - l.debit)
+                """SELECT COALESCE(l.prepaid_tenancy_id, m.prepaid_tenancy_id),
+                          SUM(l.credit - l.debit)
                      FROM account_move_line l
                      JOIN account_move m ON m.id = l.move_id
-                    WHERE m.prepaid_tenancy_id = ANY(%s) AND l.account_id = ANY(%s)
-                      AND l.parent_state = 'posted'
-                    GROUP BY m.prepaid_tenancy_id""",
+                    WHERE COALESCE(l.prepaid_tenancy_id, m.prepaid_tenancy_id)
+                          = ANY(%s)
+                      AND l.account_id = ANY(%s) AND l.parent_state = 'posted'
+                    GROUP BY 1""",
                 [self.ids, accounts.ids],
             )
             held = dict(self.env.cr.fetchall())
@@ -180,27 +189,33 @@ class PrepaidTenancy(models.Model):
 
     @api.constrains("room_ids", "state")
     def _check_one_active_per_room(self):
-        for tenancy in self.filtered(lambda t: t.state == "active"):
-            clash = self.search(
-                [
-                    ("id", "!=", tenancy.id),
-                    ("state", "=", "active"),
-                    ("room_ids", "in", tenancy.room_ids.ids),
-                ],
-                limit=1,
-            )
-            if clash:
-                raise ValidationError(
-                    self.env._(
-                        "Room %(rooms)s already has an active tenancy (%(other)s, "
-                        "%(tenant)s): move that tenant out first.",
-                        rooms=", ".join(
-                            (clash.room_ids & tenancy.room_ids).mapped("name")
-                        ),
-                        other=clash.name,
-                        tenant=clash.partner_id.name,
-                    )
+        active = self.filtered(lambda t: t.state == "active")
+        if not active:
+            return
+        self.flush_model(["state", "room_ids"])
+        # one statement for a whole batch of move-ins
+        self.env.cr.execute(
+            """SELECT r.tenancy_id, array_agg(o.tenancy_id ORDER BY o.tenancy_id)
+                 FROM prepaid_tenancy_room_rel r
+                 JOIN prepaid_tenancy_room_rel o
+                   ON o.room_id = r.room_id AND o.tenancy_id != r.tenancy_id
+                 JOIN prepaid_tenancy t ON t.id = o.tenancy_id
+                WHERE r.tenancy_id = ANY(%s) AND t.state = 'active'
+                GROUP BY r.tenancy_id ORDER BY r.tenancy_id LIMIT 1""",
+            [active.ids],
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            tenancy, clash = self.browse(row[0]), self.browse(row[1][0])
+            raise ValidationError(
+                self.env._(
+                    "Room %(rooms)s already has an active tenancy (%(other)s, "
+                    "%(tenant)s): move that tenant out first.",
+                    rooms=", ".join((clash.room_ids & tenancy.room_ids).mapped("name")),
+                    other=clash.name,
+                    tenant=clash.partner_id.name,
                 )
+            )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_draft(self):
@@ -270,7 +285,11 @@ class PrepaidTenancy(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "account.action_move_journal_line"
         )
-        action["domain"] = [("prepaid_tenancy_id", "=", self.id)]
+        action["domain"] = [
+            "|",
+            ("prepaid_tenancy_id", "=", self.id),
+            ("line_ids.prepaid_tenancy_id", "=", self.id),
+        ]
         action["context"] = {"create": False}
         return action
 
@@ -446,80 +465,194 @@ class PrepaidTenancy(models.Model):
         day of the opening reading, charge items attached and charged, the
         deposit received or invoiced into the tenant deposits account."""
         self.ensure_one()
+        self._check_move_in()
+        self._record_readings(self._meters(), specs, readings, "opening")
+        self._moved_in(deposit_mode, deposit_journal)
+        return True
+
+    def _check_move_in(self):
+        """Refuse a move-in of a tenancy of ``self`` that is not possible."""
         self._check_billing_user()
-        if self.state != "draft":
-            raise UserError(self.env._("Tenancy %s has already moved in.", self.name))
-        meters = self._meters()
-        if not meters:
-            raise UserError(
-                self.env._(
-                    "Rooms %s have no meter: add the meters first.", self.room_names
+        for tenancy in self:
+            if tenancy.state != "draft":
+                raise UserError(
+                    self.env._("Tenancy %s has already moved in.", tenancy.name)
                 )
-            )
-        taken = meters.filtered("billing_account_id")
-        if taken:
-            raise UserError(
-                self.env._(
-                    "Meter(s) %(meters)s still belong to account %(account)s: move "
-                    "the previous tenant out first.",
-                    meters=", ".join(taken.mapped("name")),
-                    account=", ".join(taken.billing_account_id.mapped("name")),
+            meters = tenancy._meters()
+            if not meters:
+                raise UserError(
+                    self.env._(
+                        "Rooms %s have no meter: add the meters first.",
+                        tenancy.room_names,
+                    )
                 )
-            )
-        self._record_readings(meters, specs, readings, "opening")
-        opened_at = max(self.opening_reading_ids.mapped("read_at"))
-        account = (
+            taken = meters.filtered("billing_account_id")
+            if taken:
+                raise UserError(
+                    self.env._(
+                        "Meter(s) %(meters)s still belong to account %(account)s: "
+                        "move the previous tenant out first.",
+                        meters=", ".join(taken.mapped("name")),
+                        account=", ".join(taken.billing_account_id.mapped("name")),
+                    )
+                )
+
+    def _moved_in(self, deposit_mode=None, deposit_journal=None):
+        """The move-in of every tenancy of ``self`` once its opening readings
+        are stored (one of them: the wizard; many: a batch), set-based: the
+        accounts made and opened together, the charges of their items made in
+        one pass, the deposits received in one entry (a line per tenancy) or
+        invoiced, one note each."""
+        if not self:
+            return
+        opened_at = {
+            tenancy.id: max(tenancy.opening_reading_ids.mapped("read_at"))
+            for tenancy in self
+        }
+        accounts = (
             self.env["prepaid.account"]
             .sudo()
             .create(
+                [
+                    {
+                        "partner_id": tenancy.partner_id.id,
+                        "company_id": tenancy.company_id.id,
+                        "mode": tenancy.mode,
+                        "tariff_id": tenancy.tariff_id.id,
+                        "water_tariff_id": tenancy.water_tariff_id.id,
+                        "meter_link_ids": [fields.Command.set(tenancy._meters().ids)],
+                    }
+                    for tenancy in self
+                ]
+            )
+        )
+        accounts._open()
+        self.write({"state": "active"})
+        for tenancy, account in zip(self, accounts, strict=True):
+            # Charges count from the local day of the opening reading.
+            account._write_guarded({"opened_at": opened_at[tenancy.id]})
+            tenancy.write(
+                {"account_id": account.id, "date_start": opened_at[tenancy.id]}
+            )
+        for partner, tenancies in self.grouped("partner_id").items():
+            tenancies.room_ids.sudo().write({"tenant_id": partner.id})
+        items = self.env["prepaid.charge.item"]
+        for tenancy in self.filtered("charge_item_ids"):
+            tenancy.charge_item_ids.sudo().write(
+                {"account_ids": [fields.Command.link(tenancy.account_id.id)]}
+            )
+            items |= tenancy.charge_item_ids
+        if items:
+            self.env["prepaid.charge.line"].sudo()._generate(items.sudo())
+        with_deposit = self.filtered(
+            lambda t: t.currency_id.compare_amounts(t.deposit_amount, 0) > 0
+        )
+        if with_deposit:
+            with_deposit._take_deposit(deposit_mode or "receive", deposit_journal)
+        self._message_log_batch(
+            bodies={
+                tenancy.id: self.env._(
+                    "Moved in; account %s opened.", tenancy.account_id.name
+                )
+                for tenancy in self
+            }
+        )
+
+    def _take_deposit(self, mode, journal):
+        """The deposits of ``self``, into the tenant deposits account:
+        received now (Dr cash/bank: one entry for them all, a deposit line
+        per tenancy with its tenant, linked to it) or invoiced (Dr
+        receivable, an invoice each)."""
+        if not self:
+            return self.env["account.move"]
+        if mode == "invoice":
+            moves = self.env["account.move"]
+            for tenancy in self:
+                moves |= tenancy._invoice_deposit()
+            return moves
+        if not journal:
+            raise UserError(
+                self.env._("Choose the cash or bank journal the deposit is paid in.")
+            )
+        moves = self.env["account.move"]
+        for company, tenancies in self.grouped("company_id").items():
+            tenancies.account_id[:1]._check_money_journal(journal)
+            moves |= tenancies._receive_deposits(company, journal)
+        return moves
+
+    def _receive_deposits(self, company, journal):
+        deposit = company._prepaid_deposit_account()
+        one = len(self) == 1
+        labels = {
+            tenancy.id: self.env._("Deposit of tenancy %s", tenancy.name)
+            for tenancy in self
+        }
+        total = sum(self.mapped("deposit_amount"))
+        cash_label = (
+            labels[self.id]
+            if one
+            else self.env._("Deposits of %s tenancies", len(self))
+        )
+        lines = [
+            fields.Command.create(
                 {
-                    "partner_id": self.partner_id.id,
-                    "company_id": self.company_id.id,
-                    "mode": self.mode,
-                    "tariff_id": self.tariff_id.id,
-                    "water_tariff_id": self.water_tariff_id.id,
-                    "meter_link_ids": [fields.Command.set(meters.ids)],
+                    "account_id": journal.default_account_id.id,
+                    "debit": total,
+                    "partner_id": self.partner_id.id if one else False,
+                    "name": cash_label,
+                }
+            )
+        ]
+        lines += [
+            fields.Command.create(
+                {
+                    "account_id": deposit.id,
+                    "credit": tenancy.deposit_amount,
+                    "partner_id": tenancy.partner_id.id,
+                    "name": labels[tenancy.id],
+                    "prepaid_tenancy_id": tenancy.id,
+                }
+            )
+            for tenancy in self
+        ]
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": company.id,
+                    "prepaid_tenancy_id": self.id if one else False,
+                    "date": fields.Date.context_today(self),
+                    "ref": cash_label,
+                    "line_ids": lines,
                 }
             )
         )
-        account._open()
-        # Charges count from the local day of the opening reading.
-        account._write_guarded({"opened_at": opened_at})
-        self.write(
-            {"account_id": account.id, "state": "active", "date_start": opened_at}
-        )
-        self.room_ids.sudo().write({"tenant_id": self.partner_id.id})
-        if self.charge_item_ids:
-            self.charge_item_ids.sudo().write(
-                {"account_ids": [fields.Command.link(account.id)]}
-            )
-            self.env["prepaid.charge.line"].sudo()._generate(self.charge_item_ids)
-        if self.currency_id.compare_amounts(self.deposit_amount, 0) > 0:
-            self._take_deposit(deposit_mode or "receive", deposit_journal)
-        self.message_post(body=self.env._("Moved in; account %s opened.", account.name))
-        return True
+        move.action_post()
+        return move
 
-    def _take_deposit(self, mode, journal):
-        """The deposit, into the tenant deposits account: received now
-        (Dr cash/bank) or invoiced (Dr receivable)."""
+    def _invoice_deposit(self):
         self.ensure_one()
-        company = self.company_id
-        deposit = company._prepaid_deposit_account()
         label = self.env._("Deposit of tenancy %s", self.name)
-        Move = self.env["account.move"].sudo()
-        if mode == "invoice":
-            move = Move.create(
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
                 {
                     "move_type": "out_invoice",
                     "partner_id": self.partner_id.id,
-                    "company_id": company.id,
+                    "company_id": self.company_id.id,
                     "prepaid_tenancy_id": self.id,
                     "invoice_date": fields.Date.context_today(self),
                     "invoice_line_ids": [
                         fields.Command.create(
                             {
                                 "name": label,
-                                "account_id": deposit.id,
+                                "account_id": (
+                                    self.company_id._prepaid_deposit_account().id
+                                ),
                                 "quantity": 1,
                                 "price_unit": self.deposit_amount,
                                 "tax_ids": [fields.Command.clear()],
@@ -528,43 +661,7 @@ class PrepaidTenancy(models.Model):
                     ],
                 }
             )
-        else:
-            if not journal:
-                raise UserError(
-                    self.env._(
-                        "Choose the cash or bank journal the deposit is paid in."
-                    )
-                )
-            self.account_id._check_money_journal(journal)
-            cash = journal.default_account_id
-            move = Move.create(
-                {
-                    "move_type": "entry",
-                    "journal_id": journal.id,
-                    "company_id": company.id,
-                    "prepaid_tenancy_id": self.id,
-                    "date": fields.Date.context_today(self),
-                    "ref": label,
-                    "line_ids": [
-                        fields.Command.create(
-                            {
-                                "account_id": cash.id,
-                                "debit": self.deposit_amount,
-                                "partner_id": self.partner_id.id,
-                                "name": label,
-                            }
-                        ),
-                        fields.Command.create(
-                            {
-                                "account_id": deposit.id,
-                                "credit": self.deposit_amount,
-                                "partner_id": self.partner_id.id,
-                                "name": label,
-                            }
-                        ),
-                    ],
-                }
-            )
+        )
         move.action_post()
         return move
 
@@ -586,7 +683,20 @@ class PrepaidTenancy(models.Model):
             else:
                 message = self.env._("Meter(s) %s have no final reading.", names)
             raise UserError(message)
-        self.write({"reading_ids": [fields.Command.create(v) for v in readings]})
+        self._store_reading_lines({self.id: readings})
+
+    def _store_reading_lines(self, lines_by_tenancy):
+        """Link the reading lines (``{tenancy id: [vals]}``) in one create."""
+        self.env["prepaid.tenancy.reading"].create(
+            [
+                dict(line, tenancy_id=tenancy_id)
+                for tenancy_id, lines in lines_by_tenancy.items()
+                for line in lines
+            ]
+        )
+        self.invalidate_recordset(
+            ["reading_ids", "opening_reading_ids", "final_reading_ids"]
+        )
 
     # ------------------------------------------------------------------
     def _move_out(self, specs, readings=None):
@@ -596,29 +706,75 @@ class PrepaidTenancy(models.Model):
         The settlement (``_settle``) follows; until then the move-out can be
         cancelled."""
         self.ensure_one()
-        self._check_billing_user()
-        if self.state != "active":
-            raise UserError(self.env._("Only an active tenancy can move out."))
-        account = self.account_id
-        meters = account.meter_ids
-        self._record_readings(meters, specs, readings, "final")
-        ended_at = max(self.final_reading_ids.mapped("read_at"))
-        if ended_at < self.date_start:
-            raise UserError(self.env._("The final readings are before the move-in."))
-        account._close_books(read_meters=False, closed_at=ended_at)
-        self._final_bill(ended_at)
-        account._release_meters()
-        self.write({"state": "ending", "date_end": ended_at})
-        self._vacate_rooms()
-        self.message_post(body=self.env._("Moved out; waiting for the settlement."))
+        self._check_move_out()
+        self._record_readings(self.account_id.meter_ids, specs, readings, "final")
+        self._moved_out()
         return True
 
+    def _check_move_out(self):
+        self._check_billing_user()
+        if self.filtered(lambda t: t.state != "active"):
+            raise UserError(self.env._("Only an active tenancy can move out."))
+
+    def _moved_out(self):
+        """The move-out of every tenancy of ``self`` once its final readings
+        are stored (one: the wizard; many: a batch), set-based: one billing
+        pass for all their meters, the accounts closed together, the final
+        bills of those that need one, one note each."""
+        if not self:
+            return
+        ended_at = {
+            tenancy.id: max(tenancy.final_reading_ids.mapped("read_at"))
+            for tenancy in self
+        }
+        if any(ended_at[t.id] < t.date_start for t in self):
+            raise UserError(self.env._("The final readings are before the move-in."))
+        accounts = self.account_id
+        accounts._close_books(
+            read_meters=False,
+            closed_at={t.account_id.id: ended_at[t.id] for t in self},
+        )
+        for tenancy in self._needing_final_bill():
+            tenancy._final_bill(ended_at[tenancy.id])
+        accounts._release_meters()
+        self.write({"state": "ending"})
+        for tenancy in self:
+            tenancy.date_end = ended_at[tenancy.id]
+        self._vacate_rooms()
+        body = self.env._("Moved out; waiting for the settlement.")
+        self._message_log_batch(bodies=dict.fromkeys(self.ids, body))
+
+    def _needing_final_bill(self):
+        """The tenancies whose account gets a final bill: postpaid, or with
+        charges paid by invoice not billed yet (one query for all)."""
+        postpaid = self.filtered(lambda t: t.account_id.mode == "postpaid")
+        others = self - postpaid
+        if not others:
+            return postpaid
+        billable = {
+            account.id
+            for [account] in self.env["prepaid.charge.line"]
+            .sudo()
+            ._read_group(
+                [
+                    ("account_id", "in", others.account_id.ids),
+                    ("collection", "=", "invoice"),
+                    ("bill_id", "=", False),
+                ],
+                ["account_id"],
+            )
+        }
+        return postpaid | others.filtered(lambda t: t.account_id.id in billable)
+
     def _vacate_rooms(self):
-        for room in self.room_ids:
-            if room.tenant_id == self.partner_id and not room.tenancy_ids.filtered(
-                lambda t: t.state == "active"
-            ):
-                room.sudo().tenant_id = False
+        vacant = self.env["prepaid.room"]
+        for tenancy in self:
+            for room in tenancy.room_ids:
+                if room.tenant_id == tenancy.partner_id and not (
+                    room.tenancy_ids.filtered(lambda t: t.state == "active")
+                ):
+                    vacant |= room
+        vacant.sudo().write({"tenant_id": False})
 
     def _local_day(self, stamp):
         tz = self.room_ids.site_id[:1].tz or "UTC"
@@ -630,16 +786,7 @@ class PrepaidTenancy(models.Model):
         day of the final reading, confirmed into an invoice."""
         account = self.account_id
         Bill = self.env["prepaid.bill"].sudo()
-        if account.mode != "postpaid" and not self.env[
-            "prepaid.charge.line"
-        ].sudo().search_count(
-            [
-                ("account_id", "=", account.id),
-                ("collection", "=", "invoice"),
-                ("bill_id", "=", False),
-            ],
-            limit=1,
-        ):
+        if not self._needing_final_bill():
             return Bill
         last = Bill.search(
             [("account_id", "=", account.id), ("state", "!=", "cancel")],

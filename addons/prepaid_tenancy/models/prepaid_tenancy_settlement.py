@@ -452,6 +452,216 @@ class PrepaidTenancy(models.Model):
         )
         return True
 
+    def _settle_batch(self, journal=None):
+        """Settle every tenancy of ``self`` (moved out) with the figures of
+        ``_settle``. Those whose settlement is a deposit returned to the
+        wallet and the wallet paid back (no open invoice, nothing owed) are
+        settled together: one entry for the deposits returned and one for the
+        refunds, each with a pair of lines per tenancy (linked to it, so a
+        reversal undoes one tenancy's part), the wallet lines posted in one
+        batch. The others are settled one by one."""
+        self._check_billing_user()
+        if self.filtered(lambda t: t.state != "ending"):
+            raise UserError(
+                self.env._("Only a tenancy that has moved out can be settled.")
+            )
+        figures, simple = {}, self.browse()
+        for tenancy in self:
+            invoices = tenancy._unpaid_invoices()
+            result = tenancy._settlement_figures()
+            if invoices or result.unpaid > 0 or result.owed > 0:
+                tenancy._settle(journal)
+            else:
+                figures[tenancy.id] = result
+                simple |= tenancy
+        simple._settle_together(figures, journal)
+        return True
+
+    def _settle_together(self, figures, journal):
+        """``_settle_batch`` of the tenancies of ``self`` with their
+        ``figures``: a deposit returned and a refund each, no invoice."""
+        simple = self
+        if not simple:
+            return
+        refunding = simple.filtered(lambda t: figures[t.id].refund > 0)
+        if refunding:
+            if not journal:
+                raise UserError(
+                    self.env._("Choose the cash or bank journal that pays back.")
+                )
+            refunding.account_id[:1]._check_money_journal(journal)
+            self._lock_and_check_refunds(refunding, figures)
+        lines = {tenancy.id: self.env["prepaid.ledger.line"] for tenancy in simple}
+        returning = simple.filtered(lambda t: figures[t.id].deposit > 0)
+        for company, tenancies in returning.grouped("company_id").items():
+            label = self.env._("Deposit returned to the wallet")
+            move = tenancies._shared_transfer_move(
+                self._misc_journal_of(company),
+                company._prepaid_deposit_account(),
+                company._prepaid_liability_account(),
+                {t.id: float(figures[t.id].deposit) for t in tenancies},
+                label,
+            )
+            posted = tenancies._post_wallet_batch(
+                {t.id: float(figures[t.id].deposit) for t in tenancies},
+                "deposit",
+                dict.fromkeys(tenancies.ids, label),
+                move,
+            )
+            for tenancy_id, line in posted.items():
+                lines[tenancy_id] |= line
+        for company, tenancies in refunding.grouped("company_id").items():
+            label = self.env._("Refund at the move-out")
+            labels = {
+                t.id: self.env._("Refund at the move-out of tenancy %s", t.name)
+                for t in tenancies
+            }
+            move = tenancies._shared_transfer_move(
+                journal,
+                company._prepaid_liability_account(),
+                journal.default_account_id,
+                {t.id: float(figures[t.id].refund) for t in tenancies},
+                label,
+            )
+            posted = tenancies._post_wallet_batch(
+                {t.id: -float(figures[t.id].refund) for t in tenancies},
+                "refund",
+                labels,
+                move,
+                line_type="refund",
+                payment_method="bank" if journal.type == "bank" else "cash",
+            )
+            for tenancy_id, line in posted.items():
+                lines[tenancy_id] |= line
+        accounts = simple.account_id
+        self.env["prepaid.billing.engine"]._after_balance_change(accounts)
+        accounts.invalidate_recordset(["balance"])
+        left = accounts.filtered(lambda a: not a.currency_id.is_zero(a.balance))
+        if left:
+            raise UserError(
+                self.env._(
+                    "The settlement would leave %s in the wallet: nothing was settled.",
+                    left[:1].currency_id.format(left[:1].balance),
+                )
+            )
+        now = fields.Datetime.now()
+        for tenancy in simple:
+            result = figures[tenancy.id]
+            tenancy.write(
+                {
+                    "state": "ended",
+                    "settled_at": now,
+                    "settle_wallet": float(result.wallet),
+                    "settle_deposit": float(result.deposit),
+                    "settle_unpaid": 0.0,
+                    "settle_refund": float(result.refund),
+                    "settle_owed": 0.0,
+                    "settle_line_ids": [fields.Command.set(lines[tenancy.id].ids)],
+                    "settle_invoice_ids": [fields.Command.clear()],
+                    "owed_move_id": False,
+                }
+            )
+        simple._message_log_batch(
+            bodies={
+                tenancy.id: self.env._(
+                    "Settled: %(refund)s refunded, %(owed)s owed.",
+                    refund=tenancy.currency_id.format(tenancy.settle_refund),
+                    owed=tenancy.currency_id.format(tenancy.settle_owed),
+                )
+                for tenancy in simple
+            }
+        )
+
+    def _lock_and_check_refunds(self, tenancies, figures):
+        """The refund path's checks for many wallets: each refund positive and
+        at most the balance of its locked wallet (deposit included)."""
+        self.env["prepaid.ledger.line"].flush_model()
+        self.env.cr.execute(
+            "SELECT id, balance FROM prepaid_account WHERE id = ANY(%s) "
+            "ORDER BY id FOR NO KEY UPDATE",
+            [tenancies.account_id.ids],
+        )
+        balances = dict(self.env.cr.fetchall())
+        for tenancy in tenancies:
+            account = tenancy.account_id
+            result = figures[tenancy.id]
+            if account.state == "draft":
+                raise UserError(self.env._("A draft account has nothing to refund."))
+            available = float(balances[account.id]) + float(result.deposit)
+            account._check_refund_amount(float(result.refund))
+            account._check_refund_amount(float(result.refund), available)
+
+    def _misc_journal_of(self, company):
+        return self.filtered(lambda t: t.company_id == company)[:1]._misc_journal()
+
+    def _shared_transfer_move(
+        self, journal, debit_account, credit_account, amounts, label
+    ):
+        """One posted entry moving ``amounts`` (``{tenancy id: amount}``) from
+        ``credit_account`` to ``debit_account``: a pair of lines per tenancy,
+        with its tenant, linked to it."""
+        line_vals = []
+        for tenancy in self:
+            amount = amounts[tenancy.id]
+            common = {
+                "partner_id": tenancy.partner_id.id,
+                "name": f"{tenancy.name} - {label}",
+                "prepaid_tenancy_id": tenancy.id,
+            }
+            line_vals += [
+                fields.Command.create(
+                    {"account_id": debit_account.id, "debit": amount, **common}
+                ),
+                fields.Command.create(
+                    {"account_id": credit_account.id, "credit": amount, **common}
+                ),
+            ]
+        move = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": journal.id,
+                    "company_id": self.company_id.id,
+                    "prepaid_tenancy_id": self.id if len(self) == 1 else False,
+                    "date": fields.Date.context_today(self),
+                    "ref": self.env._(
+                        "%(label)s: %(count)s tenancies", label=label, count=len(self)
+                    ),
+                    "line_ids": line_vals,
+                }
+            )
+        )
+        move.action_post()
+        return move
+
+    def _post_wallet_batch(
+        self, amounts, step, labels, move, line_type="adjustment", payment_method=None
+    ):
+        """The wallet lines of one settlement step for every tenancy of
+        ``self``, in one batch (keys as ``_settle``'s); returns ``{tenancy
+        id: line}``."""
+        by_key = {
+            f"tenancy:{tenancy.id}:{tenancy.settle_count}:{step}": tenancy
+            for tenancy in self
+        }
+        vals_list = []
+        for key, tenancy in by_key.items():
+            vals = {
+                "account_id": tenancy.account_id.id,
+                "line_type": line_type,
+                "amount": amounts[tenancy.id],
+                "name": labels[tenancy.id],
+                "idempotency_key": key,
+                "move_id": move.id,
+            }
+            if payment_method:
+                vals["payment_method"] = payment_method
+            vals_list.append(vals)
+        posted = self.env["prepaid.ledger.line"].sudo()._post(vals_list)
+        return {by_key[line.idempotency_key].id: line for line in posted}
+
     def _reverse_settlement(self):
         """Undo a settlement with entries of its own: each wallet line of it
         is reversed by a reversal line and its journal entry by a reversing
@@ -476,7 +686,12 @@ class PrepaidTenancy(models.Model):
         DebtLine = self.env["prepaid.debt.line"].sudo()
         for line in self.settle_line_ids.sudo().sorted("id"):
             reversal = self.env["account.move"]
-            if line.move_id:
+            if line.move_id and line.move_id.line_ids.filtered(
+                lambda aml: aml.prepaid_tenancy_id not in (self, self.browse())
+            ):
+                # an entry of a batch: only this tenancy's lines are reversed
+                reversal = self._reverse_own_lines(line.move_id)
+            elif line.move_id:
                 line.move_id.line_ids.filtered("reconciled").remove_move_reconcile()
                 # Created with its tenancy: the deposit held counts it at once.
                 reversal = line.move_id._reverse_moves(
@@ -549,6 +764,40 @@ class PrepaidTenancy(models.Model):
         )
         self.message_post(body=self.env._("Settlement reversed."))
         return True
+
+    def _reverse_own_lines(self, move):
+        """A posted entry reversing this tenancy's lines of ``move`` (an entry
+        shared by a batch of settlements)."""
+        own = move.line_ids.filtered(lambda aml: aml.prepaid_tenancy_id == self)
+        reversal = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "entry",
+                    "journal_id": move.journal_id.id,
+                    "company_id": move.company_id.id,
+                    "prepaid_tenancy_id": self.id,
+                    "date": fields.Date.context_today(self),
+                    "ref": self.env._("Reversal of %s", move.name),
+                    "line_ids": [
+                        fields.Command.create(
+                            {
+                                "account_id": aml.account_id.id,
+                                "partner_id": aml.partner_id.id,
+                                "name": aml.name,
+                                "debit": aml.credit,
+                                "credit": aml.debit,
+                                "prepaid_tenancy_id": self.id,
+                            }
+                        )
+                        for aml in own
+                    ],
+                }
+            )
+        )
+        reversal.action_post()
+        return reversal
 
     def action_reverse_settlement(self):
         self._reverse_settlement()

@@ -30,7 +30,9 @@ class PrepaidWalletReconciliation(models.Model):
             + """
             CROSS JOIN LATERAL (
                   SELECT COALESCE(SUM(aml.credit - aml.debit)
-                           FILTER (WHERE am.prepaid_tenancy_id IS NOT NULL), 0)
+                           FILTER (WHERE COALESCE(aml.prepaid_tenancy_id,
+                                                  am.prepaid_tenancy_id)
+                                         IS NOT NULL), 0)
                            AS held,
                          COALESCE(SUM(aml.credit - aml.debit), 0) AS account
                     FROM account_move_line aml
@@ -55,7 +57,9 @@ class PrepaidBillingEngine(models.AbstractModel):
         if company.prepaid_deposit_account_id:
             cr.execute(
                 """SELECT COALESCE(SUM(l.credit - l.debit)
-                                   FILTER (WHERE m.prepaid_tenancy_id IS NOT NULL), 0),
+                                   FILTER (WHERE COALESCE(l.prepaid_tenancy_id,
+                                                          m.prepaid_tenancy_id)
+                                                 IS NOT NULL), 0),
                           COALESCE(SUM(l.credit - l.debit), 0)
                      FROM account_move_line l JOIN account_move m ON m.id = l.move_id
                     WHERE l.company_id = %s AND l.account_id = %s
