@@ -455,9 +455,9 @@ class PrepaidTenancy(models.Model):
     def _settle_batch(self, journal=None):
         """Settle every tenancy of ``self`` (moved out) with the figures of
         ``_settle``. Those whose settlement is a deposit returned to the
-        wallet and the wallet paid back (no open invoice, nothing owed) are
-        settled together: one entry for the deposits returned and one for the
-        refunds, each with a pair of lines per tenancy (linked to it, so a
+        wallet and the wallet paid back (no open invoice, nothing owed, no
+        debt, nothing retained) are settled together: one entry for the
+        deposits returned and one for the refunds, each with a pair of lines per tenancy (linked to it, so a
         reversal undoes one tenancy's part), the wallet lines posted in one
         batch. The others are settled one by one."""
         self._check_billing_user()
@@ -469,7 +469,14 @@ class PrepaidTenancy(models.Model):
         for tenancy in self:
             invoices = tenancy._unpaid_invoices()
             result = tenancy._settlement_figures()
-            if invoices or result.unpaid > 0 or result.owed > 0:
+            if (
+                invoices
+                or result.unpaid > 0
+                or result.owed > 0
+                or result.debt > 0
+                or result.retained > 0
+            ):
+                # an invoice, a debt paid or a part kept: the single path
                 tenancy._settle(journal)
             else:
                 figures[tenancy.id] = result
