@@ -457,9 +457,9 @@ class PrepaidTenancy(models.Model):
         ``_settle``. Those whose settlement is a deposit returned to the
         wallet and the wallet paid back (no open invoice, nothing owed, no
         debt, nothing retained) are settled together: one entry for the
-        deposits returned and one for the refunds, each with a pair of lines per tenancy (linked to it, so a
-        reversal undoes one tenancy's part), the wallet lines posted in one
-        batch. The others are settled one by one."""
+        deposits returned and one for the refunds, each with a pair of lines
+        per tenancy (linked to it, so a reversal undoes one tenancy's part),
+        the wallet lines posted in one batch. The others are settled one by one."""
         self._check_billing_user()
         if self.filtered(lambda t: t.state != "ending"):
             raise UserError(
