@@ -229,3 +229,33 @@ class TestDepositRetention(DebtRetentionCase):
         arch = account.get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn('name="action_view_tenancy"', arch)
         self.assertIn('name="tenancy_id"', arch)
+
+
+@tagged("post_install", "-at_install")
+class TestBatchSettlementWithDebt(DebtRetentionCase):
+    def test_a_batch_settles_debt_and_retention_like_the_single_path(self):
+        tenancy = self.move_in(deposit_amount=500.0, charge_item_ids=[])
+        self.recharge(tenancy, 50.0)
+        self.add_debt(tenancy, 30.0)
+        self.sim.energy_total = 1010.0  # 8.00
+        self.move_out(tenancy, settle=False)
+        tenancy.write({"deposit_retained": 100.0, "retention_reason": "Cleaning"})
+        with freeze_time(MOVE_OUT):
+            tenancy._settle_batch(self.cash)
+        self.assertEqual(tenancy.state, "ended")
+        # 42.00 + 500.00 - 100.00 retained - 30.00 debt
+        self.assertEqual(
+            (
+                tenancy.settle_wallet,
+                tenancy.settle_deposit,
+                tenancy.settle_retained,
+                tenancy.settle_refund,
+            ),
+            (42.0, 500.0, 100.0, 412.0),
+        )
+        self.assertEqual(tenancy.account_id.debt_amount, 0.0)
+        self.assertEqual(self.balance_of(self.retained_income), -100.0)
+        self.assertEqual(self.balance_of(self.debt_account), 0.0)
+        self.assertEqual((tenancy.deposit_held, self.deposit_balance()), (0.0, 0.0))
+        self.assertEqual(tenancy.account_id.balance, 0.0)
+        self.assert_reconciled()
