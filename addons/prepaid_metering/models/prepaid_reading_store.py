@@ -5,7 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 
-from ..tools import tamper
+from ..tools import bulk, tamper
 from .prepaid_reading import VALUE_COLUMNS
 
 # Meter columns a sweep reads before storing, and writes back.
@@ -445,8 +445,8 @@ class PrepaidReading(models.Model):
             "values_json": "jsonb",
             "raw_words": "jsonb",
         }
-        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
         uid = self.env.uid
+        from_rows, arrays = bulk.unnest_rows(rows, columns, types)
         self.env.cr.execute(
             f"""
             INSERT INTO prepaid_reading (
@@ -454,10 +454,10 @@ class PrepaidReading(models.Model):
                 create_uid, write_uid, create_date, write_date)
             SELECT u.*, 'poll', %s, %s, now() at time zone 'UTC',
                    now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u
+              FROM {from_rows}
             {"RETURNING meter_id, id" if returning else ""}
             """,  # noqa: S608 - column names are constants of this module
-            [uid, uid] + [[row[c] for row in rows] for c in columns],
+            [uid, uid, *arrays],
         )
         return self.env.cr.fetchall() if returning else []
 
@@ -479,16 +479,16 @@ class PrepaidReading(models.Model):
     def _update_meters(self, rows, columns):
         if not rows:
             return
-        unnest = ", ".join(f"%s::{COLUMN_TYPES.get(c, 'float8')}[]" for c in columns)
         sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        from_rows, arrays = bulk.unnest_rows(rows, columns, COLUMN_TYPES)
         self.env.cr.execute(
             f"""
             UPDATE prepaid_meter m
                SET {sets}, write_date = now() at time zone 'UTC', write_uid = %s
-              FROM unnest({unnest}) AS u({", ".join(columns)})
+              FROM {from_rows}
              WHERE m.id = u.id
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid] + [[row[c] for row in rows] for c in columns],
+            [self.env.uid, *arrays],
         )
 
     def _update_gateways(self, rows, now):
