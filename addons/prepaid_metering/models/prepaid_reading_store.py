@@ -286,7 +286,10 @@ class PrepaidReading(models.Model):
             """,  # noqa: S608 - column names are constants of this module
             [meter_ids],
         )
-        return {row["id"]: row for row in self.env.cr.dictfetchall()}
+        cr = self.env.cr
+        # dictfetchall() names the columns again for every row
+        names = [column.name for column in cr.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cr.fetchall()}
 
     def _prepare_success(self, meter, res, readings, context, profiles):
         """Meter row and reading of one meter that answered."""
