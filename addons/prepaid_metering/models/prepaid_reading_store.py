@@ -270,12 +270,22 @@ class PrepaidReading(models.Model):
         skips them meanwhile, and a review of a suspect reading waits; in the
         polling job's READ COMMITTED transactions the values read are the
         newest committed ones."""
+        fields_ = self.env["prepaid.meter"]._fields
+        # numeric columns come as float8: psycopg2 would make a Decimal of
+        # each (and Odoo a float of that), tens of thousands per sweep
+        columns = ", ".join(
+            f"m.{c}::float8 AS {c}"
+            if fields_[c].column_type and fields_[c].column_type[0] == "numeric"
+            else f"m.{c}"
+            for c in STATE_COLUMNS
+        )
         self.env.cr.execute(
             f"""
-            SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
+            SELECT m.id, {columns},
                    {TAMPER_OLD_SQL},
                    COALESCE(s.tz, 'UTC') AS tz,
-                   p.energy_total_kwh AS suspect_kwh, p.volume_m3 AS suspect_m3,
+                   p.energy_total_kwh::float8 AS suspect_kwh,
+                   p.volume_m3::float8 AS suspect_m3,
                    p.read_at AS suspect_at
               FROM prepaid_meter m
               LEFT JOIN prepaid_site s ON s.id = m.site_id

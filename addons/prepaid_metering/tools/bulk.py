@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 #: Types whose items are written as JSON numbers / booleans.
 NUMERIC_TYPES = frozenset(("int4", "int8", "float8", "numeric", "bool"))
+#: Types whose items are dates and times (quoted, never escaped).
+PLAIN_TYPES = frozenset(("timestamp", "date"))
 
 
 def _quote(value) -> str:
@@ -34,6 +36,13 @@ def array_literal(values: Sequence, pg_type: str) -> str:
     if pg_type in NUMERIC_TYPES:
         text = json.dumps(list(values))
         return "{" + text[1:-1].replace("null", "NULL") + "}"
+    if pg_type in PLAIN_TYPES:
+        # str() of a date or a datetime has no quote nor backslash
+        return (
+            "{"
+            + ",".join("NULL" if value is None else f'"{value}"' for value in values)
+            + "}"
+        )
     return (
         "{"
         + ",".join("NULL" if value is None else _quote(value) for value in values)
