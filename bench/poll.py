@@ -459,6 +459,8 @@ class Probe:
         self.sweep = self.store = self.prepare = 0.0
         self.sql: list[int] = []
         self.captured: list[tuple] = []
+        #: {meter id: profiles} the cron handed to the store (for (c))
+        self.profiles: dict = {}
         probe = self
         orig_start = driver_bus.start_sweep
 
@@ -491,6 +493,8 @@ class Probe:
             stored = orig_store(self_, gateway_results, *args, **kwargs)
             probe.store += time.perf_counter() - started
             probe.sql.append(cr.sql_log_count - count0)
+            if len(args) > 1 and args[1]:
+                probe.profiles.update(args[1])
             return stored
 
         reading_cls._store_poll_results = store
@@ -647,7 +651,9 @@ def _batch_of(env, captured, size: int):
     return gateway_results
 
 
-def _count_store(env, store, gateway_results, reset_state: bool) -> tuple[int, float]:
+def _count_store(
+    env, store, gateway_results, reset_state: bool, profiles=None
+) -> tuple[int, float]:
     cr = env.cr
     cr.execute("SAVEPOINT bench_sql")
     try:
@@ -659,7 +665,15 @@ def _count_store(env, store, gateway_results, reset_state: bool) -> tuple[int, f
             )
         env.invalidate_all()
         count0, started = cr.sql_log_count, time.perf_counter()
-        store(env["prepaid.reading"], gateway_results)
+        # the profiles as the cron passes them (known from its read plans)
+        by_meter = None
+        if profiles:
+            by_meter = {
+                r.key: profiles[r.key].with_env(env)
+                for _gw, res in gateway_results
+                for r in res
+            }
+        store(env["prepaid.reading"], gateway_results, None, by_meter)
         return cr.sql_log_count - count0, time.perf_counter() - started
     finally:
         cr.execute("ROLLBACK TO SAVEPOINT bench_sql")
@@ -675,8 +689,9 @@ def sql_per_batch(registry, probe: Probe, captured, sizes: list[int]) -> list[tu
             if size > available:
                 continue
             batch = _batch_of(env, captured, size)
-            steady = _count_store(env, probe.store_poll_results, batch, False)
-            changed = _count_store(env, probe.store_poll_results, batch, True)
+            args = (env, probe.store_poll_results, batch)
+            steady = _count_store(*args, False, probe.profiles)
+            changed = _count_store(*args, True, probe.profiles)
             rows.append((size, len(batch), *steady, *changed))
         cr.rollback()
     return rows
