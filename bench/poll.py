@@ -442,10 +442,13 @@ def bare_sweep(endpoints, blocks, timeout: float = 1.0) -> Run:
 # Product sweep: prepaid.gateway._cron_poll, instrumented from the outside
 # ---------------------------------------------------------------------------
 class Probe:
-    """Wraps iter_sweep, _store_poll_results and _poll_now to split the time.
+    """Wraps the driver's sweeps, _store_poll_results and _start_sweep to
+    split the time.
 
-    Buses are read while earlier ones are stored, so ``sweep`` (first request
-    to last bus read) and ``store`` overlap and need not add up to the total.
+    ``_cron_poll`` reads the next batch's buses while it stores the batch
+    read before (and each batch's chunks as its buses finish), so ``sweep``
+    (the sum over batches of first request to last bus read), ``store`` and
+    ``prep`` overlap and need not add up to the total ("other" < 0).
     """
 
     def __init__(self, registry):
@@ -453,22 +456,34 @@ class Probe:
         # protocol's driver
         from odoo.addons.prepaid_metering.drivers import bus as driver_bus
 
-        self.sweep = self.store = self.poll_now = 0.0
+        self.sweep = self.store = self.prepare = 0.0
         self.sql: list[int] = []
         self.captured: list[tuple] = []
+        #: {meter id: profiles} the cron handed to the store (for (c))
+        self.profiles: dict = {}
         probe = self
-        orig_sweep = driver_bus.iter_sweep
+        orig_start = driver_bus.start_sweep
 
-        def iter_sweep(jobs):
-            started = time.perf_counter()
-            results = [None] * len(jobs)
-            for index, bus_results in orig_sweep(jobs):
-                results[index] = bus_results
-                probe.sweep = max(probe.sweep, time.perf_counter() - started)
-                yield index, bus_results
-            probe.captured.append((jobs, results))
+        class ProbedSweep:
+            def __init__(self, jobs):
+                self._sweep = orig_start(jobs)
+                self._jobs = jobs
 
-        driver_bus.iter_sweep = iter_sweep
+            on_wire = property(lambda self: self._sweep.on_wire)
+            wire_seconds = property(lambda self: self._sweep.wire_seconds)
+
+            def join(self):
+                self._sweep.join()
+
+            def __iter__(self):
+                results = [None] * len(self._jobs)
+                for index, bus_results in self._sweep:
+                    results[index] = bus_results
+                    yield index, bus_results
+                probe.sweep += self._sweep.wire_seconds or 0.0
+                probe.captured.append((self._jobs, results))
+
+        driver_bus.start_sweep = ProbedSweep
         reading_cls = registry["prepaid.reading"]
         self.store_poll_results = orig_store = reading_cls._store_poll_results
 
@@ -478,23 +493,25 @@ class Probe:
             stored = orig_store(self_, gateway_results, *args, **kwargs)
             probe.store += time.perf_counter() - started
             probe.sql.append(cr.sql_log_count - count0)
+            if len(args) > 1 and args[1]:
+                probe.profiles.update(args[1])
             return stored
 
         reading_cls._store_poll_results = store
         gateway_cls = registry["prepaid.gateway"]
-        orig_poll_now = gateway_cls._poll_now
+        orig_start_sweep = gateway_cls._start_sweep
 
-        def poll_now(self_, *args, **kwargs):
+        def start_sweep(self_, *args, **kwargs):
             started = time.perf_counter()
             try:
-                return orig_poll_now(self_, *args, **kwargs)
+                return orig_start_sweep(self_, *args, **kwargs)
             finally:
-                probe.poll_now += time.perf_counter() - started
+                probe.prepare += time.perf_counter() - started
 
-        gateway_cls._poll_now = poll_now
+        gateway_cls._start_sweep = start_sweep
 
     def reset(self) -> None:
-        self.sweep = self.store = self.poll_now = 0.0
+        self.sweep = self.store = self.prepare = 0.0
         self.sql, self.captured = [], []
 
 
@@ -529,7 +546,49 @@ def _restore_due(cr, others: dict[int, object]) -> None:
         )
 
 
+#: The tables every sweep rewrites (one row version per meter and sweep).
+POLLED_TABLES = ("prepaid_meter", "prepaid_gateway", "prepaid_room", "prepaid_reading")
+#: "auto": VACUUM them before each product sweep when the server's autovacuum
+#: is off (set by --vacuum).
+VACUUM_MODE = {"mode": "auto", "done": 0, "seconds": 0.0}
+
+
+def autovacuum_on(dbname: str) -> bool:
+    import psycopg2
+
+    cnx = psycopg2.connect(dbname=dbname)
+    try:
+        with cnx.cursor() as cr:
+            cr.execute("SHOW autovacuum")
+            return cr.fetchone()[0] == "on"
+    finally:
+        cnx.close()
+
+
+def vacuum_polled(dbname: str) -> None:
+    """What autovacuum does between two sweeps on a production server: each
+    sweep leaves one dead row version per meter (and per room and gateway).
+    Without it the meter table grows by the fleet's size every sweep and the
+    next sweep's UPDATE crawls through the dead versions. Outside the timing."""
+    import psycopg2
+
+    mode = VACUUM_MODE["mode"]
+    if mode == "never" or (mode == "auto" and autovacuum_on(dbname)):
+        return
+    started = time.perf_counter()
+    cnx = psycopg2.connect(dbname=dbname)
+    cnx.autocommit = True
+    try:
+        with cnx.cursor() as cr:
+            cr.execute(f"VACUUM (ANALYZE) {', '.join(POLLED_TABLES)}")
+    finally:
+        cnx.close()
+    VACUUM_MODE["done"] += 1
+    VACUUM_MODE["seconds"] += time.perf_counter() - started
+
+
 def product_sweep(registry, probe: Probe, gateway_ids, prof=None):
+    vacuum_polled(registry.db_name)
     with registry.cursor() as cr:
         env = new_env(cr)
         cr.execute("SELECT coalesce(max(id), 0) FROM prepaid_reading")
@@ -571,7 +630,7 @@ def product_sweep(registry, probe: Probe, gateway_ids, prof=None):
         sim_cpu=sim_cpu,
         sweep=probe.sweep,
         store=probe.store,
-        prepare=probe.poll_now - probe.sweep - probe.store,
+        prepare=probe.prepare,
         sql=list(probe.sql),
     )
 
@@ -592,7 +651,9 @@ def _batch_of(env, captured, size: int):
     return gateway_results
 
 
-def _count_store(env, store, gateway_results, reset_state: bool) -> tuple[int, float]:
+def _count_store(
+    env, store, gateway_results, reset_state: bool, profiles=None
+) -> tuple[int, float]:
     cr = env.cr
     cr.execute("SAVEPOINT bench_sql")
     try:
@@ -604,7 +665,15 @@ def _count_store(env, store, gateway_results, reset_state: bool) -> tuple[int, f
             )
         env.invalidate_all()
         count0, started = cr.sql_log_count, time.perf_counter()
-        store(env["prepaid.reading"], gateway_results)
+        # the profiles as the cron passes them (known from its read plans)
+        by_meter = None
+        if profiles:
+            by_meter = {
+                r.key: profiles[r.key].with_env(env)
+                for _gw, res in gateway_results
+                for r in res
+            }
+        store(env["prepaid.reading"], gateway_results, None, by_meter)
         return cr.sql_log_count - count0, time.perf_counter() - started
     finally:
         cr.execute("ROLLBACK TO SAVEPOINT bench_sql")
@@ -620,8 +689,9 @@ def sql_per_batch(registry, probe: Probe, captured, sizes: list[int]) -> list[tu
             if size > available:
                 continue
             batch = _batch_of(env, captured, size)
-            steady = _count_store(env, probe.store_poll_results, batch, False)
-            changed = _count_store(env, probe.store_poll_results, batch, True)
+            args = (env, probe.store_poll_results, batch)
+            steady = _count_store(*args, False, probe.profiles)
+            changed = _count_store(*args, True, probe.profiles)
             rows.append((size, len(batch), *steady, *changed))
         cr.rollback()
     return rows
@@ -744,6 +814,12 @@ def report(args, blocks, res_a, res_b, sql_rows, processes, res_d=None) -> None:
         f"machine : {os.cpu_count()} cores; simulator {processes} processes "
         f"(ProcessFleet), Odoo + driver in this process; runs: {args.repeat}"
     )
+    if VACUUM_MODE["done"]:
+        print(
+            f"vacuum  : autovacuum is off on this server: VACUUM (ANALYZE) of "
+            f"{', '.join(POLLED_TABLES)} before each product sweep, outside the "
+            f"timing ({VACUUM_MODE['done']} x, {VACUUM_MODE['seconds']:.1f} s)"
+        )
     plan = ", ".join(f"0x{s:04X}+{c}" for s, c in blocks)
     print(f"reads   : {plan} per meter (FC03), product read plan")
     print(f"\n(a) no latency, {args.gateways} gw x {args.meters} = {meters_a} meters")
@@ -849,6 +925,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--profile-top", type=int, default=30)
     parser.add_argument(
+        "--vacuum",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="VACUUM the polled tables before each product sweep (auto: when "
+        "the server's autovacuum is off, as it would between two sweeps)",
+    )
+    parser.add_argument(
         "--protocol",
         choices=("modbus", "dlt645", "mixed"),
         default="modbus",
@@ -883,10 +966,10 @@ def run(args) -> None:
     probe = Probe(registry)
     blocks = read_blocks(registry)
     old_batch = set_param(registry, BATCH_PARAM, args.batch_gateways)
-    print(
-        f"_cron_poll batch: {args.batch_gateways or old_batch or 20} gateways "
-        f"({BATCH_PARAM})"
-    )
+    VACUUM_MODE["mode"] = args.vacuum
+    with registry.cursor() as cr:
+        batch = new_env(cr)["prepaid.gateway"]._get_batch_size()
+    print(f"_cron_poll batch: {batch} gateways ({BATCH_PARAM})")
     prof = cProfile.Profile() if args.profile else None
     if args.tamper_only:
         print("\n(d) tamper checks off / on", flush=True)

@@ -1,6 +1,7 @@
 """Codec: data types, byte orders, scaling, overlap checks and read planning."""
 
 import math
+import random
 import struct
 
 import pytest
@@ -259,3 +260,36 @@ def test_decode_blocks_scales_by_name_and_skips_missing_blocks():
 
 def test_read_block_end():
     assert ReadBlock(0x4000, 14, ()).end == 0x400E
+
+
+def test_block_decoding_matches_each_register_decoded_alone():
+    """decode_blocks unpacks a whole block at once (ABCD registers) and
+    sends the other byte orders through decode_scaled: same values."""
+    rng = random.Random(22)
+    registers, address = [], 0
+    for i, (dtype, order) in enumerate(
+        (d, o)
+        for d in codec.DTYPES
+        for o in codec.BYTE_ORDERS
+        if not (codec.DTYPES[d] == 1 and o in ("CDAB", "DCBA"))
+    ):
+        scale = [1.0, 0.01, 0.1, 10.0, 0.001][i % 5]
+        registers.append(Register(f"r{i}", address, dtype, order, scale=scale))
+        address += codec.DTYPES[dtype] + (i % 2)  # holes too
+    (block,) = codec.plan_reads(registers, max_gap=1)
+    for _ in range(200):
+        words = [rng.randrange(0x10000) for _ in range(block.count)]
+        got = codec.decode_blocks([block], {block.start: words})
+        for reg in registers:
+            offset = reg.address - block.start
+            expected = reg.decode_scaled(words[offset : offset + reg.count])
+            assert got[reg.name] == expected or (
+                math.isnan(got[reg.name]) and math.isnan(expected)
+            ), reg
+
+
+def test_block_decoding_refuses_a_word_out_of_range():
+    reg = Register("energy", 0, "uint32", scale=0.01)
+    (block,) = codec.plan_reads([reg])
+    with pytest.raises(ValueError, match="out of range"):
+        codec.decode_blocks([block], {0: [0x10000, 1]})

@@ -30,21 +30,51 @@ def meter_poll(endpoint: Endpoint, key, device_id: int, address: str, plan):
     return modbus.MeterPoll(key=key, device_id=device_id, blocks=plan)
 
 
+class Sweep:
+    """All buses of ``jobs`` polled in parallel, whatever their protocol, in a
+    helper thread started at once. Iterate to get ``(job index, results)``
+    as each bus finishes; meanwhile the caller may store an earlier sweep."""
+
+    def __init__(self, jobs: Sequence[tuple[Endpoint, Sequence]]):
+        def one(index, endpoint, polls):
+            poll_bus = _driver(endpoint)._poll_bus_safe
+
+            async def bus(put):
+                put((index, await poll_bus(endpoint, polls)))
+
+            return bus
+
+        self.jobs = jobs
+        self._run = modbus.ThreadRun([one(i, e, p) for i, (e, p) in enumerate(jobs)])
+
+    @property
+    def on_wire(self) -> bool:
+        """True while a bus is still being read."""
+        return self._run.on_wire
+
+    @property
+    def wire_seconds(self) -> float | None:
+        """Seconds from the start to the last bus read (None before)."""
+        return self._run.wire_seconds
+
+    def join(self) -> None:
+        """Wait until every bus has been read."""
+        self._run.join()
+
+    def __iter__(self) -> Iterator[tuple[int, list]]:
+        for items in self._run:
+            yield from items
+
+
+def start_sweep(jobs: Sequence[tuple[Endpoint, Sequence]]) -> Sweep:
+    """Start polling all buses now, in parallel (see :class:`Sweep`)."""
+    return Sweep(jobs)
+
+
 def iter_sweep(jobs: Sequence[tuple[Endpoint, Sequence]]) -> Iterator[tuple[int, list]]:
     """Poll all buses in parallel, whatever their protocol; yield
     ``(job index, results)`` as each bus finishes."""
-
-    def one(index, endpoint, polls):
-        poll_bus = _driver(endpoint)._poll_bus_safe
-
-        async def bus(put):
-            put((index, await poll_bus(endpoint, polls)))
-
-        return bus
-
-    jobs = [one(i, e, p) for i, (e, p) in enumerate(jobs)]
-    for items in modbus._iter_in_thread(jobs):
-        yield from items
+    yield from start_sweep(jobs)
 
 
 def read_now(endpoint: Endpoint, poll) -> PollResult:

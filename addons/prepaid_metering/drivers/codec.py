@@ -192,7 +192,10 @@ class Register:
         noise never reaches a reading. float32 values are first cut to the 7
         significant digits the type carries, so 1.1 reads as 1.1.
         """
-        raw = decode(words, self.dtype, self.byte_order)
+        return self._scaled(decode(words, self.dtype, self.byte_order))
+
+    def _scaled(self, raw: int | float) -> float:
+        """The scaled value of a decoded ``raw`` (see :meth:`decode_scaled`)."""
         if self.dtype == "float32":
             raw = float(f"{raw:.7g}")
         if self.scale == 1:
@@ -244,6 +247,27 @@ class ReadBlock:
     start: int
     count: int
     registers: tuple[Register, ...]
+    #: (words struct, [(register, byte offset, value struct or None)]), made
+    #: on the first decode (see decode_blocks)
+    _decoder: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def decoder(self) -> tuple:
+        """How :func:`decode_blocks` decodes this block's words: the block
+        packed to bytes once, each big-endian (ABCD) register unpacked at its
+        offset; other byte orders go through :meth:`Register.decode_scaled`."""
+        if self._decoder is None:
+            items = [
+                (
+                    reg,
+                    (reg.address - self.start) * 2,
+                    _VALUE_STRUCT[reg.dtype] if reg.byte_order == "ABCD" else None,
+                )
+                for reg in self.registers
+            ]
+            object.__setattr__(
+                self, "_decoder", (struct.Struct(f">{self.count}H"), items)
+            )
+        return self._decoder
 
     @property
     def end(self) -> int:
@@ -307,10 +331,19 @@ def decode_blocks(
                 f"block at 0x{block.start:04X} expects {block.count} registers, "
                 f"got {len(words)}"
             )
-        start = block.start
-        for reg in block.registers:
-            offset = reg.address - start
-            values[reg.name] = reg.decode_scaled(words[offset : offset + reg.count])
+        words_struct, items = block.decoder()
+        try:
+            packed = words_struct.pack(*words)
+        except struct.error:
+            packed = None  # a word out of range: decode_scaled says which
+        for reg, offset, value_struct in items:
+            if packed is not None and value_struct is not None:
+                values[reg.name] = reg._scaled(
+                    value_struct.unpack_from(packed, offset)[0]
+                )
+            else:
+                start = offset // 2
+                values[reg.name] = reg.decode_scaled(words[start : start + reg.count])
     return values
 
 

@@ -414,43 +414,75 @@ def run_sweep(
     return asyncio.run(poll_many(jobs))
 
 
-def _iter_in_thread(coroutines) -> Iterator[list]:
-    """Run ``coroutines`` on an event loop in a helper thread and yield what
-    they put as it comes, so that the caller stores what is done while the
-    rest is still on the wire. Items waiting together are handed over as one
-    list. ``coroutines`` are functions of ``put`` (the queue's)."""
-    done: queue.Queue = queue.Queue()
-    finished = object()
-    failure: list[BaseException] = []
+class ThreadRun:
+    """``coroutines`` run on an event loop in a helper thread, started at
+    once; iterating yields what they put, as it comes, so that the caller
+    stores what is done while the rest is still on the wire (or while the
+    next batch is). Items waiting together are handed over as one list.
+    ``coroutines`` are functions of ``put`` (the queue's)."""
 
-    async def all_of_them():
-        await asyncio.gather(*(make(done.put) for make in coroutines))
+    _FINISHED = object()
 
-    def run():
+    def __init__(self, coroutines):
+        self._queue: queue.Queue = queue.Queue()
+        self._failure: list[BaseException] = []
+        self._coroutines = list(coroutines)
+        #: seconds from the start to the last coroutine's end (None before)
+        self.wire_seconds: float | None = None
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(
+            target=self._run, name="modbus-buses", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self):
+        put = self._queue.put
+
+        async def all_of_them():
+            await asyncio.gather(*(make(put) for make in self._coroutines))
+
         try:
             asyncio.run(all_of_them())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            failure.append(exc)
-        done.put(finished)
+            self._failure.append(exc)
+        finally:
+            self.wire_seconds = time.perf_counter() - self._started
+            put(self._FINISHED)
 
-    thread = threading.Thread(target=run, name="modbus-buses", daemon=True)
-    thread.start()
-    try:
-        while True:
-            items = [done.get()]
-            while not done.empty():
-                items.append(done.get_nowait())
-            over = items[-1] is finished
-            if over:
-                items.pop()
-            if items:
-                yield items
-            if over:
-                if failure:
-                    raise failure[0]
-                return
-    finally:
-        thread.join()
+    @property
+    def on_wire(self) -> bool:
+        """True while a coroutine still runs."""
+        return self.wire_seconds is None
+
+    def join(self) -> None:
+        """Wait until every coroutine has ended (what they put is kept)."""
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[list]:
+        done = self._queue
+        try:
+            while True:
+                items = [done.get()]
+                while not done.empty():
+                    items.append(done.get_nowait())
+                over = items[-1] is self._FINISHED
+                if over:
+                    items.pop()
+                if items:
+                    yield items
+                if over:
+                    if self._failure:
+                        raise self._failure[0]
+                    return
+        finally:
+            self._thread.join()
+
+
+def _iter_in_thread(coroutines) -> Iterator[list]:
+    """Run ``coroutines`` (functions of ``put``) on an event loop in a helper
+    thread, started at the first ``next()``, and yield what they put as it
+    comes (see :class:`ThreadRun`)."""
+    yield from ThreadRun(coroutines)
 
 
 def iter_sweep(

@@ -1,6 +1,7 @@
 import logging
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 import pytz
 
@@ -46,6 +47,15 @@ DLT645_PROTOCOLS = ("dlt645_tcp", "dlt645_serial")
 #: DL/T 645 meters leave the factory at 2,400 baud 8E1.
 DLT645_LINE = {"baudrate": 2400, "parity": "E", "bytesize": 8, "stopbits": 1}
 PARITIES = [("N", "None"), ("E", "Even"), ("O", "Odd")]
+
+
+class PlannedSweep(NamedTuple):
+    """A sweep on the wire (``bus.Sweep``) and what storing it needs."""
+
+    sweep: object
+    profiles: dict
+    meter_count: int
+    started: float
 
 
 class PrepaidGateway(models.Model):
@@ -420,17 +430,26 @@ class PrepaidGateway(models.Model):
 
     @api.model
     def _cron_poll(self, commit=None):
-        """Poll every due gateway, batch by batch, committing between them."""
+        """Poll every due gateway, batch by batch, committing between them.
+
+        Pipelined: once the buses of a batch have all been read, the next
+        batch is claimed (committed) and its buses are read in the driver's
+        thread while this one stores the batch read before. Each batch's
+        readings are stored once, in chunks that commit; a crash loses the
+        results not stored yet (their meters are read again next interval),
+        never stores one twice.
+        """
         if commit is None:
             commit = not odoo_module.current_test
         done = 0
         batch = self._get_batch_size()
-        while True:
+
+        def claim_and_start():
             if commit:
                 start_read_committed(self.env.cr)
             gateways = self._claim_due_gateways(batch)
             if not gateways:
-                break
+                return None
             if commit:
                 # Deliberate: publish the claimed batch (next_poll_at) to other
                 # cron workers and release its row locks before the slow sweep.
@@ -439,14 +458,33 @@ class PrepaidGateway(models.Model):
                 # commits meanwhile; in REPEATABLE READ the store's UPDATE of
                 # those rows would fail with a serialization error.
                 start_read_committed(self.env.cr)
-            gateways._poll_now(
-                on_stored=(lambda: start_read_committed(self.env.cr))
-                if commit
-                else None
-            )
+            return gateways, gateways._start_sweep()
+
+        on_stored = (lambda: start_read_committed(self.env.cr)) if commit else None
+        current = claim_and_start()
+        while current:
+            gateways, sweep = current
+            following = []
+
+            def read_next(following=following):
+                # the buses of this batch are all read: put the next batch on
+                # the wire while this one is stored
+                if not following:
+                    following.append(claim_and_start())
+
+            try:
+                gateways._store_sweep(sweep, on_stored, on_wire_done=read_next)
+            except Exception:
+                if following and following[0]:
+                    # claimed and on the wire: let it end (its claim runs out)
+                    following[0][1].sweep.join()
+                raise
             gateways._release_bus("poll")
             done += len(gateways)
             self.env["ir.cron"]._notify_progress(done=done, remaining=0)
+            if not following:
+                read_next()
+            current = following[0]
         return done
 
     def _poll_now(self, on_stored=None):
@@ -457,29 +495,28 @@ class PrepaidGateway(models.Model):
         ``on_stored`` is called after each stored chunk (the cron commits
         there).
         """
-        meters = self.env["prepaid.meter"].search_fetch(
-            [("gateway_id", "in", self.ids), ("profile_ids", "!=", False)],
-            ["gateway_id", "device_id", "address", "profile_ids"],
-            order="gateway_id, device_id",
-        )
+        return self._store_sweep(self._start_sweep(), on_stored)
+
+    def _start_sweep(self):
+        """Plan the reads of these gateways' meters and put them on the wire
+        (the driver's thread); :meth:`_store_sweep` stores what comes back."""
+        meters = self._sweep_meters()
         every = self._get_event_every()
         endpoints = {gw.id: gw._driver_endpoint() for gw in self}
         # the slow values (event counters, clocks) ride along every N sweeps
         slow = {gw.id: gw.sweep_count % every == 0 for gw in self}
         polls_by_gateway, profiles_by_meter, plans = {}, {}, {}
-        for meter in meters:
-            profiles = meter.profile_ids
-            gateway_id = meter.gateway_id.id
+        for meter_id, gateway_id, device_id, address, profiles in meters:
             plan_key = (profiles, slow[gateway_id])
             if plan_key not in plans:
                 plans[plan_key] = profiles._read_plan(with_slow=slow[gateway_id])
-            profiles_by_meter[meter.id] = profiles
+            profiles_by_meter[meter_id] = profiles
             polls_by_gateway.setdefault(gateway_id, []).append(
                 bus.meter_poll(
                     endpoints[gateway_id],
-                    meter.id,
-                    meter.device_id,
-                    meter.address,
+                    meter_id,
+                    device_id,
+                    address,
                     plans[plan_key],
                 )
             )
@@ -490,27 +527,91 @@ class PrepaidGateway(models.Model):
                 [self.ids],
             )
             self.invalidate_recordset(["sweep_count"])
-        gateways = list(self)
-        jobs = [(endpoints[gw.id], polls_by_gateway.get(gw.id, [])) for gw in gateways]
+        jobs = [(endpoints[gw.id], polls_by_gateway.get(gw.id, [])) for gw in self]
+        return PlannedSweep(
+            bus.start_sweep(jobs), profiles_by_meter, len(meters), time.monotonic()
+        )
+
+    def _sweep_meters(self):
+        """``(id, gateway id, device id, address, profiles)`` of the meters of
+        these gateways that have a profile, in bus order: the meters a
+        ``search`` returns (active, record rules), read in two statements and
+        no ORM record per meter (a batch holds tens of thousands)."""
+        Meter = self.env["prepaid.meter"]
+        query = Meter._search(
+            [("gateway_id", "in", self.ids), ("profile_ids", "!=", False)],
+            order="gateway_id, device_id",
+        )
+        self.env.cr.execute(
+            query.select(
+                "prepaid_meter.id",
+                "prepaid_meter.gateway_id",
+                "prepaid_meter.device_id",
+                "prepaid_meter.address",
+            )
+        )
+        rows = self.env.cr.fetchall()
+        # the profiles in their model's order (name, id), as meter.profile_ids
+        # lists them (English names; recordsets compare as sets anyway)
+        self.env.cr.execute(
+            """SELECT r.prepaid_meter_id,
+                      array_agg(p.id ORDER BY p.name->>'en_US', p.id)
+                 FROM prepaid_meter_prepaid_register_profile_rel r
+                 JOIN prepaid_register_profile p
+                   ON p.id = r.prepaid_register_profile_id
+                WHERE r.prepaid_meter_id = ANY(%s)
+                GROUP BY r.prepaid_meter_id""",
+            [[row[0] for row in rows]],
+        )
+        profile_ids = dict(self.env.cr.fetchall())
+        # one recordset per combination (the plans and the store's caches key
+        # on it), all prefetched together, as the ORM's would be
+        every_profile = sorted({i for ids in profile_ids.values() for i in ids})
+        Profile = self.env["prepaid.register.profile"]
+        combos = {}
+        meters = []
+        for meter_id, gateway_id, device_id, address in rows:
+            key = tuple(profile_ids[meter_id])
+            profiles = combos.get(key)
+            if profiles is None:
+                profiles = Profile.browse(key).with_prefetch(every_profile)
+                combos[key] = profiles
+            meters.append((meter_id, gateway_id, device_id, address, profiles))
+        return meters
+
+    def _store_sweep(self, planned, on_stored=None, on_wire_done=None):
+        """Store the results of ``planned`` (:meth:`_start_sweep` of these
+        gateways) in chunks as the buses finish. ``on_stored`` is called
+        after each stored chunk, ``on_wire_done`` once, before the first
+        chunk stored after the last bus was read. Returns the meters polled."""
         chunk_size = self._get_store_chunk()
-        started = time.monotonic()
         chunk, pending, durations = [], 0, {}
+        gateways = list(self)
         Reading = self.env["prepaid.reading"]
-        for index, results in bus.iter_sweep(jobs):
+        sweep = planned.sweep
+        left = len(gateways)
+        for index, results in sweep:
             gateway = gateways[index]
-            durations[gateway.id] = time.monotonic() - started
+            durations[gateway.id] = time.monotonic() - planned.started
             chunk.append((gateway, results))
             pending += len(results)
+            left -= 1
             if pending >= chunk_size:
-                Reading._store_poll_results(chunk, durations, profiles_by_meter)
+                if on_wire_done and not left:
+                    # every bus is read: the next batch may go on the wire
+                    on_wire_done()
+                    on_wire_done = None
+                Reading._store_poll_results(chunk, durations, planned.profiles)
                 if on_stored:
                     on_stored()
                 chunk, pending = [], 0
+        if on_wire_done:
+            on_wire_done()
         if chunk:
-            Reading._store_poll_results(chunk, durations, profiles_by_meter)
+            Reading._store_poll_results(chunk, durations, planned.profiles)
             if on_stored:
                 on_stored()
-        return len(meters)
+        return planned.meter_count
 
     def action_poll_now(self):
         """Button: sweep now, through the same bus claim as the polling and

@@ -5,7 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import api, fields, models
 
-from ..tools import tamper
+from ..tools import bulk, tamper
 from .prepaid_reading import VALUE_COLUMNS
 
 # Meter columns a sweep reads before storing, and writes back.
@@ -270,12 +270,22 @@ class PrepaidReading(models.Model):
         skips them meanwhile, and a review of a suspect reading waits; in the
         polling job's READ COMMITTED transactions the values read are the
         newest committed ones."""
+        fields_ = self.env["prepaid.meter"]._fields
+        # numeric columns come as float8: psycopg2 would make a Decimal of
+        # each (and Odoo a float of that), tens of thousands per sweep
+        columns = ", ".join(
+            f"m.{c}::float8 AS {c}"
+            if fields_[c].column_type and fields_[c].column_type[0] == "numeric"
+            else f"m.{c}"
+            for c in STATE_COLUMNS
+        )
         self.env.cr.execute(
             f"""
-            SELECT m.id, {", ".join(f"m.{c}" for c in STATE_COLUMNS)},
+            SELECT m.id, {columns},
                    {TAMPER_OLD_SQL},
                    COALESCE(s.tz, 'UTC') AS tz,
-                   p.energy_total_kwh AS suspect_kwh, p.volume_m3 AS suspect_m3,
+                   p.energy_total_kwh::float8 AS suspect_kwh,
+                   p.volume_m3::float8 AS suspect_m3,
                    p.read_at AS suspect_at
               FROM prepaid_meter m
               LEFT JOIN prepaid_site s ON s.id = m.site_id
@@ -286,7 +296,10 @@ class PrepaidReading(models.Model):
             """,  # noqa: S608 - column names are constants of this module
             [meter_ids],
         )
-        return {row["id"]: row for row in self.env.cr.dictfetchall()}
+        cr = self.env.cr
+        # dictfetchall() names the columns again for every row
+        names = [column.name for column in cr.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cr.fetchall()}
 
     def _prepare_success(self, meter, res, readings, context, profiles):
         """Meter row and reading of one meter that answered."""
@@ -445,8 +458,8 @@ class PrepaidReading(models.Model):
             "values_json": "jsonb",
             "raw_words": "jsonb",
         }
-        unnest = ", ".join(f"%s::{types.get(c, 'float8')}[]" for c in columns)
         uid = self.env.uid
+        from_rows, arrays = bulk.unnest_rows(rows, columns, types)
         self.env.cr.execute(
             f"""
             INSERT INTO prepaid_reading (
@@ -454,10 +467,10 @@ class PrepaidReading(models.Model):
                 create_uid, write_uid, create_date, write_date)
             SELECT u.*, 'poll', %s, %s, now() at time zone 'UTC',
                    now() at time zone 'UTC'
-              FROM unnest({unnest}) AS u
+              FROM {from_rows}
             {"RETURNING meter_id, id" if returning else ""}
             """,  # noqa: S608 - column names are constants of this module
-            [uid, uid] + [[row[c] for row in rows] for c in columns],
+            [uid, uid, *arrays],
         )
         return self.env.cr.fetchall() if returning else []
 
@@ -479,16 +492,16 @@ class PrepaidReading(models.Model):
     def _update_meters(self, rows, columns):
         if not rows:
             return
-        unnest = ", ".join(f"%s::{COLUMN_TYPES.get(c, 'float8')}[]" for c in columns)
         sets = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        from_rows, arrays = bulk.unnest_rows(rows, columns, COLUMN_TYPES)
         self.env.cr.execute(
             f"""
             UPDATE prepaid_meter m
                SET {sets}, write_date = now() at time zone 'UTC', write_uid = %s
-              FROM unnest({unnest}) AS u({", ".join(columns)})
+              FROM {from_rows}
              WHERE m.id = u.id
             """,  # noqa: S608 - column names are constants of this module
-            [self.env.uid] + [[row[c] for row in rows] for c in columns],
+            [self.env.uid, *arrays],
         )
 
     def _update_gateways(self, rows, now):

@@ -156,13 +156,13 @@ class TestBusClaim(MeteringCase):
         """Run the poll cron in a worker thread, stopped in the middle of its
         sweep (bus claimed and committed) until the returned event is set."""
         sweeping, go_on = threading.Event(), threading.Event()
-        sweep = PrepaidGateway._poll_now
+        sweep = PrepaidGateway._start_sweep
         result = {}
 
-        def held_sweep(gateways, on_stored=None):
+        def held_sweep(gateways):
             sweeping.set()
             go_on.wait(timeout=30)
-            return sweep(gateways, on_stored=on_stored)
+            return sweep(gateways)
 
         def poll_worker():
             with self.registry.cursor() as cr:
@@ -172,7 +172,7 @@ class TestBusClaim(MeteringCase):
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 result["polled"] = env["prepaid.gateway"]._cron_poll(commit=True)
 
-        patcher = patch.object(PrepaidGateway, "_poll_now", held_sweep)
+        patcher = patch.object(PrepaidGateway, "_start_sweep", held_sweep)
         patcher.start()
         thread = threading.Thread(target=poll_worker)
 

@@ -1,5 +1,7 @@
 import socket
+import threading
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -231,6 +233,74 @@ class TestPolling(MeteringCase):
         )
         self.assertEqual(self.env["prepaid.gateway"]._cron_poll(), 0)
         self.assertEqual(len(self.m1.reading_ids), 1)
+
+    def _pipelined_cron(self, fail_store_of=None):
+        """_cron_poll with one gateway per batch and one meter per stored
+        chunk; returns (polled, [(event, gateway ids)]) in call order."""
+        Gateway = self.registry["prepaid.gateway"]
+        Reading = self.registry["prepaid.reading"]
+        start_sweep, store = Gateway._start_sweep, Reading._store_poll_results
+        events = []
+
+        def traced_start(gateways):
+            events.append(("wire", gateways.ids))
+            return start_sweep(gateways)
+
+        def traced_store(reading, gateway_results, *args, **kwargs):
+            ids = [gateway.id for gateway, _results in gateway_results]
+            if fail_store_of in ids:
+                raise RuntimeError("store failed")
+            events.append(("store", ids))
+            return store(reading, gateway_results, *args, **kwargs)
+
+        icp = self.env["ir.config_parameter"].sudo()
+        icp.set_param("prepaid_metering.poll_batch_gateways", 1)
+        icp.set_param("prepaid_metering.store_chunk_meters", 1)
+        both = self.gw_tcp | self.gw_rtu
+        both.write({"next_poll_at": False})
+        self.env["prepaid.gateway"].search([("id", "not in", both.ids)]).write(
+            {"next_poll_at": fields.Datetime.now() + timedelta(days=1)}
+        )
+        with (
+            patch.object(Gateway, "_start_sweep", traced_start),
+            patch.object(Reading, "_store_poll_results", traced_store),
+        ):
+            polled = self.env["prepaid.gateway"]._cron_poll()
+        return polled, events
+
+    def test_cron_reads_the_next_batch_while_it_stores_one_each_reading_once(self):
+        polled, events = self._pipelined_cron()
+        self.assertEqual(polled, 2)
+        first, second = events[0][1], events[1][1]
+        self.assertEqual(
+            events,
+            [("wire", first), ("wire", second), ("store", first), ("store", second)],
+            "the second batch goes on the wire before the first is stored",
+        )
+        self.assertEqual(
+            sorted(first + second), sorted((self.gw_tcp | self.gw_rtu).ids)
+        )
+        meters = self.m1 | self.m2 | self.m3 | self.m_rtu | self.w
+        self.env.invalidate_all()
+        self.assertEqual(
+            {m.id: len(m.reading_ids) for m in meters}, dict.fromkeys(meters.ids, 1)
+        )
+        self.assertAlmostEqual(self.m1.reading_ids.energy_total_kwh, 1234.56, places=2)
+        self.assertAlmostEqual(self.w.reading_ids.volume_m3, 12.5, places=3)
+        self.assertEqual(set(meters.mapped("state")), {"online"})
+
+    def test_a_failed_store_ends_the_batch_already_on_the_wire(self):
+        first = self.env["prepaid.gateway"].search(
+            [("id", "in", (self.gw_tcp | self.gw_rtu).ids)],
+            order="next_poll_at NULLS FIRST, id",
+            limit=1,
+        )
+        with self.assertRaisesRegex(RuntimeError, "store failed"):
+            self._pipelined_cron(fail_store_of=first.id)
+        self.assertFalse(
+            [t for t in threading.enumerate() if t.name == "modbus-buses"],
+            "no driver thread left running",
+        )
 
     def test_manual_reading_goes_through_counter_checks_and_is_immutable(self):
         self.poll()
