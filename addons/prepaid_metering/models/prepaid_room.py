@@ -24,7 +24,7 @@ MONITOR_STATES = [
 class PrepaidRoom(models.Model):
     _name = "prepaid.room"
     _description = "Room / Shop"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "prepaid.bulk.create"]
     _order = "building_id, floor_id, name"
     _check_company_auto = True
 
