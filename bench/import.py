@@ -88,8 +88,7 @@ class Phases:
             lambda _self, args: f"create {args[0]}",
             rows_of=lambda args: len(args[2]),
         )
-        imd = registry["ir.model.data"]
-        self.wrap(imd, "_update_xmlids", "  external ids")
+        self.wrap(job, "_insert_xmlids", "  external ids")
 
     def uninstall(self):
         for owner, name, original in reversed(self._undo):

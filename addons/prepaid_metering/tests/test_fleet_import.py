@@ -279,6 +279,46 @@ class TestFleetImportPieces(TransactionCase):
         # 11 rooms left (7 + 4), then 18 meters (7 + 7 + 4): 5 pieces
         self.assertEqual(calls, 5)
 
+    def test_a_ref_imported_meanwhile_stops_the_piece_and_rolls_it_back(self):
+        job = self.env["prepaid.fleet.import"].create(
+            {"file": b64(fleet_csv("P4", gateways=2, meters=6))}
+        )
+        job.action_import()
+        self.assertEqual(job.state, "queued")
+        self.env.flush_all()
+        original = PrepaidFleetImport._create_piece
+
+        def create_piece(self_, kind, model, rows, links):
+            if kind == "room":
+                # another import takes the second room's ref meanwhile
+                self_.env.cr.execute(
+                    "INSERT INTO ir_model_data (module, name, model, res_id)"
+                    " VALUES ('__import__', %s, 'prepaid.room', 0)",
+                    [rows[1].ref],
+                )
+            return original(self_, kind, model, rows, links)
+
+        with (
+            patch.object(PrepaidFleetImport, "_create_piece", create_piece),
+            self.registry.cursor() as cr,
+        ):
+            self.env(cr=cr)["prepaid.fleet.import"].browse(job.id)._run_queued(
+                commit=True
+            )
+        self.env.invalidate_all()
+        self.assertEqual(job.state, "failed")
+        self.assertIn("P4R0-2 was imported meanwhile", job.failure)
+        site = self.env.ref("__import__.P4S")
+        self.assertEqual(job.rows_done, 1 + 1 + 2 + 1)
+        self.assertFalse(
+            self.env["prepaid.room"].search([("site_id", "=", site.id)]),
+            "the piece rolled back whole",
+        )
+        self.env.cr.execute(
+            "SELECT count(*) FROM ir_model_data WHERE name LIKE 'P4R%%'"
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
     def test_one_bad_row_of_a_big_file_writes_nothing(self):
         content = fleet_csv("P3", gateways=3, meters=6, floors=2)
         lines = content.splitlines()
