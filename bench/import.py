@@ -89,6 +89,11 @@ class Phases:
             rows_of=lambda args: len(args[2]),
         )
         self.wrap(job, "_insert_xmlids", "  external ids")
+        self.wrap(
+            registry["prepaid.room"],
+            "_compute_monitor_state",
+            "room monitor state (recompute)",
+        )
 
     def uninstall(self):
         for owner, name, original in reversed(self._undo):

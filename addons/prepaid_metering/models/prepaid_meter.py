@@ -428,9 +428,15 @@ class PrepaidMeter(models.Model):
     def _check_profile_protocol(self):
         """A meter's profiles speak its gateway's protocol: a DL/T 645 line
         reads data identifiers, a Modbus bus registers."""
+        checked = {}  # (protocol, profiles): the wrong ones (one check each)
         for meter in self:
             wanted = "dlt645" if meter.gateway_id.is_dlt645 else "modbus"
-            wrong = meter.profile_ids.filtered(lambda p, w=wanted: p.protocol != w)
+            key = (wanted, meter.profile_ids._ids)
+            if key not in checked:
+                checked[key] = meter.profile_ids.filtered(
+                    lambda p, w=wanted: p.protocol != w
+                )
+            wrong = checked[key]
             if wrong:
                 raise ValidationError(
                     self.env._(

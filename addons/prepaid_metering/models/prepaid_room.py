@@ -158,10 +158,21 @@ class PrepaidRoom(models.Model):
 
     @api.depends("meter_ids.state", "meter_ids.active")
     def _compute_monitor_state(self):
-        for room in self:
+        # One grouped query for the rooms in the database (an import or a
+        # sweep recomputes thousands at once); new rooms (forms) from cache.
+        saved = self.filtered("id")
+        states = {}
+        if saved:
+            for room, state in self.env["prepaid.meter"]._read_group(
+                [("room_id", "in", saved.ids)], ["room_id", "state"]
+            ):
+                states.setdefault(room.id, set()).add(state)
+        for room in self - saved:
             room.monitor_state = self._monitor_state_from(
                 set(room.meter_ids.mapped("state"))
             )
+        for room in saved:
+            room.monitor_state = self._monitor_state_from(states.get(room.id, ()))
 
     @api.depends("monitor_state")
     def _compute_color(self):
