@@ -5,8 +5,9 @@ from odoo import api, models
 
 from ..tools.precompute import fill_related
 
-#: While one create of many records prepares its values: {(model, fields):
-#: (defaults that are the same at every call, fields to ask for each time)}.
+#: While one create of many records prepares its values: {(model, fields,
+#: env): (defaults that are the same at every call, fields to ask for each
+#: time)}.
 _SHARED_DEFAULTS = contextvars.ContextVar("prepaid_shared_defaults", default=None)
 #: From this many records, one create shares its defaults and precomputes
 #: related fields from one read of the parents (``bench/import.py
@@ -46,7 +47,9 @@ class PrepaidBulkCreate(models.AbstractModel):
         shared = _SHARED_DEFAULTS.get()
         if shared is None:
             return super().default_get(fields_list)
-        key = (self._name, tuple(fields_list))
+        # the environment holds what defaults depend on (user, company,
+        # context ``default_*`` keys)
+        key = (self._name, tuple(fields_list), self.env)
         known = shared.get(key)
         if known is None:
             first = super().default_get(fields_list)

@@ -392,9 +392,8 @@ class PrepaidMeter(models.Model):
 
     def _check_dlt645_address(self):
         """A meter on a DL/T 645 line has a unique 12-digit address there."""
-        for meter in self:
-            if not meter.gateway_id.is_dlt645:
-                continue
+        dlt = self.filtered(lambda meter: meter.gateway_id.is_dlt645)
+        for meter in dlt:
             address = meter.address or ""
             if len(address) != 12 or not address.isdigit():
                 raise ValidationError(
@@ -405,6 +404,25 @@ class PrepaidMeter(models.Model):
                         address=address,
                     )
                 )
+        if not dlt:
+            return
+        # one grouped query for all (an import creates thousands at once);
+        # the meters on a shared address then get the search for the message
+        shared = {
+            (gateway.id, address)
+            for gateway, address in self.with_context(active_test=False)._read_group(
+                [
+                    ("gateway_id", "in", dlt.gateway_id.ids),
+                    ("address", "in", list(set(dlt.mapped("address")))),
+                ],
+                ["gateway_id", "address"],
+                having=[("__count", ">", 1)],
+            )
+        }
+        for meter in dlt:
+            address = meter.address
+            if (meter.gateway_id.id, address) not in shared:
+                continue
             twin = self.with_context(active_test=False).search(
                 [
                     ("gateway_id", "=", meter.gateway_id.id),

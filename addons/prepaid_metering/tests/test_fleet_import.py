@@ -545,6 +545,13 @@ class TestBulkCreate(TransactionCase):
             )
         self.assertEqual(len(set(rooms.mapped("code"))), 4)
         self.assertEqual(set(rooms.mapped("room_type")), {"shop"})
+        offices = (
+            self.env["prepaid.room"]
+            .with_context(default_room_type="office", default_area_m2=12)
+            .create([{"name": f"O{i}", "floor_id": self.floor.id} for i in range(3)])
+        )
+        self.assertEqual(set(offices.mapped("room_type")), {"office"})
+        self.assertEqual(set(offices.mapped("area_m2")), {12.0})
 
     def test_a_meter_in_a_room_of_another_company_is_refused_as_by_odoo(self):
         other = self.env["res.company"].create({"name": "Other Co"})
