@@ -432,11 +432,10 @@ class PrepaidFleetImport(models.Model):
         """Create the rows not imported yet, piece by piece; each piece
         commits with its external ids and the progress."""
         _kinds, models_of = self._import_kinds()
+        # the look-ups of the check, made in this transaction
+        known = plan.known or self._known(plan, models_of)
         links = ImportLinks(
-            ids={
-                ref: found[1]
-                for ref, found in self._known(plan, models_of).refs.items()
-            },
+            ids={ref: found[1] for ref, found in known.refs.items()},
             profiles=self._profile_ids_by_code(),
         )
         counts = {}
