@@ -481,6 +481,8 @@ class TestBulkCreate(TransactionCase):
         rooms = Room.create(
             [{"name": f"R{i}", "floor_id": self.floor.id} for i in range(3)]
         )
+        self.assertEqual(set(rooms.mapped("monitor_state")), {"no_meter"})
+        self.assertEqual(single_room.monitor_state, "new")
         meters = Meter.create(
             [
                 {
