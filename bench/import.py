@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
+import functools
 import io
 import os
+import pstats
 import signal
 import subprocess
 import sys
@@ -39,6 +42,88 @@ from bench.poll import (  # noqa: E402
 MODULE = "prepaid_metering"
 PROFILES = "acrel_ddsy1352 px_prepaid_v1"
 HEADER = "type,ref,parent,name,host,port,device_id,profiles,room,level,tz\n"
+
+
+class Phases:
+    """Wall time and SQL statements per phase of the importer, from wrapped
+    methods (nested phases count in both)."""
+
+    def __init__(self):
+        self.time: dict[str, float] = {}
+        self.sql: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+        self._undo = []
+
+    def wrap(self, owner, name, label, rows_of=None):
+        original = getattr(owner, name)
+        phases = self
+
+        @functools.wraps(original)
+        def wrapper(self_, *args, **kwargs):
+            key = label(self_, args) if callable(label) else label
+            cr = self_.env.cr
+            count0, started = cr.sql_log_count, time.perf_counter()
+            try:
+                return original(self_, *args, **kwargs)
+            finally:
+                phases.time[key] = phases.time.get(key, 0.0) + (
+                    time.perf_counter() - started
+                )
+                phases.sql[key] = phases.sql.get(key, 0) + cr.sql_log_count - count0
+                phases.calls[key] = phases.calls.get(key, 0) + 1
+                if rows_of:
+                    phases.rows[key] = phases.rows.get(key, 0) + rows_of(args)
+
+        setattr(owner, name, wrapper)
+        self._undo.append((owner, name, original))
+
+    def install(self, registry):
+        job = registry["prepaid.fleet.import"]
+        self.wrap(job, "_read_plan", "read + check (whole file)")
+        self.wrap(job, "_known", "  db look-ups (_known)")
+        self.wrap(
+            job,
+            "_create_piece",
+            lambda _self, args: f"create {args[0]}",
+            rows_of=lambda args: len(args[2]),
+        )
+        self.wrap(job, "_insert_xmlids", "  external ids")
+        self.wrap(
+            registry["prepaid.room"],
+            "_compute_monitor_state",
+            "room monitor state (recompute)",
+        )
+
+    def uninstall(self):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+    def print(self, title):
+        print(f"\n--- {title}: time and SQL statements per phase ---")
+        print(
+            f"{'phase':32} {'calls':>6} {'rows':>8} {'s':>8} {'sql':>8}"
+            f" {'ms/row':>7} {'sql/row':>7}"
+        )
+        for key in self.time:
+            rows = self.rows.get(key, 0)
+            per_row = f"{1000 * self.time[key] / rows:7.3f}" if rows else " " * 7
+            sql_row = f"{self.sql[key] / rows:7.2f}" if rows else " " * 7
+            print(
+                f"{key:32} {self.calls[key]:6d} {rows:8d} {self.time[key]:8.2f}"
+                f" {self.sql[key]:8d} {per_row} {sql_row}"
+            )
+
+
+def print_profile(prof: cProfile.Profile, top: int, title: str) -> None:
+    for key in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(top)
+        text = out.getvalue()
+        start = text.find("   ncalls")
+        print(f"\n--- cProfile of {title}, by {key} ---")
+        print(text[start:] if start >= 0 else text)
 
 
 def fleet_table(tag: str, n_gateways: int, n_meters: int, bad_line=False) -> bytes:
@@ -87,23 +172,37 @@ def counts(registry, tag: str) -> dict:
     return {"xmlids": xmlids, "meters": meters, "rooms": rooms}
 
 
-def start_job(registry, data: bytes, filename="fleet.csv") -> tuple[dict, float]:
+def start_job(
+    registry, data: bytes, filename="fleet.csv", prof=None
+) -> tuple[dict, float]:
     with registry.cursor() as cr:
         env = new_env(cr)
         started = time.perf_counter()
-        result = env["prepaid.fleet.import"].import_fleet(
-            base64.b64encode(data).decode(), filename
-        )
+        if prof:
+            prof.enable()
+        try:
+            result = env["prepaid.fleet.import"].import_fleet(
+                base64.b64encode(data).decode(), filename
+            )
+        finally:
+            if prof:
+                prof.disable()
         elapsed = time.perf_counter() - started
         cr.commit()
     return result, elapsed
 
 
-def run_job(registry, job_id: int) -> float:
+def run_job(registry, job_id: int, prof=None) -> float:
     with registry.cursor() as cr:
         env = new_env(cr)
         started = time.perf_counter()
-        env["prepaid.fleet.import"]._cron_run(job_ids=[job_id], commit=True)
+        if prof:
+            prof.enable()
+        try:
+            env["prepaid.fleet.import"]._cron_run(job_ids=[job_id], commit=True)
+        finally:
+            if prof:
+                prof.disable()
         return time.perf_counter() - started
 
 
@@ -172,6 +271,29 @@ def set_piece(registry, rows: int | None) -> None:
             )
 
 
+def import_baseline(registry, args, tag: str) -> tuple[float, tuple]:
+    """The same table imported with ``prepaid.bulk.create`` switched off
+    (Odoo's default_get and precompute per record, ``_check_company`` per
+    record): the "before" of this run, under the same load."""
+    from odoo.addons.prepaid_metering.models import prepaid_bulk_create
+
+    data = fleet_table(tag, args.gateways, args.meters)
+    saved = prepaid_bulk_create.BULK_MINIMUM
+    prepaid_bulk_create.BULK_MINIMUM = 10**9
+    load = [os.getloadavg()[0]]
+    try:
+        started = time.perf_counter()
+        result, _check = start_job(registry, data)
+        run_job(registry, result["id"])
+        total = time.perf_counter() - started
+    finally:
+        prepaid_bulk_create.BULK_MINIMUM = saved
+    load.append(os.getloadavg()[0])
+    state, done, rows = job_state(registry, result["id"])
+    print(f"baseline ({tag}): {state} {done}/{rows} rows in {total:.1f} s", flush=True)
+    return total, tuple(load)
+
+
 def run(args) -> None:
     registry = open_registry(args.db)
     set_piece(registry, args.piece)
@@ -188,30 +310,57 @@ def run(args) -> None:
             f"{result['errors'][:3]}; written: rooms {before['rooms']}, "
             f"meters {before['meters']}"
         )
+    baseline = None
+    if args.baseline:
+        baseline = import_baseline(registry, args, tag + "base")
     data = fleet_table(tag, args.gateways, args.meters)
     print(f"file: {len(data) / 1e6:.1f} MB CSV", flush=True)
+    phases = Phases()
+    phases.install(registry)
+    prof_check = cProfile.Profile() if args.profile else None
+    prof_run = cProfile.Profile() if args.profile else None
+    load_before = os.getloadavg()
     started = time.perf_counter()
-    result, check = start_job(registry, data)
+    result, check = start_job(registry, data, prof=prof_check)
     print(f"(b) checked and queued in {check:.1f} s: state {result['state']}")
     if args.kill_after:
         kill_after(registry, args, result["id"], args.kill_after)
         partial = counts(registry, tag)
         print(f"  after the kill: rooms {partial['rooms']}, meters {partial['meters']}")
-    run = run_job(registry, result["id"])
+    run = run_job(registry, result["id"], prof=prof_run)
     total = time.perf_counter() - started
+    load_after = os.getloadavg()
+    phases.uninstall()
     state, done, rows = job_state(registry, result["id"])
     final = counts(registry, tag)
     print(f"    background run {run:.1f} s; state {state}, {done}/{rows} rows")
     print(f"    rooms {final['rooms']}, meters {final['meters']}")
     for model, (n, distinct) in sorted(final["xmlids"].items()):
         print(f"    external ids {model}: {n} ({distinct} distinct records)")
+    phases.print("import (check + background run)")
+    if args.profile:
+        print_profile(prof_check, args.profile_top, "import_fleet (read + check)")
+        print_profile(prof_run, args.profile_top, "the background run")
     print("\n================ fleet import benchmark ================")
     print(f"command : cd {REPO_ROOT} && PYTHONPATH=. python3 " + " ".join(sys.argv))
-    print(f"machine : {os.cpu_count()} cores (shared; figures under load)")
+    print(
+        f"machine : {os.cpu_count()} cores (shared); load average before "
+        f"{load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} "
+        f"{load_after[1]:.2f}"
+    )
     print(
         f"import  : {rows} rows, {final['rooms']} rooms + {final['meters']} meters "
-        f"on {args.gateways} gateways in {total:.1f} s (goal <= 300 s)"
+        f"on {args.gateways} gateways in {total:.1f} s (goal <= 300 s): "
+        f"check {check:.1f} s + run {run:.1f} s, {1000 * total / max(rows, 1):.2f} "
+        "ms/row"
     )
+    if baseline:
+        base_total, base_load = baseline
+        print(
+            f"baseline: the same table with Odoo's per-record create preparation "
+            f"(prepaid.bulk.create off) in {base_total:.1f} s (load {base_load[0]:.2f}"
+            f" -> {base_load[1]:.2f}): bulk / baseline = {total / base_total:.2f}"
+        )
 
 
 def parse_args(argv=None):
@@ -226,6 +375,19 @@ def parse_args(argv=None):
     parser.add_argument("--bad-row", action="store_true", help="(a) first")
     parser.add_argument(
         "--kill-after", type=int, help="SIGKILL the worker after N pieces"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the check and the background run (slower: compare "
+        "the phase table's ratios, not the total)",
+    )
+    parser.add_argument("--profile-top", type=int, default=30)
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="first import the same table with prepaid.bulk.create off "
+        "(Odoo's per-record create preparation) and print the ratio",
     )
     parser.add_argument("--child-job", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -1,3 +1,4 @@
+from . import prepaid_bulk_create
 from . import prepaid_site
 from . import prepaid_building
 from . import prepaid_floor

@@ -432,11 +432,10 @@ class PrepaidFleetImport(models.Model):
         """Create the rows not imported yet, piece by piece; each piece
         commits with its external ids and the progress."""
         _kinds, models_of = self._import_kinds()
+        # the look-ups of the check, made in this transaction
+        known = plan.known or self._known(plan, models_of)
         links = ImportLinks(
-            ids={
-                ref: found[1]
-                for ref, found in self._known(plan, models_of).refs.items()
-            },
+            ids={ref: found[1] for ref, found in known.refs.items()},
             profiles=self._profile_ids_by_code(),
         )
         counts = {}
@@ -485,15 +484,43 @@ class PrepaidFleetImport(models.Model):
         build = getattr(self, f"_import_vals_{kind}")
         vals_list = [build(row, links) for row in rows]
         records = self.env[model].with_context(**MUTE_CONTEXT).create(vals_list)
-        self.env["ir.model.data"].sudo()._update_xmlids(
-            [
-                {"xml_id": f"{XMLID_MODULE}.{row.ref}", "record": record}
-                for row, record in zip(rows, records, strict=True)
-            ]
-        )
+        self._insert_xmlids(model, rows, records)
         for row, record in zip(rows, records, strict=True):
             links.ids[row.ref] = record.id
         return records
+
+    def _insert_xmlids(self, model, rows, records):
+        """The external ids of one piece's new records, in one INSERT.
+
+        (``ir.model.data._update_xmlids`` would also put every one of them in
+        the worker's lookup cache: 200,000 entries for a big fleet, pushing
+        out what the cache is for.) A ref that got an external id since the
+        check (another import of the same rows) stops the piece: its records
+        roll back with it."""
+        refs = [row.ref for row in rows]
+        uid = self.env.uid
+        self.env.cr.execute(
+            """
+            INSERT INTO ir_model_data
+                   (module, name, model, res_id, noupdate, create_uid, write_uid)
+            SELECT %s, t.name, %s, t.res_id, false, %s, %s
+              FROM unnest(%s::varchar[], %s::int[]) AS t(name, res_id)
+                ON CONFLICT (module, name) DO NOTHING
+            RETURNING name
+            """,
+            (XMLID_MODULE, model, uid, uid, refs, records.ids),
+        )
+        inserted = {name for (name,) in self.env.cr.fetchall()}
+        taken = [ref for ref in refs if ref not in inserted]
+        if taken:
+            raise UserError(
+                self.env._(
+                    "Reference %(ref)s was imported meanwhile (another import "
+                    "of the same rows?): this import stops here; start it again "
+                    "to import the rows that are not there yet.",
+                    ref=taken[0],
+                )
+            )
 
     def _import_vals_site(self, row, links):
         vals = dict(row.values, company_id=self.company_id.id)

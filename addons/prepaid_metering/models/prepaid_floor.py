@@ -5,6 +5,7 @@ from ..tools.precompute import forget_inverses
 
 class PrepaidFloor(models.Model):
     _name = "prepaid.floor"
+    _inherit = ["prepaid.bulk.create"]
     _description = "Floor"
     _order = "building_id, level, name"
     _check_company_auto = True

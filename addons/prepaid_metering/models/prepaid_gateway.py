@@ -61,7 +61,7 @@ class PlannedSweep(NamedTuple):
 class PrepaidGateway(models.Model):
     _name = "prepaid.gateway"
     _description = "Meter Gateway (RS-485 bus)"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "prepaid.bulk.create"]
     _order = "site_id, name"
     _check_company_auto = True
 

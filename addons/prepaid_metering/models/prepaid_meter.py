@@ -3,6 +3,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..tools.precompute import forget_inverses
 from ..tools.tables import set_fillfactor
+from . import prepaid_bulk_create
 
 METER_TYPES = [
     ("electric_1p", "Electricity, single-phase"),
@@ -48,7 +49,7 @@ MULTIPLIED = {
 class PrepaidMeter(models.Model):
     _name = "prepaid.meter"
     _description = "Meter"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "prepaid.bulk.create"]
     _order = "gateway_id, device_id"
     _check_company_auto = True
 
@@ -133,8 +134,10 @@ class PrepaidMeter(models.Model):
         check_company=True,
         tracking=True,
     )
-    building_id = fields.Many2one(related="room_id.building_id", store=True)
-    floor_id = fields.Many2one(related="room_id.floor_id", store=True)
+    building_id = fields.Many2one(
+        related="room_id.building_id", store=True, precompute=True
+    )
+    floor_id = fields.Many2one(related="room_id.floor_id", store=True, precompute=True)
     site_id = fields.Many2one(
         related="gateway_id.site_id", store=True, index=True, precompute=True
     )
@@ -389,9 +392,8 @@ class PrepaidMeter(models.Model):
 
     def _check_dlt645_address(self):
         """A meter on a DL/T 645 line has a unique 12-digit address there."""
-        for meter in self:
-            if not meter.gateway_id.is_dlt645:
-                continue
+        dlt = self.filtered(lambda meter: meter.gateway_id.is_dlt645)
+        for meter in dlt:
             address = meter.address or ""
             if len(address) != 12 or not address.isdigit():
                 raise ValidationError(
@@ -402,6 +404,25 @@ class PrepaidMeter(models.Model):
                         address=address,
                     )
                 )
+        if not dlt:
+            return
+        # one grouped query for all (an import creates thousands at once);
+        # the meters on a shared address then get the search for the message
+        shared = {
+            (gateway.id, address)
+            for gateway, address in self.with_context(active_test=False)._read_group(
+                [
+                    ("gateway_id", "in", dlt.gateway_id.ids),
+                    ("address", "in", list(set(dlt.mapped("address")))),
+                ],
+                ["gateway_id", "address"],
+                having=[("__count", ">", 1)],
+            )
+        }
+        for meter in dlt:
+            address = meter.address
+            if (meter.gateway_id.id, address) not in shared:
+                continue
             twin = self.with_context(active_test=False).search(
                 [
                     ("gateway_id", "=", meter.gateway_id.id),
@@ -425,9 +446,15 @@ class PrepaidMeter(models.Model):
     def _check_profile_protocol(self):
         """A meter's profiles speak its gateway's protocol: a DL/T 645 line
         reads data identifiers, a Modbus bus registers."""
+        checked = {}  # (protocol, profiles): the wrong ones (one check each)
         for meter in self:
             wanted = "dlt645" if meter.gateway_id.is_dlt645 else "modbus"
-            wrong = meter.profile_ids.filtered(lambda p, w=wanted: p.protocol != w)
+            key = (wanted, meter.profile_ids._ids)
+            if key not in checked:
+                checked[key] = meter.profile_ids.filtered(
+                    lambda p, w=wanted: p.protocol != w
+                )
+            wrong = checked[key]
             if wrong:
                 raise ValidationError(
                     self.env._(
@@ -547,10 +574,26 @@ class PrepaidMeter(models.Model):
     @api.depends("meter_type")
     def _compute_rated_demand(self):
         for meter in self:
-            water = meter.meter_type == "water"
-            rated = RATED_DEMAND.get(meter.meter_type, 0.0)
-            meter.rated_power_kw = 0.0 if water else rated
-            meter.rated_flow_m3h = rated if water else 0.0
+            power, flow = self._rated_demand_of(meter.meter_type)
+            meter.rated_power_kw = power
+            meter.rated_flow_m3h = flow
+
+    @api.model
+    def _rated_demand_of(self, meter_type):
+        """(rated power kW, rated flow m³/h) of a new meter of this type."""
+        water = meter_type == "water"
+        rated = RATED_DEMAND.get(meter_type, 0.0)
+        return (0.0 if water else rated), (rated if water else 0.0)
+
+    def _add_precomputed_values(self, vals_list):
+        # _compute_rated_demand without a new record per meter (an import
+        # creates thousands at once)
+        if len(vals_list) >= prepaid_bulk_create.BULK_MINIMUM:
+            for vals in vals_list:
+                power, flow = self._rated_demand_of(vals.get("meter_type"))
+                vals.setdefault("rated_power_kw", power)
+                vals.setdefault("rated_flow_m3h", flow)
+        return super()._add_precomputed_values(vals_list)
 
     def _reading_locked_until(self):
         """Readings dated at or before the returned datetime would change what

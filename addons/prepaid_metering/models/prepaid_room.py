@@ -3,6 +3,7 @@ from odoo.exceptions import ValidationError
 
 from ..tools.constants import SWITCH_COMMANDS
 from ..tools.precompute import forget_inverses
+from . import prepaid_bulk_create
 
 ROOM_TYPES = [
     ("shop", "Shop"),
@@ -24,7 +25,7 @@ MONITOR_STATES = [
 class PrepaidRoom(models.Model):
     _name = "prepaid.room"
     _description = "Room / Shop"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "prepaid.bulk.create"]
     _order = "building_id, floor_id, name"
     _check_company_auto = True
 
@@ -57,6 +58,7 @@ class PrepaidRoom(models.Model):
         string="Monitoring State",
         compute="_compute_monitor_state",
         store=True,
+        precompute=True,
         index=True,
         help="Worst state of the room's meters: a fault beats offline, offline "
         "beats online.",
@@ -123,6 +125,16 @@ class PrepaidRoom(models.Model):
         # records, which is quadratic in the batch (see tools/precompute).
         return super().create(forget_inverses(self, vals_list))
 
+    def _add_precomputed_values(self, vals_list):
+        # A new room without meters has none to monitor: say so in its
+        # INSERT instead of a new record per room and an UPDATE of each
+        # (an import creates thousands at once).
+        if len(vals_list) >= prepaid_bulk_create.BULK_MINIMUM:
+            for vals in vals_list:
+                if not vals.get("meter_ids"):
+                    vals.setdefault("monitor_state", "no_meter")
+        return super()._add_precomputed_values(vals_list)
+
     event_count = fields.Integer(
         string="Open Meter Events",
         compute="_compute_events",
@@ -158,10 +170,22 @@ class PrepaidRoom(models.Model):
 
     @api.depends("meter_ids.state", "meter_ids.active")
     def _compute_monitor_state(self):
-        for room in self:
+        # One grouped query for the rooms in the database (an import or a
+        # sweep recomputes thousands at once); new rooms (forms) from cache.
+        saved = self.filtered("id")
+        states = {}
+        if saved:
+            meters = self.env["prepaid.meter"].search_fetch(
+                [("room_id", "in", saved.ids)], ["room_id", "state"], order="id"
+            )
+            for meter in meters:
+                states.setdefault(meter.room_id.id, set()).add(meter.state)
+        for room in self - saved:
             room.monitor_state = self._monitor_state_from(
                 set(room.meter_ids.mapped("state"))
             )
+        for room in saved:
+            room.monitor_state = self._monitor_state_from(states.get(room.id, ()))
 
     @api.depends("monitor_state")
     def _compute_color(self):

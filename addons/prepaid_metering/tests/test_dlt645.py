@@ -120,6 +120,30 @@ class TestDlt645Meters(Dlt645Case):
         with self.assertRaisesRegex(ValidationError, "choose a DL/T 645 profile"):
             self.m1.profile_ids = self.profile_acrel
 
+    def test_many_new_meters_on_a_line_are_checked_in_one_go(self):
+        def vals(address, name):
+            return {
+                "name": name,
+                "gateway_id": self.line.id,
+                "address": address,
+                "profile_ids": [Command.set(self.profile_1p.ids)],
+            }
+
+        Meter = self.env["prepaid.meter"]
+        with self.assertRaisesRegex(ValidationError, "already used by meter DLT 301"):
+            with self.env.cr.savepoint():
+                Meter.create([vals("000000000305", "A"), vals("000000000301", "B")])
+        with self.assertRaisesRegex(
+            ValidationError, "000000000306 is already used by meter (C|D)"
+        ):
+            with self.env.cr.savepoint():
+                Meter.create([vals("000000000306", "C"), vals("000000000306", "D")])
+        with self.assertRaisesRegex(ValidationError, "12-digit address"):
+            with self.env.cr.savepoint():
+                Meter.create([vals("000000000307", "E"), vals("1", "F")])
+        meters = Meter.create([vals(f"00000000031{i}", f"N{i}") for i in range(3)])
+        self.assertEqual(meters.mapped("device_id"), [4, 5, 6])
+
     def test_sweep_stores_every_meter_and_a_garbling_one_fails_alone(self):
         self.sim.meter(2).inject("garbage")
         self.line._poll_now()

@@ -279,6 +279,65 @@ class TestFleetImportPieces(TransactionCase):
         # 11 rooms left (7 + 4), then 18 meters (7 + 7 + 4): 5 pieces
         self.assertEqual(calls, 5)
 
+    def test_a_ref_imported_meanwhile_stops_the_piece_and_rolls_it_back(self):
+        job = self.env["prepaid.fleet.import"].create(
+            {"file": b64(fleet_csv("P4", gateways=2, meters=6))}
+        )
+        job.action_import()
+        self.assertEqual(job.state, "queued")
+        self.env.flush_all()
+        original = PrepaidFleetImport._create_piece
+
+        def create_piece(self_, kind, model, rows, links):
+            if kind == "room":
+                # another import takes the second room's ref meanwhile
+                self_.env.cr.execute(
+                    "INSERT INTO ir_model_data (module, name, model, res_id)"
+                    " VALUES ('__import__', %s, 'prepaid.room', 0)",
+                    [rows[1].ref],
+                )
+            return original(self_, kind, model, rows, links)
+
+        with (
+            patch.object(PrepaidFleetImport, "_create_piece", create_piece),
+            self.registry.cursor() as cr,
+        ):
+            self.env(cr=cr)["prepaid.fleet.import"].browse(job.id)._run_queued(
+                commit=True
+            )
+        self.env.invalidate_all()
+        self.assertEqual(job.state, "failed")
+        self.assertIn("P4R0-2 was imported meanwhile", job.failure)
+        site = self.env.ref("__import__.P4S")
+        self.assertEqual(job.rows_done, 1 + 1 + 2 + 1)
+        self.assertFalse(
+            self.env["prepaid.room"].search([("site_id", "=", site.id)]),
+            "the piece rolled back whole",
+        )
+        self.env.cr.execute(
+            "SELECT count(*) FROM ir_model_data WHERE name LIKE 'P4R%%'"
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+    def test_one_bad_row_of_a_big_file_writes_nothing(self):
+        content = fleet_csv("P3", gateways=3, meters=6, floors=2)
+        lines = content.splitlines()
+        # the last meter of the file at an address no bus has
+        lines[-1] = lines[-1].replace(",6,acrel", ",248,acrel")
+        job = self.env["prepaid.fleet.import"].create(
+            {"file": b64("\n".join(lines) + "\n")}
+        )
+        job.action_import()
+        self.assertEqual(job.state, "invalid")
+        self.assertEqual(job.issue_count, 1)
+        self.assertTrue(job.issue_text.startswith(f"Line {len(lines)}:"))
+        self.assertIn("outside 1-247", job.issue_text)
+        self.assertEqual(self.env["prepaid.fleet.import"]._cron_run([job.id]), 0)
+        self.assertFalse(self.env.ref("__import__.P3S", raise_if_not_found=False))
+        self.assertFalse(
+            self.env["prepaid.room"].search([("site_id.name", "=", "Plaza P3")])
+        )
+
     def test_cron_claims_with_a_lease_and_skips_a_leased_task(self):
         job = self.env["prepaid.fleet.import"].create(
             {"file": b64(fleet_csv("P2", gateways=2, meters=4))}
@@ -369,3 +428,166 @@ class TestBusAddressAndBigCreate(TransactionCase):
         )
         self.gateway.invalidate_recordset(["state"])
         self.assertEqual(self.gateway._driver_endpoint().give_up_after, 3)
+
+
+@tagged("post_install", "-at_install")
+class TestBulkCreate(TransactionCase):
+    """``prepaid.bulk.create``: one create of many rooms or meters gives what
+    creating them one by one gives, without Odoo's per-record preparation."""
+
+    def setUp(self):
+        super().setUp()
+        self.site = self.env["prepaid.site"].create({"name": "Bulk"})
+        self.building = self.env["prepaid.building"].create(
+            {"name": "B", "site_id": self.site.id}
+        )
+        self.floor = self.env["prepaid.floor"].create(
+            {"name": "F", "building_id": self.building.id}
+        )
+        self.gateway = self.env["prepaid.gateway"].create(
+            {"name": "gw", "site_id": self.site.id, "host": "127.0.0.1"}
+        )
+
+    def count_new(self, model):
+        """Count the new (NewId) records Odoo makes on ``model``."""
+        calls = []
+        cls = type(self.env[model])
+        original = cls.new
+
+        def new(self_, *args, **kwargs):
+            calls.append(1)
+            return original(self_, *args, **kwargs)
+
+        patcher = patch.object(cls, "new", new)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return calls
+
+    def test_many_rooms_and_meters_match_one_by_one(self):
+        Room, Meter = self.env["prepaid.room"], self.env["prepaid.meter"]
+        single_room = Room.create({"name": "S", "floor_id": self.floor.id})
+        single = Meter.create(
+            {
+                "name": "S",
+                "gateway_id": self.gateway.id,
+                "device_id": 1,
+                "room_id": single_room.id,
+            }
+        )
+        new_rooms, new_meters = (
+            self.count_new("prepaid.room"),
+            self.count_new("prepaid.meter"),
+        )
+        rooms = Room.create(
+            [{"name": f"R{i}", "floor_id": self.floor.id} for i in range(3)]
+        )
+        self.assertEqual(set(rooms.mapped("monitor_state")), {"no_meter"})
+        self.assertEqual(single_room.monitor_state, "new")
+        meters = Meter.create(
+            [
+                {
+                    "name": f"M{i}",
+                    "gateway_id": self.gateway.id,
+                    "device_id": i + 2,
+                    "room_id": room.id,
+                }
+                for i, room in enumerate(rooms)
+            ]
+            + [
+                {
+                    "name": "W",
+                    "gateway_id": self.gateway.id,
+                    "device_id": 9,
+                    "meter_type": "water",
+                },
+            ]
+        )
+        self.assertEqual((new_rooms, new_meters), ([], []), "no precompute records")
+        room_fields = ["building_id", "site_id", "company_id", "room_type", "active"]
+        for room in rooms:
+            for name in room_fields:
+                self.assertEqual(room[name], single_room[name], name)
+        self.assertEqual(rooms.building_id, self.building)
+        meter_fields = [
+            "building_id",
+            "floor_id",
+            "site_id",
+            "company_id",
+            "meter_type",
+            "state",
+            "switch_state",
+            "multiplier",
+            "rated_power_kw",
+            "rated_flow_m3h",
+            "dlt_password_level",
+            "active",
+        ]
+        for meter in meters[:3]:
+            for name in meter_fields:
+                self.assertEqual(meter[name], single[name], name)
+        self.assertEqual(meters[:3].room_id, rooms)
+        self.assertEqual(meters[:3].floor_id, self.floor)
+        water = meters[3]
+        self.assertEqual(
+            (water.rated_power_kw, water.rated_flow_m3h, water.building_id),
+            (0.0, 5.0, self.env["prepaid.building"]),
+        )
+        self.assertEqual(water.site_id, self.site)
+        self.env.flush_all()
+        self.env.invalidate_all()
+        self.assertEqual(set(rooms.mapped("monitor_state")), {"new"})
+        self.assertEqual(single.rated_power_kw, 15.0)
+
+    def test_a_default_that_varies_is_still_given_per_record(self):
+        field = self.env["prepaid.room"]._fields["code"]
+        counter = iter(range(100))
+        with patch.object(field, "default", lambda _rec: f"C{next(counter)}"):
+            rooms = self.env["prepaid.room"].create(
+                [{"name": f"R{i}", "floor_id": self.floor.id} for i in range(4)]
+            )
+        self.assertEqual(len(set(rooms.mapped("code"))), 4)
+        self.assertEqual(set(rooms.mapped("room_type")), {"shop"})
+        offices = (
+            self.env["prepaid.room"]
+            .with_context(default_room_type="office", default_area_m2=12)
+            .create([{"name": f"O{i}", "floor_id": self.floor.id} for i in range(3)])
+        )
+        self.assertEqual(set(offices.mapped("room_type")), {"office"})
+        self.assertEqual(set(offices.mapped("area_m2")), {12.0})
+
+    def test_a_meter_in_a_room_of_another_company_is_refused_as_by_odoo(self):
+        other = self.env["res.company"].create({"name": "Other Co"})
+        other_site = self.env["prepaid.site"].create(
+            {"name": "Other", "company_id": other.id}
+        )
+        other_floor = self.env["prepaid.floor"].create(
+            {
+                "name": "OF",
+                "building_id": self.env["prepaid.building"]
+                .create({"name": "OB", "site_id": other_site.id})
+                .id,
+            }
+        )
+        rooms = self.env["prepaid.room"].create(
+            [
+                {"name": "mine", "floor_id": self.floor.id},
+                {"name": "theirs", "floor_id": other_floor.id},
+            ]
+        )
+        self.assertEqual(rooms.company_id, self.env.company | other)
+        vals = [
+            {"name": f"M{i}", "gateway_id": self.gateway.id, "device_id": i + 1}
+            for i in range(3)
+        ]
+        vals[0]["room_id"] = rooms[0].id
+        meters = self.env["prepaid.meter"].create(vals)
+        self.assertEqual(meters.company_id, self.env.company)
+        vals = [
+            {"name": f"N{i}", "gateway_id": self.gateway.id, "device_id": i + 10}
+            for i in range(3)
+        ]
+        vals[2]["room_id"] = rooms[1].id
+        with self.assertRaisesRegex(UserError, "Incompatible companies on records"):
+            with self.env.cr.savepoint():
+                self.env["prepaid.meter"].create(vals)
+        self.assertFalse(self.env["prepaid.meter"].search([("name", "=", "N0")]))

@@ -240,6 +240,8 @@ class Plan:
     issues: list[Issue]
     #: Refs of rows refused on their own: no second issue for their children.
     refused: set[str] = field(default_factory=set)
+    #: What ``check_links`` was given (the import reuses its ids).
+    known: Known | None = None
 
     @property
     def ok(self) -> bool:
@@ -262,6 +264,7 @@ class Plan:
     def check_links(self, known: Known) -> None:
         """Parents, rooms, profiles and bus addresses against the file and
         the database; adds issues, marks rows imported before."""
+        self.known = known
         defined = self.defined()
         for row in self.rows:
             found = known.refs.get(row.ref)
