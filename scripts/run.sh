@@ -22,16 +22,16 @@ else
     # saved meter state of an earlier demo database must not carry over
     rm -f "$SIM_STATE"
     echo "== Creating database $DB with $MODULES and demo data (takes a minute)"
-    # Chinese is loaded too, so that a user can switch to it in Preferences
+    # installed in English: what the demo data writes (chatter notes, names)
+    # is written in the language of the install
     $ODOO_BIN "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
-        -i "$MODULES" --load-language zh_CN --stop-after-init --log-level warn || exit 1
+        -i "$MODULES" --stop-after-init --log-level warn || exit 1
     # Odoo installs partner_autocomplete by itself; it calls an online
     # service at the first login and logs errors on a machine without
     # internet. The demo does not need it.
-    # --load-language on a new database makes Chinese the only active
-    # language and every user's: keep English active and the users' default,
-    # each user picks 中文 in Preferences.
-    echo "env['ir.module.module'].search([('name', '=', 'partner_autocomplete'), ('state', '=', 'installed')]).button_immediate_uninstall(); env['res.lang']._activate_lang('en_US'); env['res.users'].with_context(active_test=False).search([]).write({'lang': 'en_US'}); env.cr.commit()" \
+    # Chinese is then added the way Settings > Languages adds it: English
+    # stays the users' language, each user picks 中文 in Preferences.
+    echo "env['ir.module.module'].search([('name', '=', 'partner_autocomplete'), ('state', '=', 'installed')]).button_immediate_uninstall(); env['base.language.install'].create({'lang_ids': [(6, 0, env['res.lang']._activate_lang('zh_CN').ids)]}).lang_install(); env.cr.commit()" \
         | $ODOO_BIN shell "${ODOO_DB_ARGS[@]}" --addons-path="$ADDONS_PATH" -d "$DB" \
             --no-http --log-level warn >/dev/null || exit 1
 fi
