@@ -16,7 +16,6 @@ class PrepaidAccount(models.Model):
     tenancy_id = fields.Many2one(
         "prepaid.tenancy",
         compute="_compute_tenancy_id",
-        string="Tenancy",
         groups="prepaid_billing.group_billing_user",
         help="The tenancy that opened this account (move-in).",
     )

@@ -182,7 +182,7 @@ class PrepaidTenancy(models.Model):
         for tenancy in self:
             tenancy.deposit_held = float(held.get(tenancy.id) or 0.0)
 
-    def _compute_access_url(self):
+    def _compute_access_url(self):  # pylint: disable=missing-return
         super()._compute_access_url()
         for tenancy in self:
             tenancy.access_url = f"/my/tenancies/{tenancy.id}"

@@ -28,7 +28,7 @@ class PrepaidTenancyReading(models.Model):
         readonly=True,
         help="The meter could not be read: the value was entered from a photo.",
     )
-    photo_id = fields.Many2one("ir.attachment", string="Photo", readonly=True)
+    photo_id = fields.Many2one("ir.attachment", readonly=True)
     value_text = fields.Char(
         string="Value Read", compute="_compute_value", help="The value with its unit."
     )

@@ -31,7 +31,6 @@ class PrepaidTenancy(models.Model):
     )
 
     deposit_retained = fields.Monetary(
-        string="Deposit Retained",
         tracking=True,
         copy=False,
         help="The part of the deposit kept at the final settlement (damages, "

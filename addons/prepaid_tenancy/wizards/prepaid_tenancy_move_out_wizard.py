@@ -23,7 +23,6 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
         help="End this tenancy and start the next one at the same readings.",
     )
     settle_now = fields.Boolean(
-        string="Settle Now",
         default=True,
         help="Refund or invoice the balance at once; otherwise the tenancy waits "
         "in Moving Out, and the move-out can still be cancelled.",
@@ -64,7 +63,6 @@ class PrepaidTenancyMoveOutWizard(models.TransientModel):
     )
     next_water_tariff_id = fields.Many2one(
         "prepaid.tariff",
-        string="Next Water Tariff",
         domain="[('utility', '=', 'water'), ('company_id', '=', company_id)]",
     )
     next_charge_item_ids = fields.Many2many(

@@ -22,7 +22,7 @@ class PrepaidTenancyReadingLine(models.TransientModel):
         "attach a photo of it.",
     )
     value = fields.Float(digits=(16, 3), help="kWh, or m³ for water meters.")
-    read_at = fields.Datetime(string="Read At", default=fields.Datetime.now)
+    read_at = fields.Datetime(default=fields.Datetime.now)
     photo = fields.Binary(attachment=False)
     photo_name = fields.Char()
 
