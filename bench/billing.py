@@ -588,6 +588,18 @@ class BillRun:
     sql: list[int]
 
 
+def backend_cpu(cr) -> float:
+    """CPU seconds (user + system) of this cursor's PostgreSQL backend so far
+    (from /proc: PostgreSQL runs on this machine)."""
+    cr.execute("SELECT pg_backend_pid()")
+    pid = cr.fetchone()[0]
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def unbilled(cr, meter_ids: list[int]) -> int:
     cr.execute(
         """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
@@ -598,7 +610,7 @@ def unbilled(cr, meter_ids: list[int]) -> int:
     return cr.fetchone()[0]
 
 
-def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
+def product_run(registry, probe: Probe, fleet: Fleet, batch: int, prof=None) -> BillRun:
     old = set_param(registry, BATCH_PARAM, batch)
     try:
         with registry.cursor() as cr:
@@ -610,10 +622,16 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
             charges0 = cr.fetchone()[0]
             cr.commit()
             probe.reset()
+            backend0 = backend_cpu(cr)
+            if prof is not None:
+                prof.enable()
             cpu0, started = time.process_time(), time.perf_counter()
             posted = env["prepaid.billing.engine"]._cron_bill(commit=True)
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu0
+            if prof is not None:
+                prof.disable()
+            pg_cpu = backend_cpu(cr) - backend0
             cr.execute("SELECT count(*) FROM prepaid_ledger_line")
             lines = cr.fetchone()[0] - lines0
             cr.execute("SELECT count(*) FROM prepaid_reading_charge")
@@ -637,9 +655,15 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
         f"{run.readings / wall:9.0f} readings/s  {charges} charges  {lines} wallet "
-        f"lines  cpu {cpu:5.2f} s",
+        f"lines  cpu {cpu:5.2f} s  postgres cpu {pg_cpu:5.2f} s",
         flush=True,
     )
+    steps = ", ".join(
+        f"{name} {probe.time[name]:.2f}"
+        for name in probe.STEPS
+        if name != "_bill_claimed_upto"
+    )
+    print(f"      steps (s): {steps}", flush=True)
     return run
 
 
@@ -717,13 +741,18 @@ def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int
     return runs
 
 
-def steady_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int):
-    """``count`` times: one more reading per meter (a poll), then bill it."""
+def steady_runs(
+    registry, probe: Probe, fleet: Fleet, batch: int, count: int, prof=None
+):
+    """``count`` times: one more reading per meter (a poll), then bill it.
+
+    ``prof``: a cProfile enabled around the last run's ``_cron_bill``."""
     runs = []
     for index in range(count):
         with registry.cursor() as cr:
             insert_readings(cr, fleet.meter_ids, 1, 0.5 + index / 100)
-        runs.append(product_run(registry, probe, fleet, batch))
+        last = prof if index == count - 1 else None
+        runs.append(product_run(registry, probe, fleet, batch, last))
     return runs
 
 
@@ -1060,13 +1089,15 @@ def recognize(registry, fleet: Fleet) -> tuple[dict, float, dict, int]:
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
-def print_profile(prof: cProfile.Profile, top: int, size: int) -> None:
+def print_profile(
+    prof: cProfile.Profile, top: int, size: int, what: str = "batch"
+) -> None:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(top)
         text = out.getvalue()
         start = text.find("   ncalls")
-        print(f"\n--- cProfile of one batch of {size} meters, by {key} ---")
+        print(f"\n--- cProfile of one {what} (batches of {size} meters), by {key} ---")
         print(text[start:] if start >= 0 else text)
 
 
@@ -1246,6 +1277,27 @@ def parse_args(argv=None):
         action="store_true",
         help="cProfile one batch of the first --batches size (rolled back)",
     )
+    parser.add_argument(
+        "--steady-batch",
+        type=int,
+        default=0,
+        help=f"{BATCH_PARAM} of the (a3) steady runs (default: the first --batches)",
+    )
+    parser.add_argument(
+        "--setup-only",
+        action="store_true",
+        help="build the fleet, bill its readings once and stop (then --reuse)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="no setup: the newest bench fleet of --db, (a3) steady runs only",
+    )
+    parser.add_argument(
+        "--profile-steady",
+        action="store_true",
+        help="cProfile the last (a3) steady run (_cron_bill, committed)",
+    )
     parser.add_argument("--profile-top", type=int, default=30)
     parser.add_argument(
         "--debt-limits",
@@ -1307,19 +1359,88 @@ class SqlTimer:
             print(f"  {spent:7.2f} s {self.count[key]:6d}x  {key}")
 
 
+def reuse_fleet(registry) -> Fleet:
+    """The fleet of the newest ``Bench Billing`` company of the database
+    (``--reuse``): its product meters active again, the others archived."""
+    with registry.cursor() as cr:
+        cr.execute(
+            """SELECT id FROM res_company WHERE name LIKE 'Bench Billing %%'
+                ORDER BY id DESC LIMIT 1"""
+        )
+        row = cr.fetchone()
+        if not row:
+            raise SystemExit("--reuse: no Bench Billing company in this database")
+        company_id = row[0]
+        cr.execute(
+            """UPDATE prepaid_meter SET active = (company_id = %s AND name LIKE 'BB%%')
+                WHERE company_id IN (
+                      SELECT id FROM res_company WHERE name LIKE 'Bench Billing %%')""",
+            [company_id],
+        )
+        cr.execute(
+            """SELECT m.id, m.billing_account_id FROM prepaid_meter m
+                WHERE m.company_id = %s AND m.active ORDER BY m.id""",
+            [company_id],
+        )
+        rows = cr.fetchall()
+        cr.execute("SELECT tariff_id FROM prepaid_account WHERE id = %s", [rows[0][1]])
+        tariff_id = cr.fetchone()[0]
+    print(f"  reusing company {company_id}: {len(rows)} meters", flush=True)
+    return Fleet(
+        company_id=company_id,
+        tariff_id=tariff_id,
+        meter_ids=[r[0] for r in rows],
+        account_ids=[r[1] for r in rows],
+        naive_meter_ids=[],
+        naive_account_ids=[],
+    )
+
+
+def run_steady(args, registry, probe, fleet, batch, timer):
+    print(f"\n(a3) steady state: one new reading per meter, batch {batch}", flush=True)
+    if timer is not None:
+        timer.reset()
+        timer.active = True
+    steady_prof = cProfile.Profile() if args.profile_steady else None
+    steady = steady_runs(registry, probe, fleet, batch, args.steady, steady_prof)
+    if timer is not None:
+        timer.active = False
+        timer.print(args.sql_top, "the steady runs")
+    if steady_prof is not None:
+        print_profile(steady_prof, args.profile_top, batch, "steady run")
+    walls = ", ".join(f"{run.wall:.2f}" for run in steady)
+    print(
+        f"  steady: {len(fleet.meter_ids)} meters, batch {batch}: {walls} s "
+        f"per run; load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    return steady
+
+
 def run(args) -> None:
     registry = open_registry(args.db)
     probe = Probe(registry)
+    batches = [int(b) for b in args.batches.split(",") if b]
+    steady_batch = args.steady_batch or batches[0]
+    timer = SqlTimer() if args.sql_top else None
+    if args.reuse:
+        fleet = reuse_fleet(registry)
+        steady = run_steady(args, registry, probe, fleet, steady_batch, timer)
+        checks = check(registry, fleet, fleet.meter_ids, fleet.account_ids)
+        report(args, fleet, [], None, [], checks, None, None, steady=steady)
+        return
     print("setting up", flush=True)
     fleet = build_fleet(registry, args)
-    batches = [int(b) for b in args.batches.split(",") if b]
+    if args.setup_only:
+        # bill what the setup inserted: the next --reuse run starts steady
+        product_run(registry, probe, fleet, steady_batch)
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     prof = cProfile.Profile() if args.profile else None
     print("\n(c) statements per batch", flush=True)
     sql_rows = sql_per_batch(registry, probe, sizes, batches[0], prof)
     print("\n(a) product path", flush=True)
     runs = []
-    timer = SqlTimer() if args.sql_top else None
     for index, batch in enumerate(batches):
         if index:
             reset_billing(registry, fleet)
@@ -1336,14 +1457,7 @@ def run(args) -> None:
         parallel = workers_run(registry, fleet, batches[0], args.workers)
     steady = None
     if args.steady:
-        print("\n(a3) steady state: one new reading per meter", flush=True)
-        if timer is not None:
-            timer.reset()
-            timer.active = True
-        steady = steady_runs(registry, probe, fleet, batches[0], args.steady)
-        if timer is not None:
-            timer.active = False
-            timer.print(args.sql_top, "the steady runs")
+        steady = run_steady(args, registry, probe, fleet, steady_batch, timer)
     if args.debt_limits:
         print("\n(e) debt recovery and limits on every account", flush=True)
         debt_limit_runs(registry, probe, fleet, batches[0], args.debt_limits)

@@ -86,19 +86,20 @@ class PrepaidBillingDeduction(models.AbstractModel):
         """
         if commit is None:
             commit = not odoo_module.current_test
-        batch = int(
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("prepaid_billing.bill_batch_meters", 1000)
+        params = self.env["ir.config_parameter"].sudo()
+        batch = int(params.get_param("prepaid_billing.bill_batch_meters", 1000))
+        steady = max(
+            batch,
+            int(params.get_param("prepaid_billing.bill_batch_meters_steady", 10000)),
         )
-        done, last = 0, 0
+        done, last, size = 0, 0, batch
         while True:
             if commit:
                 # The batch (claim and billing) runs in READ COMMITTED: see
                 # start_read_committed; wallets are locked row by row anyway.
                 start_read_committed(self.env.cr)
             meter_ids = self._claim_meters(
-                batch,
+                size,
                 meter_ids=meters.ids if meters is not None else None,
                 after_id=last,
             )
@@ -107,6 +108,9 @@ class PrepaidBillingDeduction(models.AbstractModel):
             charged, resume_after = self._bill_claimed_upto(meter_ids)
             done += charged
             last = meter_ids[-1] if resume_after is None else resume_after
+            size = batch_core.next_batch_size(
+                batch, steady, len(meter_ids), charged, resume_after is None
+            )
             if commit:
                 # Each batch is committed so that the meter locks are released
                 # and a crash or timeout does not roll back the batches billed.

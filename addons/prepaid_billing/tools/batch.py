@@ -347,3 +347,23 @@ class CopyStream:
         self._pending.clear()
         self._size = 0
         return data
+
+
+#: Readings a meter may bring to a batch for billing to count as keeping up
+#: with the polls (see :func:`next_batch_size`).
+STEADY_READINGS_PER_METER = 2
+
+
+def next_batch_size(batch, steady, meters, charged, complete):
+    """Meters to claim for the next batch of a billing run.
+
+    A backlog (many readings a meter) is billed ``batch`` meters at a time:
+    its cost is its readings. Once billing keeps up with the polls (the last
+    batch took every reading of its ``meters`` and they had at most
+    :data:`STEADY_READINGS_PER_METER` each), a batch's cost is its meters (a
+    wallet line, a watermark and a balance each) plus a fixed cost per batch
+    (its statements): the run goes on with ``steady`` meters a batch.
+    """
+    if complete and meters and charged <= STEADY_READINGS_PER_METER * meters:
+        return steady
+    return batch
