@@ -367,7 +367,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
                     "count": group.count,
                 }
             else:
-                name = f"{quantity} {group.unit}"
+                name = f"{quantity!s} {group.unit}"
             vals_list.append(
                 {
                     "id": group.line_id,

@@ -1,4 +1,5 @@
 from datetime import date
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError
@@ -607,3 +608,68 @@ class TestHotTables(BillingCase):
                 "prepaid_daily_usage": ["fillfactor=70"],
             },
         )
+
+
+@tagged("post_install", "-at_install")
+class TestSteadyBatches(BillingCase):
+    """A backlog is billed ``bill_batch_meters`` meters at a time; once a
+    batch shows billing keeping up (one or two readings a meter), the run
+    goes on with ``bill_batch_meters_steady`` meters a batch."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.meters = cls.env["prepaid.meter"]
+        cls.accounts = cls.env["prepaid.account"]
+        for device in (1, 2, 3, 4):
+            meter = cls.make_meter(cls.gateway, device)
+            cls.meters |= meter
+            cls.accounts |= cls.make_account(meter, opening=100.0)
+
+    def claims(self):
+        """Bill this test's meters; returns (readings charged, the claim
+        size of each batch)."""
+        Engine = type(self.env["prepaid.billing.engine"])
+        claim = Engine._claim_meters
+        sizes = []
+
+        def recording(engine, limit, *args, **kwargs):
+            sizes.append(limit)
+            return claim(engine, limit, *args, **kwargs)
+
+        with patch.object(Engine, "_claim_meters", recording):
+            charged = self.bill()
+        return charged, sizes
+
+    def test_backlog_then_steady_batches(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("prepaid_billing.bill_batch_meters", "1")
+        params.set_param("prepaid_billing.bill_batch_meters_steady", "3")
+        for hour, kwh in enumerate((1000.0, 1001.0, 1002.0, 1003.0), start=1):
+            for meter in self.meters:
+                self.reading(meter, kwh, f"2026-03-02 0{hour}:00:00")
+        # three readings a meter: a backlog, one meter at a time
+        self.assertEqual(self.claims(), (12, [1, 1, 1, 1, 1]))
+        for meter in self.meters:
+            self.reading(meter, 1004.5, "2026-03-02 05:00:00")
+        # one reading a meter: the first batch shows it, the others take
+        # three meters
+        self.assertEqual(self.claims(), (4, [1, 3, 3]))
+        lines = self.accounts.ledger_line_ids.filtered(
+            lambda line: line.line_type == "consumption"
+        )
+        # 3 kWh then 1.5 kWh at 0.80, a wallet line per meter and batch
+        self.assertEqual(len(lines), 8)
+        self.assertEqual(self.accounts.mapped("balance"), [96.4] * 4)
+        self.assertEqual(len(self.charges(self.meters)), 16)
+        # a steady batch that does not take every reading (the reading limit)
+        # goes back to the configured batch
+        params.set_param("prepaid_billing.bill_batch_readings", "1")
+        for meter in self.meters:
+            self.reading(meter, 1005.0, "2026-03-02 06:00:00")
+            self.reading(meter, 1006.0, "2026-03-02 07:00:00")
+        charged, sizes = self.claims()
+        self.assertEqual(charged, 8)
+        self.assertEqual(set(sizes), {1}, sizes)
+        self.assertEqual(self.accounts.mapped("balance"), [94.8] * 4)
+        self.assert_reconciled()

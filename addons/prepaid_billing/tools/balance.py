@@ -102,6 +102,15 @@ def _sign(value):
     return (value > ZERO) - (value < ZERO)
 
 
+class _Amounts(dict):
+    """``to_decimal`` of the amounts that repeat over a batch's accounts
+    (thresholds, credit limits, rounding steps), each converted once."""
+
+    def __missing__(self, value):
+        amount = self[value] = to_decimal(value)
+        return amount
+
+
 def decide(rows):
     """:class:`Decisions` for the :class:`AccountRow` ``rows``.
 
@@ -111,20 +120,21 @@ def decide(rows):
     """
     decisions = Decisions([], [], {}, [], [], [], [])
     rounders = {}
+    amounts = _Amounts()
     for row in rows:
         round_ = rounders.get(row.rounding)
         if round_ is None:
             round_ = rounders[row.rounding] = rounder(to_decimal(row.rounding))
         balance = to_decimal(row.balance)
-        level = _level(row, balance, round_)
+        level = _level(row, balance, round_, amounts)
         if level > row.alarm_level:
             decisions.raise_events.append((row.id, f"alarm{level}"))
         elif level < row.alarm_level:
             decisions.resets.append((row.id, level))
         if level != row.alarm_level:
             decisions.by_level.setdefault(level, []).append(row.id)
-        emergency = to_decimal(row.emergency or 0)
-        credit_limit = to_decimal(row.credit_limit)
+        emergency = amounts[row.emergency or 0]
+        credit_limit = amounts[row.credit_limit]
         exhausted = _sign(round_(balance + credit_limit + emergency)) <= 0
         if emergency > ZERO:
             below = _sign(round_(balance)) < 0
@@ -143,11 +153,11 @@ def decide(rows):
     return decisions
 
 
-def _level(row, balance, round_):
+def _level(row, balance, round_, amounts):
     """:func:`alarm_level` of ``row`` at ``balance`` (converted)."""
     level = 0
     for number, threshold in enumerate((row.alarm1, row.alarm2, row.alarm3), 1):
-        if _sign(round_(balance - to_decimal(threshold))) <= 0:
+        if _sign(round_(balance - amounts[threshold])) <= 0:
             level = number
     return level
 
