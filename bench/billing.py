@@ -586,6 +586,7 @@ class BillRun:
     readings: int
     steps: dict[str, float]
     sql: list[int]
+    pg_cpu: float = 0.0
 
 
 def backend_cpu(cr) -> float:
@@ -651,6 +652,7 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int, prof=None) -> 
         readings=todo - left,
         steps=dict(probe.time),
         sql=[n for n, _t in probe.calls["_bill_claimed_upto"]],
+        pg_cpu=pg_cpu,
     )
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
@@ -741,6 +743,27 @@ def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int
     return runs
 
 
+#: The tables every steady run rewrites a row of per meter.
+HOT_TABLES = [
+    "prepaid_meter",
+    "prepaid_account",
+    "prepaid_daily_usage",
+    "prepaid_reading",
+    "prepaid_ledger_line",
+    "prepaid_reading_charge",
+]
+
+
+def vacuum_hot(registry) -> None:
+    """VACUUM ANALYZE the tables a steady run rewrites, before it (not
+    timed): each run leaves a dead version of every meter, account and day
+    row, which autovacuum removes on a production server (its threshold, 20 %
+    of a table, is passed by every poll); a server running with autovacuum
+    off (as this machine's) would otherwise measure the bloat of the earlier
+    runs."""
+    vacuum(registry.db_name, HOT_TABLES)
+
+
 def steady_runs(
     registry, probe: Probe, fleet: Fleet, batch: int, count: int, prof=None
 ):
@@ -751,6 +774,7 @@ def steady_runs(
     for index in range(count):
         with registry.cursor() as cr:
             insert_readings(cr, fleet.meter_ids, 1, 0.5 + index / 100)
+        vacuum_hot(registry)
         last = prof if index == count - 1 else None
         runs.append(product_run(registry, probe, fleet, batch, last))
     return runs
@@ -1284,6 +1308,12 @@ def parse_args(argv=None):
         help=f"{BATCH_PARAM} of the (a3) steady runs (default: the first --batches)",
     )
     parser.add_argument(
+        "--steady-compare",
+        action="store_true",
+        help="(a3) alternates runs with every batch of --steady-batch meters "
+        "and runs with the engine's steady batches",
+    )
+    parser.add_argument(
         "--setup-only",
         action="store_true",
         help="build the fleet, bill its readings once and stop (then --reuse)",
@@ -1396,13 +1426,19 @@ def reuse_fleet(registry) -> Fleet:
     )
 
 
+STEADY_PARAM = "prepaid_billing.bill_batch_meters_steady"
+
+
 def run_steady(args, registry, probe, fleet, batch, timer):
     print(f"\n(a3) steady state: one new reading per meter, batch {batch}", flush=True)
     if timer is not None:
         timer.reset()
         timer.active = True
     steady_prof = cProfile.Profile() if args.profile_steady else None
-    steady = steady_runs(registry, probe, fleet, batch, args.steady, steady_prof)
+    if args.steady_compare:
+        steady = steady_compare(registry, probe, fleet, batch, args.steady)
+    else:
+        steady = steady_runs(registry, probe, fleet, batch, args.steady, steady_prof)
     if timer is not None:
         timer.active = False
         timer.print(args.sql_top, "the steady runs")
@@ -1415,6 +1451,52 @@ def run_steady(args, registry, probe, fleet, batch, timer):
         flush=True,
     )
     return steady
+
+
+def steady_compare(registry, probe, fleet, batch, count):
+    """``count`` rounds of two steady runs, alternating which goes first:
+    every batch of ``batch`` meters (as before issue 22: the steady size
+    set to the batch) and the engine's own steady batches. Prints the
+    medians of wall time and of CPU time (this process + its PostgreSQL
+    backend) and their ratios."""
+    runs = {"fixed": [], "steady": []}
+    for index in range(count):
+        order = ("fixed", "steady") if index % 2 == 0 else ("steady", "fixed")
+        for mode in order:
+            # None leaves the parameter as it is (the engine's default)
+            old = set_param(registry, STEADY_PARAM, batch if mode == "fixed" else None)
+            try:
+                print(f"  [{mode}]", flush=True)
+                with registry.cursor() as cr:
+                    insert_readings(cr, fleet.meter_ids, 1, 0.3 + index / 100)
+                vacuum_hot(registry)
+                runs[mode].append(product_run(registry, probe, fleet, batch))
+            finally:
+                set_param(registry, STEADY_PARAM, old or False)
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    figures = {
+        mode: (
+            median([r.wall for r in done]),
+            median([r.cpu + r.pg_cpu for r in done]),
+        )
+        for mode, done in runs.items()
+    }
+    for mode, (wall, cpu) in figures.items():
+        print(
+            f"  {mode:6s} median wall {wall:6.2f} s, cpu (odoo + postgres) "
+            f"{cpu:6.2f} s over {count} runs",
+            flush=True,
+        )
+    print(
+        f"  steady / fixed: wall {figures['steady'][0] / figures['fixed'][0]:.2f}, "
+        f"cpu {figures['steady'][1] / figures['fixed'][1]:.2f} "
+        f"(load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+    return runs["steady"]
 
 
 def run(args) -> None:

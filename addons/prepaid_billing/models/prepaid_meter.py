@@ -121,10 +121,16 @@ class PrepaidMeter(models.Model):
             if good_only
             else SQL()
         )
+        # OFFSET 0 keeps the EXISTS a probe of the (meter_id, id) index per
+        # meter, stopped at the first reading after the watermark: flattened
+        # into a semi-join, PostgreSQL may merge the meters with every
+        # reading of the table (all the history) to find none (the last
+        # claim of a run, with nothing left to bill).
         query.add_where(
             SQL(
                 """EXISTS (SELECT 1 FROM prepaid_reading r
-                            WHERE r.meter_id = %s AND r.id > GREATEST(%s) %s)""",
+                            WHERE r.meter_id = %s AND r.id > GREATEST(%s) %s
+                           OFFSET 0)""",
                 SQL.identifier(table, "id"),
                 watermark,
                 good,

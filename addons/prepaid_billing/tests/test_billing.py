@@ -671,5 +671,5 @@ class TestSteadyBatches(BillingCase):
         charged, sizes = self.claims()
         self.assertEqual(charged, 8)
         self.assertEqual(set(sizes), {1}, sizes)
-        self.assertEqual(self.accounts.mapped("balance"), [94.8] * 4)
+        self.assertEqual(self.accounts.mapped("balance"), [95.2] * 4)
         self.assert_reconciled()
