@@ -791,9 +791,11 @@ def _worker(dbname: str, ready, start, results) -> None:
         engine = env["prepaid.billing.engine"]
         ready.put(True)
         start.wait()
+        backend0 = backend_cpu(cr)
         cpu0, started = time.process_time(), time.perf_counter()
         done = engine._cron_bill(commit=True)
-        results.put((done, time.perf_counter() - started, time.process_time() - cpu0))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        results.put((done, wall, cpu, backend_cpu(cr) - backend0))
 
 
 def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
@@ -830,20 +832,22 @@ def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
             left = unbilled(cr, fleet.meter_ids)
     finally:
         set_param(registry, BATCH_PARAM, old or False)
-    charged = sum(done for done, _w, _c in outcome)
+    charged = sum(done for done, _w, _c, _p in outcome)
     run = BillRun(
         batch=batch,
         wall=wall,
-        cpu=sum(cpu for _d, _w, cpu in outcome),
+        cpu=sum(cpu for _d, _w, cpu, _p in outcome),
         lines=lines,
         readings=todo - left,
         steps={},
         sql=[],
+        pg_cpu=sum(pg for _d, _w, _c, pg in outcome),
     )
     print(
         f"  {workers} workers, batch {batch:5d}: {wall:6.2f} s  "
         f"{run.readings / wall:9.0f} readings/s  {charged} charges "
-        f"(per worker {[d for d, _w, _c in outcome]})  {lines} wallet lines"
+        f"(per worker {[d for d, _w, _c, _p in outcome]})  {lines} wallet lines  "
+        f"cpu {run.cpu:5.2f} s  postgres cpu {run.pg_cpu:5.2f} s"
         f"{'  WARNING: ' + str(left) + ' left unbilled' if left else ''}",
         flush=True,
     )
@@ -1308,6 +1312,12 @@ def parse_args(argv=None):
         help=f"{BATCH_PARAM} of the (a3) steady runs (default: the first --batches)",
     )
     parser.add_argument(
+        "--steady-workers",
+        type=int,
+        default=0,
+        help="(a3) each steady run billed by this many worker processes at once",
+    )
+    parser.add_argument(
         "--steady-compare",
         action="store_true",
         help="(a3) alternates runs with every batch of --steady-batch meters "
@@ -1435,7 +1445,14 @@ def run_steady(args, registry, probe, fleet, batch, timer):
         timer.reset()
         timer.active = True
     steady_prof = cProfile.Profile() if args.profile_steady else None
-    if args.steady_compare:
+    if args.steady_workers > 1:
+        steady = []
+        for index in range(args.steady):
+            with registry.cursor() as cr:
+                insert_readings(cr, fleet.meter_ids, 1, 0.7 + index / 100)
+            vacuum_hot(registry)
+            steady.append(workers_run(registry, fleet, batch, args.steady_workers))
+    elif args.steady_compare:
         steady = steady_compare(registry, probe, fleet, batch, args.steady)
     else:
         steady = steady_runs(registry, probe, fleet, batch, args.steady, steady_prof)

@@ -90,7 +90,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
         batch = int(params.get_param("prepaid_billing.bill_batch_meters", 1000))
         steady = max(
             batch,
-            int(params.get_param("prepaid_billing.bill_batch_meters_steady", 10000)),
+            int(params.get_param("prepaid_billing.bill_batch_meters_steady", 5000)),
         )
         done, last, size = 0, 0, batch
         while True:
