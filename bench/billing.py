@@ -271,11 +271,13 @@ def create_accounts(env, meters, tariff, label: str):
     )
     env.flush_all()
     env.cr.execute(
-        """UPDATE prepaid_meter m SET billing_account_id = u.account_id,
-                  billed_reading_id = NULL, bill_carry = 0, bill_period_qty = 0
+        """UPDATE prepaid_meter m SET billing_account_id = u.account_id
              FROM unnest(%s::int4[], %s::int4[]) AS u(id, account_id)
             WHERE m.id = u.id""",
         [meters.ids, accounts.ids],
+    )
+    env.cr.execute(
+        "DELETE FROM prepaid_meter_billing WHERE meter_id = ANY(%s)", [meters.ids]
     )
     env.invalidate_all()
     return accounts
@@ -496,11 +498,7 @@ def reset_billing(registry, fleet: Fleet) -> None:
             [accounts],
         )
         cr.execute(
-            """UPDATE prepaid_meter SET billed_reading_id = NULL,
-                      bill_band_kwh = NULL, bill_period_start = NULL,
-                      bill_period_qty = 0, bill_carry = 0
-                WHERE id = ANY(%s)""",
-            [meters],
+            "DELETE FROM prepaid_meter_billing WHERE meter_id = ANY(%s)", [meters]
         )
         cr.execute(
             "DELETE FROM prepaid_alarm_notice WHERE account_id = ANY(%s)", [accounts]
@@ -605,7 +603,8 @@ def unbilled(cr, meter_ids: list[int]) -> int:
     cr.execute(
         """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
                 ON m.id = r.meter_id
-            WHERE m.id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)""",
+              LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
+            WHERE m.id = ANY(%s) AND r.id > COALESCE(b.billed_reading_id, 0)""",
         [meter_ids],
     )
     return cr.fetchone()[0]

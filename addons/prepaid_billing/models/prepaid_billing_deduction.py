@@ -225,13 +225,14 @@ class PrepaidBillingDeduction(models.AbstractModel):
         self.env.cr.execute(
             """
             SELECT m.id, m.billing_account_id, m.billing_mode, m.meter_type,
-                   m.billed_reading_id, m.bill_band_kwh, m.bill_period_start,
-                   m.bill_period_qty, m.bill_carry, m.meter_balance_mirror,
+                   b.billed_reading_id, b.bill_band_kwh, b.bill_period_start,
+                   b.bill_period_qty, b.bill_carry, b.meter_balance_mirror,
                    COALESCE(m.tariff_id, CASE WHEN m.meter_type = 'water'
                             THEN a.water_tariff_id ELSE a.tariff_id END),
                    COALESCE(s.tz, 'UTC')
               FROM prepaid_meter m
               JOIN prepaid_account a ON a.id = m.billing_account_id
+              LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
               LEFT JOIN prepaid_site s ON s.id = m.site_id
              WHERE m.id = ANY(%s)
             """,
@@ -279,10 +280,12 @@ class PrepaidBillingDeduction(models.AbstractModel):
                             THEN (r.values_json->>'balance')::float8 END,
                        r.energy_total_kwh::float8, r.volume_m3::float8
                   FROM (SELECT m.id, m.billing_mode,
-                               COALESCE(m.billed_reading_id, 0) AS watermark,
+                               COALESCE(b.billed_reading_id, 0) AS watermark,
                                m.id = ANY(%s) AS banded,
                                %s AS hold
-                          FROM prepaid_meter m WHERE m.id = ANY(%s)) m
+                          FROM prepaid_meter m
+                          LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
+                         WHERE m.id = ANY(%s)) m
                  CROSS JOIN LATERAL (
                        SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3,
                               r.anomaly, r.energy_sharp_kwh, r.energy_peak_kwh,
@@ -415,12 +418,15 @@ class PrepaidBillingDeduction(models.AbstractModel):
             "meter_balance_mirror": [m.mirror for m in meters],
         }
         unnest = ", ".join(f"%s::{kind}[]" for kind in BILL_COLUMNS.values())
-        sets = ", ".join(f"{c} = u.{c}" for c in list(BILL_COLUMNS)[1:])
+        names = list(BILL_COLUMNS)[1:]
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names)
+        # The narrow table of the billing state (prepaid_meter.init): the
+        # update of a meter billed before is HOT, the first one inserts.
         self.env.cr.execute(
             f"""
-            UPDATE prepaid_meter m SET {sets}
-              FROM unnest({unnest}) AS u({", ".join(BILL_COLUMNS)})
-             WHERE m.id = u.id
+            INSERT INTO prepaid_meter_billing (meter_id, {", ".join(names)})
+            SELECT * FROM unnest({unnest})
+            ON CONFLICT (meter_id) DO UPDATE SET {sets}
             """,  # noqa: S608 - column names are constants of this module
             [array_literal(values[column]) for column in BILL_COLUMNS],
         )

@@ -394,8 +394,7 @@ class TestConcurrentBilling(BillingCase):
                 [ids["accounts"]],
             )
             cr.execute(
-                "UPDATE prepaid_meter SET billing_account_id = NULL, "
-                "billed_reading_id = NULL WHERE id = ANY(%s)",
+                "UPDATE prepaid_meter SET billing_account_id = NULL WHERE id = ANY(%s)",
                 [ids["meters"]],
             )
             cr.execute(
@@ -452,6 +451,64 @@ class TestConcurrentBilling(BillingCase):
         self.assertEqual(float(total), 40.0)
         self.assertEqual(lines_total, -40.0)
         self.assertEqual(balances, -40.0)
+
+    def _charges_by_meter(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT c.meter_id, count(*), count(DISTINCT c.id)
+                     FROM prepaid_reading_charge c
+                    WHERE c.meter_id = ANY(%s) GROUP BY c.meter_id""",
+                [self.ids["meters"]],
+            )
+            return {
+                meter: (count, distinct) for meter, count, distinct in cr.fetchall()
+            }
+
+    def _run_cron(self, xmlid):
+        """Run the code of the billing cron ``xmlid`` in a transaction of its
+        own, committed (as a cron worker does)."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env.ref(xmlid).ir_actions_server_id.run()
+
+    def test_the_second_cron_bills_the_meters_the_first_does_not_hold(self):
+        meters = self.ids["meters"]
+        held, free = meters[:4], meters[4:]
+        # The first billing worker is in the middle of a batch: it holds the
+        # locks of its meters until that batch is committed.
+        holder = self.registry.cursor()
+        try:
+            holder.execute(
+                "SELECT id FROM prepaid_meter WHERE id = ANY(%s) FOR NO KEY UPDATE",
+                [held],
+            )
+            self._run_cron("prepaid_billing.ir_cron_bill_readings_2")
+            by_meter = self._charges_by_meter()
+            # the second worker skipped the locked meters and billed the others
+            self.assertEqual(sorted(by_meter), sorted(free))
+            self.assertEqual(set(by_meter.values()), {(5, 5)})
+        finally:
+            holder.rollback()
+            holder.close()
+        # The first worker goes on; the second has nothing left to take.
+        self._run_cron("prepaid_billing.ir_cron_bill_readings")
+        self._run_cron("prepaid_billing.ir_cron_bill_readings_2")
+        by_meter = self._charges_by_meter()
+        self.assertEqual(sorted(by_meter), sorted(meters))
+        self.assertEqual(set(by_meter.values()), {(5, 5)}, "each reading once")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT count(*), COALESCE(SUM(amount), 0) FROM prepaid_ledger_line
+                    WHERE account_id = ANY(%s) AND line_type = 'consumption'""",
+                [self.ids["accounts"]],
+            )
+            lines, total = cr.fetchone()
+            cr.execute(
+                "SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
+                [self.ids["accounts"]],
+            )
+            balances = float(cr.fetchone()[0])
+        self.assertEqual((lines, float(total), balances), (8, -40.0, -40.0))
 
     def _reset_batch(self):
         with self.registry.cursor() as cr:
