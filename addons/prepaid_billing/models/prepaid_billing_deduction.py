@@ -386,6 +386,10 @@ class PrepaidBillingDeduction(models.AbstractModel):
                     "unit": group.unit,
                     "tariff_version_id": group.version_key,
                     "payment_method": "meter" if mirror else None,
+                    # No "posted by": billing posts them, and the cron's user
+                    # is the line's create_uid already (one foreign key less
+                    # to check for each line of a batch).
+                    "user_id": None,
                     "pricing_detail": json.dumps(
                         {"readings": group.count, "lines": group.summary()}
                     ),

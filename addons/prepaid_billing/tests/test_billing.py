@@ -666,6 +666,46 @@ class TestHotTables(BillingCase):
             },
         )
 
+    def _updates(self, table):
+        self.env.cr.execute(
+            """SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+                WHERE relname = %s""",
+            [table],
+        )
+        return self.env.cr.fetchone()
+
+    def test_billing_moves_a_narrow_watermark_row_in_place(self):
+        # the billing state has a table of its own: no index but its key,
+        # room left on each page
+        self.env.cr.execute(
+            """SELECT c.reloptions, array_agg(i.indexrelid::regclass::text)
+                 FROM pg_class c JOIN pg_index i ON i.indrelid = c.oid
+                WHERE c.relname = 'prepaid_meter_billing' GROUP BY c.reloptions"""
+        )
+        self.assertEqual(
+            self.env.cr.fetchone(), (["fillfactor=70"], ["prepaid_meter_billing_pkey"])
+        )
+        meter = self.make_meter(self.gateway, 7)
+        account = self.make_account(meter, opening=50.0)
+        self.reading(meter, 10.0, "2026-03-02 02:00:00")
+        self.reading(meter, 11.0, "2026-03-02 03:00:00")
+        self.bill()
+        last = self.reading(meter, 12.0, "2026-03-02 04:00:00")
+        self.env.flush_all()
+        meters_before = self._updates("prepaid_meter")
+        state_before = self._updates("prepaid_meter_billing")
+        self.assertEqual(self.bill(), 1)
+        meters_after = self._updates("prepaid_meter")
+        state_after = self._updates("prepaid_meter_billing")
+        self.assertEqual(meters_after, meters_before, "the meter row is not rewritten")
+        self.assertEqual(
+            (state_after[0] - state_before[0], state_after[1] - state_before[1]),
+            (1, 1),
+            "one update, heap-only",
+        )
+        self.assertEqual(meter.billed_reading_id, last)
+        self.assertEqual(account.balance, 48.4)
+
 
 @tagged("post_install", "-at_install")
 class TestSteadyBatches(BillingCase):
