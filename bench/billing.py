@@ -745,6 +745,7 @@ def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int
 #: The tables every steady run rewrites a row of per meter.
 HOT_TABLES = [
     "prepaid_meter",
+    "prepaid_meter_billing",
     "prepaid_account",
     "prepaid_daily_usage",
     "prepaid_reading",
