@@ -123,16 +123,23 @@ class PrepaidMeter(models.Model):
         it are never removed by the retention (it keeps the watermark and
         what follows), and a meter deleted takes its row with it.
         """
-        super().init()
+        result = super().init()
         cr = self.env.cr
         cr.execute("SELECT to_regclass(%s)", [BILLING_TABLE])
         if cr.fetchone()[0] is None:
-            columns = ", ".join(f"{c} {kind}" for c, kind in BILLING_COLUMNS.items())
+            ident = SQL.identifier
             cr.execute(
-                f"""CREATE TABLE {BILLING_TABLE} (
-                    meter_id int4 PRIMARY KEY
-                        REFERENCES prepaid_meter (id) ON DELETE CASCADE,
-                    {columns})"""  # noqa: S608 - constants of this module
+                SQL(
+                    """CREATE TABLE %s (
+                        meter_id int4 PRIMARY KEY
+                            REFERENCES prepaid_meter (id) ON DELETE CASCADE,
+                        %s)""",
+                    ident(BILLING_TABLE),
+                    SQL(", ").join(
+                        SQL("%s %s", ident(column), SQL(kind))
+                        for column, kind in BILLING_COLUMNS.items()
+                    ),
+                )
             )
             # A database from before: the state moves off the meter rows.
             cr.execute(
@@ -142,19 +149,30 @@ class PrepaidMeter(models.Model):
                 [list(BILLING_COLUMNS)],
             )
             if cr.fetchone()[0] == len(BILLING_COLUMNS):
-                names = ", ".join(BILLING_COLUMNS)
+                names = SQL(", ").join(ident(column) for column in BILLING_COLUMNS)
                 cr.execute(
-                    f"""INSERT INTO {BILLING_TABLE} (meter_id, {names})
-                        SELECT id, {names} FROM prepaid_meter
-                         WHERE billed_reading_id IS NOT NULL
-                            OR meter_balance_mirror IS NOT NULL
-                            OR bill_band_kwh IS NOT NULL"""  # noqa: S608
+                    SQL(
+                        """INSERT INTO %s (meter_id, %s)
+                           SELECT id, %s FROM prepaid_meter
+                            WHERE billed_reading_id IS NOT NULL
+                               OR meter_balance_mirror IS NOT NULL
+                               OR bill_band_kwh IS NOT NULL""",
+                        ident(BILLING_TABLE),
+                        names,
+                        names,
+                    )
                 )
                 cr.execute(
-                    "ALTER TABLE prepaid_meter "
-                    + ", ".join(f"DROP COLUMN {c}" for c in BILLING_COLUMNS)
+                    SQL(
+                        "ALTER TABLE prepaid_meter %s",
+                        SQL(", ").join(
+                            SQL("DROP COLUMN %s", ident(column))
+                            for column in BILLING_COLUMNS
+                        ),
+                    )
                 )
         set_fillfactor(cr, BILLING_TABLE, 70)
+        return result
 
     def _compute_billing_state(self):
         rows = {}
