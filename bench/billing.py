@@ -271,11 +271,13 @@ def create_accounts(env, meters, tariff, label: str):
     )
     env.flush_all()
     env.cr.execute(
-        """UPDATE prepaid_meter m SET billing_account_id = u.account_id,
-                  billed_reading_id = NULL, bill_carry = 0, bill_period_qty = 0
+        """UPDATE prepaid_meter m SET billing_account_id = u.account_id
              FROM unnest(%s::int4[], %s::int4[]) AS u(id, account_id)
             WHERE m.id = u.id""",
         [meters.ids, accounts.ids],
+    )
+    env.cr.execute(
+        "DELETE FROM prepaid_meter_billing WHERE meter_id = ANY(%s)", [meters.ids]
     )
     env.invalidate_all()
     return accounts
@@ -496,11 +498,7 @@ def reset_billing(registry, fleet: Fleet) -> None:
             [accounts],
         )
         cr.execute(
-            """UPDATE prepaid_meter SET billed_reading_id = NULL,
-                      bill_band_kwh = NULL, bill_period_start = NULL,
-                      bill_period_qty = 0, bill_carry = 0
-                WHERE id = ANY(%s)""",
-            [meters],
+            "DELETE FROM prepaid_meter_billing WHERE meter_id = ANY(%s)", [meters]
         )
         cr.execute(
             "DELETE FROM prepaid_alarm_notice WHERE account_id = ANY(%s)", [accounts]
@@ -586,19 +584,33 @@ class BillRun:
     readings: int
     steps: dict[str, float]
     sql: list[int]
+    pg_cpu: float = 0.0
+
+
+def backend_cpu(cr) -> float:
+    """CPU seconds (user + system) of this cursor's PostgreSQL backend so far
+    (from /proc: PostgreSQL runs on this machine)."""
+    cr.execute("SELECT pg_backend_pid()")
+    pid = cr.fetchone()[0]
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def unbilled(cr, meter_ids: list[int]) -> int:
     cr.execute(
         """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
                 ON m.id = r.meter_id
-            WHERE m.id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)""",
+              LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
+            WHERE m.id = ANY(%s) AND r.id > COALESCE(b.billed_reading_id, 0)""",
         [meter_ids],
     )
     return cr.fetchone()[0]
 
 
-def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
+def product_run(registry, probe: Probe, fleet: Fleet, batch: int, prof=None) -> BillRun:
     old = set_param(registry, BATCH_PARAM, batch)
     try:
         with registry.cursor() as cr:
@@ -610,10 +622,16 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
             charges0 = cr.fetchone()[0]
             cr.commit()
             probe.reset()
+            backend0 = backend_cpu(cr)
+            if prof is not None:
+                prof.enable()
             cpu0, started = time.process_time(), time.perf_counter()
             posted = env["prepaid.billing.engine"]._cron_bill(commit=True)
             wall = time.perf_counter() - started
             cpu = time.process_time() - cpu0
+            if prof is not None:
+                prof.disable()
+            pg_cpu = backend_cpu(cr) - backend0
             cr.execute("SELECT count(*) FROM prepaid_ledger_line")
             lines = cr.fetchone()[0] - lines0
             cr.execute("SELECT count(*) FROM prepaid_reading_charge")
@@ -633,13 +651,20 @@ def product_run(registry, probe: Probe, fleet: Fleet, batch: int) -> BillRun:
         readings=todo - left,
         steps=dict(probe.time),
         sql=[n for n, _t in probe.calls["_bill_claimed_upto"]],
+        pg_cpu=pg_cpu,
     )
     print(
         f"  _cron_bill batch {batch:5d}: {wall:6.2f} s  "
         f"{run.readings / wall:9.0f} readings/s  {charges} charges  {lines} wallet "
-        f"lines  cpu {cpu:5.2f} s",
+        f"lines  cpu {cpu:5.2f} s  postgres cpu {pg_cpu:5.2f} s",
         flush=True,
     )
+    steps = ", ".join(
+        f"{name} {probe.time[name]:.2f}"
+        for name in probe.STEPS
+        if name != "_bill_claimed_upto"
+    )
+    print(f"      steps (s): {steps}", flush=True)
     return run
 
 
@@ -717,13 +742,41 @@ def debt_limit_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int
     return runs
 
 
-def steady_runs(registry, probe: Probe, fleet: Fleet, batch: int, count: int):
-    """``count`` times: one more reading per meter (a poll), then bill it."""
+#: The tables every steady run rewrites a row of per meter.
+HOT_TABLES = [
+    "prepaid_meter",
+    "prepaid_meter_billing",
+    "prepaid_account",
+    "prepaid_daily_usage",
+    "prepaid_reading",
+    "prepaid_ledger_line",
+    "prepaid_reading_charge",
+]
+
+
+def vacuum_hot(registry) -> None:
+    """VACUUM ANALYZE the tables a steady run rewrites, before it (not
+    timed): each run leaves a dead version of every meter, account and day
+    row, which autovacuum removes on a production server (its threshold, 20 %
+    of a table, is passed by every poll); a server running with autovacuum
+    off (as this machine's) would otherwise measure the bloat of the earlier
+    runs."""
+    vacuum(registry.db_name, HOT_TABLES)
+
+
+def steady_runs(
+    registry, probe: Probe, fleet: Fleet, batch: int, count: int, prof=None
+):
+    """``count`` times: one more reading per meter (a poll), then bill it.
+
+    ``prof``: a cProfile enabled around the last run's ``_cron_bill``."""
     runs = []
     for index in range(count):
         with registry.cursor() as cr:
             insert_readings(cr, fleet.meter_ids, 1, 0.5 + index / 100)
-        runs.append(product_run(registry, probe, fleet, batch))
+        vacuum_hot(registry)
+        last = prof if index == count - 1 else None
+        runs.append(product_run(registry, probe, fleet, batch, last))
     return runs
 
 
@@ -738,9 +791,11 @@ def _worker(dbname: str, ready, start, results) -> None:
         engine = env["prepaid.billing.engine"]
         ready.put(True)
         start.wait()
+        backend0 = backend_cpu(cr)
         cpu0, started = time.process_time(), time.perf_counter()
         done = engine._cron_bill(commit=True)
-        results.put((done, time.perf_counter() - started, time.process_time() - cpu0))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        results.put((done, wall, cpu, backend_cpu(cr) - backend0))
 
 
 def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
@@ -777,20 +832,22 @@ def workers_run(registry, fleet: Fleet, batch: int, workers: int) -> BillRun:
             left = unbilled(cr, fleet.meter_ids)
     finally:
         set_param(registry, BATCH_PARAM, old or False)
-    charged = sum(done for done, _w, _c in outcome)
+    charged = sum(done for done, _w, _c, _p in outcome)
     run = BillRun(
         batch=batch,
         wall=wall,
-        cpu=sum(cpu for _d, _w, cpu in outcome),
+        cpu=sum(cpu for _d, _w, cpu, _p in outcome),
         lines=lines,
         readings=todo - left,
         steps={},
         sql=[],
+        pg_cpu=sum(pg for _d, _w, _c, pg in outcome),
     )
     print(
         f"  {workers} workers, batch {batch:5d}: {wall:6.2f} s  "
         f"{run.readings / wall:9.0f} readings/s  {charged} charges "
-        f"(per worker {[d for d, _w, _c in outcome]})  {lines} wallet lines"
+        f"(per worker {[d for d, _w, _c, _p in outcome]})  {lines} wallet lines  "
+        f"cpu {run.cpu:5.2f} s  postgres cpu {run.pg_cpu:5.2f} s"
         f"{'  WARNING: ' + str(left) + ' left unbilled' if left else ''}",
         flush=True,
     )
@@ -1060,13 +1117,15 @@ def recognize(registry, fleet: Fleet) -> tuple[dict, float, dict, int]:
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
-def print_profile(prof: cProfile.Profile, top: int, size: int) -> None:
+def print_profile(
+    prof: cProfile.Profile, top: int, size: int, what: str = "batch"
+) -> None:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(top)
         text = out.getvalue()
         start = text.find("   ncalls")
-        print(f"\n--- cProfile of one batch of {size} meters, by {key} ---")
+        print(f"\n--- cProfile of one {what} (batches of {size} meters), by {key} ---")
         print(text[start:] if start >= 0 else text)
 
 
@@ -1246,6 +1305,39 @@ def parse_args(argv=None):
         action="store_true",
         help="cProfile one batch of the first --batches size (rolled back)",
     )
+    parser.add_argument(
+        "--steady-batch",
+        type=int,
+        default=0,
+        help=f"{BATCH_PARAM} of the (a3) steady runs (default: the first --batches)",
+    )
+    parser.add_argument(
+        "--steady-workers",
+        type=int,
+        default=0,
+        help="(a3) each steady run billed by this many worker processes at once",
+    )
+    parser.add_argument(
+        "--steady-compare",
+        action="store_true",
+        help="(a3) alternates runs with every batch of --steady-batch meters "
+        "and runs with the engine's steady batches",
+    )
+    parser.add_argument(
+        "--setup-only",
+        action="store_true",
+        help="build the fleet, bill its readings once and stop (then --reuse)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="no setup: the newest bench fleet of --db, (a3) steady runs only",
+    )
+    parser.add_argument(
+        "--profile-steady",
+        action="store_true",
+        help="cProfile the last (a3) steady run (_cron_bill, committed)",
+    )
     parser.add_argument("--profile-top", type=int, default=30)
     parser.add_argument(
         "--debt-limits",
@@ -1307,19 +1399,147 @@ class SqlTimer:
             print(f"  {spent:7.2f} s {self.count[key]:6d}x  {key}")
 
 
+def reuse_fleet(registry) -> Fleet:
+    """The fleet of the newest ``Bench Billing`` company of the database
+    (``--reuse``): its product meters active again, the others archived."""
+    with registry.cursor() as cr:
+        cr.execute(
+            """SELECT id FROM res_company WHERE name LIKE 'Bench Billing %%'
+                ORDER BY id DESC LIMIT 1"""
+        )
+        row = cr.fetchone()
+        if not row:
+            raise SystemExit("--reuse: no Bench Billing company in this database")
+        company_id = row[0]
+        cr.execute(
+            """UPDATE prepaid_meter SET active = (company_id = %s AND name LIKE 'BB%%')
+                WHERE company_id IN (
+                      SELECT id FROM res_company WHERE name LIKE 'Bench Billing %%')""",
+            [company_id],
+        )
+        cr.execute(
+            """SELECT m.id, m.billing_account_id FROM prepaid_meter m
+                WHERE m.company_id = %s AND m.active ORDER BY m.id""",
+            [company_id],
+        )
+        rows = cr.fetchall()
+        cr.execute("SELECT tariff_id FROM prepaid_account WHERE id = %s", [rows[0][1]])
+        tariff_id = cr.fetchone()[0]
+    print(f"  reusing company {company_id}: {len(rows)} meters", flush=True)
+    return Fleet(
+        company_id=company_id,
+        tariff_id=tariff_id,
+        meter_ids=[r[0] for r in rows],
+        account_ids=[r[1] for r in rows],
+        naive_meter_ids=[],
+        naive_account_ids=[],
+    )
+
+
+STEADY_PARAM = "prepaid_billing.bill_batch_meters_steady"
+
+
+def run_steady(args, registry, probe, fleet, batch, timer):
+    print(f"\n(a3) steady state: one new reading per meter, batch {batch}", flush=True)
+    if timer is not None:
+        timer.reset()
+        timer.active = True
+    steady_prof = cProfile.Profile() if args.profile_steady else None
+    if args.steady_workers > 1:
+        steady = []
+        for index in range(args.steady):
+            with registry.cursor() as cr:
+                insert_readings(cr, fleet.meter_ids, 1, 0.7 + index / 100)
+            vacuum_hot(registry)
+            steady.append(workers_run(registry, fleet, batch, args.steady_workers))
+    elif args.steady_compare:
+        steady = steady_compare(registry, probe, fleet, batch, args.steady)
+    else:
+        steady = steady_runs(registry, probe, fleet, batch, args.steady, steady_prof)
+    if timer is not None:
+        timer.active = False
+        timer.print(args.sql_top, "the steady runs")
+    if steady_prof is not None:
+        print_profile(steady_prof, args.profile_top, batch, "steady run")
+    walls = ", ".join(f"{run.wall:.2f}" for run in steady)
+    print(
+        f"  steady: {len(fleet.meter_ids)} meters, batch {batch}: {walls} s "
+        f"per run; load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+    return steady
+
+
+def steady_compare(registry, probe, fleet, batch, count):
+    """``count`` rounds of two steady runs, alternating which goes first:
+    every batch of ``batch`` meters (as before issue 22: the steady size
+    set to the batch) and the engine's own steady batches. Prints the
+    medians of wall time and of CPU time (this process + its PostgreSQL
+    backend) and their ratios."""
+    runs = {"fixed": [], "steady": []}
+    for index in range(count):
+        order = ("fixed", "steady") if index % 2 == 0 else ("steady", "fixed")
+        for mode in order:
+            # None leaves the parameter as it is (the engine's default)
+            old = set_param(registry, STEADY_PARAM, batch if mode == "fixed" else None)
+            try:
+                print(f"  [{mode}]", flush=True)
+                with registry.cursor() as cr:
+                    insert_readings(cr, fleet.meter_ids, 1, 0.3 + index / 100)
+                vacuum_hot(registry)
+                runs[mode].append(product_run(registry, probe, fleet, batch))
+            finally:
+                set_param(registry, STEADY_PARAM, old or False)
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    figures = {
+        mode: (
+            median([r.wall for r in done]),
+            median([r.cpu + r.pg_cpu for r in done]),
+        )
+        for mode, done in runs.items()
+    }
+    for mode, (wall, cpu) in figures.items():
+        print(
+            f"  {mode:6s} median wall {wall:6.2f} s, cpu (odoo + postgres) "
+            f"{cpu:6.2f} s over {count} runs",
+            flush=True,
+        )
+    print(
+        f"  steady / fixed: wall {figures['steady'][0] / figures['fixed'][0]:.2f}, "
+        f"cpu {figures['steady'][1] / figures['fixed'][1]:.2f} "
+        f"(load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+    return runs["steady"]
+
+
 def run(args) -> None:
     registry = open_registry(args.db)
     probe = Probe(registry)
+    batches = [int(b) for b in args.batches.split(",") if b]
+    steady_batch = args.steady_batch or batches[0]
+    timer = SqlTimer() if args.sql_top else None
+    if args.reuse:
+        fleet = reuse_fleet(registry)
+        steady = run_steady(args, registry, probe, fleet, steady_batch, timer)
+        checks = check(registry, fleet, fleet.meter_ids, fleet.account_ids)
+        report(args, fleet, [], None, [], checks, None, None, steady=steady)
+        return
     print("setting up", flush=True)
     fleet = build_fleet(registry, args)
-    batches = [int(b) for b in args.batches.split(",") if b]
+    if args.setup_only:
+        # bill what the setup inserted: the next --reuse run starts steady
+        product_run(registry, probe, fleet, steady_batch)
+        return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     prof = cProfile.Profile() if args.profile else None
     print("\n(c) statements per batch", flush=True)
     sql_rows = sql_per_batch(registry, probe, sizes, batches[0], prof)
     print("\n(a) product path", flush=True)
     runs = []
-    timer = SqlTimer() if args.sql_top else None
     for index, batch in enumerate(batches):
         if index:
             reset_billing(registry, fleet)
@@ -1336,14 +1556,7 @@ def run(args) -> None:
         parallel = workers_run(registry, fleet, batches[0], args.workers)
     steady = None
     if args.steady:
-        print("\n(a3) steady state: one new reading per meter", flush=True)
-        if timer is not None:
-            timer.reset()
-            timer.active = True
-        steady = steady_runs(registry, probe, fleet, batches[0], args.steady)
-        if timer is not None:
-            timer.active = False
-            timer.print(args.sql_top, "the steady runs")
+        steady = run_steady(args, registry, probe, fleet, steady_batch, timer)
     if args.debt_limits:
         print("\n(e) debt recovery and limits on every account", flush=True)
         debt_limit_runs(registry, probe, fleet, batches[0], args.debt_limits)

@@ -118,11 +118,12 @@ def clear_history(cr, bench: Bench) -> None:
     consumption (SQL; the bench's own company only)."""
     ids = bench.meter_ids
     cr.execute(
-        """UPDATE prepaid_meter SET billed_reading_id = NULL,
+        """UPDATE prepaid_meter SET
                   daily_reading_id = NULL, suspect_reading_id = NULL
             WHERE id = ANY(%s)""",
         [ids],
     )
+    cr.execute("DELETE FROM prepaid_meter_billing WHERE meter_id = ANY(%s)", [ids])
     cr.execute(
         "DELETE FROM prepaid_ledger_line WHERE meter_id = ANY(%s) "
         "AND line_type = 'consumption'",
@@ -203,14 +204,25 @@ def generate_history(cr, bench: Bench, days: int, interval_min: int, end) -> int
     cr.execute(
         """
         UPDATE prepaid_meter m
-           SET billed_reading_id = r.id, energy_total_kwh = r.energy_total_kwh,
+           SET energy_total_kwh = r.energy_total_kwh,
                energy_baseline_kwh = r.energy_total_kwh, baseline_at = r.read_at,
-               bill_carry = 0, state = 'online'
+               state = 'online'
           FROM (SELECT DISTINCT ON (meter_id) id, meter_id, energy_total_kwh,
                        read_at
                   FROM prepaid_reading WHERE meter_id = ANY(%s)
                  ORDER BY meter_id, id DESC) r
          WHERE m.id = r.meter_id
+        """,
+        [ids],
+    )
+    # billed up to each meter's last reading (prepaid_meter_billing)
+    cr.execute(
+        """
+        INSERT INTO prepaid_meter_billing (meter_id, billed_reading_id, bill_carry)
+        SELECT meter_id, max(id), 0 FROM prepaid_reading
+         WHERE meter_id = ANY(%s) GROUP BY meter_id
+        ON CONFLICT (meter_id) DO UPDATE
+           SET billed_reading_id = EXCLUDED.billed_reading_id, bill_carry = 0
         """,
         [ids],
     )

@@ -475,7 +475,9 @@ def check(registry, setup: Setup, args) -> dict:
         cr.execute(
             """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
                    ON m.id = r.meter_id
-                WHERE m.id = ANY(%s) AND r.id > COALESCE(m.billed_reading_id, 0)""",
+                WHERE m.id = ANY(%s) AND r.id > COALESCE((SELECT b.billed_reading_id
+                                       FROM prepaid_meter_billing b
+                                      WHERE b.meter_id = m.id), 0)""",
             [setup.meter_ids],
         )
         out["unbilled"] = cr.fetchone()[0]
@@ -498,7 +500,9 @@ def check(registry, setup: Setup, args) -> dict:
         cr.execute(
             """SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
                    ON m.id = r.meter_id
-                WHERE m.id = ANY(%s) AND r.id <= COALESCE(m.billed_reading_id, 0)
+                WHERE m.id = ANY(%s) AND r.id <= COALESCE((SELECT b.billed_reading_id
+                                       FROM prepaid_meter_billing b
+                                      WHERE b.meter_id = m.id), 0)
                   AND r.anomaly = 'none'
                   AND (r.delta_kwh != 0 OR r.delta_m3 != 0)
                   AND r.id > (SELECT min(f.id) FROM prepaid_reading f
@@ -570,7 +574,9 @@ def unsettled(dbname: str, setup: Setup) -> int:
         """SELECT (SELECT count(*) FROM prepaid_reading r JOIN prepaid_meter m
                       ON m.id = r.meter_id
                    WHERE m.id = ANY(%(m)s) AND r.anomaly = 'none'
-                     AND r.id > COALESCE(m.billed_reading_id, 0))
+                     AND r.id > COALESCE((SELECT b.billed_reading_id
+                                       FROM prepaid_meter_billing b
+                                      WHERE b.meter_id = m.id), 0))
                 + (SELECT count(*) FROM prepaid_meter_command
                     WHERE gateway_id = ANY(%(g)s)
                       AND (state IN ('queued', 'sending') OR followup_pending))""",

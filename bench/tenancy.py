@@ -129,14 +129,18 @@ def occupy(env, cash, tariff, rooms, leaving_count):
         [opened, accounts.ids],
     )
     env.cr.execute(
-        """UPDATE prepaid_meter m SET billing_account_id = u.account_id,
-                  billed_reading_id = u.reading_id
-             FROM unnest(%s::int4[], %s::int4[], %s::int4[])
-               AS u(id, account_id, reading_id)
+        """UPDATE prepaid_meter m SET billing_account_id = u.account_id
+             FROM unnest(%s::int4[], %s::int4[]) AS u(id, account_id)
             WHERE m.id = u.id""",
+        [[room.meter_ids.id for room in rooms], accounts.ids],
+    )
+    env.cr.execute(
+        """INSERT INTO prepaid_meter_billing (meter_id, billed_reading_id)
+           SELECT * FROM unnest(%s::int4[], %s::int4[])
+           ON CONFLICT (meter_id) DO UPDATE
+              SET billed_reading_id = EXCLUDED.billed_reading_id""",
         [
             [room.meter_ids.id for room in rooms],
-            accounts.ids,
             [opening[room.meter_ids.id] for room in rooms],
         ],
     )

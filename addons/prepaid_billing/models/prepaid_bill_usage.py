@@ -226,7 +226,10 @@ class PrepaidBillUsage(models.AbstractModel):
                                    (b.read_at AT TIME ZONE 'UTC'
                                               AT TIME ZONE w.tz)::date AS day
                               FROM prepaid_reading b
-                             WHERE b.id = m.billed_reading_id AND a.id IS NOT NULL
+                             WHERE b.id = (SELECT mb.billed_reading_id
+                                             FROM prepaid_meter_billing mb
+                                            WHERE mb.meter_id = m.id)
+                               AND a.id IS NOT NULL
                            ) b ON TRUE) w
              CROSS JOIN LATERAL (
                    -- the whole days after billing started, as the daily use has them

@@ -86,19 +86,20 @@ class PrepaidBillingDeduction(models.AbstractModel):
         """
         if commit is None:
             commit = not odoo_module.current_test
-        batch = int(
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("prepaid_billing.bill_batch_meters", 1000)
+        params = self.env["ir.config_parameter"].sudo()
+        batch = int(params.get_param("prepaid_billing.bill_batch_meters", 1000))
+        steady = max(
+            batch,
+            int(params.get_param("prepaid_billing.bill_batch_meters_steady", 5000)),
         )
-        done, last = 0, 0
+        done, last, size = 0, 0, batch
         while True:
             if commit:
                 # The batch (claim and billing) runs in READ COMMITTED: see
                 # start_read_committed; wallets are locked row by row anyway.
                 start_read_committed(self.env.cr)
             meter_ids = self._claim_meters(
-                batch,
+                size,
                 meter_ids=meters.ids if meters is not None else None,
                 after_id=last,
             )
@@ -107,6 +108,9 @@ class PrepaidBillingDeduction(models.AbstractModel):
             charged, resume_after = self._bill_claimed_upto(meter_ids)
             done += charged
             last = meter_ids[-1] if resume_after is None else resume_after
+            size = batch_core.next_batch_size(
+                batch, steady, len(meter_ids), charged, resume_after is None
+            )
             if commit:
                 # Each batch is committed so that the meter locks are released
                 # and a crash or timeout does not roll back the batches billed.
@@ -221,13 +225,14 @@ class PrepaidBillingDeduction(models.AbstractModel):
         self.env.cr.execute(
             """
             SELECT m.id, m.billing_account_id, m.billing_mode, m.meter_type,
-                   m.billed_reading_id, m.bill_band_kwh, m.bill_period_start,
-                   m.bill_period_qty, m.bill_carry, m.meter_balance_mirror,
+                   b.billed_reading_id, b.bill_band_kwh, b.bill_period_start,
+                   b.bill_period_qty, b.bill_carry, b.meter_balance_mirror,
                    COALESCE(m.tariff_id, CASE WHEN m.meter_type = 'water'
                             THEN a.water_tariff_id ELSE a.tariff_id END),
                    COALESCE(s.tz, 'UTC')
               FROM prepaid_meter m
               JOIN prepaid_account a ON a.id = m.billing_account_id
+              LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
               LEFT JOIN prepaid_site s ON s.id = m.site_id
              WHERE m.id = ANY(%s)
             """,
@@ -275,10 +280,12 @@ class PrepaidBillingDeduction(models.AbstractModel):
                             THEN (r.values_json->>'balance')::float8 END,
                        r.energy_total_kwh::float8, r.volume_m3::float8
                   FROM (SELECT m.id, m.billing_mode,
-                               COALESCE(m.billed_reading_id, 0) AS watermark,
+                               COALESCE(b.billed_reading_id, 0) AS watermark,
                                m.id = ANY(%s) AS banded,
                                %s AS hold
-                          FROM prepaid_meter m WHERE m.id = ANY(%s)) m
+                          FROM prepaid_meter m
+                          LEFT JOIN prepaid_meter_billing b ON b.meter_id = m.id
+                         WHERE m.id = ANY(%s)) m
                  CROSS JOIN LATERAL (
                        SELECT r.id, r.meter_id, r.read_at, r.delta_kwh, r.delta_m3,
                               r.anomaly, r.energy_sharp_kwh, r.energy_peak_kwh,
@@ -363,7 +370,7 @@ class PrepaidBillingDeduction(models.AbstractModel):
                     "count": group.count,
                 }
             else:
-                name = f"{quantity} {group.unit}"
+                name = f"{quantity!s} {group.unit}"
             vals_list.append(
                 {
                     "id": group.line_id,
@@ -379,6 +386,10 @@ class PrepaidBillingDeduction(models.AbstractModel):
                     "unit": group.unit,
                     "tariff_version_id": group.version_key,
                     "payment_method": "meter" if mirror else None,
+                    # No "posted by": billing posts them, and the cron's user
+                    # is the line's create_uid already (one foreign key less
+                    # to check for each line of a batch).
+                    "user_id": None,
                     "pricing_detail": json.dumps(
                         {"readings": group.count, "lines": group.summary()}
                     ),
@@ -411,12 +422,15 @@ class PrepaidBillingDeduction(models.AbstractModel):
             "meter_balance_mirror": [m.mirror for m in meters],
         }
         unnest = ", ".join(f"%s::{kind}[]" for kind in BILL_COLUMNS.values())
-        sets = ", ".join(f"{c} = u.{c}" for c in list(BILL_COLUMNS)[1:])
+        names = list(BILL_COLUMNS)[1:]
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names)
+        # The narrow table of the billing state (prepaid_meter.init): the
+        # update of a meter billed before is HOT, the first one inserts.
         self.env.cr.execute(
             f"""
-            UPDATE prepaid_meter m SET {sets}
-              FROM unnest({unnest}) AS u({", ".join(BILL_COLUMNS)})
-             WHERE m.id = u.id
+            INSERT INTO prepaid_meter_billing (meter_id, {", ".join(names)})
+            SELECT * FROM unnest({unnest})
+            ON CONFLICT (meter_id) DO UPDATE SET {sets}
             """,  # noqa: S608 - column names are constants of this module
             [array_literal(values[column]) for column in BILL_COLUMNS],
         )

@@ -19,7 +19,9 @@ from .prepaid_daily_usage_labels import create_forget_triggers
 #: ``_add_not_deducted`` for the others; the later of the two, so a meter that
 #: changed mode is never counted twice).
 DAILY_WATERMARK = (
-    "GREATEST(COALESCE(m.daily_reading_id, 0), COALESCE(m.billed_reading_id, 0))"
+    "GREATEST(COALESCE(m.daily_reading_id, 0), COALESCE((SELECT"
+    " mb.billed_reading_id FROM prepaid_meter_billing mb WHERE mb.meter_id = m.id),"
+    " 0))"
 )
 # Columns written by _upsert, in the order of its arrays, with their types.
 SUM_COLUMNS = {

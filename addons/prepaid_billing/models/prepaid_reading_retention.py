@@ -5,6 +5,8 @@ the charge rows keep the registers an auditor rebuilds a balance from."""
 from odoo import api, models
 from odoo.tools import SQL
 
+from .prepaid_meter import billed_watermark_sql
+
 
 class PrepaidReading(models.Model):
     _inherit = "prepaid.reading"
@@ -19,7 +21,7 @@ class PrepaidReading(models.Model):
         return SQL(
             "GREATEST(COALESCE(%s, 0), COALESCE(%s, 0))",
             SQL.identifier(meter, "daily_reading_id"),
-            SQL.identifier(meter, "billed_reading_id"),
+            billed_watermark_sql(SQL.identifier(meter, "id")),
         )
 
     @api.model

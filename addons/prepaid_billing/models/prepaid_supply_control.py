@@ -98,10 +98,19 @@ class PrepaidSupplyControl(models.AbstractModel):
         if not rows:
             return
         decided = balance_core.decide(rows)
-        # One recordset for all of them: what the notices read of an account
-        # is fetched for the whole batch at once (shared prefetch).
+        # One recordset for the accounts that raise, reset or restore: what
+        # the notices read of them is fetched at once (shared prefetch), and
+        # only for them (a steady batch moves ten thousand balances, a few
+        # of which cross a level).
         by_id = {
-            account.id: account for account in Account.browse([r.id for r in rows])
+            account.id: account
+            for account in Account.browse(
+                sorted(
+                    {i for i, _event in decided.raise_events}
+                    | {i for i, _level in decided.resets}
+                    | set(decided.to_restore)
+                )
+            )
         }
         Notice = self.env["prepaid.alarm.notice"]
         for level, ids in decided.by_level.items():

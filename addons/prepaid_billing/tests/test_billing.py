@@ -1,4 +1,5 @@
 from datetime import date
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.exceptions import UserError
@@ -393,8 +394,7 @@ class TestConcurrentBilling(BillingCase):
                 [ids["accounts"]],
             )
             cr.execute(
-                "UPDATE prepaid_meter SET billing_account_id = NULL, "
-                "billed_reading_id = NULL WHERE id = ANY(%s)",
+                "UPDATE prepaid_meter SET billing_account_id = NULL WHERE id = ANY(%s)",
                 [ids["meters"]],
             )
             cr.execute(
@@ -451,6 +451,64 @@ class TestConcurrentBilling(BillingCase):
         self.assertEqual(float(total), 40.0)
         self.assertEqual(lines_total, -40.0)
         self.assertEqual(balances, -40.0)
+
+    def _charges_by_meter(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT c.meter_id, count(*), count(DISTINCT c.id)
+                     FROM prepaid_reading_charge c
+                    WHERE c.meter_id = ANY(%s) GROUP BY c.meter_id""",
+                [self.ids["meters"]],
+            )
+            return {
+                meter: (count, distinct) for meter, count, distinct in cr.fetchall()
+            }
+
+    def _run_cron(self, xmlid):
+        """Run the code of the billing cron ``xmlid`` in a transaction of its
+        own, committed (as a cron worker does)."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env.ref(xmlid).ir_actions_server_id.run()
+
+    def test_the_second_cron_bills_the_meters_the_first_does_not_hold(self):
+        meters = self.ids["meters"]
+        held, free = meters[:4], meters[4:]
+        # The first billing worker is in the middle of a batch: it holds the
+        # locks of its meters until that batch is committed.
+        holder = self.registry.cursor()
+        try:
+            holder.execute(
+                "SELECT id FROM prepaid_meter WHERE id = ANY(%s) FOR NO KEY UPDATE",
+                [held],
+            )
+            self._run_cron("prepaid_billing.ir_cron_bill_readings_2")
+            by_meter = self._charges_by_meter()
+            # the second worker skipped the locked meters and billed the others
+            self.assertEqual(sorted(by_meter), sorted(free))
+            self.assertEqual(set(by_meter.values()), {(5, 5)})
+        finally:
+            holder.rollback()
+            holder.close()
+        # The first worker goes on; the second has nothing left to take.
+        self._run_cron("prepaid_billing.ir_cron_bill_readings")
+        self._run_cron("prepaid_billing.ir_cron_bill_readings_2")
+        by_meter = self._charges_by_meter()
+        self.assertEqual(sorted(by_meter), sorted(meters))
+        self.assertEqual(set(by_meter.values()), {(5, 5)}, "each reading once")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT count(*), COALESCE(SUM(amount), 0) FROM prepaid_ledger_line
+                    WHERE account_id = ANY(%s) AND line_type = 'consumption'""",
+                [self.ids["accounts"]],
+            )
+            lines, total = cr.fetchone()
+            cr.execute(
+                "SELECT SUM(balance) FROM prepaid_account WHERE id = ANY(%s)",
+                [self.ids["accounts"]],
+            )
+            balances = float(cr.fetchone()[0])
+        self.assertEqual((lines, float(total), balances), (8, -40.0, -40.0))
 
     def _reset_batch(self):
         with self.registry.cursor() as cr:
@@ -607,3 +665,108 @@ class TestHotTables(BillingCase):
                 "prepaid_daily_usage": ["fillfactor=70"],
             },
         )
+
+    def _updates(self, table):
+        self.env.cr.execute(
+            """SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+                WHERE relname = %s""",
+            [table],
+        )
+        return self.env.cr.fetchone()
+
+    def test_billing_moves_a_narrow_watermark_row_in_place(self):
+        # the billing state has a table of its own: no index but its key,
+        # room left on each page
+        self.env.cr.execute(
+            """SELECT c.reloptions, array_agg(i.indexrelid::regclass::text)
+                 FROM pg_class c JOIN pg_index i ON i.indrelid = c.oid
+                WHERE c.relname = 'prepaid_meter_billing' GROUP BY c.reloptions"""
+        )
+        self.assertEqual(
+            self.env.cr.fetchone(), (["fillfactor=70"], ["prepaid_meter_billing_pkey"])
+        )
+        meter = self.make_meter(self.gateway, 7)
+        account = self.make_account(meter, opening=50.0)
+        self.reading(meter, 10.0, "2026-03-02 02:00:00")
+        self.reading(meter, 11.0, "2026-03-02 03:00:00")
+        self.bill()
+        last = self.reading(meter, 12.0, "2026-03-02 04:00:00")
+        self.env.flush_all()
+        meters_before = self._updates("prepaid_meter")
+        state_before = self._updates("prepaid_meter_billing")
+        self.assertEqual(self.bill(), 1)
+        meters_after = self._updates("prepaid_meter")
+        state_after = self._updates("prepaid_meter_billing")
+        self.assertEqual(meters_after, meters_before, "the meter row is not rewritten")
+        self.assertEqual(
+            (state_after[0] - state_before[0], state_after[1] - state_before[1]),
+            (1, 1),
+            "one update, heap-only",
+        )
+        self.assertEqual(meter.billed_reading_id, last)
+        self.assertEqual(account.balance, 48.4)
+
+
+@tagged("post_install", "-at_install")
+class TestSteadyBatches(BillingCase):
+    """A backlog is billed ``bill_batch_meters`` meters at a time; once a
+    batch shows billing keeping up (one or two readings a meter), the run
+    goes on with ``bill_batch_meters_steady`` meters a batch."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.meters = cls.env["prepaid.meter"]
+        cls.accounts = cls.env["prepaid.account"]
+        for device in (1, 2, 3, 4):
+            meter = cls.make_meter(cls.gateway, device)
+            cls.meters |= meter
+            cls.accounts |= cls.make_account(meter, opening=100.0)
+
+    def claims(self):
+        """Bill this test's meters; returns (readings charged, the claim
+        size of each batch)."""
+        Engine = type(self.env["prepaid.billing.engine"])
+        claim = Engine._claim_meters
+        sizes = []
+
+        def recording(engine, limit, *args, **kwargs):
+            sizes.append(limit)
+            return claim(engine, limit, *args, **kwargs)
+
+        with patch.object(Engine, "_claim_meters", recording):
+            charged = self.bill()
+        return charged, sizes
+
+    def test_backlog_then_steady_batches(self):
+        params = self.env["ir.config_parameter"].sudo()
+        params.set_param("prepaid_billing.bill_batch_meters", "1")
+        params.set_param("prepaid_billing.bill_batch_meters_steady", "3")
+        for hour, kwh in enumerate((1000.0, 1001.0, 1002.0, 1003.0), start=1):
+            for meter in self.meters:
+                self.reading(meter, kwh, f"2026-03-02 0{hour}:00:00")
+        # three readings a meter: a backlog, one meter at a time
+        self.assertEqual(self.claims(), (12, [1, 1, 1, 1, 1]))
+        for meter in self.meters:
+            self.reading(meter, 1004.5, "2026-03-02 05:00:00")
+        # one reading a meter: the first batch shows it, the others take
+        # three meters
+        self.assertEqual(self.claims(), (4, [1, 3, 3]))
+        lines = self.accounts.ledger_line_ids.filtered(
+            lambda line: line.line_type == "consumption"
+        )
+        # 3 kWh then 1.5 kWh at 0.80, a wallet line per meter and batch
+        self.assertEqual(len(lines), 8)
+        self.assertEqual(self.accounts.mapped("balance"), [96.4] * 4)
+        self.assertEqual(len(self.charges(self.meters)), 16)
+        # a steady batch that does not take every reading (the reading limit)
+        # goes back to the configured batch
+        params.set_param("prepaid_billing.bill_batch_readings", "1")
+        for meter in self.meters:
+            self.reading(meter, 1005.0, "2026-03-02 06:00:00")
+            self.reading(meter, 1006.0, "2026-03-02 07:00:00")
+        charged, sizes = self.claims()
+        self.assertEqual(charged, 8)
+        self.assertEqual(set(sizes), {1}, sizes)
+        self.assertEqual(self.accounts.mapped("balance"), [95.2] * 4)
+        self.assert_reconciled()

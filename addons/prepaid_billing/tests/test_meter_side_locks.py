@@ -151,8 +151,7 @@ class TestMeterRechargeInOneTransaction(TransactionCase):
                 ("DELETE FROM prepaid_meter_command WHERE meter_id = %s", "meter"),
                 ("DELETE FROM prepaid_reading WHERE meter_id = %s", "meter"),
                 (
-                    "UPDATE prepaid_meter SET billing_account_id = NULL, "
-                    "billed_reading_id = NULL WHERE id = %s",
+                    "UPDATE prepaid_meter SET billing_account_id = NULL WHERE id = %s",
                     "meter",
                 ),
                 ("DELETE FROM prepaid_account WHERE id = %s", "account"),

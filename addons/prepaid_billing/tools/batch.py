@@ -116,11 +116,14 @@ class Group:
         ]
 
     def copy_rows(self):
-        """This group's charges as COPY text rows (see ``COPY_COLUMNS``)."""
+        """This group's charges as COPY text rows (see ``COPY_COLUMNS``).
+
+        (``!s``: ``str`` of a ``Decimal``, five times faster than its
+        ``format`` with an empty spec, which f-strings call otherwise.)"""
         line_id = NULL if self.line_id is None else self.line_id
         prefix = f"\t{line_id}\t{self.meter_id}\t"
         return "".join(
-            f"{reading_id}{prefix}{quantity}\t{amount}\t{detail}\n"
+            f"{reading_id}{prefix}{quantity!s}\t{amount!s}\t{detail}\n"
             for reading_id, quantity, amount, detail in self.charges
         )
 
@@ -260,7 +263,9 @@ class ChargeBatch:
                 else:
                     total[0] += line_quantity
                     total[1] += line_amount
-                texts.append(f"{label}: {line_quantity} x {price} = {line_amount}")
+                texts.append(
+                    f"{label}: {line_quantity!s} x {price!s} = {line_amount!s}"
+                )
             # Labels and numbers hold no tab, newline or backslash: the COPY
             # escape of the separator is all that is needed.
             detail = "\\n".join(texts)
@@ -294,7 +299,7 @@ class ChargeBatch:
                     amount,
                     NULL
                     if label == SINGLE_PRICE
-                    else f"{label}: {quantity} x {price} = {exact}",
+                    else f"{label}: {quantity!s} x {price!s} = {exact!s}",
                 ),
             )
         )
@@ -347,3 +352,23 @@ class CopyStream:
         self._pending.clear()
         self._size = 0
         return data
+
+
+#: Readings a meter may bring to a batch for billing to count as keeping up
+#: with the polls (see :func:`next_batch_size`).
+STEADY_READINGS_PER_METER = 2
+
+
+def next_batch_size(batch, steady, meters, charged, complete):
+    """Meters to claim for the next batch of a billing run.
+
+    A backlog (many readings a meter) is billed ``batch`` meters at a time:
+    its cost is its readings. Once billing keeps up with the polls (the last
+    batch took every reading of its ``meters`` and they had at most
+    :data:`STEADY_READINGS_PER_METER` each), a batch's cost is its meters (a
+    wallet line, a watermark and a balance each) plus a fixed cost per batch
+    (its statements): the run goes on with ``steady`` meters a batch.
+    """
+    if complete and meters and charged <= STEADY_READINGS_PER_METER * meters:
+        return steady
+    return batch

@@ -30,7 +30,14 @@ def to_decimal(value):
         (``bool`` included: ``True`` is almost always a bug, not 1 kWh)
     :raises ValueError: for text that is not a number, NaN or infinity
     """
-    if isinstance(value, Decimal):
+    kind = type(value)  # the exact types first: no isinstance chain
+    if kind is Decimal:
+        result = value
+    elif kind is float:
+        result = Decimal(repr(value))
+    elif kind is int:
+        result = Decimal(value)
+    elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"Expected a number, got {value!r}")

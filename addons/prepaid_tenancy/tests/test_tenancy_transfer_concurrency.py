@@ -149,8 +149,7 @@ class TestTransferDuringAPoll(TransactionCase):
                     [ids["meter"]],
                 ),
                 (
-                    "UPDATE prepaid_meter SET billing_account_id = NULL, "
-                    "billed_reading_id = NULL WHERE id = %s",
+                    "UPDATE prepaid_meter SET billing_account_id = NULL WHERE id = %s",
                     [ids["meter"]],
                 ),
                 (
