@@ -360,22 +360,53 @@ class PrepaidMeter(models.Model):
         Reading.browse(list(last_ids.values())).fetch(
             ["values_json"] + [f"energy_{band}_kwh" for band in BANDS]
         )
+        rows = []
         for meter in self:
             last = Reading.browse(last_ids.get(meter.id, []))
             balance = (last.values_json or {}).get("balance")
             if balance is None:
                 balance = (meter.meter_values or {}).get("balance", 0.0)
-            meter.sudo().write(
-                {
-                    "billed_reading_id": last.id or False,
-                    "bill_band_kwh": last
-                    and {band: last[f"energy_{band}_kwh"] for band in BANDS},
-                    "bill_period_start": False,
-                    "bill_period_qty": 0.0,
-                    "bill_carry": 0.0,
-                    "meter_balance_mirror": balance,
-                }
+            bands = (
+                {band: last[f"energy_{band}_kwh"] for band in BANDS} if last else None
             )
+            rows.append((meter.id, last.id or None, bands, None, 0.0, 0.0, balance))
+        self._write_billing_state(rows)
+
+    def _write_billing_state(self, rows):
+        """Store the whole billing state of many meters in one upsert, under
+        the meters' row locks as the billing batch takes them. ``rows``:
+        ``(meter id, watermark reading id, bands dict, period start, period
+        quantity, carry, meter-side balance)``."""
+        if not rows:
+            return
+        ids = [row[0] for row in rows]
+        self.env.cr.execute(
+            "SELECT id FROM prepaid_meter WHERE id = ANY(%s) ORDER BY id "
+            "FOR NO KEY UPDATE",
+            [ids],
+        )
+        columns = list(BILLING_COLUMNS)
+        arrays = [ids] + [
+            [
+                json.dumps(row[1 + i])
+                if value_kind == "jsonb" and row[1 + i]
+                else (None if row[1 + i] is False else row[1 + i])
+                for row in rows
+            ]
+            for i, value_kind in enumerate(BILLING_COLUMNS.values())
+        ]
+        unnest = ", ".join(
+            ["%s::int4[]"] + [f"%s::{kind}[]" for kind in BILLING_COLUMNS.values()]
+        )
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+        self.env.cr.execute(
+            f"""INSERT INTO {BILLING_TABLE} (meter_id, {", ".join(columns)})
+                SELECT * FROM unnest({unnest})
+                ON CONFLICT (meter_id) DO UPDATE SET {sets}
+            """,  # noqa: S608 - column names and types are constants
+            arrays,
+        )
+        self.browse(ids).invalidate_recordset(columns)
 
     def _take_final_readings(self, account):
         """Read these meters now (closing ``account``); a meter that cannot
