@@ -39,6 +39,7 @@ from .modbus import (
     _failed_writes,
     _iter_in_thread,
     _utcnow,
+    timed_connect,
 )
 
 _logger = logging.getLogger(__name__)
@@ -759,15 +760,7 @@ def read_now(endpoint: Endpoint, address: str, items: Sequence[DataItem]):
 async def probe(endpoint: Endpoint) -> tuple[bool, str]:
     """Open and close the line; return ``(ok, message)``."""
     line = Line(endpoint)
-    started = time.perf_counter()
-    try:
-        reason = await line.connect()
-    finally:
-        line.close()
-    if reason:
-        return False, reason
-    elapsed = (time.perf_counter() - started) * 1000.0
-    return True, f"connected to {endpoint.label} in {elapsed:.0f} ms"
+    return await timed_connect(endpoint.label, line.connect, line.close)
 
 
 def check_connection(endpoint: Endpoint) -> tuple[bool, str]:

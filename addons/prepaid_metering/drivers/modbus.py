@@ -530,15 +530,23 @@ async def probe(endpoint: Endpoint) -> tuple[bool, str]:
         client = _make_client(endpoint)
     except ValueError as exc:
         return False, f"bad endpoint {endpoint.label}: {exc}"
+    return await timed_connect(
+        endpoint.label, lambda: _connect(client, endpoint), client.close
+    )
+
+
+async def timed_connect(label: str, connect, close) -> tuple[bool, str]:
+    """``probe`` of any line: ``await connect()`` (None or the reason it
+    failed), then ``close()``; returns ``(ok, message)``."""
     started = time.perf_counter()
     try:
-        reason = await _connect(client, endpoint)
+        reason = await connect()
     finally:
-        client.close()
+        close()
     if reason:
         return False, reason
     elapsed = (time.perf_counter() - started) * 1000.0
-    return True, f"connected to {endpoint.label} in {elapsed:.0f} ms"
+    return True, f"connected to {label} in {elapsed:.0f} ms"
 
 
 def check_connection(endpoint: Endpoint) -> tuple[bool, str]:
