@@ -635,7 +635,16 @@ class PrepaidTenancy(models.Model):
 
     def _invoice_deposit(self):
         self.ensure_one()
-        label = self.env._("Deposit of tenancy %s", self.name)
+        return self._post_invoice(
+            self.env._("Deposit of tenancy %s", self.name),
+            self.company_id._prepaid_deposit_account(),
+            self.deposit_amount,
+        )
+
+    def _post_invoice(self, label, account, amount):
+        """A posted invoice of the tenancy to its tenant: one line of
+        ``amount`` on ``account``, no tax."""
+        self.ensure_one()
         move = (
             self.env["account.move"]
             .sudo()
@@ -650,11 +659,9 @@ class PrepaidTenancy(models.Model):
                         fields.Command.create(
                             {
                                 "name": label,
-                                "account_id": (
-                                    self.company_id._prepaid_deposit_account().id
-                                ),
+                                "account_id": account.id,
                                 "quantity": 1,
-                                "price_unit": self.deposit_amount,
+                                "price_unit": amount,
                                 "tax_ids": [fields.Command.clear()],
                             }
                         )

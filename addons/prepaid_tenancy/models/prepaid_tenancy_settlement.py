@@ -322,33 +322,9 @@ class PrepaidTenancy(models.Model):
         """What the tenant still owes, on an invoice: the wallet is brought to
         zero against it (the invoice line credits the prepayment liability)."""
         label = self.env._("Amount owed at the move-out of tenancy %s", self.name)
-        invoice = (
-            self.env["account.move"]
-            .sudo()
-            .create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": self.partner_id.id,
-                    "company_id": self.company_id.id,
-                    "prepaid_tenancy_id": self.id,
-                    "invoice_date": fields.Date.context_today(self),
-                    "invoice_line_ids": [
-                        fields.Command.create(
-                            {
-                                "name": label,
-                                "account_id": (
-                                    self.company_id._prepaid_liability_account().id
-                                ),
-                                "quantity": 1,
-                                "price_unit": amount,
-                                "tax_ids": [fields.Command.clear()],
-                            }
-                        )
-                    ],
-                }
-            )
+        invoice = self._post_invoice(
+            label, self.company_id._prepaid_liability_account(), amount
         )
-        invoice.action_post()
         line = self._post_wallet(
             amount, f"tenancy:{self.id}:{self.settle_count}:owed", label, invoice
         )
