@@ -1,8 +1,9 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_round
+from odoo.tools import SQL, float_round
 
 from ..tools.sql_arrays import array_literal, insert_rows
+from .unchecked_fields import UncheckedMany2one
 
 LINE_TYPES = [
     ("opening", "Opening Balance"),
@@ -42,6 +43,23 @@ POST_COLUMNS = {
 }
 # Written after posting by the accounting side; nothing else ever changes.
 MUTABLE_FIELDS = {"recognition_move_id"}
+#: References without a foreign-key constraint (UncheckedMany2one): each
+#: would cost a trigger per line of every billing batch. What keeps them:
+#: the partner, company and currency are those of the line's account, whose
+#: own (checked) keys forbid deleting them; a meter with wallet lines, a
+#: tariff version that priced some and a charged reading cannot be deleted
+#: (prepaid.meter, prepaid.tariff.version, prepaid.reading), and the reading
+#: removed after the retention period empties the reference first
+#: (prepaid.reading._retention_before_delete). Dropped from existing
+#: databases by init().
+UNCHECKED_REFERENCES = (
+    "partner_id",
+    "company_id",
+    "currency_id",
+    "meter_id",
+    "reading_id",
+    "tariff_version_id",
+)
 
 
 class PrepaidLedgerLine(models.Model):
@@ -59,9 +77,9 @@ class PrepaidLedgerLine(models.Model):
         index=True,
         readonly=True,
     )
-    partner_id = fields.Many2one(related="account_id.partner_id", store=True)
-    company_id = fields.Many2one("res.company", required=True, readonly=True)
-    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    partner_id = UncheckedMany2one(related="account_id.partner_id", store=True)
+    company_id = UncheckedMany2one("res.company", required=True, readonly=True)
+    currency_id = UncheckedMany2one("res.currency", required=True, readonly=True)
     date = fields.Datetime(required=True, readonly=True, index=True)
     line_type = fields.Selection(LINE_TYPES, required=True, readonly=True)
     name = fields.Char(string="Description", readonly=True)
@@ -69,19 +87,15 @@ class PrepaidLedgerLine(models.Model):
         readonly=True, help="Positive adds money to the wallet, negative takes it."
     )
     balance_after = fields.Monetary(readonly=True)
-    meter_id = fields.Many2one(
-        "prepaid.meter", readonly=True, index=True, ondelete="restrict"
-    )
+    meter_id = UncheckedMany2one("prepaid.meter", readonly=True, index=True)
     # Consumption: the last reading of the charges the line sums (unique: the
     # partial index of init()). When the raw reading is removed after the
     # retention period the reference empties; the line's charges keep the
     # reading's id, time and registers (prepaid.reading._retention_before_delete).
-    reading_id = fields.Many2one(
-        "prepaid.reading",
-        string="Last Reading",
-        readonly=True,
-        ondelete="set null",
-        index="btree_not_null",
+    # Only consumption lines name a reading: the unique index of init() is
+    # the index of the column.
+    reading_id = UncheckedMany2one(
+        "prepaid.reading", string="Last Reading", readonly=True
     )
     reading_count = fields.Integer(
         string="Readings", readonly=True, help="Readings charged by this line."
@@ -94,7 +108,7 @@ class PrepaidLedgerLine(models.Model):
     )
     quantity = fields.Float(readonly=True, digits=(16, 4))
     unit = fields.Char(readonly=True)
-    tariff_version_id = fields.Many2one(
+    tariff_version_id = UncheckedMany2one(
         "prepaid.tariff.version", readonly=True, index=True
     )
     product_id = fields.Many2one(
@@ -138,6 +152,26 @@ class PrepaidLedgerLine(models.Model):
     ]
 
     def init(self):
+        # The foreign keys of the references kept by the code (see
+        # UNCHECKED_REFERENCES), as an earlier version made them.
+        names = [f"{self._table}_{column}_fkey" for column in UNCHECKED_REFERENCES]
+        self.env.cr.execute(
+            SQL(
+                "ALTER TABLE %s %s",
+                SQL.identifier(self._table),
+                SQL(", ").join(
+                    SQL("DROP CONSTRAINT IF EXISTS %s", SQL.identifier(name))
+                    for name in names
+                ),
+            )
+        )
+        self.env.cr.execute(
+            "DELETE FROM ir_model_constraint WHERE type = 'f' AND name = ANY(%s)",
+            [names],
+        )
+        # and the index of reading_id that its foreign key needed (Odoo
+        # keeps an index a field no longer asks for)
+        self.env.cr.execute("DROP INDEX IF EXISTS prepaid_ledger_line__reading_id_index")
         # A reading is billed exactly once, whatever worker gets there first.
         self.env.cr.execute(
             """

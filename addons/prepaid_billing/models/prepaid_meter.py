@@ -263,6 +263,29 @@ class PrepaidMeter(models.Model):
                     )
         return super().write(vals)
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_billed(self):
+        # Its wallet lines and reading charges name it (without a foreign
+        # key: see prepaid.ledger.line's UNCHECKED_REFERENCES).
+        if not self.ids:
+            return
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT EXISTS (SELECT 1 FROM prepaid_ledger_line
+                               WHERE meter_id = ANY(%s))
+                   OR EXISTS (SELECT 1 FROM prepaid_reading r
+                                JOIN prepaid_reading_charge c ON c.id = r.id
+                               WHERE r.meter_id = ANY(%s))""",
+            [self.ids, self.ids],
+        )
+        if self.env.cr.fetchone()[0]:
+            raise UserError(
+                self.env._(
+                    "A meter that was billed cannot be deleted: its wallet "
+                    "lines are the tenant's statement. Archive it instead."
+                )
+            )
+
     def _reading_locked_until(self):
         """Readings up to the last billed one are settled: none may be added
         before it."""

@@ -29,7 +29,8 @@ class PrepaidReading(models.Model):
         """A consumption wallet line names the last reading it charged: its
         charges keep that (their ids are the readings' ids) with the
         registers, so the line lets the reading go (the reference becomes
-        empty)."""
+        empty, see _retention_before_delete). Without a foreign key it is
+        not asked anyway; named here in case a database still has one."""
         return super()._retention_released_references() | {
             ("prepaid_ledger_line", "reading_id")
         }
@@ -59,5 +60,13 @@ class PrepaidReading(models.Model):
                 reading_ids,
             )
         )
+        # The wallet line that names the reading (no foreign key does it:
+        # see prepaid.ledger.line) lets it go; its charges keep what it said.
+        self.env.cr.execute(
+            """UPDATE prepaid_ledger_line SET reading_id = NULL
+                WHERE line_type = 'consumption' AND reading_id = ANY(%s)""",
+            [reading_ids],
+        )
         self.env["prepaid.reading.charge"].invalidate_model()
+        self.env["prepaid.ledger.line"].invalidate_model(["reading_id"])
         return result

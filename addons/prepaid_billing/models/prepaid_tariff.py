@@ -46,6 +46,18 @@ class PrepaidTariff(models.Model):
             valid = tariff.version_ids.filtered(lambda v: v.date_from <= today)
             tariff.current_version_id = valid.sorted("date_from")[-1:] or False
 
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_used(self):
+        # Its versions go with it (a cascade of the database, which calls no
+        # guard of theirs): a tariff that priced consumption is archived.
+        if self.version_ids._used_ids():
+            raise UserError(
+                self.env._(
+                    "This tariff already priced consumption and stays as its "
+                    "evidence; archive it instead."
+                )
+            )
+
     def _version_at(self, when):
         """The version in force at ``when`` (a date or datetime)."""
         self.ensure_one()
@@ -116,14 +128,38 @@ class PrepaidTariffVersion(models.Model):
                 date=version.date_from,
             )
 
-    def _compute_used(self):
-        used = set(
-            self.env["prepaid.ledger.line"]
-            .search([("tariff_version_id", "in", self.ids)])
-            .tariff_version_id.ids
+    def _used_ids(self):
+        """Ids of these versions that priced wallet lines (one probe of the
+        lines' version index each, however many lines they priced)."""
+        ids = [version_id for version_id in self._origin.ids if version_id]
+        if not ids:
+            return set()
+        self.env["prepaid.ledger.line"].flush_model(["tariff_version_id"])
+        self.env.cr.execute(
+            """SELECT v.id FROM unnest(%s::int4[]) AS v(id)
+                WHERE EXISTS (SELECT 1 FROM prepaid_ledger_line l
+                               WHERE l.tariff_version_id = v.id)""",
+            [ids],
         )
+        return {version_id for (version_id,) in self.env.cr.fetchall()}
+
+    def _compute_used(self):
+        used = self._used_ids()
         for version in self:
-            version.used = version.id in used
+            version.used = version._origin.id in used
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_used(self):
+        # The wallet lines it priced name it (their charges are priced again
+        # from it): the audit trail keeps it.
+        if self._used_ids():
+            raise UserError(
+                self.env._(
+                    "This tariff version already priced consumption and stays "
+                    "as its evidence; add a new version with a later start "
+                    "date instead."
+                )
+            )
 
     def _core(self):
         """The plain-Python version the pricing core works with."""

@@ -138,3 +138,32 @@ class TestTariffs(BillingCase):
         with self.assertRaises(UserError):
             version.price = 0.9
         self.assertEqual(self.consumption(account).tariff_version_id, version)
+
+    def test_what_priced_a_wallet_line_cannot_be_deleted(self):
+        """The wallet line's tariff version and meter have no foreign key
+        (prepaid.ledger.line's UNCHECKED_REFERENCES): their guards keep them."""
+        meter = self.make_meter(self.gateway, 1)
+        idle = self.make_meter(self.gateway, 2, room=self.room2)
+        account = self.make_account(meter, opening=100)
+        tariff = self.make_tariff("Flat 0.90", kind="flat", price=0.9)
+        spare = tariff.version_ids
+        self.reading(meter, 100.0, "2026-03-02 02:00:00")
+        self.reading(meter, 110.0, "2026-03-02 03:00:00")
+        self.bill()
+        line = self.consumption(account)
+        version = self.flat.version_ids
+        self.assertEqual((line.tariff_version_id, line.meter_id), (version, meter))
+        for record in (version, self.flat, meter):
+            with self.subTest(record=record), self.assertRaises(UserError):
+                record.unlink()
+        for record in (version, self.flat, meter):
+            self.assertEqual(record.exists(), record)
+        self.assertEqual(self.consumption(account), line)
+        self.assertEqual((line.tariff_version_id, line.meter_id), (version, meter))
+        # what priced nothing still goes
+        self.assertFalse(spare.used)
+        spare.unlink()
+        tariff.unlink()
+        idle.unlink()
+        for record in (spare, tariff, idle):
+            self.assertFalse(record.exists())
