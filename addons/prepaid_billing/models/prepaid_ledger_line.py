@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_round
 
-from ..tools.sql_arrays import array_literal, insert_rows
+from ..tools.sql_arrays import column_literal, insert_columns
 from .unchecked_fields import UncheckedMany2one
 
 LINE_TYPES = [
@@ -171,7 +171,9 @@ class PrepaidLedgerLine(models.Model):
         )
         # and the index of reading_id that its foreign key needed (Odoo
         # keeps an index a field no longer asks for)
-        self.env.cr.execute("DROP INDEX IF EXISTS prepaid_ledger_line__reading_id_index")
+        self.env.cr.execute(
+            "DROP INDEX IF EXISTS prepaid_ledger_line__reading_id_index"
+        )
         # A reading is billed exactly once, whatever worker gets there first.
         self.env.cr.execute(
             """
@@ -250,7 +252,7 @@ class PrepaidLedgerLine(models.Model):
         cr = self.env.cr
         account_ids = sorted({vals["account_id"] for vals in vals_list})
         cr.execute(
-            """SELECT a.id, a.balance, a.company_id, c.currency_id, a.partner_id
+            """SELECT a.id, a.balance::float8, a.company_id, c.currency_id, a.partner_id
                  FROM prepaid_account a JOIN res_company c ON c.id = a.company_id
                 WHERE a.id = ANY(%s) ORDER BY a.id FOR NO KEY UPDATE OF a""",
             [account_ids],
@@ -284,8 +286,9 @@ class PrepaidLedgerLine(models.Model):
                 {account[2] for account in accounts.values()}
             )
         }
-        now = fields.Datetime.now()
-        rows = []
+        # what each line is posted with (its vals, its account's row, the
+        # rounded amount and balance after), in order
+        kept = []
         for vals in vals_list:
             if vals.get("idempotency_key") in done_keys or (
                 vals["line_type"] == "consumption"
@@ -293,37 +296,44 @@ class PrepaidLedgerLine(models.Model):
             ):
                 continue
             account = accounts[vals["account_id"]]
-            balance, company_id, currency_id, partner_id = account
-            rounding = roundings[currency_id]
+            rounding = roundings[account[2]]
             amount = float_round(vals["amount"], precision_rounding=rounding)
-            balance = float_round(
-                float(balance or 0.0) + amount, precision_rounding=rounding
+            account[0] = float_round(
+                float(account[0] or 0.0) + amount, precision_rounding=rounding
             )
-            account[0] = balance
-            rows.append(
-                {
-                    **dict.fromkeys(POST_COLUMNS),
-                    "company_id": company_id,
-                    "currency_id": currency_id,
-                    "partner_id": partner_id,
-                    "date": now,
-                    "user_id": self.env.uid,
-                    **vals,
-                    "amount": amount,
-                    "balance_after": balance,
-                }
-            )
+            kept.append((vals, account, amount, account[0]))
             if vals.get("idempotency_key"):
                 done_keys.add(vals["idempotency_key"])
             if vals["line_type"] == "consumption" and vals.get("reading_id"):
                 done_readings.add(vals["reading_id"])
-        if not rows:
+        if not kept:
             return self.browse()
-        insert_rows(
+        # Column by column (a billing batch posts thousands of lines): a
+        # value of the vals, else the account's company, currency and tenant,
+        # now, the current user, or nothing.
+        defaults = {"date": fields.Datetime.now(), "user_id": self.env.uid}
+        from_account = {"company_id": 1, "currency_id": 2, "partner_id": 3}
+        data = {
+            "amount": [amount for _vals, _account, amount, _balance in kept],
+            "balance_after": [balance for *_rest, balance in kept],
+        }
+        for name in POST_COLUMNS:
+            if name in data:
+                continue
+            if name in from_account:
+                index = from_account[name]
+                data[name] = [
+                    vals[name] if name in vals else account[index]
+                    for vals, account, _amount, _balance in kept
+                ]
+            else:
+                default = defaults.get(name)
+                data[name] = [vals.get(name, default) for vals, *_rest in kept]
+        insert_columns(
             cr,
             "prepaid_ledger_line",
             POST_COLUMNS,
-            rows,
+            data,
             self.env.uid,
             id_sequence="prepaid_ledger_line_id_seq",
             suffix="RETURNING id",
@@ -335,8 +345,8 @@ class PrepaidLedgerLine(models.Model):
                  FROM unnest(%s::int4[], %s::numeric[]) AS u(id, balance)
                 WHERE a.id = u.id""",
             [
-                array_literal(list(accounts)),
-                array_literal([acc[0] for acc in accounts.values()]),
+                column_literal(list(accounts)),
+                column_literal([account[0] for account in accounts.values()]),
             ],
         )
         self.env["prepaid.account"].invalidate_model(["balance", "ledger_line_ids"])
