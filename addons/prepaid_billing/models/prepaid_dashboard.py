@@ -260,6 +260,7 @@ class PrepaidDashboard(models.AbstractModel):
             [("state", "=", "open"), ("meter_id", "any", domain)]
         )
         labels = dict(Meter._fields["state"]._description_selection(self.env))
+        faults = dict(Meter._fields["fault_kind"]._description_selection(self.env))
         problems = Meter.search(
             domain
             + [
@@ -283,7 +284,14 @@ class PrepaidDashboard(models.AbstractModel):
                         "room": meter.room_id.display_name or "",
                         "state": meter.state,
                         "state_label": labels[meter.state],
-                        "reason": meter.state_reason or "",
+                        # what went wrong in the reader's language, then
+                        # the driver's own words
+                        "reason": ": ".join(
+                            filter(
+                                None,
+                                [faults.get(meter.fault_kind), meter.state_reason],
+                            )
+                        ),
                         "suspect": bool(meter.suspect_reading_id),
                         "last_contact": fields.Datetime.to_string(meter.last_contact)
                         if meter.last_contact

@@ -17,6 +17,17 @@ METER_STATES = [
     ("fault", "Fault"),
 ]
 SWITCH_STATES = [("on", "Supply On"), ("off", "Supply Off"), ("unknown", "Unknown")]
+# What went wrong at the last poll, by the drivers' error kinds: the label
+# is shown in the reader's language, the driver's own words (state_reason)
+# beside it as the technical detail.
+FAULT_KINDS = [
+    ("timeout", "No answer in time"),
+    ("connection", "Gateway not reachable"),
+    ("exception", "Meter refused the request"),
+    ("decode", "Answer not understood"),
+    ("protocol", "Communication error"),
+    ("verify", "Value not confirmed"),
+]
 # Rated maximum demand of a direct-connected meter of each type (kW, m³/h
 # for water): 60 A at 230 V, three times that, a DN20 water meter's Q4.
 RATED_DEMAND = {"electric_1p": 15.0, "electric_3p": 45.0, "water": 5.0}
@@ -188,7 +199,15 @@ class PrepaidMeter(models.Model):
         copy=False,
         index=True,
     )
-    state_reason = fields.Char(readonly=True, copy=False)
+    fault_kind = fields.Selection(
+        FAULT_KINDS,
+        string="Problem",
+        readonly=True,
+        copy=False,
+        help="What went wrong at the last poll; the details say it in the "
+        "driver's own words.",
+    )
+    state_reason = fields.Char(string="Details", readonly=True, copy=False)
     fail_count = fields.Integer(
         string="Consecutive Failures", readonly=True, copy=False
     )

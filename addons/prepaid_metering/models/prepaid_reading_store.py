@@ -6,7 +6,10 @@ from markupsafe import Markup, escape
 from odoo import api, fields, models
 
 from ..tools import bulk, tamper
+from .prepaid_meter import FAULT_KINDS
 from .prepaid_reading import VALUE_COLUMNS
+
+FAULT_KIND_KEYS = frozenset(kind for kind, _label in FAULT_KINDS)
 
 # Meter columns a sweep reads before storing, and writes back.
 STATE_COLUMNS = [
@@ -35,6 +38,7 @@ READ_COLUMNS = [
     "id",
     "state",
     "state_reason",
+    "fault_kind",
     "fail_count",
     "last_contact",
     "last_reading_at",
@@ -52,7 +56,7 @@ READ_COLUMNS = [
     "baseline_at",
     "suspect_reading_id",
 ]
-FAILED_COLUMNS = ["id", "state", "state_reason", "fail_count"]
+FAILED_COLUMNS = ["id", "state", "state_reason", "fault_kind", "fail_count"]
 
 
 def _tamper_where():
@@ -115,6 +119,7 @@ COLUMN_TYPES = {
     "id": "int4",
     "state": "varchar",
     "state_reason": "varchar",
+    "fault_kind": "varchar",
     "fail_count": "int4",
     "last_contact": "timestamp",
     "last_reading_at": "timestamp",
@@ -360,6 +365,7 @@ class PrepaidReading(models.Model):
             id=meter["id"],
             state="online",
             state_reason=None,
+            fault_kind=None,
             fail_count=0,
             last_contact=read_at,
             switch_state=switch or meter["switch_state"],
@@ -408,6 +414,9 @@ class PrepaidReading(models.Model):
             "id": meter["id"],
             "state": meter["state"],
             "state_reason": reason,
+            "fault_kind": res.error_kind
+            if res.error_kind in FAULT_KIND_KEYS
+            else "protocol",
             "fail_count": meter["fail_count"] or 0,
         }
         if res.error_kind in ERROR_KINDS_OFFLINE:

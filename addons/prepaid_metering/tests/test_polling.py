@@ -125,6 +125,7 @@ class TestPolling(MeteringCase):
             self.assertEqual(self.m1.fail_count, attempt)
             self.assertEqual(self.m1.state, "online", "not offline before 3 misses")
             self.assertIn("no reply", self.m1.state_reason or "")
+            self.assertEqual(self.m1.fault_kind, "timeout")
         self.poll()
         self.assertEqual(self.m1.state, "offline")
         self.assertEqual(self.room.monitor_state, "offline")
@@ -139,6 +140,7 @@ class TestPolling(MeteringCase):
         self.assertEqual(self.m1.state, "online")
         self.assertEqual(self.m1.fail_count, 0)
         self.assertFalse(self.m1.state_reason)
+        self.assertFalse(self.m1.fault_kind)
         self.assertEqual(self.room.monitor_state, "online")
 
     def test_exception_reply_is_recorded_as_fault_with_its_code(self):
@@ -147,6 +149,7 @@ class TestPolling(MeteringCase):
         self.assertEqual(self.m3.state, "fault")
         self.assertIn("0x04", self.m3.state_reason)
         self.assertIn("device failure", self.m3.state_reason)
+        self.assertEqual(self.m3.fault_kind, "exception")
         self.assertEqual(self.room2.monitor_state, "fault")
         self.assertEqual(self.m2.state, "online")
         self.sim(0, 3).inject("exception", code=0x02)
@@ -160,8 +163,29 @@ class TestPolling(MeteringCase):
             dead._poll_now()
         self.assertEqual(meter.state, "offline")
         self.assertIn("cannot connect", meter.state_reason)
+        self.assertEqual(meter.fault_kind, "connection")
         self.assertEqual(dead.state, "offline")
         self.assertIn(str(dead.port), dead.last_error)
+
+    def test_the_problem_is_named_in_the_reader_s_language(self):
+        """The driver's words are technical English; the kind of problem
+        beside them is a label shown in the language of whoever reads it."""
+        self.sim(0, 3).inject("exception", code=0x02)
+        self.poll()
+        self.assertEqual(self.m3.fault_kind, "exception")
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(
+            ["prepaid_metering"], ["zh_CN"], overwrite=True
+        )
+        field = self.env["prepaid.meter"]._fields["fault_kind"]
+        for lang, label in (
+            ("en_US", "Meter refused the request"),
+            ("zh_CN", "表计拒绝了请求"),
+        ):
+            labels = dict(
+                field._description_selection(self.env(context={"lang": lang}))
+            )
+            self.assertEqual(labels[self.m3.fault_kind], label)
 
     def test_rollover_is_flagged_and_counted_across_the_wrap(self):
         sim = self.sim(0, 1)
