@@ -256,7 +256,13 @@ class TestDashboardData(BillingCase):
         )
 
     def test_problem_meters_and_cut_off_accounts_are_counted(self):
-        self.meter1.write({"state": "offline", "state_reason": "No answer"})
+        self.meter1.write(
+            {
+                "state": "offline",
+                "fault_kind": "timeout",
+                "state_reason": "no reply from device 1 within 0.5 s",
+            }
+        )
         self.meter2.write({"state": "fault"})
         self.account2._write_guarded({"supply_state": "cut_off"})
         self.account3._write_guarded({"supply_state": "cut_failed"})
@@ -267,6 +273,15 @@ class TestDashboardData(BillingCase):
         self.assertEqual(
             {m["id"]: m["state"] for m in meters["list"]},
             {self.meter1.id: "offline", self.meter2.id: "fault"},
+        )
+        # the problem in the reader's words first, the driver's after
+        self.assertEqual(
+            {m["id"]: m["reason"] for m in meters["list"]},
+            {
+                self.meter1.id: "No answer in time: no reply from device 1 "
+                "within 0.5 s",
+                self.meter2.id: "",
+            },
         )
         cut = data["cut_off"]
         self.assertEqual(cut["count"], 2)
