@@ -286,12 +286,13 @@ class PrepaidDashboard(models.AbstractModel):
                         "state_label": labels[meter.state],
                         # what went wrong in the reader's language, then
                         # the driver's own words
-                        "reason": ": ".join(
-                            filter(
-                                None,
-                                [faults.get(meter.fault_kind), meter.state_reason],
-                            )
-                        ),
+                        "reason": self.env._(
+                            "%(problem)s: %(details)s",
+                            problem=faults[meter.fault_kind],
+                            details=meter.state_reason or "",
+                        )
+                        if meter.fault_kind
+                        else meter.state_reason or "",
                         "suspect": bool(meter.suspect_reading_id),
                         "last_contact": fields.Datetime.to_string(meter.last_contact)
                         if meter.last_contact
