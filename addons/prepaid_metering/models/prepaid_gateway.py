@@ -475,9 +475,7 @@ class PrepaidGateway(models.Model):
             try:
                 gateways._store_sweep(sweep, on_stored, on_wire_done=read_next)
             except Exception:
-                if following and following[0]:
-                    # claimed and on the wire: let it end (its claim runs out)
-                    following[0][1].sweep.join()
+                gateways._free_after_failed_store(following, commit)
                 raise
             gateways._release_bus("poll")
             done += len(gateways)
@@ -486,6 +484,34 @@ class PrepaidGateway(models.Model):
                 read_next()
             current = following[0]
         return done
+
+    def _free_after_failed_store(self, following, commit):
+        """A sweep of these gateways could not be stored: roll back what was
+        not committed and free their buses, and those of the batch
+        ``following`` it already put on the wire (``[(gateways, sweep)]`` or
+        empty), now (committed) rather than at the end of their claims, so
+        that commands and the next poll reach them at once; the meters not
+        stored are read again at the next interval. If even that fails (the
+        database gone), the claims run out."""
+        held = self
+        if following and following[0]:
+            # claimed and on the wire: let it end (not stored either)
+            following[0][1].sweep.join()
+            held |= following[0][0]
+        if not commit:
+            return  # a test's transaction: the caller rolls back
+        try:
+            self.env.cr.rollback()
+            held._release_bus("poll")
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        except Exception:  # noqa: BLE001 - the store's error is the one raised
+            _logger.warning(
+                "gateways %s: buses not freed after a failed store; their "
+                "claims run out within %s",
+                held.ids,
+                BUS_CLAIM,
+                exc_info=True,
+            )
 
     def _poll_now(self, on_stored=None):
         """Sweep these gateways' meters once and store what came back.

@@ -253,6 +253,34 @@ class TestBusClaim(MeteringCase):
         )
         self.assertEqual(self.readings(self.meter_g), 1)
 
+    def test_a_failed_store_frees_its_buses_at_once(self):
+        """The sweep was read but could not be stored: its buses are free for
+        commands and the next poll at once, not after the claim runs out."""
+        self.make_due(self.g_id)
+        self.make_due(self.h_id)
+
+        def failing_store(gateways, planned, on_stored=None, on_wire_done=None):
+            planned.sweep.join()  # the buses were read; nothing is stored
+            raise RuntimeError("the store failed")
+
+        with (
+            patch.object(PrepaidGateway, "_store_sweep", failing_store),
+            self.assertRaisesRegex(RuntimeError, "the store failed"),
+        ):
+            self.in_worker(lambda e: e["prepaid.gateway"]._cron_poll(commit=True))
+        for gateway_id, meter_id in (
+            (self.g_id, self.meter_g),
+            (self.h_id, self.meter_h),
+        ):
+            self.assertEqual(
+                self.bus(gateway_id), {"bus_claimed_by": None, "held": False}
+            )
+            self.assertEqual(self.readings(meter_id), 0)
+        on_g = self.commit_command(self.meter_g)
+        self.assertEqual(self.send_commands(), 1, "not five minutes later")
+        self.assertEqual(self.read_command(on_g)["state"], "done")
+        self.assertTrue(self.fleet.meter(0, 1).relay_open)
+
     def hold_bus_for_polling(self, gateway_id):
         self.in_worker(
             lambda env: env["prepaid.gateway"].browse(gateway_id)._claim_bus("poll")
