@@ -28,7 +28,13 @@ def run_in_workers(registry, job, count=2):
                 # Environment() would look the registry up under the registry
                 # lock, which the test runner's thread holds.
                 cr.transaction = api.Transaction(registry)
-                env = api.Environment(cr, SUPERUSER_ID, {})
+                # No e-mail sent after the commit: that opens a cursor of its
+                # own through Registry(), whose lock the test runner's thread
+                # holds, and the worker would wait for the end of the tests
+                # (the mails stay queued, as a cron would find them).
+                env = api.Environment(
+                    cr, SUPERUSER_ID, {"mail_notify_force_send": False}
+                )
                 start.wait(timeout=10)
                 results.append(job(env))
         except Exception as err:  # noqa: BLE001 - reported by the test
