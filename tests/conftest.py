@@ -12,6 +12,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import psycopg2
+import pytest
+
 _ROOT = Path(__file__).resolve().parent.parent
 #: top-level name -> the addon's plain package
 PLAIN_PACKAGES = {
@@ -43,12 +46,26 @@ for _name, _directory in PLAIN_PACKAGES.items():
     _load_plain(_name, _ROOT / _directory)
 
 
+@pytest.fixture
+def cr():
+    """A cursor on the local PostgreSQL (database ``postgres``), rolled back
+    at the end: the tests that need one make their own temporary tables."""
+    try:
+        conn = psycopg2.connect(dbname="postgres")
+    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
+        pytest.skip("no PostgreSQL")
+    try:
+        yield conn.cursor()
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 try:
     import pytest_odoo  # noqa: F401 - only to know whether the plugin is there
 except ImportError:
     pass
 else:
-    import pytest
 
     @pytest.fixture(scope="session", autouse=True)
     def load_registry():

@@ -5,7 +5,6 @@ import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
-import psycopg2
 import pytest
 import pytz
 from prepaid_billing_tools.batch import (
@@ -93,7 +92,7 @@ def test_copy_escape_keeps_tabs_and_newlines_inside_the_field():
     assert copy_escape(None) == "\\N"
 
 
-def test_copy_text_loads_into_postgresql_as_written():
+def test_copy_text_loads_into_postgresql_as_written(cr):
     batch = ChargeBatch([9, 10])
     at = datetime(2026, 3, 2, 2, 0, 30, 250000)
     two = [("peak", D("1"), D("1.1"), D("1.1")), ("valley", D("2"), D("0.4"), D("0.8"))]
@@ -101,28 +100,18 @@ def test_copy_text_loads_into_postgresql_as_written():
     batch.add(
         Where(1, 10, None, "kWh", date(2026, 3, 2), 101, at), D("1"), D("1"), (), "a\tb"
     )
-    try:
-        conn = psycopg2.connect(dbname="postgres")
-    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
-        pytest.skip("no PostgreSQL")
-    try:
-        cr = conn.cursor()
-        cr.execute(
-            """CREATE TEMP TABLE c (id int4 PRIMARY KEY, ledger_line_id int4,
-               meter_id int4, quantity numeric, amount numeric, detail text)"""
-        )
-        cr.copy_expert(
-            f"COPY c ({', '.join(COPY_COLUMNS)}) FROM STDIN",
-            io.StringIO(batch.copy_text()),
-        )
-        # numeric as text: Odoo (imported by pytest-odoo when installed)
-        # registers a float typecaster for numeric on every connection.
-        cr.execute(
-            "SELECT id, ledger_line_id, quantity::text, amount::text, detail FROM c"
-        )
-        got = cr.fetchall()
-    finally:
-        conn.close()
+    cr.execute(
+        """CREATE TEMP TABLE c (id int4 PRIMARY KEY, ledger_line_id int4,
+           meter_id int4, quantity numeric, amount numeric, detail text)"""
+    )
+    cr.copy_expert(
+        f"COPY c ({', '.join(COPY_COLUMNS)}) FROM STDIN",
+        io.StringIO(batch.copy_text()),
+    )
+    # numeric as text: Odoo (imported by pytest-odoo when installed)
+    # registers a float typecaster for numeric on every connection.
+    cr.execute("SELECT id, ledger_line_id, quantity::text, amount::text, detail FROM c")
+    got = cr.fetchall()
     assert got[0] == (
         100,
         9,

@@ -5,8 +5,6 @@ import json
 import math
 from datetime import date, datetime
 
-import psycopg2
-import pytest
 from prepaid_metering_tools.bulk import array_literal, unnest_rows
 
 TYPES = {
@@ -30,19 +28,6 @@ AWKWARD = [
     "电表 ümlaut",
     " spaces ",
 ]
-
-
-@pytest.fixture
-def cr():
-    try:
-        conn = psycopg2.connect(dbname="postgres")
-    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
-        pytest.skip("no PostgreSQL")
-    try:
-        yield conn.cursor()
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def rows():

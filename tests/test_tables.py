@@ -1,23 +1,14 @@
 """``tools.tables.set_fillfactor`` on a real PostgreSQL."""
 
-import psycopg2
 import pytest
 from prepaid_metering_tools.tables import set_fillfactor
 
 
 @pytest.fixture
-def cr():
-    try:
-        conn = psycopg2.connect(dbname="postgres")
-    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
-        pytest.skip("no PostgreSQL")
-    try:
-        cursor = conn.cursor()
-        cursor.execute("CREATE TEMP TABLE hot_rows (id int, value float8)")
-        yield cursor
-    finally:
-        conn.rollback()
-        conn.close()
+def cr(cr):
+    """conftest's cursor, with the table these tests tune."""
+    cr.execute("CREATE TEMP TABLE hot_rows (id int, value float8)")
+    return cr
 
 
 def options(cr):

@@ -7,19 +7,6 @@ import pytest
 from prepaid_metering_tools.transactions import local_settings, own_cursor
 
 
-@pytest.fixture
-def cr():
-    try:
-        conn = psycopg2.connect(dbname="postgres")
-    except psycopg2.OperationalError:  # pragma: no cover - CI has PostgreSQL
-        pytest.skip("no PostgreSQL")
-    try:
-        yield conn.cursor()
-    finally:
-        conn.rollback()
-        conn.close()
-
-
 def settings(cr):
     cr.execute("SELECT current_setting('jit'), current_setting('work_mem')")
     return cr.fetchone()
