@@ -131,7 +131,7 @@ class PrepaidTariffVersion(models.Model):
     def _used_ids(self):
         """Ids of these versions that priced wallet lines (one probe of the
         lines' version index each, however many lines they priced)."""
-        ids = [version_id for version_id in self._origin.ids if version_id]
+        ids = self._origin.ids  # a new version priced nothing
         if not ids:
             return set()
         self.env["prepaid.ledger.line"].flush_model(["tariff_version_id"])
